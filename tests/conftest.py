@@ -1,0 +1,156 @@
+"""Shared fixtures: real PostgreSQL and Redis (embedded, one pair per test session), a fake
+WeChat over real HTTP, the real server on a port, and a guard that fails a test on any
+unexpected ERROR log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+import tornado.httpserver
+import tornado.testing
+
+from tests.fakes import FakePusher, FakeWeChat
+from wxbackend.app import make_app
+from wxbackend.config import Settings, load_settings
+from wxbackend.infra.embedded import EmbeddedServers
+from wxbackend.infra.migrations import migrate
+from wxbackend.runtime import Runtime, open_runtime
+from wxbackend.services.seed import seed
+
+APPID = "wx0123456789abcdef"
+SECRET = "fake-app-secret-0123456789abcdef"
+TOKEN = "sctuTokenForTests2026"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+OLD_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+ORIGINAL_ID = "gh_0123456789ab"
+PUBLIC_URL = "https://wx.example.org"
+
+_TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
+           "registered_user_targets", "orgs")
+
+
+# --- unexpected ERROR logs fail the test -----------------------------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "expected_errors(*patterns): ERROR logs matching these regexes are expected")
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_errors(request: pytest.FixtureRequest,
+                          caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.INFO)
+    yield
+    marker = request.node.get_closest_marker("expected_errors")
+    allowed = [re.compile(p) for p in (marker.args if marker else ())]
+    unexpected = [r for r in caplog.get_records("call") + caplog.get_records("teardown")
+                  if r.levelno >= logging.ERROR
+                  and not any(p.search(r.getMessage()) for p in allowed)]
+    if unexpected:
+        pytest.fail("unexpected ERROR log: " + "; ".join(
+            f"{r.name}: {r.getMessage()}" for r in unexpected), pytrace=False)
+
+
+# --- real PostgreSQL and Redis ---------------------------------------------------------------
+@pytest.fixture(scope="session")
+def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
+    servers = EmbeddedServers(tmp_path_factory.mktemp("embedded"))
+    with servers:
+        async def prepare() -> None:
+            conn = await asyncpg.connect(servers.dsn)
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+
+        asyncio.run(prepare())
+        yield servers
+
+
+async def reset_database(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE")
+        await seed(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def clean_db(backing: EmbeddedServers) -> str:
+    await reset_database(backing.dsn)
+    return backing.dsn
+
+
+@pytest.fixture
+async def db(clean_db: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection for assertions about what was (not) written."""
+    conn = await asyncpg.connect(clean_db)
+    yield conn
+    await conn.close()
+
+
+# --- WeChat, faked over real HTTP ------------------------------------------------------------
+@pytest.fixture
+async def fake_wechat() -> AsyncIterator[FakeWeChat]:
+    fake = FakeWeChat(APPID, SECRET)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def make_settings(api_base: str, **sections: dict) -> Settings:
+    base = load_settings(None, environ={})
+    wechat = {"appid": APPID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY,
+              "original_id": ORIGINAL_ID, "message_mode": "safe", "api_base": api_base,
+              "http_timeout": 2.0, "http_retries": 2}
+    wechat.update(sections.pop("wechat", {}))
+    server = {"public_url": PUBLIC_URL} | sections.pop("server", {})
+    outbox = {"poll_interval": 0.05, "backoff_base": 1.0} | sections.pop("outbox", {})
+    return base.replace(wechat=wechat, server=server, outbox=outbox, **sections)
+
+
+@pytest.fixture
+def settings(fake_wechat: FakeWeChat) -> Settings:
+    return make_settings(fake_wechat.base_url)
+
+
+@pytest.fixture
+def pusher() -> FakePusher:
+    return FakePusher(TOKEN, AES_KEY, APPID, ORIGINAL_ID, mode="safe")
+
+
+@pytest.fixture
+async def rt(settings: Settings, backing: EmbeddedServers, clean_db: str) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings, backing.dsn, backing.redis_url) as runtime:
+        await runtime.redis.flushdb()
+        yield runtime
+
+
+async def start_server(runtime: Runtime) -> tuple[tornado.httpserver.HTTPServer, str]:
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(
+        make_app(runtime), max_body_size=runtime.settings.server.max_body_bytes)
+    server.add_sockets([sock])
+    return server, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def server(rt: Runtime) -> AsyncIterator[str]:
+    """The real application on a real port; yields its base URL."""
+    srv, url = await start_server(rt)
+    yield url
+    srv.stop()
+    await rt.inbox.drain()
+    await srv.close_all_connections()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        yield client

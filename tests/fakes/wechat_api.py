@@ -1,0 +1,521 @@
+"""A fake https://api.weixin.qq.com served over real HTTP on 127.0.0.1.
+
+The client code under test talks to it with its real HTTP stack, so timeouts, retries, JSON
+decoding and token refresh are exercised end to end. Every answer is built from a JSON fixture
+holding a real WeChat response (``fixtures/``; errors in ``fixtures/errors/<errcode>.json``), and,
+as on the real platform, every answer is HTTP 200: failures are told apart only by ``errcode``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import itertools
+import json
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.web
+from tornado.testing import bind_unused_port
+
+__all__ = ["FIXTURES", "FakeCall", "FakeWeChat", "error_fixture", "fixture"]
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# A classic token stays usable this long after its successor is issued.
+CLASSIC_OVERLAP = 300.0
+# The template-message client_msg_id dedup window.
+CLIENT_MSG_ID_WINDOW = 600.0
+
+_KEY_TYPES = frozenset(
+    {
+        "click",
+        "scancode_push",
+        "scancode_waitmsg",
+        "pic_sysphoto",
+        "pic_photo_or_album",
+        "pic_weixin",
+        "location_select",
+    }
+)
+_BUTTON_TYPES = _KEY_TYPES | {
+    "view",
+    "miniprogram",
+    "media_id",
+    "view_limited",
+    "article_id",
+    "article_view_limited",
+}
+# Fields a custom/send payload cannot do without, per msgtype.
+_CUSTOM_PAYLOAD = {
+    "text": ("content",),
+    "image": ("media_id",),
+    "voice": ("media_id",),
+    "video": ("media_id",),
+    "music": ("musicurl", "hqmusicurl", "thumb_media_id"),
+    "news": ("articles",),
+    "mpnews": ("media_id",),
+    "mpnewsarticle": ("article_id",),
+    "msgmenu": ("list",),
+    "wxcard": ("card_id",),
+    "miniprogrampage": ("title", "appid", "pagepath", "thumb_media_id"),
+}
+
+
+@functools.cache
+def _load(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A fresh copy of a fixture, so answers can be filled in without touching the cache."""
+    return copy.deepcopy(json.loads(_load(name)))
+
+
+def error_fixture(errcode: int) -> dict[str, Any]:
+    """WeChat's exact error body for ``errcode``; a missing file fails loudly."""
+    return fixture(f"errors/{errcode}.json")
+
+
+_Endpoint = Callable[[str, dict[str, str], dict | None], dict]
+
+
+class _Reject(Exception):
+    """Ends request handling with WeChat's error body for ``errcode``."""
+
+    def __init__(self, errcode: int) -> None:
+        super().__init__(errcode)
+        self.errcode = errcode
+
+
+@dataclass
+class FakeCall:
+    """One request as it arrived (failed ones too); ``at`` is on the fake's clock."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: dict | None
+    at: float
+
+
+@dataclass
+class _Token:
+    value: str
+    kind: str  # "classic" or "stable": separate namespaces that never affect each other
+    expires_at: float
+    superseded_at: float = math.inf  # from then on it answers 40001 ("not latest")
+    revoked: bool = False
+    expired: bool = False
+
+
+class _Handler(tornado.web.RequestHandler):
+    def initialize(self, fake: FakeWeChat) -> None:
+        self.fake = fake
+
+    def compute_etag(self) -> None:
+        return None
+
+    async def get(self) -> None:
+        await self.fake._serve(self)
+
+    async def post(self) -> None:
+        await self.fake._serve(self)
+
+
+class FakeWeChat:
+    """In-process stand-in for the WeChat server API with WeChat's token and error semantics.
+
+    ``clock`` (seconds, monotonic) drives token lifetimes and ``FakeCall.at``; tests replace it to
+    move past ``token_ttl`` without sleeping.
+    """
+
+    def __init__(
+        self,
+        appid: str = "wx0123456789abcdef",
+        secret: str = "fake-secret",  # noqa: S107 - the fake's own credential, not a real one
+        *,
+        token_ttl: int = 7200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.appid = appid
+        self.secret = secret
+        self.token_ttl = token_ttl
+        self.clock = clock
+        self.base_url = ""
+        self.calls: list[FakeCall] = []
+        self.menu: dict | None = None
+        self._delivered: dict[str, list[dict]] = {}
+        self._failures: dict[str, list[int]] = {}
+        self._delays: dict[str, float] = {}
+        self._tokens: dict[str, _Token] = {}
+        self._classic: list[_Token] = []
+        self._stable: _Token | None = None
+        self._serial = itertools.count(1)
+        self._msgids = itertools.count(int(fixture("template_send.json")["msgid"]))
+        self._client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
+        self._server: tornado.httpserver.HTTPServer | None = None
+        self._closing = asyncio.Event()
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._routes: dict[str, tuple[str, bool, _Endpoint]] = {
+            "/cgi-bin/token": ("GET", False, self._token),
+            "/cgi-bin/stable_token": ("POST", False, self._stable_token),
+            "/cgi-bin/menu/create": ("POST", True, self._menu_create),
+            "/cgi-bin/menu/get": ("GET", True, self._menu_get),
+            "/cgi-bin/menu/delete": ("GET", True, self._menu_delete),
+            "/cgi-bin/message/custom/send": ("POST", True, self._custom_send),
+            "/cgi-bin/message/template/send": ("POST", True, self._template_send),
+            "/cgi-bin/message/subscribe/bizsend": ("POST", True, self._subscribe_send),
+            "/cgi-bin/message/subscribe/send": ("POST", True, self._subscribe_send),
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Listen on a free 127.0.0.1 port of the running loop and return the base URL."""
+        if self._server is not None:
+            return self.base_url
+        sock, port = bind_unused_port()
+        app = tornado.web.Application([(r"/.*", _Handler, {"fake": self})])
+        self._closing = asyncio.Event()
+        self._server = tornado.httpserver.HTTPServer(app)
+        self._server.add_sockets([sock])
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Close the socket and wake delayed handlers, so no task outlives the test's loop."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.stop()
+        self._closing.set()
+        await server.close_all_connections()
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=5)
+
+    async def __aenter__(self) -> FakeWeChat:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- inspection and fault injection ---------------------------------------------------------
+
+    def count(self, path: str) -> int:
+        """How many requests reached ``path``, failed ones included."""
+        return sum(1 for call in self.calls if call.path == path)
+
+    def bodies(self, path: str) -> list[dict]:
+        """JSON bodies sent to ``path`` in arrival order (requests without one are skipped)."""
+        return [call.body for call in self.calls if call.path == path and call.body is not None]
+
+    def delivered(self, path: str) -> list[dict]:
+        """Message bodies ``path`` accepted: what users would actually receive."""
+        return list(self._delivered.get(path, []))
+
+    def fail_next(self, path: str, errcode: int, times: int = 1) -> None:
+        """Answer the next ``times`` calls to ``path`` with the fixture for ``errcode``."""
+        error_fixture(errcode)  # a typo in errcode should fail here, not inside the server
+        self._failures.setdefault(path, []).extend([errcode] * times)
+
+    def set_delay(self, path: str, seconds: float) -> None:
+        """Hold every answer on ``path`` for ``seconds``, to drive client timeouts (0 clears)."""
+        if seconds > 0:
+            self._delays[path] = seconds
+        else:
+            self._delays.pop(path, None)
+
+    def invalidate_tokens(self) -> None:
+        """Every token issued so far now answers 40001, as after a secret reset elsewhere."""
+        for token in self._tokens.values():
+            token.revoked = True
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far now answers 42001, without waiting for ``token_ttl``."""
+        for token in self._tokens.values():
+            token.expired = True
+
+    def reset(self) -> None:
+        """Forget recorded calls, deliveries, injected failures and delays; tokens and menu stay."""
+        self.calls.clear()
+        self._delivered.clear()
+        self._failures.clear()
+        self._delays.clear()
+
+    # -- request handling -----------------------------------------------------------------------
+
+    async def _serve(self, handler: tornado.web.RequestHandler) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+        request = handler.request
+        path = request.path
+        query = {k: v[0].decode("utf-8", "replace") for k, v in request.query_arguments.items()}
+        body: dict | None = None
+        body_is_json_object = False
+        if request.body:
+            try:
+                parsed = json.loads(request.body)
+            except (UnicodeDecodeError, ValueError):
+                parsed = None
+            if isinstance(parsed, dict):
+                body, body_is_json_object = parsed, True
+        self.calls.append(FakeCall(request.method or "", path, query, body, self.clock()))
+
+        queued = self._failures.get(path)
+        injected = queued.pop(0) if queued else None
+        delay = self._delays.get(path, 0.0)
+        if delay:
+            try:
+                await asyncio.wait_for(self._closing.wait(), delay)
+            except TimeoutError:
+                pass
+
+        if injected is not None:
+            answer = error_fixture(injected)
+        else:
+            try:
+                answer = self._route(request.method or "", path, query, body, body_is_json_object)
+            except _Reject as reject:
+                answer = error_fixture(reject.errcode)
+        handler.set_header("Content-Type", "application/json; encoding=utf-8")
+        # Not awaited: if the client already gave up, the write fails quietly, as it should.
+        handler.finish(json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: dict | None,
+        body_is_json_object: bool,
+    ) -> dict:
+        route = self._routes.get(path)
+        if route is None:
+            raise _Reject(40066)
+        expected_method, needs_token, answer = route
+        if needs_token:
+            self._check_token(query.get("access_token"))
+        if method != expected_method:
+            raise _Reject(43001 if expected_method == "GET" else 43002)
+        if method == "POST" and not body_is_json_object:
+            raise _Reject(47001)
+        return answer(path, query, body)
+
+    def _check_token(self, value: str | None) -> None:
+        if not value:
+            raise _Reject(41001)
+        token = self._tokens.get(value)
+        now = self.clock()
+        if token is None or token.revoked:
+            raise _Reject(40001)
+        if token.expired or now >= token.expires_at:
+            raise _Reject(42001)
+        if now >= token.superseded_at:
+            raise _Reject(40001)
+
+    def _usable(self, token: _Token, now: float) -> bool:
+        return (
+            not token.revoked
+            and not token.expired
+            and now < min(token.expires_at, token.superseded_at)
+        )
+
+    def _issue(self, kind: str, now: float) -> _Token:
+        # Shaped like real tokens: a short numeric prefix, then ~130 URL-safe characters.
+        value = f"{next(self._serial)}_{secrets.token_urlsafe(96)}"
+        token = _Token(value, kind, now + self.token_ttl)
+        self._tokens[value] = token
+        return token
+
+    def _check_credentials(self, grant_type: object, appid: object, secret: object) -> None:
+        if grant_type != "client_credential":
+            raise _Reject(40002)
+        if not appid:
+            raise _Reject(41002)
+        if appid != self.appid:
+            raise _Reject(40013)
+        if not secret:
+            raise _Reject(41004)
+        if secret != self.secret:
+            raise _Reject(40125)
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def _token(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        self._check_credentials(query.get("grant_type"), query.get("appid"), query.get("secret"))
+        now = self.clock()
+        # Each fetch leaves only the immediately previous token alive, and that one for 5 minutes.
+        for older in self._classic[:-1]:
+            older.superseded_at = min(older.superseded_at, now)
+        if self._classic:
+            previous = self._classic[-1]
+            previous.superseded_at = min(previous.superseded_at, now + CLASSIC_OVERLAP)
+        token = self._issue("classic", now)
+        self._classic.append(token)
+        answer = fixture("token.json")
+        answer.update(access_token=token.value, expires_in=self.token_ttl)
+        return answer
+
+    def _stable_token(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        assert body is not None
+        self._check_credentials(body.get("grant_type"), body.get("appid"), body.get("secret"))
+        force = body.get("force_refresh", False)
+        if not isinstance(force, bool):
+            raise _Reject(47001)
+        now = self.clock()
+        # The platform rotates a stable token in its last 5 minutes (1/24 of the 2-hour life), so
+        # a normal-mode answer always has some life left.
+        rotate_within = min(300.0, self.token_ttl / 24)
+        current = self._stable
+        if force and current is not None:
+            current.superseded_at = min(current.superseded_at, now)
+        if (
+            force
+            or current is None
+            or not self._usable(current, now)
+            or current.expires_at - now <= rotate_within
+        ):
+            current = self._stable = self._issue("stable", now)
+        answer = fixture("stable_token.json")
+        answer.update(access_token=current.value, expires_in=round(current.expires_at - now))
+        return answer
+
+    def _menu_create(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        assert body is not None
+        buttons = body.get("button")
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+            raise _Reject(40016)
+        for button in buttons:
+            if not isinstance(button, dict):
+                raise _Reject(47001)
+            _check_size(button.get("name"), 16, 40018)
+            subs = button.get("sub_button")
+            if not subs:
+                _check_action(button, type_error=40017, key_error=40019, url_error=40020)
+                continue
+            if not isinstance(subs, list):
+                raise _Reject(47001)
+            if len(subs) > 5:
+                raise _Reject(40023)
+            for sub in subs:
+                if not isinstance(sub, dict):
+                    raise _Reject(47001)
+                if sub.get("sub_button"):
+                    raise _Reject(40022)
+                _check_size(sub.get("name"), 60, 40025)
+                _check_action(sub, type_error=40024, key_error=40026, url_error=40027)
+        self.menu = copy.deepcopy(body)
+        return fixture("ok.json")
+
+    def _menu_get(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        if self.menu is None:
+            raise _Reject(46003)
+        answer = fixture("menu_get.json")
+        answer["menu"]["button"] = [_echo_button(b) for b in self.menu["button"]]
+        return answer
+
+    def _menu_delete(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        self.menu = None
+        return fixture("ok.json")
+
+    def _custom_send(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        assert body is not None
+        _check_touser(body)
+        msgtype = body.get("msgtype")
+        required = _CUSTOM_PAYLOAD.get(msgtype) if isinstance(msgtype, str) else None
+        payload = body.get(msgtype) if isinstance(msgtype, str) else None
+        if required is None or not isinstance(payload, dict):
+            raise _Reject(47001)
+        if any(not payload.get(name) for name in required):
+            raise _Reject(47001)
+        self._deliver(path, body)
+        return fixture("ok.json")
+
+    def _template_send(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        assert body is not None
+        _check_template_message(body)
+        now = self.clock()
+        client_msg_id = body.get("client_msg_id")
+        if client_msg_id is not None and not isinstance(client_msg_id, str):
+            raise _Reject(47001)
+        key = (body["touser"], client_msg_id) if client_msg_id else None
+        answer = fixture("template_send.json")
+        if key is not None:
+            # Same openid + client_msg_id within the window: the same msgid, no second message.
+            seen = self._client_msg_ids.get(key)
+            if seen is not None and now - seen[1] < CLIENT_MSG_ID_WINDOW:
+                answer["msgid"] = seen[0]
+                return answer
+        answer["msgid"] = next(self._msgids)
+        if key is not None:
+            self._client_msg_ids[key] = (answer["msgid"], now)
+        self._deliver(path, body)
+        return answer
+
+    def _subscribe_send(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+        assert body is not None
+        _check_template_message(body)
+        self._deliver(path, body)
+        return fixture("ok.json")
+
+    def _deliver(self, path: str, body: dict) -> None:
+        self._delivered.setdefault(path, []).append(body)
+
+
+def _check_size(value: object, limit: int, errcode: int) -> None:
+    """Menu limits count UTF-8 bytes, which is why 4 Chinese characters fill a top-level name."""
+    if not isinstance(value, str) or not 1 <= len(value.encode("utf-8")) <= limit:
+        raise _Reject(errcode)
+
+
+def _check_action(button: dict, *, type_error: int, key_error: int, url_error: int) -> None:
+    kind = button.get("type")
+    if kind not in _BUTTON_TYPES:
+        raise _Reject(type_error)
+    if kind in _KEY_TYPES:
+        _check_size(button.get("key"), 128, key_error)
+    elif kind == "view":
+        _check_size(button.get("url"), 1024, url_error)
+    elif kind == "miniprogram":
+        if not button.get("appid") or not button.get("pagepath"):
+            raise _Reject(47001)
+        _check_size(button.get("url"), 1024, url_error)
+    elif kind in ("media_id", "view_limited"):
+        if not button.get("media_id"):
+            raise _Reject(47001)
+    elif not button.get("article_id"):
+        raise _Reject(47001)
+
+
+def _echo_button(button: dict) -> dict:
+    # menu/get gives every button a sub_button list, empty for leaves.
+    echoed = copy.deepcopy(button)
+    echoed["sub_button"] = [_echo_button(sub) for sub in button.get("sub_button") or []]
+    return echoed
+
+
+def _check_touser(body: dict) -> None:
+    touser = body.get("touser")
+    if not isinstance(touser, str) or not touser:
+        raise _Reject(40003)
+
+
+def _check_template_message(body: dict) -> None:
+    _check_touser(body)
+    template_id = body.get("template_id")
+    if not isinstance(template_id, str) or not template_id:
+        raise _Reject(40037)
+    if not isinstance(body.get("data"), dict):
+        raise _Reject(47001)

@@ -1,0 +1,399 @@
+"""The fakes must speak WeChat's real wire format, or every test built on them proves nothing.
+
+wechatpy, the library real servers use, is the independent judge on the push side; on the API side
+the fake is driven over real HTTP with httpx, the way the client code under test will drive it.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from wechatpy import parse_message
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.events import ClickEvent, LocationEvent, SubscribeScanEvent
+from wechatpy.exceptions import InvalidAppIdException
+from wechatpy.messages import TextMessage
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from tests.fakes import FakePusher, FakeWeChat
+
+TOKEN = "wxbackendtoken"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+APPID = "wx0123456789abcdef"
+SECRET = "fake-secret"
+GH_ID = "gh_0123456789ab"
+OPENID = "oXYZ-user-openid-0000000001"
+
+
+def make_pusher(mode: str = "safe") -> FakePusher:
+    return FakePusher(TOKEN, AES_KEY, APPID, GH_ID, mode=mode)
+
+
+# -- pushes: FakePusher against wechatpy ---------------------------------------------------------
+
+
+def test_safe_request_decrypts_with_wechatpy() -> None:
+    p = make_pusher("safe")
+    xml = p.text(OPENID, "你好 <world> & ]]> tail", msg_id=1234567890123456, create_time=1700000000)
+    params, body = p.request(xml, timestamp=1700000001, nonce="1320562132", openid=OPENID)
+
+    assert params["encrypt_type"] == "aes"
+    assert params["openid"] == OPENID
+    assert params["timestamp"] == "1700000001"
+    check_signature(TOKEN, params["signature"], params["timestamp"], params["nonce"])
+    assert set(FakePusher.parse(body.decode())) == {"ToUserName", "Encrypt"}
+    assert FakePusher.parse(body.decode())["ToUserName"] == GH_ID
+
+    crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
+    plain = crypto.decrypt_message(
+        body, params["msg_signature"], params["timestamp"], params["nonce"]
+    )
+    assert plain == xml
+    msg = parse_message(plain)
+    assert isinstance(msg, TextMessage)
+    assert msg.content == "你好 <world> & ]]> tail"
+    assert (msg.source, msg.target, msg.id) == (OPENID, GH_ID, 1234567890123456)
+    assert msg.create_time.timestamp() == 1700000000
+
+
+def test_compat_body_carries_plaintext_and_encrypt() -> None:
+    p = make_pusher("compat")
+    xml = p.text(OPENID, "hello")
+    params, body = p.request(xml)
+
+    fields = FakePusher.parse(body.decode())
+    assert fields["Content"] == "hello"
+    assert fields["FromUserName"] == OPENID
+    assert fields["Encrypt"]
+    assert parse_message(body).content == "hello"
+    plain = WeChatCrypto(TOKEN, AES_KEY, APPID).decrypt_message(
+        body, params["msg_signature"], params["timestamp"], params["nonce"]
+    )
+    assert plain == xml
+
+
+def test_plain_request_and_url_verification() -> None:
+    p = make_pusher("plain")
+    xml = p.text(OPENID, "hi")
+    params, body = p.request(xml)
+    assert body == xml.encode()
+    assert "encrypt_type" not in params and "msg_signature" not in params and "openid" not in params
+    check_signature(TOKEN, params["signature"], params["timestamp"], params["nonce"])
+
+    query = make_pusher("safe").verification("echo-123", timestamp=1700000000, nonce="42")
+    assert query["echostr"] == "echo-123"
+    check_signature(TOKEN, query["signature"], query["timestamp"], query["nonce"])
+
+
+def test_events_and_messages_parse_like_real_pushes() -> None:
+    p = make_pusher()
+    scan = parse_message(p.event(OPENID, "subscribe", EventKey="qrscene_bind42", Ticket="gQH"))
+    assert isinstance(scan, SubscribeScanEvent)
+    assert scan.scene_id == "bind42"
+    assert "MsgId" not in FakePusher.parse(p.event(OPENID, "unsubscribe"))
+
+    loc = parse_message(
+        p.event(OPENID, "LOCATION", Latitude=30.657, Longitude=104.066, Precision=65.0)
+    )
+    assert isinstance(loc, LocationEvent)
+    assert (loc.latitude, loc.longitude) == (30.657, 104.066)
+    assert isinstance(parse_message(p.event(OPENID, "CLICK", EventKey="MENU_NEWS")), ClickEvent)
+
+    image = FakePusher.parse(p.message(OPENID, "image", PicUrl="http://x/y.jpg", MediaId="m1"))
+    assert list(image)[-3:] == ["PicUrl", "MediaId", "MsgId"]
+    assert p.text(OPENID, "a") != p.text(OPENID, "a")  # fresh MsgId each time
+
+
+def test_forged_appid_is_refused_by_wechatpy() -> None:
+    encrypt = make_pusher().encrypt("<xml></xml>", appid="wxsomebodyelse0001")
+    key = base64.b64decode(AES_KEY + "=")
+    assert PrpCrypto(key).decrypt(encrypt, "wxsomebodyelse0001") == "<xml></xml>"
+    with pytest.raises(InvalidAppIdException):
+        PrpCrypto(key).decrypt(encrypt, APPID)
+
+
+def _wechatpy_reply(appid: str = APPID) -> tuple[str, str]:
+    msg = parse_message(make_pusher().text(OPENID, "ping"))
+    xml = TextReply(message=msg, content="pong ✓").render()
+    return xml, WeChatCrypto(TOKEN, AES_KEY, appid).encrypt_message(xml, "9876", "1700000000")
+
+
+def test_open_reply_opens_wechatpy_envelope() -> None:
+    xml, envelope = _wechatpy_reply()
+    opened = make_pusher().open_reply(envelope.encode())
+    assert opened == xml
+    fields = FakePusher.parse(opened)
+    assert (fields["ToUserName"], fields["FromUserName"]) == (OPENID, GH_ID)
+    assert fields["Content"] == "pong ✓"
+    assert make_pusher("compat").open_reply(envelope) == xml
+
+
+def test_open_reply_refuses_bad_signature_wrong_appid_and_plaintext_in_safe_mode() -> None:
+    _, envelope = _wechatpy_reply()
+    root = FakePusher.parse(envelope)
+    tampered = envelope.replace(root["MsgSignature"], "0" * 40)
+    with pytest.raises(AssertionError, match="MsgSignature mismatch"):
+        make_pusher().open_reply(tampered)
+
+    _, foreign = _wechatpy_reply(appid="wxsomebodyelse0001")
+    with pytest.raises(AssertionError, match="AppID"):
+        make_pusher().open_reply(foreign)
+
+    plain_reply = "<xml><MsgType><![CDATA[text]]></MsgType></xml>"
+    with pytest.raises(AssertionError, match="safe mode requires"):
+        make_pusher("safe").open_reply(plain_reply)
+    assert make_pusher("compat").open_reply(plain_reply) == plain_reply
+    assert make_pusher("plain").open_reply(plain_reply.encode()) == plain_reply
+    assert make_pusher().open_reply(b"") == ""
+    assert make_pusher().open_reply(b"success") == "success"
+
+
+# -- API: FakeWeChat over HTTP -------------------------------------------------------------------
+
+
+class Clock:
+    """A hand-moved clock, so token lifetimes can pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def fake(clock: Clock) -> AsyncIterator[FakeWeChat]:
+    async with FakeWeChat(APPID, SECRET, clock=clock) as server:
+        yield server
+
+
+@pytest.fixture
+async def api(fake: FakeWeChat) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fake.base_url, timeout=5, trust_env=False) as client:
+        yield client
+
+
+async def classic_token(api: httpx.AsyncClient, **overrides: str) -> dict:
+    params = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET, **overrides}
+    resp = await api.get("/cgi-bin/token", params=params)
+    assert resp.status_code == 200
+    return resp.json()
+
+
+async def stable_token(api: httpx.AsyncClient, force: bool = False) -> dict:
+    body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
+    resp = await api.post("/cgi-bin/stable_token", json={**body, "force_refresh": force})
+    return resp.json()
+
+
+async def send_text(api: httpx.AsyncClient, token: str | None) -> int:
+    params = {} if token is None else {"access_token": token}
+    body = {"touser": OPENID, "msgtype": "text", "text": {"content": "hi"}}
+    resp = await api.post("/cgi-bin/message/custom/send", params=params, json=body)
+    assert resp.status_code == 200
+    return resp.json()["errcode"]
+
+
+async def test_classic_token_rotation_keeps_only_the_previous_token(
+    fake: FakeWeChat, api: httpx.AsyncClient, clock: Clock
+) -> None:
+    first, second, third = [await classic_token(api) for _ in range(3)]
+    assert third["expires_in"] == 7200
+    assert len({first["access_token"], second["access_token"], third["access_token"]}) == 3
+    assert await send_text(api, first["access_token"]) == 40001
+    assert await send_text(api, second["access_token"]) == 0
+    assert await send_text(api, third["access_token"]) == 0
+    clock.now += 301  # the overlap is about five minutes
+    assert await send_text(api, second["access_token"]) == 40001
+    assert await send_text(api, third["access_token"]) == 0
+    assert fake.count("/cgi-bin/token") == 3
+
+
+async def test_token_credential_errors(api: httpx.AsyncClient) -> None:
+    assert (await classic_token(api, appid="wxwrong"))["errcode"] == 40013
+    assert (await classic_token(api, secret="wrong"))["errcode"] == 40125
+    assert (await classic_token(api, grant_type="password"))["errcode"] == 40002
+
+
+async def test_stable_token_normal_and_force_modes(api: httpx.AsyncClient, clock: Clock) -> None:
+    classic = (await classic_token(api))["access_token"]
+    one = await stable_token(api)
+    clock.now += 100
+    two = await stable_token(api)
+    assert one["access_token"] == two["access_token"]
+    assert (one["expires_in"], two["expires_in"]) == (7200, 7100)
+
+    forced = await stable_token(api, force=True)
+    assert forced["access_token"] != one["access_token"]
+    assert await send_text(api, one["access_token"]) == 40001
+    assert await send_text(api, forced["access_token"]) == 0
+    assert await send_text(api, classic) == 0  # separate namespaces
+    await classic_token(api)
+    await classic_token(api)
+    assert await send_text(api, forced["access_token"]) == 0
+
+    clock.now += 7200 - 299  # inside the last five minutes the platform rotates
+    rotated = await stable_token(api)
+    assert rotated["access_token"] != forced["access_token"]
+    assert rotated["expires_in"] == 7200
+
+
+async def test_access_token_errors(fake: FakeWeChat, api: httpx.AsyncClient, clock: Clock) -> None:
+    token = (await stable_token(api))["access_token"]
+    assert await send_text(api, None) == 41001
+    assert await send_text(api, "not-a-token") == 40001
+    assert await send_text(api, token) == 0
+    fake.expire_tokens()
+    assert await send_text(api, token) == 42001
+    fresh = (await stable_token(api))["access_token"]
+    assert fresh != token
+    fake.invalidate_tokens()
+    assert await send_text(api, fresh) == 40001
+    last = (await classic_token(api))["access_token"]
+    clock.now += 7200
+    assert await send_text(api, last) == 42001
+
+
+async def test_fail_next_unknown_path_and_bad_bodies(
+    fake: FakeWeChat, api: httpx.AsyncClient
+) -> None:
+    token = (await stable_token(api))["access_token"]
+    fake.fail_next("/cgi-bin/message/custom/send", 45011, times=2)
+    assert [await send_text(api, token) for _ in range(3)] == [45011, 45011, 0]
+    assert fake.count("/cgi-bin/message/custom/send") == 3
+    assert len(fake.delivered("/cgi-bin/message/custom/send")) == 1
+    error = (await api.post("/cgi-bin/message/custom/send", params={"access_token": token})).json()
+    assert error == {"errcode": 47001, "errmsg": "data format error"}
+
+    resp = await api.get("/cgi-bin/no/such/api", params={"access_token": token})
+    assert resp.status_code == 200
+    assert resp.json() == {"errcode": 40066, "errmsg": "invalid url"}
+    resp = await api.post("/cgi-bin/menu/create", params={"access_token": token}, content=b"<xml/>")
+    assert resp.json()["errcode"] == 47001
+    assert fake.calls[-1].body is None and fake.calls[-1].path == "/cgi-bin/menu/create"
+    assert (await api.get("/cgi-bin/stable_token")).json()["errcode"] == 43002
+
+    fake.reset()
+    assert fake.calls == [] and fake.count("/cgi-bin/message/custom/send") == 0
+    with pytest.raises(FileNotFoundError):
+        fake.fail_next("/cgi-bin/token", 12345)
+
+
+def _leaf(name: str = "资讯", **extra: str) -> dict:
+    return {"type": "click", "name": name, "key": "NEWS", **extra}
+
+
+@pytest.mark.parametrize(
+    ("menu", "errcode"),
+    [
+        ({"button": []}, 40016),
+        ({"button": [_leaf()] * 4}, 40016),
+        ({"button": [{"name": "更多", "sub_button": [_leaf()] * 6}]}, 40023),
+        ({"button": [_leaf("一二三四五六")]}, 40018),  # 18 bytes > 16
+        ({"button": [{"name": "更多", "sub_button": [_leaf("长" * 21)]}]}, 40025),  # 63 > 60
+        ({"button": [{"type": "hover", "name": "x"}]}, 40017),
+        ({"button": [{"type": "click", "name": "x"}]}, 40019),
+        ({"button": [{"type": "view", "name": "x"}]}, 40020),
+        ({"button": [{"name": "更多", "sub_button": [{"type": "view", "name": "x"}]}]}, 40027),
+        ({"button": [{"type": "miniprogram", "name": "x", "url": "https://a"}]}, 47001),
+    ],
+)
+async def test_menu_validation(
+    fake: FakeWeChat, api: httpx.AsyncClient, menu: dict, errcode: int
+) -> None:
+    token = (await stable_token(api))["access_token"]
+    resp = await api.post("/cgi-bin/menu/create", params={"access_token": token}, json=menu)
+    assert resp.json()["errcode"] == errcode
+    assert fake.menu is None
+
+
+async def test_menu_create_and_get(fake: FakeWeChat, api: httpx.AsyncClient) -> None:
+    token = (await stable_token(api))["access_token"]
+    query = {"access_token": token}
+    assert (await api.get("/cgi-bin/menu/get", params=query)).json()["errcode"] == 46003
+    menu = {
+        "button": [
+            _leaf("四个汉字"),
+            {
+                "name": "服务",
+                "sub_button": [
+                    {"type": "view", "name": "会员", "url": "https://example.com/m"},
+                    {
+                        "type": "miniprogram",
+                        "name": "小程序",
+                        "url": "https://example.com",
+                        "appid": "wx1111111111111111",
+                        "pagepath": "pages/index",
+                    },
+                ],
+            },
+        ]
+    }
+    resp = await api.post("/cgi-bin/menu/create", params=query, json=menu)
+    assert resp.json() == {"errcode": 0, "errmsg": "ok"}
+    assert fake.menu == menu
+    got = (await api.get("/cgi-bin/menu/get", params=query)).json()["menu"]["button"]
+    assert got[0]["sub_button"] == [] and got[0]["key"] == "NEWS"
+    assert got[1]["sub_button"][0]["url"] == "https://example.com/m"
+
+
+async def test_template_send_dedupes_client_msg_id(
+    fake: FakeWeChat, api: httpx.AsyncClient
+) -> None:
+    path = "/cgi-bin/message/template/send"
+    query = {"access_token": (await stable_token(api))["access_token"]}
+    msg = {"touser": OPENID, "template_id": "T1", "data": {"thing1": {"value": "会议"}}}
+
+    first = (await api.post(path, params=query, json={**msg, "client_msg_id": "a"})).json()
+    again = (await api.post(path, params=query, json={**msg, "client_msg_id": "a"})).json()
+    other = (await api.post(path, params=query, json={**msg, "client_msg_id": "b"})).json()
+    assert first["errcode"] == 0 and first["errmsg"] == "ok"
+    assert again["msgid"] == first["msgid"]
+    assert other["msgid"] > first["msgid"]
+    assert fake.count(path) == 3
+    assert [b["client_msg_id"] for b in fake.delivered(path)] == ["a", "b"]
+    assert len(fake.bodies(path)) == 3
+
+    bad = (await api.post(path, params=query, json={"touser": OPENID, "data": {}})).json()
+    assert bad["errcode"] == 40037
+
+
+async def test_custom_and_subscribe_sends_validate_their_bodies(
+    fake: FakeWeChat, api: httpx.AsyncClient
+) -> None:
+    query = {"access_token": (await stable_token(api))["access_token"]}
+    custom = "/cgi-bin/message/custom/send"
+    no_user = {"msgtype": "text", "text": {"content": "x"}}
+    assert (await api.post(custom, params=query, json=no_user)).json()["errcode"] == 40003
+    no_content = {"touser": OPENID, "msgtype": "text", "text": {}}
+    assert (await api.post(custom, params=query, json=no_content)).json()["errcode"] == 47001
+
+    note = {"touser": OPENID, "template_id": "T2", "data": {"thing1": {"value": "x"}}}
+    for path in ("/cgi-bin/message/subscribe/bizsend", "/cgi-bin/message/subscribe/send"):
+        assert (await api.post(path, params=query, json=note)).json()["errcode"] == 0
+        no_data = {"touser": OPENID, "template_id": "T2"}
+        assert (await api.post(path, params=query, json=no_data)).json()["errcode"] == 47001
+        assert fake.delivered(path) == [note]
+
+
+async def test_delay_drives_client_timeouts_and_stop_does_not_hang(
+    fake: FakeWeChat, api: httpx.AsyncClient
+) -> None:
+    fake.set_delay("/cgi-bin/stable_token", 2.0)
+    with pytest.raises(httpx.ReadTimeout):
+        body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
+        await api.post("/cgi-bin/stable_token", json=body, timeout=0.1)
+    assert fake.count("/cgi-bin/stable_token") == 1
+    started = time.monotonic()
+    await fake.stop()
+    assert time.monotonic() - started < 1.0

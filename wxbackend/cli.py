@@ -1,0 +1,239 @@
+"""The ``wxbackend`` command: serve, migrate, seed, worker, wechat menu push, init-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import string
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import tornado.httpserver
+
+from wxbackend.config import ConfigError, Settings, load_settings, require_wechat
+from wxbackend.infra.embedded import EmbeddedError, EmbeddedServers
+from wxbackend.infra.logging import setup_logging
+from wxbackend.infra.migrations import MigrationError, migrate
+from wxbackend.services.errors import DomainError
+
+log = logging.getLogger("wxbackend")
+
+
+@contextlib.contextmanager
+def backing_services(settings: Settings) -> Iterator[tuple[str, str]]:
+    """(dsn, redis_url): the configured servers, or embedded ones under ``data_dir`` that stop
+    when this block ends. Nothing embedded starts when both are configured."""
+    if not settings.embedded_database and not settings.embedded_redis:
+        yield settings.database.dsn.reveal(), settings.redis.url.reveal()
+        return
+    servers = EmbeddedServers(settings.data_dir, want_postgres=settings.embedded_database,
+                              want_redis=settings.embedded_redis)
+    with servers:
+        yield (servers.dsn or settings.database.dsn.reveal(),
+               servers.redis_url or settings.redis.url.reveal())
+
+
+# --- commands ------------------------------------------------------------------------------
+async def _migrate(dsn: str) -> list[int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    with backing_services(settings) as (dsn, _):
+        applied = asyncio.run(_migrate(dsn))
+    print(f"migrations applied: {applied or 'none (up to date)'}")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from wxbackend.services.seed import seed
+
+    async def run(dsn: str):
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await seed(conn)
+        except asyncpg.UndefinedTableError:
+            raise ConfigError("数据库尚未初始化，请先运行 wxbackend migrate") from None
+        finally:
+            await conn.close()
+
+    with backing_services(settings) as (dsn, _):
+        report = asyncio.run(run(dsn))
+    print(f"seeded orgs {report.orgs}, {report.targets} yearly targets, "
+          f"{report.new_keyword_rules} new keyword rules")
+    return 0
+
+
+async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:
+    from wxbackend.app import make_app
+    from wxbackend.runtime import open_runtime
+
+    async with open_runtime(settings, dsn, redis_url) as rt:
+        server = tornado.httpserver.HTTPServer(
+            make_app(rt), xheaders=settings.server.xheaders,
+            max_body_size=settings.server.max_body_bytes, idle_connection_timeout=60)
+        server.listen(port, settings.server.address)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        tasks = [asyncio.create_task(rt.outbox.run(stop))] if worker else []
+        log.info("serving on %s:%d (worker %s)", settings.server.address, port,
+                 "on" if worker else "off")
+        await stop.wait()
+        log.info("stopping")
+        server.stop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await rt.inbox.drain()
+                await server.close_all_connections()
+        await asyncio.gather(*tasks)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    require_wechat(settings)
+    port = args.port or settings.server.port
+    worker = settings.server.run_worker and not args.no_worker
+    with backing_services(settings) as (dsn, redis_url):
+        asyncio.run(_serve(settings, dsn, redis_url, port, worker))
+    log.info("stopped")
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    require_wechat(settings)
+    from wxbackend.runtime import open_runtime
+
+    async def run(dsn: str, redis_url: str) -> None:
+        async with open_runtime(settings, dsn, redis_url) as rt:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            log.info("outbox worker running")
+            await rt.outbox.run(stop)
+
+    with backing_services(settings) as (dsn, redis_url):
+        asyncio.run(run(dsn, redis_url))
+    return 0
+
+
+def cmd_menu_push(settings: Settings, args: argparse.Namespace) -> int:
+    require_wechat(settings)
+    from wxbackend.runtime import open_runtime
+    from wxbackend.services.menu import push_menu
+
+    if not settings.wechat.menu:
+        raise ConfigError("配置中没有 [wechat.menu]（no [wechat.menu] in the config）")
+
+    async def run(dsn: str, redis_url: str) -> dict:
+        async with open_runtime(settings, dsn, redis_url) as rt:
+            return await push_menu(rt.api, settings.wechat.menu, rt.h5_base)
+
+    with backing_services(settings) as (dsn, redis_url):
+        menu = asyncio.run(run(dsn, redis_url))
+    print("菜单已推送 / menu pushed:")
+    print(json.dumps(menu, ensure_ascii=False, indent=2))
+    return 0
+
+
+LOCAL_CONFIG = """# Local configuration made by `wxbackend init-config` for running on this machine.
+# The WeChat values below are placeholders generated at random: the server runs and answers
+# pushes signed with them, but calls to WeChat fail until the real AppID, AppSecret, Token and
+# EncodingAESKey of the union's Official Account are filled in. Every key: config.example.toml.
+
+[server]
+port = 8000
+data_dir = "{data_dir}"
+public_url = "http://localhost:8000"
+xheaders = false
+
+[wechat]
+appid = "wx{appid}"
+secret = "{secret}"
+token = "{token}"
+encoding_aes_key = "{aes_key}"
+original_id = "gh_{original}"
+message_mode = "safe"
+
+[logging]
+level = "INFO"
+json = false
+"""
+
+
+def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(f"{path} already exists; keeping it (use --force to replace)")
+        return 0
+    alnum = string.ascii_letters + string.digits
+
+    def rand(n: int, alphabet: str = alnum) -> str:
+        return "".join(secrets.choice(alphabet) for _ in range(n))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = LOCAL_CONFIG.format(
+        data_dir=str(path.parent.resolve()), appid=rand(16, "0123456789abcdef"),
+        secret=rand(32, "0123456789abcdef"), token=rand(32), aes_key=rand(43),
+        original=rand(12, "0123456789abcdef"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    print(f"wrote {path}")
+    return 0
+
+
+# --- entry point ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wxbackend", description="川工之家 WeChat backend")
+    parser.add_argument("--config", default=os.environ.get("WXBACKEND_CONFIG"),
+                        help="TOML settings file (default: $WXBACKEND_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server (and the outbox worker)")
+    serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--no-worker", action="store_true", help="do not run the outbox worker here")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed", help="load the union tree, targets and keyword rules")\
+        .set_defaults(func=cmd_seed)
+    sub.add_parser("worker", help="run only the outbox worker").set_defaults(func=cmd_worker)
+    wechat = sub.add_parser("wechat", help="WeChat operations").add_subparsers(
+        dest="wechat_command", required=True)
+    menu = wechat.add_parser("menu", help="custom menu").add_subparsers(dest="menu_command",
+                                                                         required=True)
+    menu.add_parser("push", help="send [wechat.menu] to WeChat").set_defaults(func=cmd_menu_push)
+    init = sub.add_parser("init-config", help="write a local config with generated secrets")
+    init.add_argument("--path", required=True)
+    init.add_argument("--force", action="store_true")
+    init.set_defaults(func=cmd_init_config, no_settings=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "no_settings", False):
+            return args.func(None, args)
+        settings = load_settings(args.config)
+        setup_logging(settings.logging.level, settings.logging.json)
+        return args.func(settings, args)
+    except (ConfigError, EmbeddedError, MigrationError, DomainError) as exc:
+        print(f"wxbackend: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

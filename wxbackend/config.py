@@ -1,0 +1,254 @@
+"""Typed settings built once at start-up from a TOML file plus ``WXBACKEND__SECTION__KEY``.
+
+Every key is documented in ``config.example.toml``. Secrets are wrapped in :class:`Secret` so that
+no ``repr``, log line or traceback ever shows their value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "WXBACKEND__"
+
+
+class ConfigError(Exception):
+    """The configuration cannot start the server; the message says what to fix."""
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str``; read it with :meth:`reveal`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('****')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    port: int = 8000
+    address: str = "0.0.0.0"  # noqa: S104 - a server binds all interfaces behind nginx by design
+    data_dir: str = "./var"
+    public_url: str = "http://localhost:8000"
+    xheaders: bool = True
+    max_body_bytes: int = 1_048_576
+    run_worker: bool = True
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    dsn: Secret = field(default_factory=lambda: Secret(""))
+    pool_min: int = 2
+    pool_max: int = 10
+    command_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: Secret = field(default_factory=lambda: Secret(""))
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    appid: str = ""
+    secret: Secret = field(default_factory=lambda: Secret(""))
+    token: Secret = field(default_factory=lambda: Secret(""))
+    encoding_aes_key: Secret = field(default_factory=lambda: Secret(""))
+    previous_encoding_aes_key: Secret = field(default_factory=lambda: Secret(""))
+    original_id: str = ""
+    message_mode: str = "safe"
+    api_base: str = "https://api.weixin.qq.com"
+    token_endpoint: str = "stable"
+    http_timeout: float = 5.0
+    http_retries: int = 2
+    timestamp_window: int = 300
+    max_message_bytes: int = 65_536
+    reply_budget: float = 4.0
+    dedup_ttl: int = 600
+    keyword_cache_seconds: float = 10.0
+    menu: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    poll_interval: float = 1.0
+    batch_size: int = 50
+    max_attempts: int = 8
+    backoff_base: float = 2.0
+    backoff_max: float = 600.0
+    lease_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    json: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    wechat: WeChatSettings = field(default_factory=WeChatSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    source: str = ""
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir).expanduser().resolve()
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database.dsn
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis.url
+
+    def replace(self, **sections: Any) -> Settings:
+        """A copy with some keys changed: ``replace(wechat={"api_base": url})``."""
+        changes = {}
+        for name, values in sections.items():
+            current = getattr(self, name)
+            changes[name] = dataclasses.replace(current, **_coerce_section(type(current), values))
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "source"}
+_SECTION_TYPES = typing.get_type_hints(Settings)
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    if hint is Secret or hint == "Secret":
+        return value if isinstance(value, Secret) else Secret(str(value))
+    if hint is bool or hint == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if hint is int or hint == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if hint is float or hint == "float":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if hint is dict or hint == "dict":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a table")
+        return value
+    return str(value)
+
+
+def _coerce_section(cls: type, values: dict[str, Any], section: str = "") -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"unknown setting [{section or cls.__name__}] {key}")
+        out[key] = _coerce(f"[{section}] {key}", hints[key], value)
+    return out
+
+
+def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"{name}: expected {ENV_PREFIX}SECTION__KEY")
+        out.setdefault(parts[0], {})[parts[1]] = value
+    return out
+
+
+def load_settings(path: str | os.PathLike | None = None,
+                  environ: typing.Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), apply environment overrides, validate, return settings."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"配置文件不存在 / config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    for section, values in _env_overrides(environ).items():
+        raw.setdefault(section, {}).update(values)
+    kwargs: dict[str, Any] = {}
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown section [{section}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        cls = _SECTION_TYPES[section]
+        kwargs[section] = cls(**_coerce_section(cls, values, section))
+    settings = Settings(**kwargs, source=str(path or ""))
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    wx = settings.wechat
+    if wx.message_mode not in {"plain", "compat", "safe"}:
+        raise ConfigError("[wechat] message_mode must be plain, compat or safe")
+    if wx.token_endpoint not in {"stable", "classic"}:
+        raise ConfigError("[wechat] token_endpoint must be stable or classic")
+    for key in ("encoding_aes_key", "previous_encoding_aes_key"):
+        value = getattr(wx, key).reveal()
+        if value and (len(value) != 43 or not value.isalnum()):
+            raise ConfigError(f"[wechat] {key} must be the 43 letters/digits shown in the console")
+    if settings.server.max_body_bytes < wx.max_message_bytes:
+        raise ConfigError("[server] max_body_bytes must be at least [wechat] max_message_bytes")
+
+
+def require_wechat(settings: Settings) -> None:
+    """Stop start-up with a clear message when a mandatory WeChat secret is missing."""
+    wx = settings.wechat
+    missing = [name for name, value in (
+        ("appid", wx.appid), ("secret", wx.secret), ("token", wx.token),
+        ("original_id", wx.original_id),
+    ) if not value]
+    if wx.message_mode != "plain" and not wx.encoding_aes_key:
+        missing.append("encoding_aes_key")
+    if missing:
+        keys = ", ".join(f"[wechat] {m}" for m in missing)
+        raise ConfigError(
+            f"缺少必需的公众号配置：{keys}（可在配置文件或环境变量 "
+            f"{ENV_PREFIX}WECHAT__<KEY> 中设置）/ missing mandatory settings: {keys}")

@@ -1,0 +1,81 @@
+"""The base handler: request id, one JSON error shape, metrics. Every handler derives from it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+import tornado.web
+
+from wxbackend.infra.logging import request_id
+from wxbackend.infra.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from wxbackend.services.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_STATUS_MESSAGES = {
+    400: ("bad_request", "请求格式有误"),
+    403: ("forbidden", "没有权限进行此操作"),
+    404: ("not_found", "未找到相应的内容"),
+    405: ("method_not_allowed", "不支持该请求方式"),
+    413: ("too_large", "提交的内容过大"),
+    429: ("too_many_requests", "操作过于频繁，请稍后再试"),
+    503: ("unavailable", "服务暂时不可用，请稍后再试"),
+}
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    route = "other"  # metrics label: the route pattern, never the raw path
+
+    def prepare(self) -> None:
+        incoming = self.request.headers.get("X-Request-Id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        self._request_id = rid
+        request_id.set(rid)
+        self.set_header("X-Request-Id", rid)
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Server", "wxbackend")
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data, ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, DomainError):
+            code, message = exc.code, exc.message
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        else:
+            code, message = _STATUS_MESSAGES.get(status_code, ("internal_error", "服务器内部错误，请稍后再试"))
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, DomainError):
+            if self._finished:
+                return
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+    def on_finish(self) -> None:
+        status = self.get_status()
+        HTTP_REQUESTS.labels(self.route, self.request.method, str(status)).inc()
+        HTTP_LATENCY.labels(self.route).observe(self.request.request_time())
+
+
+class NotFoundHandler(BaseHandler):
+    route = "not_found"
+
+    def prepare(self) -> None:
+        super().prepare()
+        raise tornado.web.HTTPError(404)

@@ -1,0 +1,24 @@
+"""Pages served from ``static/``: the H5 pages opened inside WeChat and the cadre console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tornado.web
+
+STATIC_ROOT = Path(__file__).resolve().parent.parent.parent / "static"
+
+
+class PageHandler(tornado.web.StaticFileHandler):
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if path.endswith(".html"):
+            self.set_header("Cache-Control", "no-cache")
+
+
+def routes(static_root: Path = STATIC_ROOT) -> list:
+    return [
+        (r"/h5/(.*)", PageHandler, {"path": str(static_root / "h5"),
+                                    "default_filename": "index.html"}),
+        (r"/static/(.*)", PageHandler, {"path": str(static_root)}),
+    ]

@@ -1,0 +1,28 @@
+"""The asyncpg pool. Every query goes through ``wxbackend.store``; this module only connects."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from wxbackend.config import DatabaseSettings
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(typename, encoder=lambda v: json.dumps(v, ensure_ascii=False),
+                                  decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, settings: DatabaseSettings | None = None,
+                      *, min_size: int | None = None, max_size: int | None = None) -> asyncpg.Pool:
+    settings = settings or DatabaseSettings()
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=settings.pool_min if min_size is None else min_size,
+        max_size=settings.pool_max if max_size is None else max_size,
+        command_timeout=settings.command_timeout,
+        init=_init_connection,
+        server_settings={"application_name": "wxbackend", "timezone": "Asia/Shanghai"},
+    )

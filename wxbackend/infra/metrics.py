@@ -1,0 +1,26 @@
+"""Prometheus metrics. Each server process exposes its own; Prometheus sums them per instance."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+HTTP_REQUESTS = Counter(
+    "wxbackend_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
+HTTP_LATENCY = Histogram(
+    "wxbackend_http_request_duration_seconds", "Time to answer an HTTP request", ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+WECHAT_CALLS = Counter(
+    "wxbackend_wechat_api_calls_total", "Calls made to the WeChat API", ["endpoint", "outcome"])
+WECHAT_ERRORS = Counter(
+    "wxbackend_wechat_api_errors_total", "WeChat API error answers by errcode",
+    ["endpoint", "errcode"])
+WECHAT_PUSHES = Counter(
+    "wxbackend_wechat_pushes_total", "Official Account pushes by outcome", ["outcome"])
+OUTBOX_DEPTH = Gauge(
+    "wxbackend_outbox_depth", "Outbox rows by status (read at scrape time)", ["status"])
+OUTBOX_SENT = Counter(
+    "wxbackend_outbox_deliveries_total", "Outbox delivery attempts by result", ["kind", "result"])
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,87 @@
+"""``wxbackend seed``: the Sichuan union tree, the province's registered-user targets and the
+first keyword rules. Idempotent: running it again changes nothing that is already right, and
+never overwrites a keyword rule a cadre has edited.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+
+import asyncpg
+
+from wxbackend.store import keywords, orgs
+
+PROVINCE_CODE = "SC"
+PROVINCE_NAME = "四川省总工会"
+PROVINCE_DIVISION = "510000"
+# The provincial industry unions the usage arrangement names, and the holder for the other 68
+# provincial industry (bureau) and enterprise-group unions, whose targets are given together.
+INDUSTRY_UNIONS = {
+    "省教科文卫工会": ("SC-IND-JKWW", "四川省教科文卫工会", "industry"),
+    "省机电冶煤工会": ("SC-IND-JDYM", "四川省机电冶煤工会", "industry"),
+    "省财贸轻化纺工会": ("SC-IND-CMQHF", "四川省财贸轻化纺工会", "industry"),
+}
+OTHER_INDUSTRY = ("SC-IND-OTHER", "其他省产业（局）、企业集团（公司）工会", "industry_holder")
+YEARS = (2020, 2021, 2022)
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    orgs: dict[str, int]
+    targets: int
+    new_keyword_rules: int
+
+
+def _data(name: str) -> str:
+    return resources.files("wxbackend.data").joinpath(name).read_text(encoding="utf-8")
+
+
+def _csv(name: str) -> list[dict[str, str]]:
+    lines = [line for line in _data(name).splitlines() if line and not line.startswith("#")]
+    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+
+
+def _persons(wan: str) -> int:
+    """Targets are given in 万人 (10,000 people), some with one decimal (0.5, 15.2)."""
+    return int(Decimal(wan) * 10_000)
+
+
+def keyword_seed() -> list[dict]:
+    return tomllib.loads(_data("keyword_rules.toml"))["rule"]
+
+
+async def seed(conn: asyncpg.Connection) -> SeedReport:
+    async with conn.transaction():
+        province = await orgs.upsert(conn, code=PROVINCE_CODE, name=PROVINCE_NAME,
+                                     short_name="省总工会", kind="province", parent_id=None,
+                                     division_code=PROVINCE_DIVISION)
+        by_short: dict[str, int] = {}
+        for city in _csv("sichuan_cities.csv"):
+            by_short[city["short"]] = await orgs.upsert(
+                conn, code=f"SC-{city['code']}", name=f"{city['name']}总工会",
+                short_name=city["short"], kind="city", parent_id=province,
+                division_code=city["code"])
+        for short, (code, name, kind) in INDUSTRY_UNIONS.items():
+            by_short[short] = await orgs.upsert(conn, code=code, name=name, short_name=short,
+                                                kind=kind, parent_id=province, division_code=None)
+        code, name, kind = OTHER_INDUSTRY
+        other = await orgs.upsert(conn, code=code, name=name, short_name="其他省产业（企业）工会",
+                                  kind=kind, parent_id=province, division_code=None)
+        targets = 0
+        for row in _csv("registered_user_targets.csv"):
+            org_id = by_short.get(row["unit"])
+            if org_id is None:
+                if not row["unit"].startswith("其他省产业"):
+                    raise ValueError(f"target for unknown unit {row['unit']}")
+                org_id = other
+            for year in YEARS:
+                await orgs.set_target(conn, org_id, year, _persons(row[f"y{year}"]))
+                targets += 1
+        rules = await keywords.insert_missing(conn, keyword_seed())
+        counts = await orgs.count_by_kind(conn)
+    return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules)

@@ -1,0 +1,72 @@
+"""SQL for ``outbox``: messages to WeChat, written with the change that causes them."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def enqueue(conn: asyncpg.Connection, kind: str, payload: dict,
+                  idempotency_key: str | None = None) -> int | None:
+    """Add a message; ``None`` when a row with the same idempotency key already exists."""
+    return await conn.fetchval(
+        """INSERT INTO outbox (kind, payload, idempotency_key) VALUES ($1, $2, $3)
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+        kind, payload, idempotency_key)
+
+
+async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: int) -> list[asyncpg.Record]:
+    """Mark up to ``limit`` due rows as being sent. SKIP LOCKED lets several workers share the
+    queue without ever claiming one row twice; the claim commits before anything is sent."""
+    return await conn.fetch(
+        """UPDATE outbox SET status = 'sending', attempts = attempts + 1,
+               lease_until = now() + make_interval(secs => $2)
+           WHERE id IN (SELECT id FROM outbox
+                        WHERE status = 'pending' AND next_attempt_at <= now()
+                        ORDER BY next_attempt_at, id LIMIT $1
+                        FOR UPDATE SKIP LOCKED)
+           RETURNING id, kind, payload, attempts""",
+        limit, lease_seconds)
+
+
+async def mark_sent(conn: asyncpg.Connection, outbox_id: int, wechat_msgid: int | None) -> None:
+    await conn.execute(
+        """UPDATE outbox SET status = 'sent', sent_at = now(), lease_until = NULL,
+               wechat_msgid = $2, last_error = NULL
+           WHERE id = $1 AND status = 'sending'""",
+        outbox_id, wechat_msgid)
+
+
+async def mark_retry(conn: asyncpg.Connection, outbox_id: int, delay: float, error: str) -> None:
+    await conn.execute(
+        """UPDATE outbox SET status = 'pending', lease_until = NULL, last_error = $3,
+               next_attempt_at = now() + make_interval(secs => $2)
+           WHERE id = $1 AND status = 'sending'""",
+        outbox_id, delay, error)
+
+
+async def mark_final(conn: asyncpg.Connection, outbox_id: int, status: str, error: str) -> None:
+    await conn.execute(
+        """UPDATE outbox SET status = $2, lease_until = NULL, last_error = $3
+           WHERE id = $1 AND status = 'sending'""",
+        outbox_id, status, error)
+
+
+async def expire_leases(conn: asyncpg.Connection) -> int:
+    """Rows whose worker died mid-send: we cannot know whether WeChat got them, so they become
+    'unknown' rather than being sent again."""
+    status = await conn.execute(
+        """UPDATE outbox SET status = 'unknown', lease_until = NULL,
+               last_error = 'worker stopped during delivery'
+           WHERE status = 'sending' AND lease_until < now()""")
+    return int(status.split()[-1])
+
+
+async def depth(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM outbox WHERE status IN ('pending', 'sending') "
+        "GROUP BY status")
+    return {"pending": 0, "sending": 0} | {r["status"]: r["n"] for r in rows}
+
+
+async def get(conn: asyncpg.Connection, outbox_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
