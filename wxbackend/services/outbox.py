@@ -107,7 +107,7 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 handled = await self.run_once()
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("outbox worker cannot reach the database: %s", exc)
                 handled = 0
             if handled < self._settings.batch_size:
