@@ -240,3 +240,17 @@ async def test_get_without_echostr_and_other_methods(http, server, pusher) -> No
     assert (await http.get(f"{server}/wechat/oa", params=params)).status_code == 400
     assert (await http.put(f"{server}/wechat/oa", content=b"")).status_code == 405
 
+
+
+@pytest.mark.expected_errors(r"storage unavailable", r"POST /wechat/oa 503")
+async def test_storage_outage_is_a_503_so_wechat_delivers_again(http, pusher, db, rt, backing) -> None:
+    from wxbackend.infra.embedded import _free_port
+    async with open_runtime(rt.settings, backing.dsn, f"redis://127.0.0.1:{_free_port()}/0") as broken:
+        srv, url = await start_server(broken)
+        try:
+            response, _ = await push(http, url, pusher, pusher.text(WORKER, "注册"))
+        finally:
+            srv.stop()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    await _nothing_written(db)

@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from wechatpy import create_reply
 from wechatpy.messages import BaseMessage
 
 from wxbackend.infra.metrics import WECHAT_PUSHES
+from wxbackend.services.errors import Unavailable
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.outbox import custom_text
 from wxbackend.store import followers, inbound, outbox
@@ -76,7 +78,18 @@ class OAInbox:
         self._background: set[asyncio.Task] = set()
 
     async def handle(self, message: BaseMessage, fields: dict) -> InboxResult:
-        """``message`` is wechatpy's view (for replies); ``fields`` the push as sent."""
+        """``message`` is wechatpy's view (for replies); ``fields`` the push as sent.
+        Raises :class:`Unavailable` when PostgreSQL or Redis fails: nothing was committed, and the
+        non-200 answer makes WeChat deliver the push again."""
+        try:
+            return await self._handle(message, fields)
+        except (OSError, TimeoutError, RedisError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as exc:
+            WECHAT_PUSHES.labels("unavailable").inc()
+            log.error("push not processed, storage unavailable: %s", type(exc).__name__)
+            raise Unavailable() from exc
+
+    async def _handle(self, message: BaseMessage, fields: dict) -> InboxResult:
         key = dedup_key(fields)
         rkey = f"wx:push:{self._appid}:{key}"
         if not await self._redis.set(rkey, _PENDING, nx=True, ex=self._ttl):
@@ -95,7 +108,7 @@ class OAInbox:
             return InboxResult(SUCCESS, "deferred")
         except BaseException:
             # Nothing committed: let WeChat's retry (or another process) try again.
-            await self._redis.delete(rkey)
+            await self._forget(rkey)
             raise
         await self._redis.set(rkey, _REPLY + (reply or ""), xx=True, ex=self._ttl)
         WECHAT_PUSHES.labels("new").inc()
@@ -106,11 +119,21 @@ class OAInbox:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
+    async def _forget(self, rkey: str) -> None:
+        try:
+            await self._redis.delete(rkey)
+        except (OSError, RedisError):
+            log.warning("could not release %s; it expires in %ds", rkey, self._ttl)
+
     def _finished_late(self, task: asyncio.Task, rkey: str) -> None:
         self._background.discard(task)
         if task.cancelled() or task.exception() is not None:
             reason = "cancelled" if task.cancelled() else repr(task.exception())
-            log.error("deferred push %s failed: %s", rkey, reason)
+            log.error("deferred push %s failed: %s; WeChat's next retry will process it", rkey, reason)
+            # Nothing committed: forget the push so a retry is processed, not answered "success".
+            cleanup = asyncio.ensure_future(self._forget(rkey))
+            self._background.add(cleanup)
+            cleanup.add_done_callback(self._background.discard)
 
     async def _answer_again(self, rkey: str, key: str) -> str:
         """A retry: answer what the first delivery answered, waiting briefly if it is still
