@@ -29,15 +29,20 @@ _STATUS_MESSAGES = {
 }
 
 
+def tag_request(handler: tornado.web.RequestHandler) -> None:
+    """Give the request an id (the caller's, if sane) for logs and the response header."""
+    incoming = handler.request.headers.get("X-Request-Id", "")
+    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    handler._request_id = rid  # type: ignore[attr-defined]
+    request_id.set(rid)
+    handler.set_header("X-Request-Id", rid)
+
+
 class BaseHandler(tornado.web.RequestHandler):
     route = "other"  # metrics label: the route pattern, never the raw path
 
     def prepare(self) -> None:
-        incoming = self.request.headers.get("X-Request-Id", "")
-        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        self._request_id = rid
-        request_id.set(rid)
-        self.set_header("X-Request-Id", rid)
+        tag_request(self)
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")

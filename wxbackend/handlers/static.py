@@ -6,10 +6,15 @@ from pathlib import Path
 
 import tornado.web
 
+from wxbackend.handlers.base import tag_request
+
 STATIC_ROOT = Path(__file__).resolve().parent.parent.parent / "static"
 
 
 class PageHandler(tornado.web.StaticFileHandler):
+    def prepare(self) -> None:
+        tag_request(self)
+
     def set_extra_headers(self, path: str) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         if path.endswith(".html"):
