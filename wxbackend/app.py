@@ -17,6 +17,8 @@ access_log = logging.getLogger("wxbackend.access")
 def _log_request(handler: tornado.web.RequestHandler) -> None:
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not access_log.isEnabledFor(level):
+        return
     # Only the path: query strings may carry signatures, codes or tokens.
     access_log.log(level, "%s %s %d", handler.request.method, handler.request.path, status,
                    extra={"status": status, "duration_ms": round(1000 * handler.request.request_time(), 2),
@@ -35,6 +37,6 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         default_handler_class=NotFoundHandler,
         log_function=_log_request,
         xsrf_cookies=False,  # the cadre console sets its own CSRF scheme per handler
-        compress_response=True,
+        compress_response=False,  # nginx compresses; not per request in Python
         debug=rt.settings.server.debug,
     )

@@ -254,3 +254,28 @@ async def test_storage_outage_is_a_503_so_wechat_delivers_again(http, pusher, db
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     await _nothing_written(db)
+
+
+async def test_a_burst_of_mixed_pushes_is_recorded_with_each_effect(http, server, pusher, db) -> None:
+    """Concurrent pushes share statements; every effect still lands on the right follower,
+    including several pushes from one follower in the same burst."""
+    now = int(time.time())
+    pushes = []
+    for i in range(40):
+        openid = f"oBurst{i:03d}"
+        pushes.append(pusher.event(openid, "subscribe", EventKey=f"qrscene_s{i}", create_time=now - 5))
+        pushes.append(pusher.text(openid, "帮助"))
+        pushes.append(pusher.event(openid, "LOCATION", Latitude=str(30 + i / 100),
+                                   Longitude="104.06", Precision="10", create_time=now))
+    # the subscribe of each follower first, then the rest at once
+    await asyncio.gather(*(push(http, server, pusher, xml) for xml in pushes[0::3]))
+    results = await asyncio.gather(*(push(http, server, pusher, xml)
+                                     for xml in pushes[1::3] + pushes[2::3]))
+    assert all(r.status_code == 200 for r, _ in results)
+    assert await db.fetchval("SELECT count(*) FROM wechat_inbound") == 120
+    rows = {r["openid"]: r for r in await db.fetch("SELECT * FROM wechat_followers")}
+    assert len(rows) == 40
+    for i in range(40):
+        row = rows[f"oBurst{i:03d}"]
+        assert row["subscribed"] and row["subscribe_scene"] == f"s{i}"
+        assert row["latitude"] == pytest.approx(30 + i / 100)

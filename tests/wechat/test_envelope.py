@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from wechatpy import create_reply
 
 from tests.conftest import AES_KEY, APPID, OLD_AES_KEY, ORIGINAL_ID, TOKEN, make_settings
 from tests.fakes import FakePusher
-from wxbackend.wechat.envelope import Envelope, PushRejected
+from wxbackend.wechat.envelope import Envelope, PushRejected, text_reply
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
@@ -42,9 +41,9 @@ def test_each_mode_opens_what_wechat_sends(mode: str) -> None:
     p = pusher(mode)
     query, body = p.request(p.text("oWorker1", "注册"))
     opened = envelope(mode).open(query, body)
-    assert opened.message.type == "text"
-    assert opened.message.content == "注册"
-    assert opened.message.source == "oWorker1"
+    assert opened.msg_type == "text"
+    assert opened.fields["Content"] == "注册"
+    assert opened.source == "oWorker1"
     assert opened.encrypted is (mode != "plain")
 
 
@@ -60,7 +59,7 @@ def test_encrypted_reply_is_opened_by_wechat_side() -> None:
     p, env = pusher(), envelope()
     query, body = p.request(p.text("oWorker1", "帮助"))
     opened = env.open(query, body)
-    reply = create_reply("收到", opened.message).render()
+    reply = text_reply(opened, "收到")
     sealed = env.seal(reply, opened, query)
     plain = p.open_reply(sealed, timestamp=query["timestamp"], nonce=query["nonce"])
     fields = FakePusher.parse(plain)
@@ -76,7 +75,7 @@ def test_previous_key_still_opens_and_the_reply_uses_it() -> None:
     query, body = old.request(old.text("oWorker1", "入会"))
     opened = env.open(query, body)
     assert opened.key_index == 1
-    sealed = env.seal(create_reply("好", opened.message).render(), opened, query)
+    sealed = env.seal(text_reply(opened, "好"), opened, query)
     assert FakePusher.parse(old.open_reply(sealed))["Content"] == "好"
 
 
@@ -103,13 +102,26 @@ def test_wrong_appid_inside_the_ciphertext_is_forbidden() -> None:
     assert rejected(env.open, query, body).reason == "cannot decrypt for this appid"
 
 
+def test_qr_follow_fields_are_kept_as_sent() -> None:
+    p = pusher()
+    query, body = p.request(p.event("o1", "subscribe", EventKey="qrscene_123", Ticket="t"))
+    opened = envelope().open(query, body)
+    assert opened.fields["Event"] == "subscribe"
+    assert opened.fields["EventKey"] == "qrscene_123"
+
+
 def test_push_for_another_account_is_forbidden() -> None:
     other = FakePusher(TOKEN, AES_KEY, APPID, "gh_another000000", mode="safe")
     query, body = other.request(other.text("o1", "hi"))
     assert rejected(envelope().open, query, body).status == 403
 
 
-@pytest.mark.parametrize("document", [BILLION_LAUGHS, XXE, "<xml><ToUserName>gh_", "not xml", "<a/>"])
+@pytest.mark.parametrize("document", [
+    BILLION_LAUGHS, XXE, "<xml><ToUserName>gh_", "not xml", "<a/>",
+    "<xml><ToUserName>gh_0123456789ab</ToUserName><MsgType>text</MsgType></xml>",
+    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>o</FromUserName>"
+    "<CreateTime>soon</CreateTime><MsgType>text</MsgType></xml>",
+])
 def test_hostile_or_malformed_xml_is_a_bad_request(document: str) -> None:
     p = pusher("plain")
     query, _ = p.request(p.text("o1", "hi"))

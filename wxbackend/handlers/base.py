@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
-import uuid
 from typing import Any
 
 import tornado.web
 
 from wxbackend.infra.logging import request_id
-from wxbackend.infra.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from wxbackend.infra.metrics import observe_request
 from wxbackend.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,16 @@ _STATUS_MESSAGES = {
 }
 
 
+# Request ids only need to be unique, not secret: a random prefix per process and a counter
+# (no system call per request).
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
 def tag_request(handler: tornado.web.RequestHandler) -> None:
     """Give the request an id (the caller's, if sane) for logs and the response header."""
     incoming = handler.request.headers.get("X-Request-Id", "")
-    rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if _REQUEST_ID.match(incoming) else f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
     handler._request_id = rid  # type: ignore[attr-defined]
     request_id.set(rid)
     handler.set_header("X-Request-Id", rid)
@@ -74,9 +81,8 @@ class BaseHandler(tornado.web.RequestHandler):
         super()._handle_request_exception(e)
 
     def on_finish(self) -> None:
-        status = self.get_status()
-        HTTP_REQUESTS.labels(self.route, self.request.method, str(status)).inc()
-        HTTP_LATENCY.labels(self.route).observe(self.request.request_time())
+        observe_request(self.route, self.request.method or "", self.get_status(),
+                        self.request.request_time())
 
 
 class NotFoundHandler(BaseHandler):

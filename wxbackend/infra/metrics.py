@@ -22,5 +22,20 @@ OUTBOX_SENT = Counter(
     "wxbackend_outbox_deliveries_total", "Outbox delivery attempts by result", ["kind", "result"])
 
 
+_request_children: dict[tuple[str, str, str], tuple] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request. Label children are looked up once per (route, method,
+    status): ``labels()`` takes a lock and builds a key, a measurable cost per request."""
+    key = (route, method, str(status))
+    children = _request_children.get(key)
+    if children is None:
+        children = _request_children.setdefault(
+            key, (HTTP_REQUESTS.labels(*key), HTTP_LATENCY.labels(route)))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -11,6 +11,7 @@ customer-service message API, via the outbox.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -19,22 +20,24 @@ from datetime import UTC, datetime
 import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from wechatpy import create_reply
-from wechatpy.messages import BaseMessage
 
+from wxbackend.infra.coalesce import Coalescer
 from wxbackend.infra.metrics import WECHAT_PUSHES
 from wxbackend.services.errors import Unavailable
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.outbox import custom_text
-from wxbackend.store import followers, inbound, outbox
+from wxbackend.store import inbound, outbox
+from wxbackend.store.inbound import PushRecord
+from wxbackend.wechat.envelope import OpenedPush, text_reply
 
 log = logging.getLogger(__name__)
 
 SUCCESS = "success"
 _PENDING = "P"
 _DEFERRED = "D"
-_REPLY = "R:"
 _SCENE_PREFIX = "qrscene_"
+_NEW, _DUPLICATE, _DEFERRED_PUSH, _UNAVAILABLE = (
+    WECHAT_PUSHES.labels(o) for o in ("new", "duplicate", "deferred", "unavailable"))
 
 
 @dataclass(frozen=True)
@@ -76,42 +79,58 @@ class OAInbox:
         self._budget = reply_budget
         self._ttl = dedup_ttl
         self._background: set[asyncio.Task] = set()
+        # In a burst, concurrent pushes share their Redis and PostgreSQL round trips.
+        self._gate = Coalescer(self._claim_many, max_batch=512, max_inflight=4)
+        self._writer = Coalescer(self._record_many, max_batch=256, max_inflight=4,
+                                   key=lambda p: p.openid)
 
-    async def handle(self, message: BaseMessage, fields: dict) -> InboxResult:
-        """``message`` is wechatpy's view (for replies); ``fields`` the push as sent.
+    async def _claim_many(self, keys: list[str]) -> list[bool]:
+        """``SET key P NX EX ttl`` for each: true where this delivery is the first."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(key, _PENDING, nx=True, ex=self._ttl)
+            return [bool(r) for r in await pipe.execute()]
+
+    async def _record_many(self, pushes: list[PushRecord]) -> list[int | None]:
+        async with self._pool.acquire() as conn:
+            return await inbound.record(conn, self._appid, pushes)
+
+    async def handle(self, push: OpenedPush) -> InboxResult:
+        """Apply a verified push once and return what to answer.
         Raises :class:`Unavailable` when PostgreSQL or Redis fails: nothing was committed, and the
         non-200 answer makes WeChat deliver the push again."""
         try:
-            return await self._handle(message, fields)
+            return await self._handle(push)
         except (OSError, TimeoutError, RedisError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as exc:
-            WECHAT_PUSHES.labels("unavailable").inc()
+            _UNAVAILABLE.inc()
             log.error("push not processed, storage unavailable: %s", type(exc).__name__)
             raise Unavailable() from exc
 
-    async def _handle(self, message: BaseMessage, fields: dict) -> InboxResult:
-        key = dedup_key(fields)
+    async def _handle(self, push: OpenedPush) -> InboxResult:
+        key = dedup_key(push.fields)
         rkey = f"wx:push:{self._appid}:{key}"
-        if not await self._redis.set(rkey, _PENDING, nx=True, ex=self._ttl):
-            WECHAT_PUSHES.labels("duplicate").inc()
+        if not await self._gate.submit(rkey):
+            _DUPLICATE.inc()
             return InboxResult(await self._answer_again(rkey, key), "duplicate")
         late = asyncio.Event()
-        task = asyncio.ensure_future(self._process(message, fields, key, late))
-        try:
-            reply = await asyncio.wait_for(asyncio.shield(task), self._budget)
-        except TimeoutError:
+        task = asyncio.ensure_future(self._process(push, key, late))
+        # asyncio.wait leaves the task running when the budget runs out.
+        await asyncio.wait((task,), timeout=self._budget)
+        if not task.done():
             late.set()
             self._background.add(task)
             task.add_done_callback(lambda t: self._finished_late(t, rkey))
             await self._redis.set(rkey, _DEFERRED, xx=True, ex=self._ttl)
-            WECHAT_PUSHES.labels("deferred").inc()
+            _DEFERRED_PUSH.inc()
             return InboxResult(SUCCESS, "deferred")
+        try:
+            reply = task.result()
         except BaseException:
             # Nothing committed: let WeChat's retry (or another process) try again.
             await self._forget(rkey)
             raise
-        await self._redis.set(rkey, _REPLY + (reply or ""), xx=True, ex=self._ttl)
-        WECHAT_PUSHES.labels("new").inc()
+        _NEW.inc()
         return InboxResult(reply or SUCCESS, "new")
 
     async def drain(self) -> None:
@@ -136,19 +155,18 @@ class OAInbox:
             cleanup.add_done_callback(self._background.discard)
 
     async def _answer_again(self, rkey: str, key: str) -> str:
-        """A retry: answer what the first delivery answered, waiting briefly if it is still
-        being worked on. A deferred push answers ``success`` (its reply goes by the outbox)."""
+        """A retry: answer what the first delivery answered (kept with its record), waiting
+        briefly while the first delivery is still being worked on. A deferred push answers
+        ``success``: its reply goes through the outbox."""
         deadline = time.monotonic() + self._budget
         delay = 0.01
         while True:
-            value = await self._redis.get(rkey)
-            if value is None:  # Redis lost it; PostgreSQL has the truth
-                async with self._pool.acquire() as conn:
-                    row = await inbound.get_reply(conn, self._appid, key)
-                return (row["reply"] if row and not row["deferred"] else None) or SUCCESS
-            if value.startswith(_REPLY):
-                return value[len(_REPLY):] or SUCCESS
-            if value == _DEFERRED or time.monotonic() + delay > deadline:
+            async with self._pool.acquire() as conn:
+                row = await inbound.get_reply(conn, self._appid, key)
+            if row is not None:
+                return (row["reply"] if not row["deferred"] else None) or SUCCESS
+            if await self._redis.get(rkey) in (_DEFERRED, None) or \
+                    time.monotonic() + delay > deadline:
                 return SUCCESS
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
@@ -168,52 +186,56 @@ class OAInbox:
             return await self._router.for_event("SCAN")
         return None
 
-    async def _process(self, message: BaseMessage, data: dict, key: str,
-                       late: asyncio.Event) -> str | None:
+    async def _process(self, push: OpenedPush, key: str, late: asyncio.Event) -> str | None:
+        data = push.fields
         event = data.get("Event") or None
         event_key = data.get("EventKey") or None
-        at = datetime.fromtimestamp(message.time, UTC)
         text = await self._reply_text(data)
-        reply = create_reply(text, message).render() if text else None
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                inbound_id = await inbound.insert_once(
-                    conn, appid=self._appid, dedup_key=key, openid=message.source,
-                    msg_type=data.get("MsgType", ""), event=event, event_key=event_key,
-                    msg_id=_int(data.get("MsgId")), created=at, payload=data)
-                if inbound_id is None:  # recorded by an earlier delivery whose Redis key is gone
-                    row = await inbound.get_reply(conn, self._appid, key)
-                    return row["reply"] if row and not row["deferred"] else None
-                await self._apply(conn, message.source, data, event, event_key, at)
-                deferred = late.is_set()
-                await inbound.set_reply(conn, inbound_id, reply, deferred)
-                if deferred and text:
-                    await outbox.enqueue(conn, "custom", custom_text(message.source, text),
-                                         f"reply:{inbound_id}")
-            if not deferred and late.is_set() and text:
-                # The deadline passed while we committed: the caller answered "success".
-                async with conn.transaction():
-                    await inbound.set_reply(conn, inbound_id, reply, True)
-                    await outbox.enqueue(conn, "custom", custom_text(message.source, text),
-                                         f"reply:{inbound_id}")
+        reply = text_reply(push, text) if text else None
+        record = PushRecord(
+            dedup_key=key, openid=push.source, msg_type=push.msg_type, event=event,
+            event_key=event_key, msg_id=_int(data.get("MsgId")),
+            created=datetime.fromtimestamp(push.create_time, UTC), payload=data, reply=reply,
+            deferred=False, **self._effect(data, event, event_key))
+        if late.is_set():  # already past the deadline: record it and queue its reply together
+            async with self._pool.acquire() as conn, conn.transaction():
+                [inbound_id] = await inbound.record(conn, self._appid,
+                                                    [dataclasses.replace(record, deferred=True)])
+                if inbound_id is not None and text:
+                    await self._queue_reply(conn, inbound_id, push.source, text)
+            return reply
+        inbound_id = await self._writer.submit(record)
+        if inbound_id is None:  # recorded by an earlier delivery whose Redis key is gone
+            async with self._pool.acquire() as conn:
+                return self._stored_reply(await inbound.get_reply(conn, self._appid, key))
+        if late.is_set() and text:  # the deadline passed while we wrote: "success" was sent
+            async with self._pool.acquire() as conn, conn.transaction():
+                await inbound.mark_deferred(conn, inbound_id)
+                await self._queue_reply(conn, inbound_id, push.source, text)
         return reply
 
-    async def _apply(self, conn: asyncpg.Connection, openid: str, data: dict, event: str | None,
-                     event_key: str | None, at: datetime) -> None:
-        appid = self._appid
+    @staticmethod
+    async def _queue_reply(conn: asyncpg.Connection, inbound_id: int, openid: str, text: str) -> None:
+        await outbox.enqueue(conn, "custom", custom_text(openid, text), f"reply:{inbound_id}")
+
+    @staticmethod
+    def _stored_reply(row) -> str | None:
+        return row["reply"] if row and not row["deferred"] else None
+
+    @staticmethod
+    def _effect(data: dict, event: str | None, event_key: str | None) -> dict:
+        """Which follower change a push makes (see :data:`wxbackend.store.followers.EFFECTS`)."""
         if event == "subscribe":
             scene = event_key[len(_SCENE_PREFIX):] if event_key and \
                 event_key.startswith(_SCENE_PREFIX) else None
-            await followers.subscribe(conn, appid, openid, at, scene)
-        elif event == "unsubscribe":
-            await followers.unsubscribe(conn, appid, openid, at)
-        elif event == "SCAN":
-            await followers.record_scan(conn, appid, openid, at, event_key)
-        elif event == "LOCATION":
+            return {"effect": "subscribe", "arg": scene}
+        if event == "unsubscribe":
+            return {"effect": "unsubscribe"}
+        if event == "SCAN":
+            return {"effect": "scan", "arg": event_key}
+        if event == "LOCATION":
             lat, lng = _float(data.get("Latitude")), _float(data.get("Longitude"))
             if lat is not None and lng is not None and -90 <= lat <= 90 and -180 <= lng <= 180:
-                await followers.record_location(conn, appid, openid, at, lat, lng,
-                                                _float(data.get("Precision")))
-        else:
-            await followers.record_activity(conn, appid, openid, at,
-                                            event or data.get("MsgType", ""), event_key)
+                return {"effect": "location", "lat": lat, "lng": lng,
+                        "prec": _float(data.get("Precision"))}
+        return {"effect": "activity", "arg": event or data.get("MsgType", "")}

@@ -1,9 +1,11 @@
 """The Official Account push envelope: signatures, safe-mode AES, hostile XML, size and age.
 
-wechatpy does the cryptography and the message parsing; this module decides what to trust.
-Order matters: cheap checks that need no parsing come first (size, timestamp, signature), then
-the XML is parsed once by defusedxml, which refuses any DTD or entity before expat can expand
-it (billion laughs, XXE). Only then is the ciphertext decrypted and the inner XML parsed.
+wechatpy does the cryptography and renders replies; this module decides what to trust. Order
+matters: cheap checks that need no parsing come first (size, timestamp, signature), then the XML
+is parsed by defusedxml, which refuses any DTD or entity before expat can expand it (billion
+laughs, XXE). Only then is the ciphertext decrypted and the inner document parsed — once, by the
+same hardened parser; its fields are the message (wechatpy's ``parse_message`` would parse it a
+second time with xmltodict, and rewrites ``Event``/``EventKey`` of QR-code follows).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,11 +21,9 @@ from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
-from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
-from wechatpy.messages import BaseMessage
-from wechatpy.utils import to_text
+from wechatpy.replies import TextReply
 
 from wxbackend.config import WeChatSettings
 
@@ -38,11 +39,44 @@ class PushRejected(Exception):
 
 @dataclass(frozen=True)
 class OpenedPush:
-    message: BaseMessage
-    fields: dict  # the push as WeChat sent it (wechatpy rewrites Event/EventKey of QR follows)
-    xml: str
+    fields: dict      # the push's elements as WeChat sent them (nested ones as dicts)
     encrypted: bool
-    key_index: int  # which EncodingAESKey opened it (0 = current, 1 = previous); replies use it
+    key_index: int    # which EncodingAESKey opened it (0 = current, 1 = previous); replies use it
+
+    @property
+    def source(self) -> str:
+        """The sender's openid."""
+        return self.fields["FromUserName"]
+
+    @property
+    def target(self) -> str:
+        """Our account's original id (gh_…)."""
+        return self.fields["ToUserName"]
+
+    @property
+    def create_time(self) -> int:
+        return int(self.fields["CreateTime"])
+
+    @property
+    def msg_type(self) -> str:
+        return self.fields["MsgType"]
+
+
+def text_reply(push: OpenedPush, content: str) -> str:
+    """A passive text reply to ``push`` (wechatpy renders it)."""
+    return TextReply(source=push.target, target=push.source, content=content).render()
+
+
+class _Prp(PrpCrypto):
+    """wechatpy's cipher with a CSPRNG for the 16-byte random prefix (wechatpy uses ``random``)."""
+
+    def get_random_string(self) -> str:
+        return secrets.token_hex(8)
+
+
+_REPLY_ENVELOPE = ("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+                   "<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+                   "<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>")
 
 
 def _sha1(*parts: str) -> str:
@@ -78,7 +112,7 @@ class Envelope:
         self._max_bytes = settings.max_message_bytes
         keys = [settings.encoding_aes_key.reveal(), settings.previous_encoding_aes_key.reveal()]
         self._cryptos = [WeChatCrypto(self._token, k, self._appid) for k in keys if k]
-        self._prps = [PrpCrypto(c.key) for c in self._cryptos]
+        self._prps = [_Prp(c.key) for c in self._cryptos]
 
     # --- inbound -----------------------------------------------------------------------------
     def check_signature(self, query: Mapping[str, str], *, now: float | None = None) -> None:
@@ -117,21 +151,20 @@ class Envelope:
             raise PushRejected(400, "encrypted push in plaintext mode")
         envelope = _safe_tree(body)
         key_index = 0
+        document = envelope
         if encrypted:
             xml, key_index = self._decrypt(envelope, query)
             document = _safe_tree(xml.encode())  # the inner document gets the same scrutiny
-        else:
-            xml, document = to_text(body), envelope
+        fields = _fields(document)
+        if document.tag != "xml" or not fields.get("MsgType") or not fields.get("FromUserName"):
+            raise PushRejected(400, "not a wechat message")
         try:
-            message = parse_message(xml)
-        except Exception:  # wechatpy raises bare KeyError/ExpatError on odd documents
+            int(fields.get("CreateTime", ""))
+        except ValueError:
             raise PushRejected(400, "not a wechat message") from None
-        if self._original_id and message.target != self._original_id:
+        if self._original_id and fields.get("ToUserName") != self._original_id:
             raise PushRejected(403, "push addressed to another account")
-        if not message.source:
-            raise PushRejected(400, "message without sender")
-        return OpenedPush(message=message, fields=_fields(document), xml=xml,
-                          encrypted=encrypted, key_index=key_index)
+        return OpenedPush(fields=fields, encrypted=encrypted, key_index=key_index)
 
     def _decrypt(self, envelope, query: Mapping[str, str]) -> tuple[str, int]:
         if not self._cryptos:
@@ -155,9 +188,12 @@ class Envelope:
 
     # --- outbound ----------------------------------------------------------------------------
     def seal(self, reply_xml: str, opened: OpenedPush, query: Mapping[str, str]) -> str:
-        """Encrypt a passive reply when the push was encrypted, with the key that opened it."""
+        """Encrypt a passive reply when the push was encrypted, with the key that opened it
+        (the same envelope as wechatpy's ``encrypt_message``, from a cipher made once)."""
         if not opened.encrypted or not reply_xml or reply_xml == "success":
             return reply_xml
-        return self._cryptos[opened.key_index].encrypt_message(
-            reply_xml, query["nonce"], query["timestamp"])
+        encrypt = self._prps[opened.key_index].encrypt(reply_xml, self._appid).decode()
+        timestamp, nonce = query["timestamp"], query["nonce"]
+        return _REPLY_ENVELOPE.format(encrypt=encrypt, timestamp=timestamp, nonce=nonce,
+                                      signature=_sha1(self._token, timestamp, nonce, encrypt))
 
