@@ -30,9 +30,14 @@ AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OLD_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 ORIGINAL_ID = "gh_0123456789ab"
 PUBLIC_URL = "https://wx.example.org"
+MP_APPID = "wxmp0123456789abc"
+MP_SECRET = "fake-mp-secret-0123456789abcdef"
+FIELD_KEYS = "1:MDEyMzQ1Njc4OWFiY2RlZg==,2:ZmVkY2JhOTg3NjU0MzIxMA=="
+INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 
 _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
-           "registered_user_targets", "orgs")
+           "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",
+           "platform_apps", "regions", "base_data_changes")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------
@@ -99,6 +104,7 @@ async def db(clean_db: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 async def fake_wechat() -> AsyncIterator[FakeWeChat]:
     fake = FakeWeChat(APPID, SECRET)
+    fake.add_app(MP_APPID, MP_SECRET)
     await fake.start()
     yield fake
     await fake.stop()
@@ -108,11 +114,16 @@ def make_settings(api_base: str, **sections: dict) -> Settings:
     base = load_settings(None, environ={})
     wechat = {"appid": APPID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY,
               "original_id": ORIGINAL_ID, "message_mode": "safe", "api_base": api_base,
+              "oauth_authorize_url": f"{api_base}/connect/oauth2/authorize",
               "http_timeout": 2.0, "http_retries": 2}
     wechat.update(sections.pop("wechat", {}))
     server = {"public_url": PUBLIC_URL} | sections.pop("server", {})
     outbox = {"poll_interval": 0.05, "backoff_base": 1.0} | sections.pop("outbox", {})
-    return base.replace(wechat=wechat, server=server, outbox=outbox, **sections)
+    security = {"field_keys": FIELD_KEYS, "field_key_current": 1, "index_key": INDEX_KEY} \
+        | sections.pop("security", {})
+    miniprogram = {"appid": MP_APPID, "secret": MP_SECRET} | sections.pop("miniprogram", {})
+    return base.replace(wechat=wechat, server=server, outbox=outbox, security=security,
+                        miniprogram=miniprogram, **sections)
 
 
 @pytest.fixture

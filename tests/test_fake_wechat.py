@@ -7,7 +7,9 @@ the fake is driven over real HTTP with httpx, the way the client code under test
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 
 import httpx
@@ -190,8 +192,10 @@ async def classic_token(api: httpx.AsyncClient, **overrides: str) -> dict:
     return resp.json()
 
 
-async def stable_token(api: httpx.AsyncClient, force: bool = False) -> dict:
-    body = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
+async def stable_token(
+    api: httpx.AsyncClient, force: bool = False, *, appid: str = APPID, secret: str = SECRET
+) -> dict:
+    body = {"grant_type": "client_credential", "appid": appid, "secret": secret}
     resp = await api.post("/cgi-bin/stable_token", json={**body, "force_refresh": force})
     return resp.json()
 
@@ -397,3 +401,296 @@ async def test_delay_drives_client_timeouts_and_stop_does_not_hang(
     started = time.monotonic()
     await fake.stop()
     assert time.monotonic() - started < 1.0
+
+
+# -- more apps, web OAuth, JS-SDK, Mini Program login and phone numbers -------------------------
+
+MP_APPID = "wxfedcba9876543210"
+MP_SECRET = "fake-mp-secret"
+CUSTOM = "/cgi-bin/message/custom/send"
+PHONE_PATH = "/wxa/business/getuserphonenumber"
+CALLBACK = "https://wx.example.org/h5/oauth/callback?next=%2Fme%3Fa%3D1&x=1"
+
+
+async def sns_token(api: httpx.AsyncClient, code: str, **overrides: str) -> dict:
+    params = {
+        "appid": APPID,
+        "secret": SECRET,
+        "code": code,
+        "grant_type": "authorization_code",
+        **overrides,
+    }
+    return (await api.get("/sns/oauth2/access_token", params=params)).json()
+
+
+async def userinfo(api: httpx.AsyncClient, token: str, openid: str) -> dict:
+    params = {"access_token": token, "openid": openid, "lang": "zh_CN"}
+    return (await api.get("/sns/userinfo", params=params)).json()
+
+
+async def authorize(api: httpx.AsyncClient, **overrides: str) -> httpx.Response:
+    params = {
+        "appid": APPID,
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": "snsapi_userinfo",
+        "state": "s7Kq2",
+        "fake_openid": "oUser",
+        **overrides,
+    }
+    return await api.get("/connect/oauth2/authorize", params=params)
+
+
+async def js_login(api: httpx.AsyncClient, code: str, **overrides: str) -> dict:
+    params = {
+        "appid": MP_APPID,
+        "secret": MP_SECRET,
+        "js_code": code,
+        "grant_type": "authorization_code",
+        **overrides,
+    }
+    return (await api.get("/sns/jscode2session", params=params)).json()
+
+
+async def phone_number(api: httpx.AsyncClient, token: str, code: str) -> dict:
+    resp = await api.post(PHONE_PATH, params={"access_token": token}, json={"code": code})
+    return resp.json()
+
+
+async def test_each_app_has_its_own_tokens(fake: FakeWeChat, api: httpx.AsyncClient) -> None:
+    fake.add_app(MP_APPID, MP_SECRET)
+    with pytest.raises(ValueError, match="already registered"):
+        fake.add_app(MP_APPID, "other")
+    with pytest.raises(ValueError, match="kind"):
+        fake.add_app("wx2222222222222222", "s", kind="game")
+
+    oa = (await stable_token(api))["access_token"]
+    mp = (await stable_token(api, appid=MP_APPID, secret=MP_SECRET))["access_token"]
+    assert oa != mp
+    await stable_token(api, force=True, appid=MP_APPID, secret=MP_SECRET)
+    assert await send_text(api, oa) == 0  # the Mini Program's force refresh leaves the OA alone
+    assert await send_text(api, mp) == 40001
+
+    oa_classic = (await classic_token(api))["access_token"]
+    for _ in range(3):
+        await classic_token(api, appid=MP_APPID, secret=MP_SECRET)
+    assert await send_text(api, oa_classic) == 0
+    assert (await classic_token(api, appid=MP_APPID, secret=SECRET))["errcode"] == 40125
+    assert (await stable_token(api, appid=MP_APPID, secret="wrong"))["errcode"] == 40125
+
+    assert [c.appid for c in fake.calls if c.path == CUSTOM] == [APPID, None, APPID]
+    assert {c.appid for c in fake.calls if c.path == "/cgi-bin/token"} == {APPID, MP_APPID, None}
+
+
+async def test_oauth_authorize_redirects_with_a_single_use_code(
+    fake: FakeWeChat, api: httpx.AsyncClient
+) -> None:
+    fake.oauth_user("oUser", unionid="uUnion", nickname="张三", headimgurl="https://img/a.png")
+    resp = await authorize(api)
+    assert resp.status_code == 302
+    location = urllib.parse.urlsplit(resp.headers["Location"])
+    assert (location.scheme, location.netloc, location.path) == (
+        "https",
+        "wx.example.org",
+        "/h5/oauth/callback",
+    )
+    assert location.query.startswith("next=%2Fme%3Fa%3D1&x=1&code=")  # existing query kept as is
+    query = urllib.parse.parse_qs(location.query)
+    assert query["state"] == ["s7Kq2"] and query["next"] == ["/me?a=1"]
+    code = query["code"][0]
+    assert fake.calls[-1].appid == APPID
+
+    token = await sns_token(api, code)
+    assert set(token) == {"access_token", "expires_in", "refresh_token", "openid", "scope", "unionid"}
+    assert (token["openid"], token["scope"], token["unionid"]) == ("oUser", "snsapi_userinfo", "uUnion")
+    assert token["expires_in"] == 7200 and token["refresh_token"] != token["access_token"]
+    assert (await sns_token(api, code))["errcode"] == 40163
+    assert await send_text(api, token["access_token"]) == 40001  # a user token is not global
+
+    info = await userinfo(api, token["access_token"], "oUser")
+    assert info == {
+        "openid": "oUser",
+        "nickname": "张三",
+        "sex": 0,
+        "province": "",
+        "city": "",
+        "country": "",
+        "headimgurl": "https://img/a.png",
+        "privilege": [],
+        "unionid": "uUnion",
+    }
+    assert (await userinfo(api, token["access_token"], "oSomeoneElse"))["errcode"] == 40003
+
+
+async def test_oauth_code_and_token_errors(
+    fake: FakeWeChat, api: httpx.AsyncClient, clock: Clock
+) -> None:
+    fake.oauth_user("oBase", unionid="uBase")
+    fake.oauth_user("oSnap", snapshot=True)
+
+    base = await sns_token(api, fake.issue_oauth_code("oBase"))
+    assert base["scope"] == "snsapi_base"
+    assert "unionid" not in base and "is_snapshotuser" not in base
+    assert (await userinfo(api, base["access_token"], "oBase"))["errcode"] == 48001
+    assert (await userinfo(api, "not-a-token", "oBase")) == {
+        "errcode": 40001,
+        "errmsg": "invalid credential, access_token is invalid or not latest",
+    }
+
+    snap = await sns_token(api, fake.issue_oauth_code("oSnap", "snsapi_userinfo"))
+    assert snap["is_snapshotuser"] == 1 and "unionid" not in snap
+    assert "unionid" not in await userinfo(api, snap["access_token"], "oSnap")
+
+    assert await sns_token(api, "no-such-code") == {"errcode": 40029, "errmsg": "invalid code"}
+    code = fake.issue_oauth_code("oBase")
+    assert (await sns_token(api, code, appid="wxwrong"))["errcode"] == 40013
+    assert (await sns_token(api, code, secret="wrong"))["errcode"] == 40125
+    assert (await sns_token(api, code, grant_type="client_credential"))["errcode"] == 40002
+    clock.now += 301  # codes live five minutes
+    assert (await sns_token(api, code))["errcode"] == 40029
+    clock.now += 7200
+    assert (await userinfo(api, snap["access_token"], "oSnap"))["errcode"] == 42001
+
+    with pytest.raises(LookupError):
+        fake.issue_oauth_code("oNobody")
+    with pytest.raises(ValueError, match="scope"):
+        fake.issue_oauth_code("oBase", "snsapi_login")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"appid": "wxunknown"},
+        {"appid": MP_APPID},
+        {"fake_openid": "oNobody"},
+        {"scope": "snsapi_login"},
+        {"response_type": "token"},
+        {"redirect_uri": "javascript:alert(1)"},
+    ],
+)
+async def test_oauth_authorize_error_page(
+    fake: FakeWeChat, api: httpx.AsyncClient, overrides: dict[str, str]
+) -> None:
+    fake.add_app(MP_APPID, MP_SECRET)
+    fake.oauth_user("oUser")
+    resp = await authorize(api, **overrides)
+    assert resp.status_code == 400
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "Location" not in resp.headers
+
+
+async def test_jsapi_ticket_is_reused_while_valid(
+    fake: FakeWeChat, api: httpx.AsyncClient, clock: Clock
+) -> None:
+    assert fake.jsapi_ticket is None
+    token = (await stable_token(api))["access_token"]
+    path = "/cgi-bin/ticket/getticket"
+    first = (await api.get(path, params={"access_token": token, "type": "jsapi"})).json()
+    assert (first["errcode"], first["errmsg"], first["expires_in"]) == (0, "ok", 7200)
+    clock.now += 60
+    again = (await api.get(path, params={"access_token": token, "type": "jsapi"})).json()
+    assert again["ticket"] == first["ticket"] == fake.jsapi_ticket
+    assert again["expires_in"] == 7140
+
+    # What a test of the JS-SDK config endpoint recomputes (keys sorted, raw values, sha1).
+    raw = f"jsapi_ticket={fake.jsapi_ticket}&noncestr=Wm3WZYTPz0wzccnW&timestamp=1414587457&url=https://a/b?c=1"
+    assert len(hashlib.sha1(raw.encode()).hexdigest()) == 40
+
+    assert (await api.get(path, params={"access_token": token, "type": "wx_card"})).json()[
+        "errcode"
+    ] == 40097
+    assert (await api.get(path, params={"type": "jsapi"})).json()["errcode"] == 41001
+    fake.fail_next(path, 45009)
+    assert (await api.get(path, params={"access_token": token, "type": "jsapi"})).json()[
+        "errcode"
+    ] == 45009
+
+    fake.add_app(MP_APPID, MP_SECRET)
+    mp = (await stable_token(api, appid=MP_APPID, secret=MP_SECRET))["access_token"]
+    mp_ticket = (await api.get(path, params={"access_token": mp, "type": "jsapi"})).json()["ticket"]
+    assert mp_ticket != fake.jsapi_ticket  # per app
+
+    clock.now += 7200
+    token = (await stable_token(api))["access_token"]
+    renewed = (await api.get(path, params={"access_token": token, "type": "jsapi"})).json()
+    assert renewed["ticket"] != first["ticket"] and renewed["ticket"] == fake.jsapi_ticket
+
+
+async def test_jscode2session(fake: FakeWeChat, api: httpx.AsyncClient, clock: Clock) -> None:
+    fake.mp_user("oMini")
+    with pytest.raises(LookupError, match="add_app"):
+        fake.issue_js_code("oMini")
+    fake.add_app(MP_APPID, MP_SECRET)
+    fake.mp_user("oMini", unionid="uUnion")
+    fake.mp_user("oPlain")
+
+    session = await js_login(api, fake.issue_js_code("oMini"))
+    assert session == {"openid": "oMini", "session_key": fake.session_key("oMini"), "unionid": "uUnion"}
+    assert len(session["session_key"]) == 24
+    assert len(base64.b64decode(session["session_key"])) == 16
+    assert (await js_login(api, fake.issue_js_code("oMini")))["session_key"] == session["session_key"]
+    assert set(await js_login(api, fake.issue_js_code("oPlain"))) == {"openid", "session_key"}
+    assert fake.calls[-1].appid == MP_APPID
+
+    code = fake.issue_js_code("oMini")
+    fake.fail_next("/sns/jscode2session", 45011)
+    assert (await js_login(api, code))["errcode"] == 45011
+    assert (await js_login(api, code))["openid"] == "oMini"  # the injected failure spent nothing
+    assert await js_login(api, code) == {"errcode": 40029, "errmsg": "invalid code"}
+    assert (await js_login(api, "unknown"))["errcode"] == 40029
+    assert (await js_login(api, fake.issue_js_code("oMini"), secret="wrong"))["errcode"] == 40125
+    # A Mini Program code means nothing to another app.
+    assert (await js_login(api, fake.issue_js_code("oMini"), appid=APPID, secret=SECRET))[
+        "errcode"
+    ] == 40029
+    expiring = fake.issue_js_code("oMini")
+    clock.now += 301
+    assert (await js_login(api, expiring))["errcode"] == 40029
+
+    rotated = fake.rotate_session_key("oMini")
+    assert rotated != session["session_key"]
+    assert (await js_login(api, fake.issue_js_code("oMini")))["session_key"] == rotated
+    fake.mp_user("oMini", session_key="AAAAAAAAAAAAAAAAAAAAAA==")
+    assert fake.session_key("oMini") == "AAAAAAAAAAAAAAAAAAAAAA=="
+
+    with pytest.raises(LookupError):
+        fake.issue_js_code("oNobody")
+    with pytest.raises(ValueError, match="not a Mini Program"):
+        fake.issue_js_code("oMini", appid=APPID)
+
+
+async def test_phone_number_needs_a_mini_program_token(
+    fake: FakeWeChat, api: httpx.AsyncClient, clock: Clock
+) -> None:
+    fake.add_app(MP_APPID, MP_SECRET)
+    fake.add_app("wx3333333333333333", "second-oa", kind="official")
+    mp = (await stable_token(api, appid=MP_APPID, secret=MP_SECRET))["access_token"]
+    oa = (await stable_token(api))["access_token"]
+    other_oa = (await stable_token(api, appid="wx3333333333333333", secret="second-oa"))[
+        "access_token"
+    ]
+
+    code = fake.issue_phone_code("13812345678")
+    assert await phone_number(api, oa, code) == {"errcode": 48001, "errmsg": "api unauthorized"}
+    assert (await phone_number(api, other_oa, code))["errcode"] == 48001
+    before = int(time.time())
+    answer = await phone_number(api, mp, code)  # refused calls did not spend the code
+    assert (answer["errcode"], answer["errmsg"]) == (0, "ok")
+    info = answer["phone_info"]
+    assert (info["phoneNumber"], info["purePhoneNumber"], info["countryCode"]) == (
+        "13812345678",
+        "13812345678",
+        "86",
+    )
+    assert info["watermark"]["appid"] == MP_APPID
+    assert before <= info["watermark"]["timestamp"] <= int(time.time())
+    assert fake.calls[-1].appid == MP_APPID
+
+    assert (await phone_number(api, mp, code))["errcode"] == 40029
+    assert (await phone_number(api, mp, "unknown"))["errcode"] == 40029
+    assert (await phone_number(api, "not-a-token", code))["errcode"] == 40001
+    resp = await api.post(PHONE_PATH, params={"access_token": mp}, json={})
+    assert resp.json()["errcode"] == 47001
+    expiring = fake.issue_phone_code("13900001111", appid=MP_APPID)
+    clock.now += 301
+    assert (await phone_number(api, mp, expiring))["errcode"] == 40029

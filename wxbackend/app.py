@@ -6,7 +6,7 @@ import logging
 
 import tornado.web
 
-from wxbackend.handlers import health, oa, static
+from wxbackend.handlers import accounts, health, oa, openapi, platform_api, static, wechat_login
 from wxbackend.handlers.base import NotFoundHandler
 from wxbackend.infra.logging import request_id
 from wxbackend.runtime import Runtime
@@ -27,8 +27,14 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_app(rt: Runtime) -> tornado.web.Application:
+    secure = rt.settings.sessions.secure_cookies
     routes = [
         *oa.routes(rt.envelope, rt.inbox),
+        *wechat_login.routes(rt.login, secure),
+        *accounts.routes(rt.accounts, rt.login, rt.sms, secure),
+        *platform_api.routes(rt.apps, rt.accounts, rt.sso, rt.login.h5_sessions,
+                             rt.settings.server.public_url),
+        *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
 import json
@@ -19,10 +20,11 @@ from pathlib import Path
 import asyncpg
 import tornado.httpserver
 
-from wxbackend.config import ConfigError, Settings, load_settings, require_wechat
+from wxbackend.config import ConfigError, Settings, load_settings, require_security, require_wechat
 from wxbackend.infra.embedded import EmbeddedError, EmbeddedServers
 from wxbackend.infra.logging import setup_logging
 from wxbackend.infra.migrations import MigrationError, migrate
+from wxbackend.infra.pii import new_key
 from wxbackend.services.errors import DomainError
 
 log = logging.getLogger("wxbackend")
@@ -83,7 +85,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     with backing_services(settings) as (dsn, _):
         report = run_async(run(dsn))
     print(f"seeded orgs {report.orgs}, {report.targets} yearly targets, "
-          f"{report.new_keyword_rules} new keyword rules")
+          f"{report.new_keyword_rules} new keyword rules, {report.regions} regions")
     return 0
 
 
@@ -120,6 +122,7 @@ async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     require_wechat(settings)
+    require_security(settings)
     port = args.port or settings.server.port
     worker = settings.server.run_worker and not args.no_worker
     with backing_services(settings) as (dsn, redis_url):
@@ -130,6 +133,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     require_wechat(settings)
+    require_security(settings)
     from wxbackend.runtime import open_runtime
 
     async def run(dsn: str, redis_url: str) -> None:
@@ -148,6 +152,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_menu_push(settings: Settings, args: argparse.Namespace) -> int:
     require_wechat(settings)
+    require_security(settings)
     from wxbackend.runtime import open_runtime
     from wxbackend.services.menu import push_menu
 
@@ -162,6 +167,44 @@ def cmd_menu_push(settings: Settings, args: argparse.Namespace) -> int:
         menu = run_async(run(dsn, redis_url))
     print("菜单已推送 / menu pushed:")
     print(json.dumps(menu, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_platform_app(settings: Settings, args: argparse.Namespace) -> int:
+    """The platform office registers, lists and disables access entrances."""
+    require_security(settings)
+    from wxbackend.runtime import personal_data
+    from wxbackend.services.platform import PlatformApps
+    from wxbackend.store import platform as store
+
+    async def run(dsn: str, redis_url: str) -> None:
+        from wxbackend.infra.db import create_pool
+        from wxbackend.infra.redis import create_redis
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        redis = create_redis(redis_url)
+        try:
+            apps = PlatformApps(pool, redis, personal_data(settings), settings.platform)
+            if args.app_command == "create":
+                app, secret = await apps.create_app(
+                    app_id=args.app_id, name=args.name, org_code=args.org,
+                    scopes=[s for s in args.scopes.split(",") if s],
+                    redirect_uris=args.redirect_uri or [])
+                print(f"app_id: {app.app_id}\nsecret: {secret}\nscopes: {' '.join(sorted(app.scopes))}")
+                print("请妥善保存 secret：它只显示这一次。/ Keep the secret: it is shown only once.")
+            elif args.app_command == "disable":
+                await apps.set_status(args.app_id, active=False)
+                print(f"{args.app_id} disabled")
+            else:
+                async with pool.acquire() as conn:
+                    for row in await store.list_apps(conn):
+                        print(f"{row['app_id']}\t{row['status']}\t{row['org_name']}\t"
+                              f"{','.join(row['scopes'])}\t{row['name']}")
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    with backing_services(settings) as (dsn, redis_url):
+        run_async(run(dsn, redis_url))
     return 0
 
 
@@ -184,6 +227,16 @@ encoding_aes_key = "{aes_key}"
 original_id = "gh_{original}"
 message_mode = "safe"
 
+[security]
+# Keys for personal data at rest (SM4 field encryption, HMAC-SM3 blind index). Losing them
+# loses the phone numbers stored with them: back them up apart from the database.
+field_keys = "1:{field_key}"
+field_key_current = 1
+index_key = "{index_key}"
+
+[sms]
+provider = "console"   # prints codes to the log; use "tencent" with real credentials
+
 [logging]
 level = "INFO"
 json = false
@@ -204,7 +257,8 @@ def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
     text = LOCAL_CONFIG.format(
         data_dir=str(path.parent.resolve()), appid=rand(16, "0123456789abcdef"),
         secret=rand(32, "0123456789abcdef"), token=rand(32), aes_key=rand(43),
-        original=rand(12, "0123456789abcdef"))
+        original=rand(12, "0123456789abcdef"), field_key=new_key(),
+        index_key=base64.b64encode(os.urandom(32)).decode())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -231,6 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
     menu = wechat.add_parser("menu", help="custom menu").add_subparsers(dest="menu_command",
                                                                          required=True)
     menu.add_parser("push", help="send [wechat.menu] to WeChat").set_defaults(func=cmd_menu_push)
+    platform = sub.add_parser("platform", help="the shared platform API").add_subparsers(
+        dest="platform_command", required=True)
+    app = platform.add_parser("app", help="access entrances (apps)").add_subparsers(
+        dest="app_command", required=True)
+    create = app.add_parser("create", help="register an entrance; prints its secret once")
+    create.add_argument("--app-id", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--org", required=True, help="owning union's code, e.g. SC-510100")
+    create.add_argument("--scopes", required=True,
+                        help="comma-separated: identity.resolve, identity.resolve_phone, "
+                             "identity.link, profile.read, profile.phone, sso")
+    create.add_argument("--redirect-uri", action="append", help="SSO redirect URI (repeatable)")
+    create.set_defaults(func=cmd_platform_app)
+    disable = app.add_parser("disable", help="stop accepting an entrance's requests")
+    disable.add_argument("app_id")
+    disable.set_defaults(func=cmd_platform_app)
+    app.add_parser("list", help="list entrances").set_defaults(func=cmd_platform_app)
     init = sub.add_parser("init-config", help="write a local config with generated secrets")
     init.add_argument("--path", required=True)
     init.add_argument("--force", action="store_true")

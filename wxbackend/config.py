@@ -83,6 +83,7 @@ class WeChatSettings:
     original_id: str = ""
     message_mode: str = "safe"
     api_base: str = "https://api.weixin.qq.com"
+    oauth_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
     token_endpoint: str = "stable"
     http_timeout: float = 5.0
     http_retries: int = 2
@@ -92,6 +93,59 @@ class WeChatSettings:
     dedup_ttl: int = 600
     keyword_cache_seconds: float = 10.0
     menu: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MiniProgramSettings:
+    appid: str = ""
+    secret: Secret = field(default_factory=lambda: Secret(""))
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    field_keys: Secret = field(default_factory=lambda: Secret(""))
+    field_key_current: int = 1
+    index_key: Secret = field(default_factory=lambda: Secret(""))
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    version: str = "2026-11"
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    mp_ttl: int = 7 * 86_400
+    h5_ttl: int = 7 * 86_400
+    oauth_state_ttl: int = 600
+    secure_cookies: str = "auto"
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    provider: str = "console"
+    code_ttl: int = 300
+    resend_seconds: int = 60
+    max_per_phone_day: int = 10
+    max_per_ip_hour: int = 30
+    max_attempts: int = 5
+    tencent_secret_id: Secret = field(default_factory=lambda: Secret(""))
+    tencent_secret_key: Secret = field(default_factory=lambda: Secret(""))
+    sdk_app_id: str = ""
+    sign_name: str = ""
+    template_id: str = ""
+    region: str = "ap-guangzhou"
+    endpoint: str = "sms.tencentcloudapi.com"
+    scheme: str = "https"
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    signature_window: int = 300
+    nonce_ttl: int = 900
+    oauth_code_ttl: int = 300
+    access_token_ttl: int = 7200
 
 
 @dataclass(frozen=True)
@@ -116,6 +170,12 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
+    miniprogram: MiniProgramSettings = field(default_factory=MiniProgramSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""
@@ -234,8 +294,30 @@ def validate(settings: Settings) -> None:
         value = getattr(wx, key).reveal()
         if value and (len(value) != 43 or not value.isalnum()):
             raise ConfigError(f"[wechat] {key} must be the 43 letters/digits shown in the console")
+    if settings.sms.provider not in {"console", "tencent"}:
+        raise ConfigError("[sms] provider must be console or tencent")
+    if settings.sessions.secure_cookies not in {"auto", "always", "never"}:
+        raise ConfigError("[sessions] secure_cookies must be auto, always or never")
     if settings.server.max_body_bytes < wx.max_message_bytes:
         raise ConfigError("[server] max_body_bytes must be at least [wechat] max_message_bytes")
+
+
+def require_security(settings: Settings) -> None:
+    """Personal data cannot be stored without the field and blind-index keys."""
+    sec = settings.security
+    missing = [f"[security] {k}" for k, v in (("field_keys", sec.field_keys),
+                                              ("index_key", sec.index_key)) if not v]
+    if missing:
+        raise ConfigError(f"缺少个人信息加密密钥：{', '.join(missing)}（可用 wxbackend init-config 生成）"
+                          f" / missing keys: {', '.join(missing)}")
+    if settings.sms.provider == "tencent":
+        sms = settings.sms
+        absent = [f"[sms] {k}" for k, v in (
+            ("tencent_secret_id", sms.tencent_secret_id), ("tencent_secret_key", sms.tencent_secret_key),
+            ("sdk_app_id", sms.sdk_app_id), ("sign_name", sms.sign_name),
+            ("template_id", sms.template_id)) if not v]
+        if absent:
+            raise ConfigError(f"缺少短信配置：{', '.join(absent)} / missing SMS settings")
 
 
 def require_wechat(settings: Settings) -> None:

@@ -6,6 +6,7 @@ handlers and the worker receive what they need from it, never from module global
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,10 +17,18 @@ import redis.asyncio as aioredis
 
 from wxbackend.config import Settings
 from wxbackend.infra.db import create_pool
+from wxbackend.infra.pii import PersonalData, parse_keyring
 from wxbackend.infra.redis import create_redis
+from wxbackend.infra.sms import create_sms_sender
+from wxbackend.services.accounts import AccountService
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.oa_inbox import OAInbox
 from wxbackend.services.outbox import OutboxWorker
+from wxbackend.services.platform import PlatformApps
+from wxbackend.services.sessions import SessionStore
+from wxbackend.services.sms_codes import SmsCodeService
+from wxbackend.services.sso import SingleSignOn
+from wxbackend.services.wechat_login import WeChatLogin
 from wxbackend.wechat.api import WeChatAPI
 from wxbackend.wechat.envelope import Envelope
 
@@ -35,10 +44,22 @@ class Runtime:
     keywords: KeywordRouter
     inbox: OAInbox
     outbox: OutboxWorker
+    pii: PersonalData
+    accounts: AccountService
+    login: WeChatLogin
+    sms: SmsCodeService
+    apps: PlatformApps
+    sso: SingleSignOn
 
     @property
     def h5_base(self) -> str:
         return self.settings.server.public_url.rstrip("/") + "/h5"
+
+
+def personal_data(settings: Settings) -> PersonalData:
+    sec = settings.security
+    return PersonalData(parse_keyring(sec.field_keys.reveal()), sec.field_key_current,
+                        base64.b64decode(sec.index_key.reveal() or ""))
 
 
 @contextlib.asynccontextmanager
@@ -56,9 +77,24 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
                                cache_seconds=wx.keyword_cache_seconds)
         inbox = OAInbox(pool, redis, router, appid=wx.appid, reply_budget=wx.reply_budget,
                         dedup_ttl=wx.dedup_ttl)
+        pii = personal_data(settings)
+        accounts = AccountService(pool, pii, privacy_version=settings.privacy.version)
+        mp = WeChatAPI(http, wx, redis, appid=settings.miniprogram.appid,
+                       secret=settings.miniprogram.secret.reveal()) \
+            if settings.miniprogram.appid else None
+        login = WeChatLogin(
+            oa=api, mp=mp, accounts=accounts, redis=redis,
+            h5_sessions=SessionStore(redis, kind="h5", ttl=settings.sessions.h5_ttl),
+            mp_sessions=SessionStore(redis, kind="mp", ttl=settings.sessions.mp_ttl),
+            pii=pii, public_url=settings.server.public_url,
+            state_ttl=settings.sessions.oauth_state_ttl, authorize_url=wx.oauth_authorize_url)
+        apps = PlatformApps(pool, redis, pii, settings.platform)
         yield Runtime(settings=settings, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
-                      outbox=OutboxWorker(pool, api, settings.outbox))
+                      outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
+                      accounts=accounts, login=login,
+                      sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms),
+                      apps=apps, sso=SingleSignOn(apps, redis, settings.platform))
     finally:
         await http.aclose()
         await redis.aclose()

@@ -1,6 +1,7 @@
-"""Fakes of WeChat's two faces: the pushes it sends us and the HTTP API we call."""
+"""Fakes of the outside services: WeChat's pushes and HTTP API, and Tencent Cloud SMS."""
 
+from .tencent_sms import FakeSmsRequest, FakeTencentSms
 from .wechat_api import FakeCall, FakeWeChat
 from .wechat_push import FakePusher
 
-__all__ = ["FakeCall", "FakePusher", "FakeWeChat"]
+__all__ = ["FakeCall", "FakePusher", "FakeSmsRequest", "FakeTencentSms", "FakeWeChat"]

@@ -4,11 +4,18 @@ The client code under test talks to it with its real HTTP stack, so timeouts, re
 decoding and token refresh are exercised end to end. Every answer is built from a JSON fixture
 holding a real WeChat response (``fixtures/``; errors in ``fixtures/errors/<errcode>.json``), and,
 as on the real platform, every answer is HTTP 200: failures are told apart only by ``errcode``.
+
+Besides the Official Account given to the constructor, further apps (the Mini Program) can be added
+with :meth:`FakeWeChat.add_app`; each app has its own tokens, and every token-checked call is
+recorded with the app its token belongs to. The fake also plays the user's side of the flows that
+start in the WeChat client: web OAuth (网页授权, including open.weixin.qq.com's authorize page),
+``wx.login`` codes and phone-number codes, which tests mint with the ``issue_*`` methods.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import functools
 import itertools
@@ -16,8 +23,9 @@ import json
 import math
 import secrets
 import time
+import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +41,19 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CLASSIC_OVERLAP = 300.0
 # The template-message client_msg_id dedup window.
 CLIENT_MSG_ID_WINDOW = 600.0
+# OAuth codes, wx.login codes and phone-number codes are single use and live five minutes.
+CODE_TTL = 300.0
+# Lifetime of a user-level OAuth access_token and of a jsapi_ticket.
+SNS_TOKEN_TTL = 7200
+TICKET_TTL = 7200
+
+OFFICIAL = "official"
+MINIPROGRAM = "miniprogram"
+_APP_KINDS = frozenset({OFFICIAL, MINIPROGRAM})
+SNSAPI_BASE = "snsapi_base"
+SNSAPI_USERINFO = "snsapi_userinfo"
+_SCOPES = frozenset({SNSAPI_BASE, SNSAPI_USERINFO})
+AUTHORIZE_PATH = "/connect/oauth2/authorize"
 
 _KEY_TYPES = frozenset(
     {
@@ -84,7 +105,6 @@ def error_fixture(errcode: int) -> dict[str, Any]:
     return fixture(f"errors/{errcode}.json")
 
 
-_Endpoint = Callable[[str, dict[str, str], dict | None], dict]
 
 
 class _Reject(Exception):
@@ -97,13 +117,22 @@ class _Reject(Exception):
 
 @dataclass
 class FakeCall:
-    """One request as it arrived (failed ones too); ``at`` is on the fake's clock."""
+    """One request as it arrived (failed ones too); ``at`` is on the fake's clock.
+
+    ``appid`` is the app the request acted for, once the fake could tell: the owner of a valid
+    access_token, or the app whose appid/secret a credential endpoint was given. It stays None
+    when the request failed before that point.
+    """
 
     method: str
     path: str
     query: dict[str, str]
     body: dict | None
     at: float
+    appid: str | None = None
+
+
+_Endpoint = Callable[[FakeCall], dict]
 
 
 @dataclass
@@ -112,6 +141,54 @@ class _Token:
     kind: str  # "classic" or "stable": separate namespaces that never affect each other
     expires_at: float
     superseded_at: float = math.inf  # from then on it answers 40001 ("not latest")
+    revoked: bool = False
+    expired: bool = False
+    appid: str = ""
+
+
+@dataclass
+class _App:
+    appid: str
+    secret: str
+    kind: str  # OFFICIAL or MINIPROGRAM
+    classic: list[_Token] = field(default_factory=list)
+    stable: _Token | None = None
+    ticket: str | None = None
+    ticket_expires_at: float = 0.0
+
+
+@dataclass
+class _OAuthUser:
+    openid: str
+    unionid: str | None
+    nickname: str
+    headimgurl: str
+    snapshot: bool
+
+
+@dataclass
+class _MpUser:
+    openid: str
+    unionid: str | None
+    session_key: str
+
+
+@dataclass
+class _Code:
+    appid: str
+    subject: str  # the openid (OAuth, wx.login) or the phone number it stands for
+    scope: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class _UserToken:
+    value: str
+    appid: str
+    openid: str
+    scope: str
+    expires_at: float
     revoked: bool = False
     expired: bool = False
 
@@ -133,8 +210,8 @@ class _Handler(tornado.web.RequestHandler):
 class FakeWeChat:
     """In-process stand-in for the WeChat server API with WeChat's token and error semantics.
 
-    ``clock`` (seconds, monotonic) drives token lifetimes and ``FakeCall.at``; tests replace it to
-    move past ``token_ttl`` without sleeping.
+    ``clock`` (seconds, monotonic) drives token, ticket and code lifetimes and ``FakeCall.at``;
+    tests replace it to move past ``token_ttl`` or a code's five minutes without sleeping.
     """
 
     def __init__(
@@ -152,12 +229,17 @@ class FakeWeChat:
         self.base_url = ""
         self.calls: list[FakeCall] = []
         self.menu: dict | None = None
+        self._apps: dict[str, _App] = {appid: _App(appid, secret, OFFICIAL)}
         self._delivered: dict[str, list[dict]] = {}
         self._failures: dict[str, list[int]] = {}
         self._delays: dict[str, float] = {}
         self._tokens: dict[str, _Token] = {}
-        self._classic: list[_Token] = []
-        self._stable: _Token | None = None
+        self._user_tokens: dict[str, _UserToken] = {}
+        self._oauth_users: dict[str, _OAuthUser] = {}
+        self._mp_users: dict[str, _MpUser] = {}
+        self._oauth_codes: dict[str, _Code] = {}
+        self._js_codes: dict[str, _Code] = {}
+        self._phone_codes: dict[str, _Code] = {}
         self._serial = itertools.count(1)
         self._msgids = itertools.count(int(fixture("template_send.json")["msgid"]))
         self._client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
@@ -167,6 +249,7 @@ class FakeWeChat:
         self._routes: dict[str, tuple[str, bool, _Endpoint]] = {
             "/cgi-bin/token": ("GET", False, self._token),
             "/cgi-bin/stable_token": ("POST", False, self._stable_token),
+            "/cgi-bin/ticket/getticket": ("GET", True, self._getticket),
             "/cgi-bin/menu/create": ("POST", True, self._menu_create),
             "/cgi-bin/menu/get": ("GET", True, self._menu_get),
             "/cgi-bin/menu/delete": ("GET", True, self._menu_delete),
@@ -174,6 +257,10 @@ class FakeWeChat:
             "/cgi-bin/message/template/send": ("POST", True, self._template_send),
             "/cgi-bin/message/subscribe/bizsend": ("POST", True, self._subscribe_send),
             "/cgi-bin/message/subscribe/send": ("POST", True, self._subscribe_send),
+            "/sns/oauth2/access_token": ("GET", False, self._sns_access_token),
+            "/sns/userinfo": ("GET", False, self._sns_userinfo),
+            "/sns/jscode2session": ("GET", False, self._jscode2session),
+            "/wxa/business/getuserphonenumber": ("POST", True, self._phone_number),
         }
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -208,6 +295,97 @@ class FakeWeChat:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    # -- apps and users -------------------------------------------------------------------------
+
+    def add_app(self, appid: str, secret: str, kind: str = MINIPROGRAM) -> None:
+        """Register another app (usually the Mini Program) with its own tokens and tickets.
+
+        Only ``kind="miniprogram"`` apps may call Mini-Program-only APIs such as
+        ``getuserphonenumber``; an Official Account token gets 48001 there, as on the platform.
+        """
+        if kind not in _APP_KINDS:
+            raise ValueError(f"kind must be one of {sorted(_APP_KINDS)}, not {kind!r}")
+        if appid in self._apps:
+            raise ValueError(f"app {appid} is already registered")
+        self._apps[appid] = _App(appid, secret, kind)
+
+    def oauth_user(
+        self,
+        openid: str,
+        *,
+        unionid: str | None = None,
+        nickname: str = "",
+        headimgurl: str = "",
+        snapshot: bool = False,
+    ) -> None:
+        """Register (or replace) a WeChat user of the Official Account for web OAuth.
+
+        ``snapshot=True`` makes a virtual user of the "snapshot page" mode, whose token answers
+        carry ``is_snapshotuser: 1`` and who must never become a member.
+        """
+        self._oauth_users[openid] = _OAuthUser(openid, unionid, nickname, headimgurl, snapshot)
+
+    def issue_oauth_code(self, openid: str, scope: str = SNSAPI_BASE) -> str:
+        """The code open.weixin.qq.com would hand to ``redirect_uri``, without the HTTP round trip."""
+        if scope not in _SCOPES:
+            raise ValueError(f"scope must be one of {sorted(_SCOPES)}, not {scope!r}")
+        if openid not in self._oauth_users:
+            raise LookupError(f"no OAuth user {openid!r}: register it with oauth_user() first")
+        return self._new_code(self._oauth_codes, self.appid, openid, scope)
+
+    def mp_user(
+        self, openid: str, *, unionid: str | None = None, session_key: str | None = None
+    ) -> None:
+        """Register (or replace) a Mini Program user; ``session_key`` defaults to a fresh one."""
+        self._mp_users[openid] = _MpUser(openid, unionid, session_key or _new_session_key())
+
+    def session_key(self, openid: str) -> str:
+        """The user's current session_key, so tests can build encryptedData or rawData signatures."""
+        return self._mp_user(openid).session_key
+
+    def rotate_session_key(self, openid: str) -> str:
+        """Give the user a new session_key, as a later ``wx.login`` may do; returns it."""
+        user = self._mp_user(openid)
+        user.session_key = _new_session_key()
+        return user.session_key
+
+    def issue_js_code(self, openid: str, appid: str | None = None) -> str:
+        """A single-use ``wx.login`` code of ``openid`` for the Mini Program ``appid``."""
+        self._mp_user(openid)
+        return self._new_code(self._js_codes, self._miniprogram(appid).appid, openid, "")
+
+    def issue_phone_code(self, phone: str, appid: str | None = None) -> str:
+        """A single-use code from a ``getPhoneNumber`` button press that stands for ``phone``."""
+        return self._new_code(self._phone_codes, self._miniprogram(appid).appid, phone, "")
+
+    @property
+    def jsapi_ticket(self) -> str | None:
+        """The Official Account's current jsapi_ticket (None before the first getticket)."""
+        return self._apps[self.appid].ticket
+
+    def _mp_user(self, openid: str) -> _MpUser:
+        user = self._mp_users.get(openid)
+        if user is None:
+            raise LookupError(f"no Mini Program user {openid!r}: register it with mp_user() first")
+        return user
+
+    def _miniprogram(self, appid: str | None) -> _App:
+        if appid is None:
+            for app in self._apps.values():
+                if app.kind == MINIPROGRAM:
+                    return app
+            raise LookupError("no Mini Program registered: call add_app() first")
+        app = self._apps.get(appid)
+        if app is None or app.kind != MINIPROGRAM:
+            raise ValueError(f"{appid} is not a Mini Program registered with add_app()")
+        return app
+
+    def _new_code(self, codes: dict[str, _Code], appid: str, subject: str, scope: str) -> str:
+        # Shaped like real codes: 32 characters that need no URL encoding.
+        value = secrets.token_urlsafe(24)
+        codes[value] = _Code(appid, subject, scope, self.clock() + CODE_TTL)
+        return value
+
     # -- inspection and fault injection ---------------------------------------------------------
 
     def count(self, path: str) -> int:
@@ -235,13 +413,13 @@ class FakeWeChat:
             self._delays.pop(path, None)
 
     def invalidate_tokens(self) -> None:
-        """Every token issued so far now answers 40001, as after a secret reset elsewhere."""
-        for token in self._tokens.values():
+        """Every token issued so far (user OAuth tokens too) now answers 40001."""
+        for token in [*self._tokens.values(), *self._user_tokens.values()]:
             token.revoked = True
 
     def expire_tokens(self) -> None:
-        """Every token issued so far now answers 42001, without waiting for ``token_ttl``."""
-        for token in self._tokens.values():
+        """Every token issued so far (user OAuth tokens too) now answers 42001, without waiting."""
+        for token in [*self._tokens.values(), *self._user_tokens.values()]:
             token.expired = True
 
     def reset(self) -> None:
@@ -271,7 +449,13 @@ class FakeWeChat:
                 parsed = None
             if isinstance(parsed, dict):
                 body, body_is_json_object = parsed, True
-        self.calls.append(FakeCall(request.method or "", path, query, body, self.clock()))
+        call = FakeCall(request.method or "", path, query, body, self.clock())
+        self.calls.append(call)
+
+        if path == AUTHORIZE_PATH:
+            # A page of open.weixin.qq.com, not an API: it redirects or shows an error page.
+            self._authorize_page(handler, call)
+            return
 
         queued = self._failures.get(path)
         injected = queued.pop(0) if queued else None
@@ -286,34 +470,27 @@ class FakeWeChat:
             answer = error_fixture(injected)
         else:
             try:
-                answer = self._route(request.method or "", path, query, body, body_is_json_object)
+                answer = self._route(call, body_is_json_object)
             except _Reject as reject:
                 answer = error_fixture(reject.errcode)
         handler.set_header("Content-Type", "application/json; encoding=utf-8")
         # Not awaited: if the client already gave up, the write fails quietly, as it should.
         handler.finish(json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
 
-    def _route(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        body: dict | None,
-        body_is_json_object: bool,
-    ) -> dict:
-        route = self._routes.get(path)
+    def _route(self, call: FakeCall, body_is_json_object: bool) -> dict:
+        route = self._routes.get(call.path)
         if route is None:
             raise _Reject(40066)
         expected_method, needs_token, answer = route
         if needs_token:
-            self._check_token(query.get("access_token"))
-        if method != expected_method:
+            call.appid = self._check_token(call.query.get("access_token")).appid
+        if call.method != expected_method:
             raise _Reject(43001 if expected_method == "GET" else 43002)
-        if method == "POST" and not body_is_json_object:
+        if call.method == "POST" and not body_is_json_object:
             raise _Reject(47001)
-        return answer(path, query, body)
+        return answer(call)
 
-    def _check_token(self, value: str | None) -> None:
+    def _check_token(self, value: str | None) -> _Token:
         if not value:
             raise _Reject(41001)
         token = self._tokens.get(value)
@@ -324,6 +501,7 @@ class FakeWeChat:
             raise _Reject(42001)
         if now >= token.superseded_at:
             raise _Reject(40001)
+        return token
 
     def _usable(self, token: _Token, now: float) -> bool:
         return (
@@ -332,45 +510,95 @@ class FakeWeChat:
             and now < min(token.expires_at, token.superseded_at)
         )
 
-    def _issue(self, kind: str, now: float) -> _Token:
+    def _issue(self, kind: str, appid: str, now: float) -> _Token:
         # Shaped like real tokens: a short numeric prefix, then ~130 URL-safe characters.
         value = f"{next(self._serial)}_{secrets.token_urlsafe(96)}"
-        token = _Token(value, kind, now + self.token_ttl)
+        token = _Token(value, kind, now + self.token_ttl, appid=appid)
         self._tokens[value] = token
         return token
 
-    def _check_credentials(self, grant_type: object, appid: object, secret: object) -> None:
-        if grant_type != "client_credential":
+    def _check_credentials(
+        self,
+        grant_type: object,
+        appid: object,
+        secret: object,
+        expected_grant: str = "client_credential",
+    ) -> _App:
+        if grant_type != expected_grant:
             raise _Reject(40002)
         if not appid:
             raise _Reject(41002)
-        if appid != self.appid:
+        app = self._apps.get(appid) if isinstance(appid, str) else None
+        if app is None:
             raise _Reject(40013)
         if not secret:
             raise _Reject(41004)
-        if secret != self.secret:
+        if secret != app.secret:
             raise _Reject(40125)
+        return app
+
+    def _consume(self, codes: dict[str, _Code], value: str | None, appid: str, reused: int) -> _Code:
+        """Spend a single-use code: ``reused`` when it was spent before, 40029 when unknown/expired."""
+        if not value:
+            raise _Reject(41008)
+        code = codes.get(value)
+        if code is None or code.appid != appid:
+            raise _Reject(40029)
+        if code.used:
+            raise _Reject(reused)
+        if self.clock() >= code.expires_at:
+            raise _Reject(40029)
+        code.used = True
+        return code
+
+    def _authorize_page(self, handler: tornado.web.RequestHandler, call: FakeCall) -> None:
+        query = call.query
+        openid = query.get("fake_openid", "")
+        redirect_uri = query.get("redirect_uri", "")
+        scope = query.get("scope", "")
+        if query.get("appid") != self.appid:
+            problem = "appid 参数错误"
+        elif not redirect_uri.startswith(("http://", "https://")):
+            problem = "redirect_uri 参数错误"
+        elif query.get("response_type") != "code":
+            problem = "response_type 参数错误"
+        elif scope not in _SCOPES:
+            problem = "scope 参数错误或没有 scope 权限"
+        elif openid not in self._oauth_users:
+            problem = f"no OAuth user {openid!r} (append fake_openid=<openid> to the URL)"
+        else:
+            call.appid = self.appid
+            code = self._new_code(self._oauth_codes, self.appid, openid, scope)
+            handler.redirect(_add_query(redirect_uri, code=code, state=query.get("state", "")))
+            return
+        handler.set_status(400)
+        handler.set_header("Content-Type", "text/html; charset=utf-8")
+        handler.finish(f"<!DOCTYPE html><html><body><p>{problem}</p></body></html>")
 
     # -- endpoints ------------------------------------------------------------------------------
 
-    def _token(self, path: str, query: dict[str, str], body: dict | None) -> dict:
-        self._check_credentials(query.get("grant_type"), query.get("appid"), query.get("secret"))
+    def _token(self, call: FakeCall) -> dict:
+        query = call.query
+        app = self._check_credentials(query.get("grant_type"), query.get("appid"), query.get("secret"))
+        call.appid = app.appid
         now = self.clock()
         # Each fetch leaves only the immediately previous token alive, and that one for 5 minutes.
-        for older in self._classic[:-1]:
+        for older in app.classic[:-1]:
             older.superseded_at = min(older.superseded_at, now)
-        if self._classic:
-            previous = self._classic[-1]
+        if app.classic:
+            previous = app.classic[-1]
             previous.superseded_at = min(previous.superseded_at, now + CLASSIC_OVERLAP)
-        token = self._issue("classic", now)
-        self._classic.append(token)
+        token = self._issue("classic", app.appid, now)
+        app.classic.append(token)
         answer = fixture("token.json")
         answer.update(access_token=token.value, expires_in=self.token_ttl)
         return answer
 
-    def _stable_token(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+    def _stable_token(self, call: FakeCall) -> dict:
+        body = call.body
         assert body is not None
-        self._check_credentials(body.get("grant_type"), body.get("appid"), body.get("secret"))
+        app = self._check_credentials(body.get("grant_type"), body.get("appid"), body.get("secret"))
+        call.appid = app.appid
         force = body.get("force_refresh", False)
         if not isinstance(force, bool):
             raise _Reject(47001)
@@ -378,7 +606,7 @@ class FakeWeChat:
         # The platform rotates a stable token in its last 5 minutes (1/24 of the 2-hour life), so
         # a normal-mode answer always has some life left.
         rotate_within = min(300.0, self.token_ttl / 24)
-        current = self._stable
+        current = app.stable
         if force and current is not None:
             current.superseded_at = min(current.superseded_at, now)
         if (
@@ -387,12 +615,111 @@ class FakeWeChat:
             or not self._usable(current, now)
             or current.expires_at - now <= rotate_within
         ):
-            current = self._stable = self._issue("stable", now)
+            current = app.stable = self._issue("stable", app.appid, now)
         answer = fixture("stable_token.json")
         answer.update(access_token=current.value, expires_in=round(current.expires_at - now))
         return answer
 
-    def _menu_create(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+    def _getticket(self, call: FakeCall) -> dict:
+        if call.query.get("type") != "jsapi":
+            raise _Reject(40097)
+        app = self._apps[call.appid or self.appid]
+        now = self.clock()
+        # Like the stable token: the same ticket until it runs out, then a new one.
+        if app.ticket is None or now >= app.ticket_expires_at:
+            app.ticket = secrets.token_urlsafe(64)
+            app.ticket_expires_at = now + TICKET_TTL
+        answer = fixture("getticket.json")
+        answer.update(ticket=app.ticket, expires_in=round(app.ticket_expires_at - now))
+        return answer
+
+    def _sns_access_token(self, call: FakeCall) -> dict:
+        query = call.query
+        app = self._check_credentials(
+            query.get("grant_type"), query.get("appid"), query.get("secret"), "authorization_code"
+        )
+        call.appid = app.appid
+        code = self._consume(self._oauth_codes, query.get("code"), app.appid, reused=40163)
+        user = self._oauth_users[code.subject]
+        token = _UserToken(
+            f"{next(self._serial)}_{secrets.token_urlsafe(72)}",
+            app.appid,
+            user.openid,
+            code.scope,
+            self.clock() + SNS_TOKEN_TTL,
+        )
+        self._user_tokens[token.value] = token
+        answer = fixture("sns_oauth2_access_token.json")
+        answer.update(
+            access_token=token.value,
+            expires_in=SNS_TOKEN_TTL,
+            refresh_token=f"{next(self._serial)}_{secrets.token_urlsafe(72)}",
+            openid=user.openid,
+            scope=code.scope,
+        )
+        # Both fields are only present when they apply.
+        if not user.snapshot:
+            del answer["is_snapshotuser"]
+        if user.unionid and code.scope == SNSAPI_USERINFO:
+            answer["unionid"] = user.unionid
+        else:
+            del answer["unionid"]
+        return answer
+
+    def _sns_userinfo(self, call: FakeCall) -> dict:
+        value = call.query.get("access_token")
+        if not value:
+            raise _Reject(41001)
+        token = self._user_tokens.get(value)
+        if token is None or token.revoked:
+            raise _Reject(40001)
+        call.appid = token.appid
+        if token.expired or self.clock() >= token.expires_at:
+            raise _Reject(42001)
+        if token.scope != SNSAPI_USERINFO:
+            raise _Reject(48001)
+        if call.query.get("openid") != token.openid:
+            raise _Reject(40003)
+        user = self._oauth_users[token.openid]
+        answer = fixture("sns_userinfo.json")
+        answer.update(openid=user.openid, nickname=user.nickname, headimgurl=user.headimgurl)
+        if user.unionid:
+            answer["unionid"] = user.unionid
+        else:
+            del answer["unionid"]
+        return answer
+
+    def _jscode2session(self, call: FakeCall) -> dict:
+        query = call.query
+        app = self._check_credentials(
+            query.get("grant_type"), query.get("appid"), query.get("secret"), "authorization_code"
+        )
+        call.appid = app.appid
+        code = self._consume(self._js_codes, query.get("js_code"), app.appid, reused=40029)
+        user = self._mp_user(code.subject)
+        answer = fixture("jscode2session.json")
+        answer.update(openid=user.openid, session_key=user.session_key)
+        if user.unionid:
+            answer["unionid"] = user.unionid
+        return answer
+
+    def _phone_number(self, call: FakeCall) -> dict:
+        assert call.body is not None and call.appid is not None
+        app = self._apps[call.appid]
+        if app.kind != MINIPROGRAM:
+            raise _Reject(48001)
+        value = call.body.get("code")
+        if not isinstance(value, str):
+            raise _Reject(47001)
+        code = self._consume(self._phone_codes, value, app.appid, reused=40029)
+        answer = fixture("getuserphonenumber.json")
+        info = answer["phone_info"]
+        info.update(phoneNumber=code.subject, purePhoneNumber=code.subject, countryCode="86")
+        info["watermark"] = {"timestamp": int(time.time()), "appid": app.appid}
+        return answer
+
+    def _menu_create(self, call: FakeCall) -> dict:
+        body = call.body
         assert body is not None
         buttons = body.get("button")
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
@@ -419,18 +746,19 @@ class FakeWeChat:
         self.menu = copy.deepcopy(body)
         return fixture("ok.json")
 
-    def _menu_get(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+    def _menu_get(self, call: FakeCall) -> dict:
         if self.menu is None:
             raise _Reject(46003)
         answer = fixture("menu_get.json")
         answer["menu"]["button"] = [_echo_button(b) for b in self.menu["button"]]
         return answer
 
-    def _menu_delete(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+    def _menu_delete(self, call: FakeCall) -> dict:
         self.menu = None
         return fixture("ok.json")
 
-    def _custom_send(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+    def _custom_send(self, call: FakeCall) -> dict:
+        body = call.body
         assert body is not None
         _check_touser(body)
         msgtype = body.get("msgtype")
@@ -440,10 +768,11 @@ class FakeWeChat:
             raise _Reject(47001)
         if any(not payload.get(name) for name in required):
             raise _Reject(47001)
-        self._deliver(path, body)
+        self._deliver(call.path, body)
         return fixture("ok.json")
 
-    def _template_send(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+    def _template_send(self, call: FakeCall) -> dict:
+        body = call.body
         assert body is not None
         _check_template_message(body)
         now = self.clock()
@@ -461,17 +790,31 @@ class FakeWeChat:
         answer["msgid"] = next(self._msgids)
         if key is not None:
             self._client_msg_ids[key] = (answer["msgid"], now)
-        self._deliver(path, body)
+        self._deliver(call.path, body)
         return answer
 
-    def _subscribe_send(self, path: str, query: dict[str, str], body: dict | None) -> dict:
+    def _subscribe_send(self, call: FakeCall) -> dict:
+        body = call.body
         assert body is not None
         _check_template_message(body)
-        self._deliver(path, body)
+        self._deliver(call.path, body)
         return fixture("ok.json")
 
     def _deliver(self, path: str, body: dict) -> None:
         self._delivered.setdefault(path, []).append(body)
+
+
+def _new_session_key() -> str:
+    """Shaped like WeChat's: base64 of 16 random bytes (24 characters), an AES-128 key."""
+    return base64.b64encode(secrets.token_bytes(16)).decode("ascii")
+
+
+def _add_query(url: str, **params: str) -> str:
+    """Append ``params`` to ``url``'s query, leaving what is already there byte for byte."""
+    parts = urllib.parse.urlsplit(url)
+    extra = urllib.parse.urlencode(params)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urllib.parse.urlunsplit(parts._replace(query=query))
 
 
 def _check_size(value: object, limit: int, errcode: int) -> None:

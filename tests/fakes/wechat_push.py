@@ -39,7 +39,7 @@ _msg_ids = itertools.count(random.randint(24_000_000_000_000_000, 25_000_000_000
 
 def _sha1_sorted(*parts: str) -> str:
     """WeChat signs by sorting the parts as plain strings and hashing their concatenation."""
-    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()  # noqa: S324
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
 
 
 def _cdata(text: str) -> str:

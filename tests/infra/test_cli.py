@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import AES_KEY, APPID, ORIGINAL_ID, SECRET, TOKEN
+from tests.conftest import AES_KEY, APPID, FIELD_KEYS, INDEX_KEY, ORIGINAL_ID, SECRET, TOKEN
 from tests.fakes import FakePusher, FakeWeChat
 from wxbackend.infra.embedded import _free_port
 
@@ -27,6 +27,7 @@ def config(tmp_path: Path, api_base: str = "http://127.0.0.1:9", **extra: str) -
         "[wechat]", f'appid = "{APPID}"', f'secret = "{SECRET}"', f'token = "{TOKEN}"',
         f'encoding_aes_key = "{AES_KEY}"', f'original_id = "{ORIGINAL_ID}"',
         f'api_base = "{api_base}"',
+        "[security]", f'field_keys = "{FIELD_KEYS}"', f'index_key = "{INDEX_KEY}"',
         "[logging]", 'level = "INFO"', "json = true",
     ]
     for key, value in extra.items():
@@ -98,12 +99,12 @@ async def wait_dead(pids: list[int], seconds: float = 20) -> None:
 async def test_migrate_and_seed_are_idempotent(tmp_path) -> None:
     cfg = config(tmp_path)
     code, out, _ = await run("--config", str(cfg), "migrate")
-    assert code == 0 and "[1]" in out
+    assert code == 0 and "migrations applied: [1, 2" in out
     code, out, _ = await run("--config", str(cfg), "migrate")
     assert code == 0 and "up to date" in out
     for new_rules in ("9 new keyword rules", "0 new keyword rules"):
         code, out, _ = await run("--config", str(cfg), "seed")
-        assert code == 0 and "'city': 21" in out and new_rules in out
+        assert code == 0 and "'city': 21" in out and new_rules in out and "204 regions" in out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -178,7 +179,8 @@ async def test_configured_servers_start_nothing_embedded_and_logs_hide_secrets(
     log = served.log.read_text()
     assert served.children() == []
     assert not (tmp_path / "var" / "postgres").exists()
-    for secret in (SECRET, TOKEN, AES_KEY, query["signature"], query["msg_signature"]):
+    for secret in (SECRET, TOKEN, AES_KEY, FIELD_KEYS.split(",")[0][2:], INDEX_KEY,
+                   query["signature"], query["msg_signature"]):
         assert secret not in log
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     access = [e for e in lines if e["logger"] == "wxbackend.access"]
@@ -191,12 +193,14 @@ async def test_missing_secret_stops_start_up_with_a_clear_message(tmp_path) -> N
     code, _, err = await run("--config", str(cfg), "serve", env={"WXBACKEND__WECHAT__SECRET": ""})
     assert code == 2
     assert "缺少必需的公众号配置" in err and "[wechat] secret" in err
+    code, _, err = await run("--config", str(cfg), "serve", env={"WXBACKEND__SECURITY__INDEX_KEY": ""})
+    assert code == 2 and "[security] index_key" in err
 
 
 async def test_menu_push_sends_the_configured_menu(tmp_path, backing, fake_wechat: FakeWeChat) -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
     menu = example.read_text(encoding="utf-8").split("[[wechat.menu.button]]", 1)[1]
-    menu = "[[wechat.menu.button]]" + menu.split("\n[outbox]", 1)[0]
+    menu = "[[wechat.menu.button]]" + menu.split("\n[miniprogram]", 1)[0]
     cfg = config(tmp_path, fake_wechat.base_url)
     text = cfg.read_text().replace("[logging]", menu + "\n[logging]")
     cfg.write_text(text, encoding="utf-8")

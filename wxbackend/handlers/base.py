@@ -56,6 +56,19 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Server", "wxbackend")
 
+    def json_body(self, limit: int = 16_384) -> dict:
+        """The request's JSON object, or an InvalidInput the worker can read."""
+        body = self.request.body
+        if len(body) > limit:
+            raise DomainError("提交的内容过大", code="too_large")
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise DomainError("请求内容不是有效的 JSON", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise DomainError("请求内容应为 JSON 对象", code="invalid_json")
+        return data
+
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=UTF-8")

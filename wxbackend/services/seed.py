@@ -14,7 +14,7 @@ from importlib import resources
 
 import asyncpg
 
-from wxbackend.store import keywords, orgs
+from wxbackend.store import accounts, keywords, orgs
 
 PROVINCE_CODE = "SC"
 PROVINCE_NAME = "四川省总工会"
@@ -35,6 +35,7 @@ class SeedReport:
     orgs: dict[str, int]
     targets: int
     new_keyword_rules: int
+    regions: int
 
 
 def _data(name: str) -> str:
@@ -83,5 +84,8 @@ async def seed(conn: asyncpg.Connection) -> SeedReport:
                 await orgs.set_target(conn, org_id, year, _persons(row[f"y{year}"]))
                 targets += 1
         rules = await keywords.insert_missing(conn, keyword_seed())
+        regions = [(r["code"], r["name"], r["city_code"], r["level"])
+                   for r in _csv("sichuan_regions.csv")]
+        await accounts.upsert_regions(conn, regions)
         counts = await orgs.count_by_kind(conn)
-    return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules)
+    return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules, regions=len(regions))

@@ -45,11 +45,19 @@ class WeChatUnreachable(Exception):
 
 
 class WeChatAPI:
-    def __init__(self, http: httpx.AsyncClient, settings: WeChatSettings, redis) -> None:
+    """One WeChat app (the Official Account, or the Mini Program with ``appid``/``secret``
+    given): its access_token and jsapi_ticket under central control, and its API calls."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: WeChatSettings, redis, *,
+                 appid: str | None = None, secret: str | None = None) -> None:
         self._http = http
         self._settings = settings
         self._base = settings.api_base.rstrip("/")
-        self.tokens = TokenManager(redis, settings.appid, self._fetch_access_token)
+        self.appid = appid or settings.appid
+        self._secret = secret if secret is not None else settings.secret.reveal()
+        self.tokens = TokenManager(redis, self.appid, self._fetch_access_token)
+        self.tickets = TokenManager(redis, self.appid, self._fetch_jsapi_ticket,
+                                    kind="jsapi_ticket")
 
     # --- transport ---------------------------------------------------------------------------
     async def _send(self, method: str, path: str, *, params: dict | None, json: Any,
@@ -119,19 +127,55 @@ class WeChatAPI:
     async def _fetch_access_token(self) -> tuple[str, int]:
         """``POST /cgi-bin/stable_token`` (normal mode, never force) or the classic
         ``GET /cgi-bin/token``. Errors: 40013 bad appid, 40125 bad secret, 40164 IP not whitelisted."""
-        wx = self._settings
-        if wx.token_endpoint == "stable":
+        if self._settings.token_endpoint == "stable":
             path = "/cgi-bin/stable_token"
             data = await self._send("POST", path, params=None, idempotent=True, json={
-                "grant_type": "client_credential", "appid": wx.appid,
-                "secret": wx.secret.reveal(), "force_refresh": False})
+                "grant_type": "client_credential", "appid": self.appid,
+                "secret": self._secret, "force_refresh": False})
         else:
             path = "/cgi-bin/token"
             data = await self._send("GET", path, json=None, idempotent=True, params={
-                "grant_type": "client_credential", "appid": wx.appid,
-                "secret": wx.secret.reveal()})
+                "grant_type": "client_credential", "appid": self.appid, "secret": self._secret})
         data = self._check(path, data)
         return str(data["access_token"]), int(data.get("expires_in", 7200))
+
+    async def _fetch_jsapi_ticket(self) -> tuple[str, int]:
+        """``GET /cgi-bin/ticket/getticket?type=jsapi`` — its quota is small, so it lives under
+        the same central control as the access_token."""
+        data = await self.call("GET", "/cgi-bin/ticket/getticket", params={"type": "jsapi"})
+        return str(data["ticket"]), int(data.get("expires_in", 7200))
+
+    async def _call_without_token(self, method: str, path: str, *, params: dict | None = None,
+                                  json: Any = None) -> dict:
+        return self._check(path, await self._send(method, path, params=params, json=json,
+                                                  idempotent=method == "GET"))
+
+    # --- web OAuth (网页授权) and the Mini Program login -----------------------------------------
+    async def oauth_exchange(self, code: str) -> dict:
+        """``GET /sns/oauth2/access_token``: a web-OAuth code for openid (+ unionid, scope,
+        is_snapshotuser, the user's access_token). 40029 invalid code, 40163 code used."""
+        return await self._call_without_token("GET", "/sns/oauth2/access_token", params={
+            "appid": self.appid, "secret": self._secret, "code": code,
+            "grant_type": "authorization_code"})
+
+    async def oauth_userinfo(self, user_token: str, openid: str) -> dict:
+        """``GET /sns/userinfo`` with the user's token (snsapi_userinfo only)."""
+        return await self._call_without_token("GET", "/sns/userinfo", params={
+            "access_token": user_token, "openid": openid, "lang": "zh_CN"})
+
+    async def code_to_session(self, js_code: str) -> dict:
+        """``GET /sns/jscode2session``: a Mini Program ``wx.login`` code for openid,
+        session_key (+ unionid). 40029 invalid code, 45011 too frequent, 40226 risky user."""
+        return await self._call_without_token("GET", "/sns/jscode2session", params={
+            "appid": self.appid, "secret": self._secret, "js_code": js_code,
+            "grant_type": "authorization_code"})
+
+    async def get_phone_number(self, code: str) -> dict:
+        """``POST /wxa/business/getuserphonenumber`` (Mini Program token): the phone_info of a
+        ``getPhoneNumber`` button code (single use, 5 minutes). 40029 invalid code."""
+        data = await self.call("POST", "/wxa/business/getuserphonenumber", json={"code": code},
+                               idempotent=True)
+        return data["phone_info"]
 
     # --- APIs used by the product ------------------------------------------------------------
     async def create_menu(self, menu: dict) -> None:

@@ -1,0 +1,169 @@
+"""The shared platform API's access entrances (apps) and how their requests are trusted.
+
+The platform office registers every entrance — the union App, websites, cities' self-built
+channels — with an app id, a secret, the scopes it may use and the union that owns it. Each API
+request is signed: ``hex(HMAC-SHA256(secret, METHOD \\n PATH \\n QUERY \\n TIMESTAMP \\n NONCE \\n
+hex(SHA-256(body))))`` where QUERY is the query string's pairs sorted and joined with ``&``. A
+request is accepted within ``signature_window`` seconds of its timestamp and a nonce is never
+accepted twice (Redis, kept longer than the window). Secrets are stored SM4-encrypted: the
+server needs them to check signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from wxbackend.config import PlatformSettings
+from wxbackend.infra.pii import PersonalData
+from wxbackend.services.errors import DomainError, Forbidden, InvalidInput, NotFound
+from wxbackend.store import platform as store
+
+SECRET_COLUMN = "platform_apps.secret"  # noqa: S105 - a column name
+SCOPES = {
+    "identity.resolve": "由微信或本入口的用户标识查找平台账号",
+    "identity.resolve_phone": "由手机号查找平台账号",
+    "identity.link": "将本入口的用户标识关联到平台账号（需用户授权证明）",
+    "profile.read": "读取账号的注册状态、所属地区和昵称",
+    "profile.phone": "读取账号的手机号",
+    "sso": "以平台账号为用户提供单点登录",
+}
+_APP_ID = re.compile(r"^[a-z][a-z0-9-]{2,39}$")
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    status = 401
+    message = "请求签名无效"
+
+
+@dataclass(frozen=True)
+class PlatformApp:
+    app_id: str
+    name: str
+    secret: str
+    scopes: frozenset[str]
+    org_id: int
+    redirect_uris: tuple[str, ...]
+    active: bool
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(f"该接入入口没有“{SCOPES.get(scope, scope)}”的权限", code="scope_missing")
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def canonical_query(query: str) -> str:
+    return urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+
+
+def string_to_sign(method: str, path: str, query: str, timestamp: str, nonce: str,
+                   body: bytes) -> str:
+    return "\n".join([method.upper(), path, canonical_query(query), timestamp, nonce,
+                      body_digest(body)])
+
+
+def sign(secret: str, method: str, path: str, query: str, timestamp: str, nonce: str,
+         body: bytes) -> str:
+    """What an entrance computes (and what we recompute) for ``X-Signature``."""
+    message = string_to_sign(method, path, query, timestamp, nonce, body)
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+class PlatformApps:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
+                 settings: PlatformSettings, *, cache_seconds: float = 30.0) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._pii = pii
+        self._s = settings
+        self._cache: dict[str, tuple[float, PlatformApp | None]] = {}
+        self._cache_seconds = cache_seconds
+
+    # --- registration (the platform office, through the CLI) ----------------------------------
+    async def create_app(self, *, app_id: str, name: str, org_code: str, scopes: list[str],
+                         redirect_uris: list[str]) -> tuple[PlatformApp, str]:
+        """Register an entrance; returns it and its secret, which is shown only this once."""
+        if not _APP_ID.match(app_id):
+            raise InvalidInput("app id: 3–40 lower-case letters, digits or '-', starting with a letter")
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown or not scopes:
+            raise InvalidInput(f"unknown or missing scopes: {unknown}; known: {sorted(SCOPES)}")
+        for uri in redirect_uris:
+            if not uri.startswith("https://") or "#" in uri:
+                raise InvalidInput(f"redirect URI must be https and without a fragment: {uri}")
+        secret = secrets.token_urlsafe(32)
+        async with self._pool.acquire() as conn:
+            org_id = await store.org_id(conn, org_code)
+            if org_id is None:
+                raise NotFound(f"no union with code {org_code}")
+            created = await store.create_app(conn, app_id=app_id, name=name,
+                                             secret_enc=self._pii.encrypt(secret, SECRET_COLUMN),
+                                             scopes=sorted(set(scopes)), org_id=org_id,
+                                             redirect_uris=redirect_uris)
+            if not created:
+                raise InvalidInput(f"app id {app_id} is taken")
+        self._cache.pop(app_id, None)
+        return await self.get_app(app_id), secret
+
+    async def set_status(self, app_id: str, active: bool) -> None:
+        async with self._pool.acquire() as conn:
+            if not await store.set_status(conn, app_id, "active" if active else "disabled"):
+                raise NotFound(f"no app {app_id}")
+        self._cache.pop(app_id, None)
+
+    async def get_app(self, app_id: str) -> PlatformApp | None:
+        """Apps are read on every request; each process keeps them for a few seconds."""
+        now = time.monotonic()
+        hit = self._cache.get(app_id)
+        if hit and now - hit[0] < self._cache_seconds:
+            return hit[1]
+        async with self._pool.acquire() as conn:
+            row = await store.get_app(conn, app_id)
+        app = None if row is None else PlatformApp(
+            app_id=row["app_id"], name=row["name"],
+            secret=self._pii.decrypt(row["secret_enc"], SECRET_COLUMN),
+            scopes=frozenset(row["scopes"]), org_id=row["org_id"],
+            redirect_uris=tuple(row["redirect_uris"]), active=row["status"] == "active")
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[app_id] = (now, app)
+        return app
+
+    # --- every signed request ------------------------------------------------------------------
+    async def authenticate(self, *, app_id: str, timestamp: str, nonce: str, signature: str,
+                           method: str, path: str, query: str, body: bytes) -> PlatformApp:
+        if not (app_id and timestamp and nonce and signature):
+            raise Unauthenticated("缺少签名参数（X-App-Id、X-Timestamp、X-Nonce、X-Signature）",
+                                  code="signature_missing")
+        try:
+            skew = abs(time.time() - int(timestamp))
+        except ValueError:
+            raise Unauthenticated("X-Timestamp 应为 Unix 秒", code="timestamp_invalid") from None
+        if skew > self._s.signature_window:
+            raise Unauthenticated("请求时间与服务器相差超过 5 分钟", code="timestamp_expired")
+        if not _NONCE.match(nonce):
+            raise Unauthenticated("X-Nonce 应为 8–64 位字母、数字、- 或 _", code="nonce_invalid")
+        app = await self.get_app(app_id)
+        if app is None or not app.active:
+            raise Unauthenticated("未知或已停用的接入入口", code="app_unknown")
+        expected = sign(app.secret, method, path, query, timestamp, nonce, body)
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise Unauthenticated("请求签名无效", code="signature_invalid")
+        # Checked last, so a forged request cannot burn a legitimate client's nonce.
+        if not await self._redis.set(f"api:nonce:{app_id}:{nonce}", 1, nx=True,
+                                     ex=self._s.nonce_ttl):
+            raise Unauthenticated("重复的请求（nonce 已使用）", code="nonce_replayed")
+        return app
