@@ -1,0 +1,356 @@
+"""The two OpenAPI documents — ``/mp/v1`` (Mini Program) and ``/api/v1`` (shared platform API) —
+stay true to the application: valid OpenAPI 3.1, the same paths and methods as the real route
+table, served byte for byte, and real responses that match the documented schemas."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tornado.routing
+import tornado.web
+
+from tests.conftest import MP_APPID, MP_SECRET
+from wxbackend.app import make_app
+from wxbackend.handlers.base import BaseHandler
+from wxbackend.services.platform import SCOPES, sign, string_to_sign
+
+try:
+    from openapi_spec_validator import OpenAPIV31SpecValidator
+except ImportError:  # pragma: no cover - the structural check below still runs
+    OpenAPIV31SpecValidator = None
+
+ROOT = Path(__file__).resolve().parents[2]
+MP_DOC = "miniprogram_api/openapi.json"
+API_DOC = "wxbackend/data/openapi_api_v1.json"
+PREFIXES = {MP_DOC: "/mp/v1/", API_DOC: "/api/v1/"}
+SERVED = {MP_DOC: "/mp/v1/openapi.json", API_DOC: "/api/v1/openapi.json"}
+HTTP_METHODS = ("get", "post", "put", "delete", "patch")
+OPERATION_KEYS = (*HTTP_METHODS, "head", "options", "trace")
+JSON = "application/json"
+
+
+def load(name: str) -> dict:
+    return json.loads((ROOT / name).read_text(encoding="utf-8"))
+
+
+def operations(doc: dict) -> dict[str, set[str]]:
+    return {path: {m for m in item if m in OPERATION_KEYS} for path, item in doc["paths"].items()}
+
+
+# --- valid OpenAPI 3.1 -----------------------------------------------------------------------
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []
+
+
+def _follow(doc: dict, ref: str) -> Any:
+    assert ref.startswith("#/"), f"only local references are used: {ref}"
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def structural_check(doc: dict) -> None:
+    """What holds whether or not openapi-spec-validator is installed."""
+    assert doc["openapi"].startswith("3.1.")
+    assert isinstance(doc["info"]["title"], str) and isinstance(doc["info"]["version"], str)
+    assert doc["servers"] == [{"url": "/"}]
+    schemes = doc["components"]["securitySchemes"]
+    for path, item in doc["paths"].items():
+        assert path.startswith("/")
+        for method in operations(doc)[path]:
+            op = item[method]
+            assert op["summary"] and op["responses"], f"{method} {path}"
+            for code in op["responses"]:
+                assert re.fullmatch(r"[1-5][0-9]{2}", code), f"{method} {path}: {code}"
+            for requirement in op.get("security", doc.get("security", [])):
+                assert set(requirement) <= set(schemes), f"{method} {path}: {requirement}"
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(re.findall(r"{(\w+)}", path)), f"{method} {path}"
+    for ref in _refs(doc):
+        _follow(doc, ref)
+    ids = [item[m]["operationId"] for path, item in doc["paths"].items() for m in operations(doc)[path]]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("name", [MP_DOC, API_DOC])
+def test_documents_are_valid_openapi_31(name: str) -> None:
+    doc = load(name)
+    structural_check(doc)
+    if OpenAPIV31SpecValidator is not None:
+        OpenAPIV31SpecValidator(doc).validate()
+
+
+def test_mini_program_document_names_bearer_and_shared_schemas() -> None:
+    doc = load(MP_DOC)
+    bearer = doc["components"]["securitySchemes"]["bearerAuth"]
+    assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
+    assert "/mp/v1/session" in bearer["description"]
+    assert all(path.startswith("/mp/v1/") for path in doc["paths"])
+    assert {"Account", "Error", "Region"} <= set(doc["components"]["schemas"])
+
+
+def test_signature_example_is_what_the_server_computes() -> None:
+    info = load(API_DOC)["info"]
+    ex = info["x-signature-example"]
+    args = (ex["method"], ex["path"], ex["query"], ex["timestamp"], ex["nonce"], ex["body"].encode())
+    assert ex["string_to_sign"] == string_to_sign(*args)
+    assert ex["signature"] == sign(ex["secret"], *args)
+    for text in (ex["signature"], ex["body"], *ex["string_to_sign"].split("\n")):
+        assert text in info["description"]
+    for header in ("X-App-Id", "X-Timestamp", "X-Nonce", "X-Signature"):
+        assert header in info["description"]
+
+
+def test_signed_operations_name_known_scopes() -> None:
+    doc = load(API_DOC)
+    schemes = doc["components"]["securitySchemes"]
+    assert {(s["in"], s["name"]) for s in schemes.values() if s["type"] == "apiKey"} >= {
+        ("header", "X-App-Id"), ("header", "X-Timestamp"), ("header", "X-Nonce"), ("header", "X-Signature")}
+    signed = 0
+    for path, item in doc["paths"].items():
+        for method in operations(doc)[path]:
+            op = item[method]
+            scope = op.get("x-required-scope")
+            needed = [scope] if isinstance(scope, str) else scope or []
+            assert set(needed) <= set(SCOPES), f"{method} {path}: {needed}"
+            assert set(op.get("x-optional-scopes", [])) <= set(SCOPES)
+            if any("signature" in req for req in op.get("security", [])):
+                signed += 1
+                assert needed, f"{method} {path} is signed but names no scope"
+                assert {"401", "403"} <= set(op["responses"])
+    assert signed == 3
+
+
+# --- the real route table ----------------------------------------------------------------------
+def implemented_methods(handler: type) -> set[str]:
+    """HTTP methods the handler class (or its bases below BaseHandler) defines."""
+    return {m for cls in handler.__mro__ if issubclass(cls, BaseHandler) and cls is not BaseHandler
+            for m in HTTP_METHODS if m in vars(cls)}
+
+
+def openapi_path(pattern: str, handler: type) -> str:
+    """``/api/v1/accounts/([0-9a-fA-F-]{36})$`` → ``/api/v1/accounts/{account_id}``, the names
+    taken from the handler method's arguments."""
+    method = getattr(handler, sorted(implemented_methods(handler))[0])
+    names = iter(list(inspect.signature(method).parameters)[1:])
+    path = re.sub(r"\((?!\?:)(?:\?P<(\w+)>)?[^()]*\)",
+                  lambda m: "{" + (m.group(1) or next(names)) + "}", pattern.removesuffix("$"))
+    path = path.replace("\\", "")
+    assert not re.search(r"[()\[\]*+?^$|]", path), f"route not understood: {pattern}"
+    return path
+
+
+def route_table(app: tornado.web.Application) -> dict[str, type]:
+    found: dict[str, type] = {}
+    seen: set[int] = set()
+
+    def walk(router: tornado.routing.RuleRouter) -> None:
+        if id(router) in seen:
+            return
+        seen.add(id(router))
+        for rule in router.rules:
+            if isinstance(rule.target, tornado.routing.RuleRouter):
+                walk(rule.target)
+                continue
+            regex = getattr(rule.matcher, "regex", None)
+            if regex is None or not isinstance(rule.target, type):
+                continue
+            if regex.pattern.startswith(tuple(PREFIXES.values())):
+                path = openapi_path(regex.pattern, rule.target)
+                assert path not in found, f"two routes for {path}"
+                found[path] = rule.target
+
+    walk(app.default_router)
+    walk(app.wildcard_router)
+    return found
+
+
+async def test_documents_match_the_route_table(rt) -> None:
+    routes = route_table(make_app(rt))
+    assert "/api/v1/accounts/{account_id}" in routes
+    for name, prefix in PREFIXES.items():
+        documented = operations(load(name))
+        served = {path: implemented_methods(handler) for path, handler in routes.items()
+                  if path.startswith(prefix)}
+        assert set(documented) == set(served), (
+            f"{name}: undocumented {sorted(set(served) - set(documented))}, "
+            f"not served {sorted(set(documented) - set(served))}")
+        for path, methods in served.items():
+            assert methods, f"{path}: no methods"
+            assert documented[path] == methods, f"{name} {path}: documented {documented[path]}, "\
+                f"implemented {methods}"
+
+
+@pytest.mark.parametrize("name", [MP_DOC, API_DOC])
+async def test_served_documents_are_the_files(http, server, name: str) -> None:
+    response = await http.get(server + SERVED[name])
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith(JSON)
+    assert response.content == (ROOT / name).read_bytes()
+
+
+# --- real responses against the documented schemas --------------------------------------------
+class Contract:
+    """Validates responses against one document's response schemas (JSON Schema 2020-12)."""
+
+    def __init__(self, name: str) -> None:
+        self.jsonschema = pytest.importorskip("jsonschema")
+        referencing = pytest.importorskip("referencing")
+        from referencing.jsonschema import DRAFT202012
+
+        self.doc = load(name)
+        self.uri = f"urn:openapi:{name}"
+        self.registry = referencing.Registry().with_resource(self.uri, DRAFT202012.create_resource(self.doc))
+
+    def check(self, path: str, method: str, response: Any) -> Any:
+        status = str(response.status_code)
+        responses = self.doc["paths"][path][method]["responses"]
+        assert status in responses, f"{method.upper()} {path} answered {status}, not documented: " \
+                                    f"{response.text}"
+        pointer = "#/" + "/".join(p.replace("~", "~0").replace("/", "~1")
+                                  for p in ("paths", path, method, "responses", status))
+        documented = responses[status]
+        if "$ref" in documented:
+            pointer, documented = documented["$ref"], _follow(self.doc, documented["$ref"])
+        if "content" not in documented:
+            return None
+        assert response.headers["Content-Type"].startswith(JSON)
+        validator = self.jsonschema.Draft202012Validator(
+            {"$ref": f"{self.uri}{pointer}/content/application~1json/schema"}, registry=self.registry,
+            format_checker=self.jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        body = response.json()
+        validator.validate(body)
+        return body
+
+
+@pytest.fixture
+def mini_program(fake_wechat):
+    try:
+        fake_wechat.add_app(MP_APPID, MP_SECRET)
+    except ValueError:  # already registered by a shared fixture
+        pass
+    return fake_wechat
+
+
+async def _sign_in(http, server, fake, contract: Contract, openid: str) -> tuple[str, dict]:
+    fake.mp_user(openid, unionid=f"union-{openid}")
+    response = await http.post(f"{server}/mp/v1/session", json={"code": fake.issue_js_code(openid, MP_APPID)})
+    body = contract.check("/mp/v1/session", "post", response)
+    assert response.status_code == 200
+    return body["token"], body["account"]
+
+
+async def test_mini_program_responses_match_the_document(http, server, mini_program) -> None:
+    mp = Contract(MP_DOC)
+    regions = await http.get(f"{server}/mp/v1/regions")
+    body = mp.check("/mp/v1/regions", "get", regions)
+    assert regions.status_code == 200 and body["regions"]
+    county = next(r for r in body["regions"] if r["level"] == "county")
+
+    anonymous = await http.get(f"{server}/mp/v1/me")
+    assert anonymous.status_code == 401
+    assert mp.check("/mp/v1/me", "get", anonymous)["error"]["code"] == "unauthenticated"
+
+    token, account = await _sign_in(http, server, mini_program, mp, "o-openapi-worker")
+    auth = {"Authorization": f"Bearer {token}"}
+    me = await http.get(f"{server}/mp/v1/me", headers=auth)
+    version = mp.check("/mp/v1/me", "get", me)["privacy_version"]
+    assert me.status_code == 200
+
+    phone = await http.post(f"{server}/mp/v1/phone", headers=auth,
+                            json={"code": mini_program.issue_phone_code("13800138000", MP_APPID)})
+    assert phone.status_code == 200
+    assert mp.check("/mp/v1/phone", "post", phone)["account"]["phone"] == "138****8000"
+    outdated = await http.post(f"{server}/mp/v1/me/privacy", headers=auth, json={"version": "1999-01"})
+    assert mp.check("/mp/v1/me/privacy", "post", outdated)["error"]["code"] == "privacy_version_outdated"
+    accepted = await http.post(f"{server}/mp/v1/me/privacy", headers=auth, json={"version": version})
+    assert accepted.status_code == 200
+    mp.check("/mp/v1/me/privacy", "post", accepted)
+    region = await http.put(f"{server}/mp/v1/me/region", headers=auth, json={"region_code": county["code"]})
+    assert region.status_code == 200
+    assert mp.check("/mp/v1/me/region", "put", region)["account"]["registered"] is True
+
+    data = await http.get(f"{server}/mp/v1/me/data", headers=auth)
+    assert data.status_code == 200
+    exported = mp.check("/mp/v1/me/data", "get", data)
+    assert exported["account"]["id"] == account["id"] and exported["account"]["phone"] == "13800138000"
+    unconfirmed = await http.post(f"{server}/mp/v1/me/cancel", headers=auth, json={"confirm": "yes"})
+    assert mp.check("/mp/v1/me/cancel", "post", unconfirmed)["error"]["code"] == "confirm_required"
+
+    logout = await http.post(f"{server}/mp/v1/logout", headers=auth)
+    assert logout.status_code == 200
+    mp.check("/mp/v1/logout", "post", logout)
+    after = await http.get(f"{server}/mp/v1/me/data", headers=auth)
+    assert after.status_code == 401
+    mp.check("/mp/v1/me/data", "get", after)
+
+    token, _ = await _sign_in(http, server, mini_program, mp, "o-openapi-leaver")
+    cancelled = await http.post(f"{server}/mp/v1/me/cancel", headers={"Authorization": f"Bearer {token}"},
+                                json={"confirm": "注销"})
+    assert cancelled.status_code == 200
+    mp.check("/mp/v1/me/cancel", "post", cancelled)
+
+
+def signed_headers(app_id: str, secret: str, method: str, path: str, body: bytes = b"") -> dict:
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    return {"X-App-Id": app_id, "X-Timestamp": timestamp, "X-Nonce": nonce,
+            "X-Signature": sign(secret, method, path, "", timestamp, nonce, body)}
+
+
+async def test_platform_api_responses_match_the_document(http, server, rt, mini_program) -> None:
+    api = Contract(API_DOC)
+    _, account = await _sign_in(http, server, mini_program, Contract(MP_DOC), "o-openapi-entrance")
+    app, secret = await rt.apps.create_app(
+        app_id="openapi-check", name="接口文档检查", org_code="SC",
+        scopes=["identity.resolve", "profile.read", "sso"], redirect_uris=["https://entrance.example.org/cb"])
+
+    resolve = "/api/v1/accounts/resolve"
+    unsigned = await http.post(server + resolve, json={})
+    assert unsigned.status_code == 401
+    assert api.check(resolve, "post", unsigned)["error"]["code"] == "signature_missing"
+
+    body = json.dumps({"identity": {"kind": "unionid", "subject": "union-o-openapi-entrance"}}).encode()
+    found = await http.post(server + resolve, content=body,
+                            headers=signed_headers(app.app_id, secret, "POST", resolve, body))
+    assert found.status_code == 200
+    assert api.check(resolve, "post", found)["account_id"] == account["id"]
+
+    body = json.dumps({"phone": "13800138000"}).encode()
+    no_scope = await http.post(server + resolve, content=body,
+                               headers=signed_headers(app.app_id, secret, "POST", resolve, body))
+    assert no_scope.status_code == 403
+    assert api.check(resolve, "post", no_scope)["error"]["code"] == "scope_missing"
+
+    path = f"/api/v1/accounts/{account['id']}"
+    profile = await http.get(server + path, headers=signed_headers(app.app_id, secret, "GET", path))
+    assert profile.status_code == 200
+    assert api.check("/api/v1/accounts/{account_id}", "get", profile)["account_id"] == account["id"]
+
+    token = await http.post(f"{server}/api/v1/oauth/token",
+                            data={"grant_type": "authorization_code", "code": "not-a-code",
+                                  "client_id": app.app_id, "client_secret": "wrong"})
+    assert token.status_code == 401
+    assert api.check("/api/v1/oauth/token", "post", token)["error"] == "invalid_client"
+
+    authorize = await http.get(f"{server}/api/v1/oauth/authorize",
+                               params={"response_type": "code", "client_id": app.app_id})
+    assert authorize.status_code == 302
+    assert api.check("/api/v1/oauth/authorize", "get", authorize) is None
+    assert authorize.headers["Location"].startswith("/h5/login.html?next=")
+
+    userinfo = await http.get(f"{server}/api/v1/oauth/userinfo", headers={"Authorization": "Bearer nope"})
+    assert userinfo.status_code == 401
+    assert api.check("/api/v1/oauth/userinfo", "get", userinfo)["error"]["code"] == "token_invalid"
