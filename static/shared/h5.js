@@ -28,12 +28,14 @@
 
   function pad(n) { return String(n).padStart(2, "0"); }
 
+  /** An ISO time as Beijing time, "2026-11-24 09:30" (or just the day). */
   function formatTime(iso, withClock = true) {
     if (!iso) return "—";
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return iso;
-    const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-    return withClock ? `${day} ${pad(d.getHours())}:${pad(d.getMinutes())}` : day;
+    const t = new Date(iso).getTime();
+    if (Number.isNaN(t)) return iso;
+    const d = new Date(t + 8 * 3600 * 1000);
+    const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    return withClock ? `${day} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}` : day;
   }
 
   function inWeChat() { return /MicroMessenger/i.test(navigator.userAgent); }
@@ -376,7 +378,7 @@
   function renderData(data, regions) {
     const a = data.account || {};
     const facts = el("dl", { className: "facts" },
-      fact("账号编号", a.id),
+      fact("账号编号", el("code", { textContent: a.id })),
       fact("账号状态", a.status === "active" ? "正常" : a.status),
       fact("手机号", a.phone || "未绑定"),
       fact("微信昵称", a.nickname || "未获取"),
@@ -387,8 +389,10 @@
       fact("同意隐私政策时间", formatTime(data.privacy_accepted_at)),
       fact("待处理的账号冲突", `${data.open_conflicts || 0} 项`));
     const idents = (data.identities || []).map((i) => el("div", { className: "ident" },
-      el("div", { textContent: `${IDENTITY_KINDS[i.kind] || i.kind}（自 ${formatTime(i.since, false)} 起）` }),
-      el("code", { textContent: `${i.subject}　·　签发方 ${i.issuer}` })));
+      el("div", { textContent: IDENTITY_KINDS[i.kind] || i.kind }),
+      el("code", { textContent: i.subject }),
+      el("div", { className: "muted",
+        textContent: `签发方：${i.issuer === "open" ? "微信开放平台" : i.issuer}　自 ${formatTime(i.since, false)} 起` })));
     return [
       el("h2", { textContent: "我的个人信息" }),
       el("p", { className: "muted", textContent: "以下是川工之家平台保存的与您账号有关的全部信息。" }),
@@ -471,6 +475,7 @@
         me.account = (await api("PUT", "me/region", { region_code: code })).account;
         render();
         openPanel(null);
+        window.scrollTo(0, 0);
         setMessage($("#saved"), "地区已更新");
         setTimeout(() => setMessage($("#saved"), ""), 3000);
       } catch (err) {
@@ -504,7 +509,7 @@
       openPanel("#cancel-box");
     });
     confirmInput.addEventListener("input", () => { confirmButton.disabled = confirmInput.value.trim() !== "注销"; });
-    $("#keep-account").addEventListener("click", () => openPanel(null));
+    document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => openPanel(null)));
     confirmButton.addEventListener("click", async () => {
       confirmButton.disabled = true;
       try {

@@ -26,7 +26,6 @@ from wxbackend.infra.sms import (
     SmsSender,
     TencentSmsSender,
     create_sms_sender,
-    mask_phone,
 )
 
 SECRET_ID = "AKIDtestSecretId00000000000000000000"
@@ -196,12 +195,6 @@ def test_create_sms_sender_picks_the_provider() -> None:
     assert isinstance(tencent, TencentSmsSender) and isinstance(tencent, SmsSender)
     with pytest.raises(ConfigError):
         create_sms_sender(SmsSettings(provider="carrier-pigeon"))
-
-
-def test_mask_phone() -> None:
-    assert mask_phone(PHONE) == "138****5678"
-    assert mask_phone("+8613812345678") == "138****5678"
-    assert mask_phone("12") == "***"
 
 
 async def test_concurrent_sends_share_nothing(fake: FakeTencentSms) -> None:

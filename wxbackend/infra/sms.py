@@ -27,6 +27,7 @@ from tencentcloud.sms.v20210111 import models, sms_client
 
 from wxbackend.config import ConfigError, SmsSettings
 from wxbackend.infra.logging import mask
+from wxbackend.infra.pii import mask_phone, normalise_phone
 
 __all__ = [
     "ConsoleSmsSender",
@@ -39,7 +40,6 @@ __all__ = [
 
 log = logging.getLogger("wxbackend.sms")
 
-_MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
 _E164_MOBILE = re.compile(r"(?<!\d)(?:\+?86)?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 # Error families worth another try later: our side of the network, Tencent's internal errors and
 # its API rate limiting. Everything else (credentials, signature/template approval, per-number
@@ -100,20 +100,10 @@ class SmsSender(Protocol):
         ...
 
 
-def mask_phone(phone: str) -> str:
-    """``138****5678`` — enough for an operator to match a complaint, useless to anyone else."""
-    digits = re.sub(r"\D", "", phone)[-11:]
-    return f"{digits[:3]}****{digits[-4:]}" if len(digits) == 11 else "***"
-
-
 def _national(phone: str) -> str:
-    """The 11-digit mainland number; +86/0086/86 prefixes, spaces and dashes are tolerated."""
-    digits = re.sub(r"[\s-]", "", phone or "")
-    for prefix in ("+86", "0086", "86"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            digits = digits[len(prefix):]
-            break
-    if not _MAINLAND_MOBILE.fullmatch(digits):
+    """The 11-digit mainland number (the one normaliser, ``infra.pii``), or an SmsError."""
+    digits = normalise_phone(phone)
+    if digits is None:
         raise SmsError("InvalidParameterValue.IncorrectPhoneNumber", retryable=False)
     return digits
 
@@ -172,7 +162,7 @@ class TencentSmsSender:
             raise SmsError(code_name, detail, retryable=_is_retryable(code_name)) from None
         log.info(
             "SMS code sent to %s (SerialNo %s, fee %s)",
-            mask_phone(number),
+            mask_phone(number[3:]),
             getattr(status, "SerialNo", ""),
             getattr(status, "Fee", ""),
         )
