@@ -102,7 +102,7 @@
   }
 
   /** Not signed in: WeChat's OAuth inside WeChat (once a minute at most), else the SMS login page. */
-  function requireSignIn(next, fallbackCard) {
+  function requireSignIn(next) {
     if (!inWeChat()) {
       location.replace(`/h5/login.html?next=${encodeURIComponent(next)}`);
       return;
@@ -114,8 +114,9 @@
       return;
     }
     // Came straight back without a session (cookies blocked, login refused): let the worker retry.
-    const card = fallbackCard || $("#signin");
+    const card = $("#signin");
     $("a.button", card).href = oauthUrl(next);
+    show($("#loading"), false);
     show(card);
   }
 
@@ -138,7 +139,8 @@
     tick();
   }
 
-  /** Phone + SMS code form (<form data-phone-form>); calls onVerified(account) on success. */
+  /** Phone + SMS code form (inputs name=phone and name=code, a [data-send] button); calls
+   *  onVerified(account) once the code is accepted. */
   function phoneForm(form, onVerified) {
     const phone = $("[name=phone]", form);
     const code = $("[name=code]", form);
@@ -268,7 +270,7 @@
     try {
       me = await loadMe();
     } catch (err) {
-      if (isSignedOut(err)) { requireSignIn(next); show($("#loading"), false); return; }
+      if (isSignedOut(err)) { requireSignIn(next); return; }
       loadingDone(err.message);
       return;
     }
@@ -410,7 +412,7 @@
     try {
       me = await loadMe();
     } catch (err) {
-      if (isSignedOut(err)) { requireSignIn(next); show($("#loading"), false); return; }
+      if (isSignedOut(err)) { requireSignIn(next); return; }
       loadingDone(err.message);
       return;
     }

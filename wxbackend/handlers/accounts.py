@@ -12,17 +12,11 @@ import hmac
 
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.services.accounts import AccountService
-from wxbackend.services.errors import DomainError, Forbidden, InvalidInput
+from wxbackend.services.errors import Forbidden, InvalidInput, Unauthenticated
 from wxbackend.services.sms_codes import SmsCodeService
 from wxbackend.services.wechat_login import WeChatLogin
 
 H5_COOKIE = "wx_h5"
-
-
-class SignInRequired(DomainError):
-    code = "unauthenticated"
-    status = 401
-    message = "请先登录"
 
 
 class WorkerHandler(BaseHandler):
@@ -52,7 +46,7 @@ class WorkerHandler(BaseHandler):
             self.token = self.get_cookie(H5_COOKIE)
         self.session = await self.store.get(self.token)
         if self.session is None and self.needs_session:
-            raise SignInRequired()
+            raise Unauthenticated()
         if self.auth == "h5" and self.session and self.request.method not in ("GET", "HEAD"):
             sent = self.request.headers.get("X-CSRF-Token", "")
             if not hmac.compare_digest(sent.encode(), str(self.session.get("csrf", "")).encode()):

@@ -16,8 +16,8 @@ from urllib.parse import quote
 from wxbackend.handlers.accounts import H5_COOKIE
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.services.accounts import AccountService
-from wxbackend.services.errors import DomainError, InvalidInput, NotFound
-from wxbackend.services.platform import PlatformApp, PlatformApps, Unauthenticated
+from wxbackend.services.errors import DomainError, InvalidInput, NotFound, Unauthenticated
+from wxbackend.services.platform import PlatformApp, PlatformApps
 from wxbackend.services.sessions import SessionStore
 from wxbackend.services.sso import SingleSignOn, SsoRequest
 

@@ -32,6 +32,12 @@ class NotFound(DomainError):
     message = "未找到相应的内容"
 
 
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    status = 401
+    message = "请先登录"
+
+
 class Forbidden(DomainError):
     code = "forbidden"
     status = 403

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from wxbackend.config import PlatformSettings
 from wxbackend.infra.pii import PersonalData
-from wxbackend.services.errors import DomainError, Forbidden, InvalidInput, NotFound
+from wxbackend.services.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from wxbackend.store import platform as store
 
 SECRET_COLUMN = "platform_apps.secret"  # noqa: S105 - a column name
@@ -38,12 +38,6 @@ SCOPES = {
 }
 _APP_ID = re.compile(r"^[a-z][a-z0-9-]{2,39}$")
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-
-
-class Unauthenticated(DomainError):
-    code = "unauthenticated"
-    status = 401
-    message = "请求签名无效"
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ WeChat's ``session_key`` stays on the server, encrypted, and is never returned.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -24,7 +26,7 @@ import redis.asyncio as aioredis
 
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services.accounts import Account, AccountService, WeChatIdentity
-from wxbackend.services.errors import Forbidden, InvalidInput, Unavailable
+from wxbackend.services.errors import DomainError, Forbidden, InvalidInput, Unavailable
 from wxbackend.services.sessions import SessionStore
 from wxbackend.wechat.api import WeChatAPI, WeChatAPIError, WeChatUnreachable
 
@@ -39,6 +41,22 @@ def safe_next(next_path: str | None) -> str:
     if next_path and _NEXT.match(next_path) and "//" not in next_path and ".." not in next_path:
         return next_path
     return "/h5/"
+
+
+@contextlib.contextmanager
+def _wechat_errors(known: dict[int, DomainError]) -> Iterator[None]:
+    """WeChat's answer, in the worker's terms: the errcodes we expect as the given errors,
+    anything else (and no answer at all) as "try again later"."""
+    try:
+        yield
+    except WeChatAPIError as exc:
+        raise known.get(exc.errcode) or _unavailable() from exc
+    except WeChatUnreachable as exc:
+        raise _unavailable() from exc
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable")
 
 
 def _digest(value: str) -> str:
@@ -101,17 +119,12 @@ class WeChatLogin:
             raise Forbidden("登录请求与当前浏览器不匹配，请重新进入", code="oauth_state_mismatch")
         if not await self._redis.set(f"oauth:code:{_digest(code)}", 1, nx=True, ex=600):
             raise InvalidInput("授权码已使用，请重新进入", code="oauth_code_used")
-        try:
+        invalid = InvalidInput("授权码无效或已过期，请重新进入", code="oauth_code_invalid")
+        with _wechat_errors(dict.fromkeys(_CODE_ERRORS, invalid)):
             grant = await self._oa.oauth_exchange(code)
             profile = {}
             if saved["scope"] == "snsapi_userinfo" and not grant.get("is_snapshotuser"):
                 profile = await self._oa.oauth_userinfo(grant["access_token"], grant["openid"])
-        except WeChatAPIError as exc:
-            if exc.errcode in _CODE_ERRORS:
-                raise InvalidInput("授权码无效或已过期，请重新进入", code="oauth_code_invalid") from exc
-            raise Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
-        except WeChatUnreachable as exc:
-            raise Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
         if grant.get("is_snapshotuser") == 1:
             raise Forbidden("请在微信中打开页面并同意授权后使用", code="oauth_snapshot_user")
         account = await self._accounts.sign_in_wechat(
@@ -135,10 +148,8 @@ class WeChatLogin:
         ours, theirs = urlsplit(self._public), urlsplit(page)
         if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
             raise InvalidInput("只能为本站页面签名", code="jssdk_url_invalid")
-        try:
+        with _wechat_errors({}):
             ticket = await self._oa.tickets.get()
-        except (WeChatAPIError, WeChatUnreachable) as exc:
-            raise Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
         nonce, timestamp = secrets.token_hex(8), str(int(time.time()))
         plain = f"jsapi_ticket={ticket}&noncestr={nonce}&timestamp={timestamp}&url={page}"
         return {"appId": self._oa.appid, "timestamp": timestamp, "nonceStr": nonce,
@@ -154,16 +165,10 @@ class WeChatLogin:
         mp = self._mini_program()
         if not js_code or len(js_code) > 256:
             raise InvalidInput("缺少登录凭证 code", code="code_missing")
-        try:
+        with _wechat_errors({
+                40029: InvalidInput("登录凭证无效或已使用，请重新登录", code="code_invalid"),
+                40226: Forbidden("当前微信账号存在风险，暂时无法登录", code="wechat_risky_user")}):
             grant = await mp.code_to_session(js_code)
-        except WeChatAPIError as exc:
-            if exc.errcode == 40029:
-                raise InvalidInput("登录凭证无效或已使用，请重新登录", code="code_invalid") from exc
-            if exc.errcode == 40226:
-                raise Forbidden("当前微信账号存在风险，暂时无法登录", code="wechat_risky_user") from exc
-            raise Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
-        except WeChatUnreachable as exc:
-            raise Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
         account = await self._accounts.sign_in_wechat(
             WeChatIdentity("mp_openid", mp.appid, grant["openid"], grant.get("unionid")))
         sealed = self._pii.encrypt(grant["session_key"], SESSION_KEY_COLUMN).hex()
@@ -175,14 +180,8 @@ class WeChatLogin:
         mp = self._mini_program()
         if not phone_code or len(phone_code) > 256:
             raise InvalidInput("缺少手机号授权 code", code="code_missing")
-        try:
+        with _wechat_errors({40029: InvalidInput("手机号授权已失效，请重新授权", code="code_invalid")}):
             info = await mp.get_phone_number(phone_code)
-        except WeChatAPIError as exc:
-            if exc.errcode == 40029:
-                raise InvalidInput("手机号授权已失效，请重新授权", code="code_invalid") from exc
-            raise Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
-        except WeChatUnreachable as exc:
-            raise Unavailable("微信服务暂时不可用，请稍后再试", code="wechat_unavailable") from exc
         if str(info.get("countryCode")) != "86" or info.get("watermark", {}).get("appid") != mp.appid:
             raise InvalidInput("仅支持中国大陆手机号", code="invalid_phone")
         return await self._accounts.verify_phone(account_id, info["purePhoneNumber"], "miniprogram")
