@@ -208,6 +208,33 @@ def cmd_platform_app(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_conflicts(settings: Settings, args: argparse.Namespace) -> int:
+    """Account conflicts (two verified phones, one person?) are resolved by a person."""
+    require_security(settings)
+    from wxbackend.infra.db import create_pool
+    from wxbackend.runtime import personal_data
+    from wxbackend.services.accounts import AccountService
+
+    async def run(dsn: str) -> None:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        try:
+            accounts = AccountService(pool, personal_data(settings),
+                                      privacy_version=settings.privacy.version)
+            if args.conflict_command == "list":
+                for c in await accounts.list_conflicts():
+                    print(f"{c['id']}\t{c['reason']}\t{c['account']}\t{c['other']}\t{c['since']}")
+            else:
+                outcome = await accounts.resolve_conflict(args.id, action=args.action,
+                                                          keep=args.keep, by=args.by)
+                print(f"conflict {args.id}: {outcome}")
+        finally:
+            await pool.close()
+
+    with backing_services(settings) as (dsn, _):
+        run_async(run(dsn))
+    return 0
+
+
 LOCAL_CONFIG = """# Local configuration made by `wxbackend init-config` for running on this machine.
 # The WeChat values below are placeholders generated at random: the server runs and answers
 # pushes signed with them, but calls to WeChat fail until the real AppID, AppSecret, Token and
@@ -302,6 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     disable.add_argument("app_id")
     disable.set_defaults(func=cmd_platform_app)
     app.add_parser("list", help="list entrances").set_defaults(func=cmd_platform_app)
+    acct = sub.add_parser("accounts", help="platform accounts").add_subparsers(
+        dest="accounts_command", required=True)
+    conflicts = acct.add_parser("conflicts", help="accounts that may be one person").add_subparsers(
+        dest="conflict_command", required=True)
+    conflicts.add_parser("list", help="open conflicts").set_defaults(func=cmd_conflicts)
+    resolve = conflicts.add_parser("resolve", help="resolve one conflict")
+    resolve.add_argument("id", type=int)
+    resolve.add_argument("action", choices=("separate", "merge"))
+    resolve.add_argument("--keep", help="merge: the public id of the account that survives")
+    resolve.add_argument("--by", required=True, help="who decided (recorded)")
+    resolve.set_defaults(func=cmd_conflicts)
     init = sub.add_parser("init-config", help="write a local config with generated secrets")
     init.add_argument("--path", required=True)
     init.add_argument("--force", action="store_true")

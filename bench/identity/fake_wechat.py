@@ -10,7 +10,9 @@ The fake itself listens on a free 127.0.0.1 port (``FakeWeChat.start``) and play
 to a small control server on ``--control-port`` (127.0.0.1 only):
 
 ``GET /bench/info``
-    ``{"base_url": ...}``: where the fake answers (the server's ``[wechat] api_base``).
+    ``{"base_url": ..., "jscode2session": N}``: where the fake answers (the server's
+    ``[wechat] api_base``) and how many ``/sns/jscode2session`` calls reached it since the last
+    reset.
 ``GET /bench/codes?prefix=P&users=U&n=N``
     Registers the Mini Program users ``P``·0 … ``P``·(U-1) the first time they are named (each
     with an openid and a unionid shaped like WeChat's), then issues N single-use ``wx.login``
@@ -91,7 +93,8 @@ class _Control(tornado.web.RequestHandler):
 
     def get(self, what: str) -> None:
         if what == "info":
-            self.finish({"base_url": self.fake.base_url})
+            self.finish({"base_url": self.fake.base_url,
+                         "jscode2session": self.fake.count("/sns/jscode2session")})
         elif what == "codes":
             prefix = self.get_query_argument("prefix", "bench")
             if not prefix.isalnum() or len(prefix) > 32:

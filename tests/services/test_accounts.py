@@ -166,3 +166,26 @@ async def test_concurrent_sign_ins_of_one_person_make_one_account(rt, db) -> Non
     ids = {r.id for r in results if not isinstance(r, BaseException)}
     assert len(ids) == 1
     assert await db.fetchval("SELECT count(*) FROM accounts WHERE status = 'active'") == 1
+
+
+async def test_conflicts_are_resolved_explicitly(rt, db) -> None:
+    a = await rt.accounts.sign_in_wechat(oa("oZhang"))
+    await rt.accounts.verify_phone(a.id, "13800000001", "sms")
+    b = await rt.accounts.sign_in_wechat(mp("mZhang", "uZhang"))
+    await rt.accounts.verify_phone(b.id, "13900000002", "miniprogram")
+    await rt.accounts.sign_in_wechat(oa("oZhang", "uZhang"))  # records the conflict
+    [conflict] = await rt.accounts.list_conflicts()
+    with pytest.raises(InvalidInput):
+        await rt.accounts.resolve_conflict(conflict["id"], action="merge", keep="not-one-of-them",
+                                           by="王五")
+    outcome = await rt.accounts.resolve_conflict(conflict["id"], action="merge",
+                                                 keep=conflict["other"], by="王五")
+    assert outcome == "merged"
+    survivor = await rt.accounts.by_public_id(conflict["other"])
+    assert survivor.phone_masked == "139****0002"
+    assert (await rt.accounts.get_account(a.id)).id == survivor.id  # the other one follows
+    assert await rt.accounts.list_conflicts() == []
+    row = await db.fetchrow("SELECT status, resolution FROM account_conflicts")
+    assert row["status"] == "resolved" and "王五" in row["resolution"]
+    with pytest.raises(NotFound):
+        await rt.accounts.resolve_conflict(conflict["id"], action="separate", by="王五")

@@ -283,6 +283,42 @@ class AccountService:
             await store.log_change(conn, "registered_user", str(me["id"]), "cancelled", "self")
         return str(me["public_id"])
 
+    # --- conflicts, resolved explicitly by the platform office ----------------------------------
+    async def list_conflicts(self) -> list[dict]:
+        async with self._pool.acquire() as conn:
+            rows = await store.list_open_conflicts(conn)
+        return [{"id": r["id"], "account": str(r["account_public"]), "other": str(r["other_public"]),
+                 "reason": r["reason"], "since": r["created_at"].isoformat()} for r in rows]
+
+    async def resolve_conflict(self, conflict_id: int, *, action: str, keep: str | None = None,
+                               by: str) -> str:
+        """``separate``: two people after all, both accounts stay. ``merge``: one person, after
+        the office checked; ``keep`` (a public account id) survives with its phone, the other's
+        phone is dropped and its identities join the survivor."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            conflict = await store.get_conflict(conn, conflict_id)
+            if conflict is None or conflict["status"] != "open":
+                raise NotFound("没有这个待处理的账号冲突", code="conflict_not_found")
+            a, b = conflict["account_id"], conflict["other_id"]
+            if action == "separate":
+                await store.close_conflict(conn, conflict_id, f"separate by {by}")
+                return "separate"
+            if action != "merge":
+                raise InvalidInput("处理方式应为 separate 或 merge", code="resolution_invalid")
+            rows = {r["id"]: r for r in [await store.get(conn, i, lock=True) for i in sorted((a, b))]}
+            survivor = next((i for i, r in rows.items() if str(r["public_id"]) == keep), None)
+            if survivor is None or any(r["status"] != "active" for r in rows.values()):
+                raise InvalidInput("keep 应为冲突双方之一的账号编号，且两个账号都有效",
+                                   code="resolution_invalid")
+            absorbed = b if survivor == a else a
+            await store.drop_phone(conn, absorbed)
+            await store.absorb(conn, survivor, absorbed)
+            await store.log_change(conn, "registered_user", str(absorbed), "merged", by,
+                                   {"into": str(survivor), "conflict": conflict_id})
+            await store.close_conflict(conn, conflict_id, f"merged into {survivor} by {by}")
+            await self._check_registered(conn, survivor)
+            return "merged"
+
     # --- other entrances -----------------------------------------------------------------------
     async def resolve(self, *, kind: str, issuer: str, subject: str) -> Account | None:
         async with self._pool.acquire() as conn:

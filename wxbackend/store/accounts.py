@@ -165,6 +165,31 @@ async def open_conflicts(conn: asyncpg.Connection, account_id: int) -> list[asyn
            WHERE status = 'open' AND $1 IN (account_id, other_id) ORDER BY id""", account_id)
 
 
+async def list_open_conflicts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT c.id, c.account_id, c.other_id, c.reason, c.detail, c.created_at,
+                  a.public_id AS account_public, b.public_id AS other_public
+           FROM account_conflicts c JOIN accounts a ON a.id = c.account_id
+           JOIN accounts b ON b.id = c.other_id
+           WHERE c.status = 'open' ORDER BY c.id""")
+
+
+async def get_conflict(conn: asyncpg.Connection, conflict_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM account_conflicts WHERE id = $1 FOR UPDATE", conflict_id)
+
+
+async def close_conflict(conn: asyncpg.Connection, conflict_id: int, resolution: str) -> None:
+    await conn.execute(
+        """UPDATE account_conflicts SET status = 'resolved', resolution = $2, resolved_at = now()
+           WHERE id = $1""", conflict_id, resolution)
+
+
+async def drop_phone(conn: asyncpg.Connection, account_id: int) -> None:
+    await conn.execute(
+        """UPDATE accounts SET phone_enc = NULL, phone_bidx = NULL, phone_source = NULL,
+               phone_verified_at = NULL, updated_at = now() WHERE id = $1""", account_id)
+
+
 # --- regions ---------------------------------------------------------------------------------
 async def get_region(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
