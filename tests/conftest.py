@@ -18,6 +18,7 @@ import tornado.testing
 from tests.fakes import FakePusher, FakeWeChat
 from wxbackend.app import make_app
 from wxbackend.config import Settings, load_settings
+from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedServers
 from wxbackend.infra.migrations import migrate
 from wxbackend.runtime import Runtime, open_runtime
@@ -37,7 +38,8 @@ INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 
 _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",
-           "platform_apps", "regions", "base_data_changes")
+           "platform_apps", "regions", "base_data_changes", "audit_log", "super_admin_filings",
+           "cadre_devices", "cadre_grants", "cadre_password_history", "cadres")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------
@@ -67,7 +69,7 @@ def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer
     servers = EmbeddedServers(tmp_path_factory.mktemp("embedded"))
     with servers:
         async def prepare() -> None:
-            conn = await asyncpg.connect(servers.dsn)
+            conn = await connect(servers.dsn)
             try:
                 await migrate(conn)
             finally:
@@ -78,9 +80,12 @@ def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer
 
 
 async def reset_database(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     try:
+        # Replica mode keeps the append-only triggers from firing on the test reset.
+        await conn.execute("SET session_replication_role = replica")
         await conn.execute(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE")
+        await conn.execute("SET session_replication_role = DEFAULT")
         await seed(conn)
     finally:
         await conn.close()
@@ -95,7 +100,7 @@ async def clean_db(backing: EmbeddedServers) -> str:
 @pytest.fixture
 async def db(clean_db: str) -> AsyncIterator[asyncpg.Connection]:
     """A plain connection for assertions about what was (not) written."""
-    conn = await asyncpg.connect(clean_db)
+    conn = await connect(clean_db)
     yield conn
     await conn.close()
 

@@ -21,6 +21,7 @@ import asyncpg
 import tornado.httpserver
 
 from wxbackend.config import ConfigError, Settings, load_settings, require_security, require_wechat
+from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedError, EmbeddedServers
 from wxbackend.infra.logging import setup_logging
 from wxbackend.infra.migrations import MigrationError, migrate
@@ -56,7 +57,7 @@ def backing_services(settings: Settings) -> Iterator[tuple[str, str]]:
 
 # --- commands ------------------------------------------------------------------------------
 async def _migrate(dsn: str) -> list[int]:
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     try:
         return await migrate(conn)
     finally:
@@ -74,7 +75,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from wxbackend.services.seed import seed
 
     async def run(dsn: str):
-        conn = await asyncpg.connect(dsn)
+        conn = await connect(dsn)
         try:
             return await seed(conn)
         except asyncpg.UndefinedTableError:
@@ -235,6 +236,26 @@ def cmd_conflicts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Walk the audit trail's hash chain; exit 1 and name every record that was edited or
+    follows a deletion."""
+    from wxbackend.services.audit import verify
+
+    async def run(dsn: str):
+        conn = await connect(dsn)
+        try:
+            return await verify(conn)
+        finally:
+            await conn.close()
+
+    with backing_services(settings) as (dsn, _):
+        count, breaks = run_async(run(dsn))
+    for b in breaks:
+        print(f"record {b.record_id}: {b.problem}")
+    print(f"audit trail: {count} records checked, {len(breaks)} problems")
+    return 1 if breaks else 0
+
+
 LOCAL_CONFIG = """# Local configuration made by `wxbackend init-config` for running on this machine.
 # The WeChat values below are placeholders generated at random: the server runs and answers
 # pushes signed with them, but calls to WeChat fail until the real AppID, AppSecret, Token and
@@ -340,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--keep", help="merge: the public id of the account that survives")
     resolve.add_argument("--by", required=True, help="who decided (recorded)")
     resolve.set_defaults(func=cmd_conflicts)
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="audit_command", required=True)
+    audit.add_parser("verify", help="check the hash chain; exit 1 on any break")\
+        .set_defaults(func=cmd_audit_verify)
     init = sub.add_parser("init-config", help="write a local config with generated secrets")
     init.add_argument("--path", required=True)
     init.add_argument("--force", action="store_true")

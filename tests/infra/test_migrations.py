@@ -8,12 +8,13 @@ import asyncpg
 import pytest
 
 from wxbackend.infra import migrations
+from wxbackend.infra.db import connect
 from wxbackend.infra.migrations import Migration, MigrationError, migrate
 
 
 @pytest.fixture
 async def fresh_db(backing) -> str:
-    admin = await asyncpg.connect(backing.dsn)
+    admin = await connect(backing.dsn)
     await admin.execute("DROP DATABASE IF EXISTS migrate_test WITH (FORCE)")
     await admin.execute("CREATE DATABASE migrate_test")
     await admin.close()
@@ -21,7 +22,7 @@ async def fresh_db(backing) -> str:
 
 
 async def test_processes_starting_at_once_migrate_exactly_once(fresh_db) -> None:
-    conns = [await asyncpg.connect(fresh_db) for _ in range(5)]
+    conns = [await connect(fresh_db) for _ in range(5)]
     try:
         results = await asyncio.gather(*(migrate(c) for c in conns))
         versions = [m.version for m in migrations.available()]
@@ -34,7 +35,7 @@ async def test_processes_starting_at_once_migrate_exactly_once(fresh_db) -> None
 
 
 async def test_an_edited_migration_is_refused(fresh_db, monkeypatch) -> None:
-    conn = await asyncpg.connect(fresh_db)
+    conn = await connect(fresh_db)
     try:
         await migrate(conn)
         original = migrations.available()
@@ -47,7 +48,7 @@ async def test_an_edited_migration_is_refused(fresh_db, monkeypatch) -> None:
 
 
 async def test_a_failing_migration_leaves_nothing_half_applied(fresh_db, monkeypatch) -> None:
-    conn = await asyncpg.connect(fresh_db)
+    conn = await connect(fresh_db)
     try:
         broken = [*migrations.available(), Migration(9999, "broken",
                   "CREATE TABLE half_done (id int); SELECT no_such_function();")]

@@ -15,6 +15,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                                   decoder=json.loads, schema="pg_catalog")
 
 
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A single connection, configured like the pool's (for CLI commands and tests)."""
+    conn = await asyncpg.connect(dsn, server_settings={"application_name": "wxbackend-cli"})
+    await _init_connection(conn)
+    return conn
+
+
 async def create_pool(dsn: str, settings: DatabaseSettings | None = None,
                       *, min_size: int | None = None, max_size: int | None = None) -> asyncpg.Pool:
     settings = settings or DatabaseSettings()
