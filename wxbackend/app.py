@@ -6,7 +6,7 @@ import logging
 
 import tornado.web
 
-from wxbackend.handlers import accounts, health, oa, openapi, platform_api, static, wechat_login
+from wxbackend.handlers import accounts, admin, health, oa, openapi, platform_api, static, wechat_login
 from wxbackend.handlers.base import NotFoundHandler
 from wxbackend.infra.logging import request_id
 from wxbackend.runtime import Runtime
@@ -34,6 +34,7 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *accounts.routes(rt.accounts, rt.login, rt.sms, secure),
         *platform_api.routes(rt.apps, rt.accounts, rt.sso, rt.login.h5_sessions,
                              rt.settings.server.public_url),
+        *admin.routes(rt.cadres, secure),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),

@@ -256,6 +256,40 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if breaks else 0
 
 
+def cmd_create_operator(settings: Settings, args: argparse.Namespace) -> int:
+    """Bootstrap the platform office's first operator (asks for the password twice)."""
+    import getpass
+
+    require_security(settings)
+    from wxbackend.infra.db import create_pool
+    from wxbackend.runtime import personal_data
+    from wxbackend.services.cadres import CadreService
+
+    password = os.environ.get("WXBACKEND_OPERATOR_PASSWORD") or getpass.getpass("密码 / password: ")
+    if "WXBACKEND_OPERATOR_PASSWORD" not in os.environ and \
+            getpass.getpass("再次输入 / again: ") != password:
+        raise ConfigError("两次输入的密码不一致 / passwords differ")
+
+    async def run(dsn: str, redis_url: str):
+        from wxbackend.infra.redis import create_redis
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        redis = create_redis(redis_url)
+        try:
+            service = CadreService(pool, redis, personal_data(settings), settings.admin)
+            return await service.create_operator(username=args.username, display_name=args.name,
+                                                 password=password, duty=args.duty)
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    with backing_services(settings) as (dsn, redis_url):
+        account = run_async(run(dsn, redis_url))
+    print(f"operator {account.username} created (id {account.id})")
+    print("在身份验证器中添加（仅显示这一次）/ add to an authenticator app (shown once):")
+    print(account.totp_uri)
+    return 0
+
+
 LOCAL_CONFIG = """# Local configuration made by `wxbackend init-config` for running on this machine.
 # The WeChat values below are placeholders generated at random: the server runs and answers
 # pushes signed with them, but calls to WeChat fail until the real AppID, AppSecret, Token and
@@ -361,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--keep", help="merge: the public id of the account that survives")
     resolve.add_argument("--by", required=True, help="who decided (recorded)")
     resolve.set_defaults(func=cmd_conflicts)
+    admin = sub.add_parser("admin", help="the cadre back office").add_subparsers(
+        dest="admin_command", required=True)
+    operator = admin.add_parser("create-operator", help="the platform office's first operator")
+    operator.add_argument("username")
+    operator.add_argument("--name", required=True, help="display name")
+    operator.add_argument("--duty", default="system", choices=("system", "security", "audit"))
+    operator.set_defaults(func=cmd_create_operator)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True)
     audit.add_parser("verify", help="check the hash chain; exit 1 on any break")\
@@ -381,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(settings.logging.level, settings.logging.json)
         return args.func(settings, args)
     except (ConfigError, EmbeddedError, MigrationError, DomainError) as exc:
+        if isinstance(exc, DomainError):
+            exc = f"{exc.code}: {exc.message}"
         print(f"wxbackend: {exc}", file=sys.stderr)
         return 2
 

@@ -149,6 +149,17 @@ class PlatformSettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    session_idle_minutes: int = 30
+    lockout_failures: int = 5
+    lockout_minutes: int = 15
+    password_min_length: int = 12
+    password_history: int = 5
+    totp_for_cadres: bool = False
+    verification_days: int = 90
+
+
+@dataclass(frozen=True)
 class OutboxSettings:
     poll_interval: float = 1.0
     batch_size: int = 50
@@ -176,6 +187,7 @@ class Settings:
     sessions: SessionSettings = field(default_factory=SessionSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""

@@ -21,6 +21,7 @@ from wxbackend.infra.pii import PersonalData, parse_keyring
 from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
 from wxbackend.services.accounts import AccountService
+from wxbackend.services.cadres import CadreService
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.oa_inbox import OAInbox
 from wxbackend.services.outbox import OutboxWorker
@@ -50,6 +51,7 @@ class Runtime:
     sms: SmsCodeService
     apps: PlatformApps
     sso: SingleSignOn
+    cadres: CadreService
 
     @property
     def h5_base(self) -> str:
@@ -94,7 +96,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
                       outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
                       accounts=accounts, login=login,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms),
-                      apps=apps, sso=SingleSignOn(apps, redis, settings.platform))
+                      apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
+                      cadres=CadreService(pool, redis, pii, settings.admin))
     finally:
         await http.aclose()
         await redis.aclose()

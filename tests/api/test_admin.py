@@ -1,0 +1,90 @@
+"""``/admin/v1`` over HTTP: sign-in, CSRF, forged sessions, privilege escalation attempts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.services.test_cadres import PASSWORD, otp
+
+
+@pytest.fixture
+async def chengdu(db) -> int:
+    return await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
+
+
+async def sign_in(server: str, username: str, totp: str = "") -> tuple[httpx.AsyncClient, str]:
+    browser = httpx.AsyncClient(trust_env=False, timeout=10)
+    response = await browser.post(f"{server}/admin/v1/login",
+                                  json={"username": username, "password": PASSWORD, "totp": totp})
+    assert response.status_code == 200, response.text
+    return browser, response.json()["csrf_token"]
+
+
+async def test_sign_in_and_create_a_cadre(server, rt, db, chengdu) -> None:
+    office = await rt.cadres.create_operator(username="office", display_name="平台", password=PASSWORD)
+    browser, csrf = await sign_in(server, "office", otp(office.totp_uri))
+    cookie = next(v for k, v in browser.cookies.items() if k == "wx_admin")
+    assert cookie
+    created = await browser.post(f"{server}/admin/v1/cadres", headers={"X-CSRF-Token": csrf}, json={
+        "username": "wangwu", "display_name": "王五", "org_id": chengdu, "role": "super_admin",
+        "duty": "system", "permissions": ["account.manage", "kpi.read"], "password": PASSWORD})
+    assert created.status_code == 201, created.text
+    assert created.json()["totp_uri"].startswith("otpauth://totp/")
+    listing = await browser.get(f"{server}/admin/v1/cadres")
+    assert {c["username"] for c in listing.json()["cadres"]} == {"office", "wangwu"}
+    await browser.aclose()
+
+
+async def test_bad_sign_ins_and_sessions_change_nothing(server, rt, db, chengdu) -> None:
+    office = await rt.cadres.create_operator(username="office", display_name="平台", password=PASSWORD)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        wrong = await client.post(f"{server}/admin/v1/login",
+                                  json={"username": "office", "password": "Wrong-Password-99", "totp": "1"})
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "login_failed"
+        no_totp = await client.post(f"{server}/admin/v1/login",
+                                    json={"username": "office", "password": PASSWORD})
+        assert no_totp.status_code == 401
+        forged = await client.get(f"{server}/admin/v1/cadres", headers={"Cookie": "wx_admin=forged"})
+        assert forged.status_code == 401 and forged.json()["error"]["code"] == "session_expired"
+    browser, _ = await sign_in(server, "office", otp(office.totp_uri))
+    no_csrf = await browser.post(f"{server}/admin/v1/cadres", json={
+        "username": "evil", "display_name": "x", "org_id": chengdu, "role": "super_admin",
+        "duty": "system", "permissions": [], "password": PASSWORD})
+    assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf_failed"
+    assert await db.fetchval("SELECT count(*) FROM cadres WHERE username = 'evil'") == 0
+    await browser.aclose()
+
+
+async def test_privilege_escalation_through_the_api_is_refused(server, rt, db, chengdu) -> None:
+    office = await rt.cadres.create_operator(username="office", display_name="平台", password=PASSWORD)
+    office_actor = (await rt.cadres.login(username="office", password=PASSWORD,
+                                          totp=otp(office.totp_uri), ip="", user_agent="")).actor
+    wangwu = await rt.cadres.create_account(office_actor, username="wangwu", display_name="王五",
+                                            org_id=chengdu, role="super_admin", duty="system",
+                                            password=PASSWORD, permissions={"account.manage", "kpi.read"})
+    browser, csrf = await sign_in(server, "wangwu", otp(wangwu.totp_uri))
+    headers = {"X-CSRF-Token": csrf}
+    lisi = await browser.post(f"{server}/admin/v1/cadres", headers=headers, json={
+        "username": "lisi", "display_name": "李四", "org_id": chengdu, "role": "cadre",
+        "duty": "business", "permissions": ["kpi.read"], "password": PASSWORD})
+    assert lisi.status_code == 201
+    attempts = [
+        ("PUT", f"/admin/v1/cadres/{lisi.json()['id']}/permissions", {"permissions": ["member.export"]},
+         "grant_beyond_own"),
+        ("PUT", f"/admin/v1/cadres/{wangwu.id}/permissions", {"permissions": ["audit.read"]}, "self_grant"),
+        ("POST", "/admin/v1/cadres", {"username": "boss", "display_name": "x", "org_id": chengdu,
+                                      "role": "super_admin", "duty": "system", "permissions": [],
+                                      "password": PASSWORD, "replace": True}, "super_admin_by_platform"),
+        ("POST", "/admin/v1/cadres", {"username": "spy", "display_name": "x", "org_id": chengdu,
+                                      "role": "cadre", "duty": "audit", "permissions": ["audit.read"],
+                                      "password": PASSWORD}, "grant_beyond_own"),
+    ]
+    before = await db.fetch("SELECT cadre_id, permission FROM cadre_grants ORDER BY 1, 2")
+    for method, path, payload, code in attempts:
+        response = await browser.request(method, f"{server}{path}", json=payload, headers=headers)
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"]["code"] == code
+    assert await db.fetch("SELECT cadre_id, permission FROM cadre_grants ORDER BY 1, 2") == before
+    assert await db.fetchval("SELECT count(*) FROM cadres") == 3
+    await browser.aclose()

@@ -1,0 +1,325 @@
+"""Cadre accounts and their sign-in: the management measures' chapter 4, at MLPS level 3.
+
+* The platform office (operators) creates every union's super admin; a change of super admin is
+  filed (备案) and visible to the union above. A super admin creates cadre accounts of its own
+  union only, and grants only what it holds — also to the super admins of its lower unions.
+* Passwords: Argon2id, length and character-class rules, the last N never reused. Operators and
+  super admins need a TOTP second factor (cadres too when configured); a code is accepted once.
+  Repeated failures lock the account for a while.
+* One active session per account: a new sign-in ends the old one, whose next request is told
+  why. A session ends after ``session_idle_minutes`` without a request. A sign-in from a device
+  or address not seen before is recorded.
+* Every change here writes an audit record in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import pyotp
+import redis.asyncio as aioredis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from wxbackend.config import AdminSettings
+from wxbackend.infra.pii import PersonalData
+from wxbackend.services import audit
+from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from wxbackend.services.permissions import CATALOGUE, DUTY_LIMITS, Actor, grantable
+from wxbackend.store import cadres as store
+
+TOTP_COLUMN = "cadres.totp_secret"
+_HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
+_USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
+
+
+class LoginFailed(Unauthenticated):
+    code = "login_failed"
+    message = "用户名、密码或动态验证码错误"
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    id: int
+    username: str
+    totp_uri: str | None     # to show once as a QR code for the authenticator app
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    csrf: str
+    actor: Actor
+    new_device: bool
+    replaced_other: bool
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CadreService:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
+                 settings: AdminSettings, *, issuer: str = "川工之家") -> None:
+        self._pool = pool
+        self._redis = redis
+        self._pii = pii
+        self._s = settings
+        self._issuer = issuer
+
+    # --- passwords -----------------------------------------------------------------------------
+    def check_password_rules(self, password: str, username: str) -> None:
+        classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+        if len(password) < self._s.password_min_length or classes < 3:
+            raise InvalidInput(f"密码至少 {self._s.password_min_length} 位，且包含大写字母、小写字母、"
+                               "数字、符号中的至少三类", code="password_weak")
+        if username.lower() in password.lower():
+            raise InvalidInput("密码不能包含用户名", code="password_weak")
+
+    def _needs_totp(self, role: str) -> bool:
+        return role in ("operator", "super_admin") or self._s.totp_for_cadres
+
+    # --- accounts ------------------------------------------------------------------------------
+    async def _create(self, conn: asyncpg.Connection, *, username: str, display_name: str,
+                      org_id: int, role: str, duty: str, password: str, permissions: frozenset[str],
+                      created_by: int | None) -> NewAccount:
+        if not _USERNAME.match(username):
+            raise InvalidInput("用户名为 3–32 位小写字母、数字或 . _ -，以字母开头", code="username_invalid")
+        if not display_name.strip():
+            raise InvalidInput("请填写姓名", code="display_name_missing")
+        self.check_password_rules(password, username)
+        secret = pyotp.random_base32() if self._needs_totp(role) else None
+        hashed = _HASHER.hash(password)
+        cadre_id = await store.create(
+            conn, username=username, display_name=display_name.strip(), org_id=org_id, role=role,
+            duty=duty, password_hash=hashed, created_by=created_by,
+            totp_secret_enc=self._pii.encrypt(secret, TOTP_COLUMN) if secret else None)
+        if cadre_id is None:
+            raise Conflict("该用户名已被使用", code="username_taken")
+        await store.set_grants(conn, cadre_id, sorted(permissions), created_by)
+        await store.add_password_history(conn, cadre_id, hashed)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=self._issuer) if secret else None
+        return NewAccount(cadre_id, username, uri)
+
+    async def create_operator(self, *, username: str, display_name: str, password: str,
+                              duty: str = "system") -> NewAccount:
+        """Bootstrap (CLI): an account of the platform office at the province union."""
+        if duty not in DUTY_LIMITS or duty == "business":
+            raise InvalidInput("operator duty: system, security or audit")
+        async with self._pool.acquire() as conn, conn.transaction():
+            province = await store.org_by_code(conn, "SC")
+            if province is None:
+                raise NotFound("run `wxbackend seed` first: the province union is missing")
+            account = await self._create(conn, username=username, display_name=display_name,
+                                         org_id=province["id"], role="operator", duty=duty,
+                                         password=password, permissions=DUTY_LIMITS[duty],
+                                         created_by=None)
+            await audit.record(conn, actor_id=None, actor="cli", org_id=province["id"],
+                               action="operator.create", target=f"cadre:{account.id}",
+                               detail={"username": username, "duty": duty})
+        return account
+
+    async def create_account(self, actor: Actor, *, username: str, display_name: str, org_id: int,
+                             role: str, duty: str, permissions: set[str], password: str,
+                             replace: bool = False) -> NewAccount:
+        actor.require("account.manage")
+        if role not in ("super_admin", "cadre") or duty not in DUTY_LIMITS:
+            raise InvalidInput("角色应为 super_admin 或 cadre", code="role_invalid")
+        granted = grantable(actor, set(permissions), duty)
+        async with self._pool.acquire() as conn, conn.transaction():
+            union = await store.org(conn, org_id)
+            if union is None:
+                raise NotFound("没有这个工会组织", code="org_not_found")
+            actor.require_within(union["path"])
+            if role == "super_admin" and actor.role != "operator":
+                raise Forbidden("各级工会的超级管理员由平台统一创建", code="super_admin_by_platform")
+            if role == "cadre" and (actor.role != "super_admin" or org_id != actor.org_id):
+                raise Forbidden("工会干部账号由本单位超级管理员创建", code="cadre_by_own_super_admin")
+            previous = await store.active_super_admin(conn, org_id) if role == "super_admin" else None
+            if previous and not replace:
+                raise Conflict("该工会已有超级管理员；更换请选择“更换”并备案", code="super_admin_exists")
+            if previous:
+                await store.disable(conn, previous)
+                await self._end_sessions(previous, "replaced")
+            account = await self._create(conn, username=username, display_name=display_name,
+                                         org_id=org_id, role=role, duty=duty, password=password,
+                                         permissions=granted, created_by=actor.id)
+            if role == "super_admin":
+                await store.file_super_admin(conn, org_id, account.id,
+                                             "replaced" if previous else "appointed", actor.id)
+            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                               action=f"{role}.create", target=f"cadre:{account.id}", ip=actor.ip,
+                               detail={"username": username, "org": org_id, "duty": duty,
+                                       "permissions": sorted(granted), "replaced": previous})
+        return account
+
+    async def set_permissions(self, actor: Actor, cadre_id: int, permissions: set[str]) -> list[str]:
+        """Grant: to a cadre of one's own union, or to the super admin of a lower union."""
+        actor.require("account.manage")
+        async with self._pool.acquire() as conn, conn.transaction():
+            target = await store.get(conn, cadre_id, lock=True)
+            if target is None or not actor.covers(target["org_path"]):
+                raise NotFound("没有这个账号", code="cadre_not_found")  # outside: as if absent
+            if target["id"] == actor.id:
+                raise Forbidden("不能给自己授权", code="self_grant")
+            own_cadre = target["org_id"] == actor.org_id and target["role"] == "cadre"
+            lower_admin = target["org_id"] != actor.org_id and target["role"] == "super_admin"
+            if not (own_cadre or lower_admin or actor.role == "operator"):
+                raise Forbidden("只能给本单位干部或下级工会超级管理员授权", code="grant_target_invalid")
+            granted = grantable(actor, set(permissions), target["duty"])
+            await store.set_grants(conn, cadre_id, sorted(granted), actor.id)
+            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                               action="permissions.set", target=f"cadre:{cadre_id}", ip=actor.ip,
+                               detail={"before": list(target["permissions"]), "after": sorted(granted)})
+        return sorted(granted)  # sessions read permissions per request: effective at once
+
+    async def list_cadres(self, actor: Actor) -> list[dict]:
+        actor.require("account.manage")
+        async with self._pool.acquire() as conn:
+            rows = await store.list_within(conn, actor.org_path)
+        return [{"id": r["id"], "username": r["username"], "display_name": r["display_name"],
+                 "org": {"id": r["org_id"], "name": r["org_name"]}, "role": r["role"],
+                 "duty": r["duty"], "status": r["status"], "permissions": list(r["permissions"]),
+                 "verified_at": r["verified_at"].isoformat()} for r in rows]
+
+    async def filings(self, actor: Actor) -> list[dict]:
+        actor.require("account.manage")
+        async with self._pool.acquire() as conn:
+            rows = await store.filings_visible_to(conn, actor.org_path)
+        return [{"id": r["id"], "union": r["org_name"], "username": r["username"],
+                 "name": r["display_name"], "action": r["action"],
+                 "filed_at": r["filed_at"].isoformat()} for r in rows]
+
+    # --- sign-in -------------------------------------------------------------------------------
+    def _actor(self, row: asyncpg.Record, ip: str = "") -> Actor:
+        return Actor(id=row["id"], username=row["username"], org_id=row["org_id"],
+                     org_path=row["org_path"], role=row["role"], duty=row["duty"],
+                     permissions=frozenset(row["permissions"]), ip=ip)
+
+    async def login(self, *, username: str, password: str, totp: str, ip: str,
+                    user_agent: str) -> Session:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await store.get_by_username(conn, (username or "").strip().lower(), lock=True)
+            if row is None:
+                _HASHER.hash(password or "x")  # same time either way: no user enumeration
+                raise LoginFailed()
+            if row["locked_until"] and row["locked_until"].timestamp() > time.time():
+                raise Forbidden(f"登录失败次数过多，账号已锁定，请 {self._s.lockout_minutes} 分钟后再试",
+                                code="account_locked")
+            if row["status"] != "active":
+                raise Forbidden("账号已停用，请联系本单位超级管理员", code="account_disabled")
+            step = self._check_factors(row, password, totp)
+            if step is False:
+                failures = await store.login_failed(conn, row["id"], self._s.lockout_failures,
+                                                    self._s.lockout_minutes * 60)
+                await audit.record(conn, actor_id=row["id"], actor=row["username"], org_id=row["org_id"],
+                                   action="login.failed", ip=ip, detail={"failures": failures})
+                failed = True
+            else:
+                failed = False
+                await store.login_succeeded(conn, row["id"], step if isinstance(step, int) else None)
+                device = hashlib.sha256(f"{user_agent}|{ip}".encode()).hexdigest()[:32]
+                new_device = await store.see_device(conn, row["id"], device, ip)
+                await audit.record(conn, actor_id=row["id"], actor=row["username"], org_id=row["org_id"],
+                                   action="login.new_device" if new_device else "login", ip=ip,
+                                   detail={"user_agent": user_agent[:200]})
+        if failed:  # the failure is recorded (committed), the caller gets one vague answer
+            raise LoginFailed()
+        if _HASHER.check_needs_rehash(row["password_hash"]):
+            async with self._pool.acquire() as conn:
+                await store.set_password(conn, row["id"], _HASHER.hash(password))
+        return await self._open_session(self._actor(row, ip), new_device)
+
+    def _check_factors(self, row: asyncpg.Record, password: str, totp: str) -> int | bool:
+        """False on any wrong factor; otherwise the TOTP time step used (or True)."""
+        try:
+            _HASHER.verify(row["password_hash"], password or "")
+        except (VerificationError, InvalidHashError):
+            return False
+        if row["totp_secret_enc"] is None:
+            return True
+        secret = self._pii.decrypt(row["totp_secret_enc"], TOTP_COLUMN)
+        now = int(time.time())
+        for step in (now // 30, now // 30 - 1, now // 30 + 1):  # one step of clock drift
+            if secrets.compare_digest(pyotp.TOTP(secret).at(step * 30), totp or ""):
+                last = row["totp_last_step"]
+                return False if last is not None and step <= last else step  # used once
+        return False
+
+    # --- sessions (Redis) ----------------------------------------------------------------------
+    async def _open_session(self, actor: Actor, new_device: bool) -> Session:
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        idle = self._s.session_idle_minutes * 60
+        previous = await self._redis.get(f"admin:current:{actor.id}")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"admin:sess:{_digest(token)}", json.dumps({"cadre_id": actor.id, "csrf": csrf,
+                                                                 "ip": actor.ip}), ex=idle)
+            pipe.set(f"admin:current:{actor.id}", _digest(token), ex=86_400)
+            if previous:
+                pipe.delete(f"admin:sess:{previous}")
+                pipe.set(f"admin:ended:{previous}", "replaced", ex=86_400)
+            await pipe.execute()
+        return Session(token, csrf, actor, new_device, replaced_other=bool(previous))
+
+    async def _end_sessions(self, cadre_id: int, reason: str) -> None:
+        current = await self._redis.get(f"admin:current:{cadre_id}")
+        if current:
+            await self._redis.delete(f"admin:sess:{current}", f"admin:current:{cadre_id}")
+            await self._redis.set(f"admin:ended:{current}", reason, ex=86_400)
+
+    async def authenticate(self, token: str | None, ip: str = "") -> tuple[Actor, str]:
+        """The actor behind a session token (and its CSRF token); slides the idle timeout."""
+        if not token or len(token) > 128:
+            raise Unauthenticated("请先登录", code="unauthenticated")
+        key = f"admin:sess:{_digest(token)}"
+        raw = await self._redis.get(key)
+        if raw is None:
+            reason = await self._redis.get(f"admin:ended:{_digest(token)}")
+            if reason == "replaced":
+                raise Unauthenticated("您的账号已在其他地方登录，本次会话已结束", code="session_replaced")
+            raise Unauthenticated("登录已超时，请重新登录", code="session_expired")
+        await self._redis.expire(key, self._s.session_idle_minutes * 60)
+        session = json.loads(raw)
+        async with self._pool.acquire() as conn:
+            row = await store.get(conn, session["cadre_id"])
+        if row is None or row["status"] != "active":
+            await self._redis.delete(key)
+            raise Unauthenticated("账号已停用", code="account_disabled")
+        return self._actor(row, ip), session["csrf"]
+
+    async def logout(self, token: str, actor: Actor) -> None:
+        await self._redis.delete(f"admin:sess:{_digest(token)}")
+        async with self._pool.acquire() as conn, conn.transaction():
+            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                               action="logout", ip=actor.ip)
+
+    async def change_password(self, actor: Actor, old: str, new: str) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await store.get(conn, actor.id, lock=True)
+            try:
+                _HASHER.verify(row["password_hash"], old or "")
+            except (VerificationError, InvalidHashError):
+                raise InvalidInput("原密码不正确", code="password_wrong") from None
+            self.check_password_rules(new, row["username"])
+            for old_hash in await store.password_history(conn, actor.id, self._s.password_history):
+                try:
+                    _HASHER.verify(old_hash, new)
+                except (VerificationError, InvalidHashError):
+                    continue
+                raise InvalidInput(f"新密码不能与最近 {self._s.password_history} 次使用过的密码相同",
+                                   code="password_reused")
+            hashed = _HASHER.hash(new)
+            await store.set_password(conn, actor.id, hashed)
+            await store.add_password_history(conn, actor.id, hashed)
+            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                               action="password.change", ip=actor.ip)
+
+    @staticmethod
+    def catalogue() -> dict[str, str]:
+        return dict(CATALOGUE)
