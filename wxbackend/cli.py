@@ -290,6 +290,30 @@ def cmd_create_operator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    """Disable cadre accounts overdue for their periodic re-confirmation (run daily)."""
+    require_security(settings)
+    from wxbackend.infra.db import create_pool
+    from wxbackend.infra.redis import create_redis
+    from wxbackend.runtime import personal_data
+    from wxbackend.services.cadres import CadreService
+
+    async def run(dsn: str, redis_url: str) -> list[str]:
+        pool = await create_pool(dsn, min_size=1, max_size=2)
+        redis = create_redis(redis_url)
+        try:
+            service = CadreService(pool, redis, personal_data(settings), settings.admin)
+            return await service.sweep_overdue(args.grace_days)
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    with backing_services(settings) as (dsn, redis_url):
+        disabled = run_async(run(dsn, redis_url))
+    print(f"disabled {len(disabled)} overdue accounts: {', '.join(disabled) or '-'}")
+    return 0
+
+
 LOCAL_CONFIG = """# Local configuration made by `wxbackend init-config` for running on this machine.
 # The WeChat values below are placeholders generated at random: the server runs and answers
 # pushes signed with them, but calls to WeChat fail until the real AppID, AppSecret, Token and
@@ -402,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--name", required=True, help="display name")
     operator.add_argument("--duty", default="system", choices=("system", "security", "audit"))
     operator.set_defaults(func=cmd_create_operator)
+    sweep = admin.add_parser("sweep", help="disable accounts overdue for re-confirmation (daily)")
+    sweep.add_argument("--grace-days", type=int, default=14)
+    sweep.set_defaults(func=cmd_admin_sweep)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True)
     audit.add_parser("verify", help="check the hash chain; exit 1 on any break")\

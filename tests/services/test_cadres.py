@@ -174,3 +174,65 @@ async def test_every_action_is_in_an_intact_audit_trail(rt, db, wangwu) -> None:
                        "login.new_device", "cadre.create"]
     count, breaks = await audit.verify(db)
     assert count == 5 and breaks == []
+
+
+async def test_periodic_verification_flags_then_disables(rt, db, wangwu) -> None:
+    lisi = await rt.cadres.create_account(wangwu, username="lisi", display_name="李四",
+                                          org_id=wangwu.org_id, role="cadre", duty="business",
+                                          password=PASSWORD, permissions=set())
+    queue = await rt.cadres.verification_queue(wangwu)
+    assert [(c["username"], c["state"]) for c in queue["cadres"]] == [("lisi", "ok")]
+    await db.execute("UPDATE cadres SET verified_at = now() - interval '95 days' WHERE id = $1", lisi.id)
+    assert (await rt.cadres.verification_queue(wangwu))["cadres"][0]["state"] == "overdue"
+    assert await rt.cadres.sweep_overdue(grace_days=14) == []          # within the grace period
+    await db.execute("UPDATE cadres SET verified_at = now() - interval '120 days' WHERE id = $1", lisi.id)
+    assert await rt.cadres.sweep_overdue(grace_days=14) == ["lisi"]
+    assert await db.fetchval("SELECT status FROM cadres WHERE id = $1", lisi.id) == "disabled"
+    with pytest.raises(Forbidden):  # a disabled account is not re-confirmed back to life here
+        await rt.cadres.verify(wangwu, lisi.id)
+
+
+async def test_verification_resets_the_clock_and_is_audited(rt, db, wangwu) -> None:
+    lisi = await rt.cadres.create_account(wangwu, username="lisi", display_name="李四",
+                                          org_id=wangwu.org_id, role="cadre", duty="business",
+                                          password=PASSWORD, permissions=set())
+    await db.execute("UPDATE cadres SET verified_at = now() - interval '95 days' WHERE id = $1", lisi.id)
+    await rt.cadres.verify(wangwu, lisi.id)
+    assert (await rt.cadres.verification_queue(wangwu))["cadres"][0]["state"] == "ok"
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'cadre.verify'") == 1
+    with pytest.raises(Forbidden):
+        await rt.cadres.verify(wangwu, wangwu.id)
+
+
+async def test_the_audit_view_is_for_the_audit_role_within_its_subtree(rt, db, office, wangwu) -> None:
+    with pytest.raises(Forbidden):
+        await rt.cadres.audit_records(wangwu, None)
+    auditor = await rt.cadres.create_operator(username="auditor", display_name="审计员", password=PASSWORD,
+                                              duty="audit")
+    actor = (await rt.cadres.login(username="auditor", password=PASSWORD, totp=otp(auditor.totp_uri),
+                                   ip="3.3.3.3", user_agent=UA)).actor
+    assert actor.permissions == {"audit.read"}
+    with pytest.raises(Forbidden):  # the audit role manages no accounts
+        await rt.cadres.list_cadres(actor)
+    page = await rt.cadres.audit_records(actor, None, limit=3)
+    assert [r["action"] for r in page["records"]][:1] == ["login.new_device"]
+    assert len(page["records"]) == 3 and page["next_before"] is not None
+    rest = await rt.cadres.audit_records(actor, page["next_before"], limit=50)
+    assert {r["id"] for r in rest["records"]}.isdisjoint({r["id"] for r in page["records"]})
+
+
+async def test_the_work_ledger_is_watermarked_and_its_export_audited(rt, db, wangwu) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    await rt.cadres.create_account(wangwu, username="lisi", display_name="李四", org_id=wangwu.org_id,
+                                   role="cadre", duty="business", password=PASSWORD,
+                                   permissions={"kpi.read"})
+    data, filename = await rt.cadres.ledger_xlsx(wangwu)
+    assert filename.startswith("工作台账-") and filename.endswith(".xlsx")
+    sheet = load_workbook(BytesIO(data)).active
+    assert "导出人：wangwu" in sheet["A2"].value
+    actions = [row[3] for row in sheet.iter_rows(min_row=5, values_only=True)]
+    assert "创建干部账号" in actions
+    assert "创建平台账号" not in actions  # the province is outside his subtree
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'ledger.export'") == 1

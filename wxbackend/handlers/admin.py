@@ -8,6 +8,7 @@ services (:mod:`wxbackend.services.permissions`), from the actor built here.
 from __future__ import annotations
 
 import hmac
+from urllib.parse import quote
 
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.services.cadres import CadreService
@@ -131,6 +132,50 @@ class FilingsHandler(AdminHandler):
         self.write_json({"filings": await self.cadres.filings(self.actor)})
 
 
+class OrgsHandler(AdminHandler):
+    route = "/admin/v1/orgs"
+
+    async def get(self) -> None:
+        self.write_json({"orgs": await self.cadres.list_orgs(self.actor)})
+
+
+class VerificationHandler(AdminHandler):
+    route = "/admin/v1/verification"
+
+    async def get(self) -> None:
+        self.write_json(await self.cadres.verification_queue(self.actor))
+
+
+class VerifyHandler(AdminHandler):
+    route = "/admin/v1/cadres/{id}/verify"
+
+    async def post(self, cadre_id: str) -> None:
+        self.write_json({"verified_at": await self.cadres.verify(self.actor, int(cadre_id))})
+
+
+class AuditHandler(AdminHandler):
+    route = "/admin/v1/audit"
+
+    async def get(self) -> None:
+        before = self.get_query_argument("before", "")
+        limit = self.get_query_argument("limit", "50")
+        if (before and not before.isdigit()) or not limit.isdigit():
+            raise InvalidInput("before 和 limit 应为数字", code="invalid_input")
+        self.write_json(await self.cadres.audit_records(self.actor, int(before) if before else None,
+                                                        int(limit)))
+
+
+class LedgerHandler(AdminHandler):
+    route = "/admin/v1/ledger.xlsx"
+
+    async def get(self) -> None:
+        data, filename = await self.cadres.ledger_xlsx(self.actor)
+        self.set_header("Content-Type",
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
+        self.finish(data)
+
+
 def routes(cadres: CadreService, secure_cookies: str) -> list:
     kwargs = {"cadres": cadres, "secure_cookies": secure_cookies}
     return [
@@ -141,4 +186,9 @@ def routes(cadres: CadreService, secure_cookies: str) -> list:
         (CadresHandler.route, CadresHandler, kwargs),
         (r"/admin/v1/cadres/([0-9]{1,12})/permissions", PermissionsHandler, kwargs),
         (FilingsHandler.route, FilingsHandler, kwargs),
+        (OrgsHandler.route, OrgsHandler, kwargs),
+        (VerificationHandler.route, VerificationHandler, kwargs),
+        (r"/admin/v1/cadres/([0-9]{1,12})/verify", VerifyHandler, kwargs),
+        (AuditHandler.route, AuditHandler, kwargs),
+        (LedgerHandler.route, LedgerHandler, kwargs),
     ]

@@ -25,5 +25,7 @@ def routes(static_root: Path = STATIC_ROOT) -> list:
     return [
         (r"/h5/(.*)", PageHandler, {"path": str(static_root / "h5"),
                                     "default_filename": "index.html"}),
+        (r"/admin/()", PageHandler, {"path": str(static_root / "admin"),
+                                     "default_filename": "index.html"}),
         (r"/static/(.*)", PageHandler, {"path": str(static_root)}),
     ]

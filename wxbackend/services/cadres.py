@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -35,6 +37,37 @@ from wxbackend.services.permissions import CATALOGUE, DUTY_LIMITS, Actor, granta
 from wxbackend.store import cadres as store
 
 TOTP_COLUMN = "cadres.totp_secret"
+LEDGER_ACTIONS = ["operator.create", "super_admin.create", "cadre.create", "permissions.set",
+                  "cadre.verify", "cadre.disable_overdue", "password.change"]
+_ACTION_NAMES = {"operator.create": "创建平台账号", "super_admin.create": "创建超级管理员",
+                 "cadre.create": "创建干部账号", "permissions.set": "变更权限",
+                 "cadre.verify": "定期核实", "cadre.disable_overdue": "逾期未核实停用",
+                 "password.change": "修改密码"}
+
+
+def _ledger_workbook(rows: list[tuple], exporter: str, stamp: str) -> bytes:
+    """Build the XLSX (CPU work: run in an executor). The watermark is in the title rows, the
+    printed header and footer, and the file's properties."""
+    from openpyxl import Workbook
+
+    watermark = f"导出人：{exporter}　导出时间：{stamp}　仅限工作使用，不得外传"
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "工作台账"
+    ws.append(["川工之家 工会干部账号工作台账"])
+    ws.append([watermark])
+    ws.append([])
+    ws.append(["记录号", "时间", "操作人", "操作", "对象", "详情", "IP", "所属工会"])
+    for rid, at, actor, action, target, detail, ip, org in rows:
+        ws.append([rid, at.strftime("%Y-%m-%d %H:%M:%S"), actor, _ACTION_NAMES.get(action, action),
+                   target, json.dumps(detail, ensure_ascii=False), ip, org])
+    ws.oddHeader.center.text = watermark
+    ws.oddFooter.center.text = watermark
+    wb.properties.creator = exporter
+    wb.properties.description = watermark
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
 
@@ -195,6 +228,92 @@ class CadreService:
         return [{"id": r["id"], "union": r["org_name"], "username": r["username"],
                  "name": r["display_name"], "action": r["action"],
                  "filed_at": r["filed_at"].isoformat()} for r in rows]
+
+    async def list_orgs(self, actor: Actor) -> list[dict]:
+        async with self._pool.acquire() as conn:
+            rows = await store.orgs_within(conn, actor.org_path)
+        return [dict(r) for r in rows]
+
+    # --- periodic verification (定期核实) -------------------------------------------------------
+    def _may_verify(self, actor: Actor, row: asyncpg.Record) -> bool:
+        """A super admin re-confirms its own union's cadres and its lower unions' super admins;
+        the platform office re-confirms super admins."""
+        if row["id"] == actor.id or not actor.covers(row["org_path"]) or row["role"] == "operator":
+            return False
+        if actor.role == "operator":
+            return row["role"] == "super_admin"
+        return (row["org_id"] == actor.org_id and row["role"] == "cadre") or \
+            (row["org_id"] != actor.org_id and row["role"] == "super_admin")
+
+    async def verification_queue(self, actor: Actor) -> dict:
+        actor.require("account.manage")
+        days = self._s.verification_days
+        async with self._pool.acquire() as conn:
+            rows = await store.list_within(conn, actor.org_path)
+        now = time.time()
+        out = []
+        for r in rows:
+            if r["status"] != "active" or not self._may_verify(actor, r):
+                continue
+            due = r["verified_at"].timestamp() + days * 86_400
+            state = "overdue" if due < now else "due_soon" if due - now < 14 * 86_400 else "ok"
+            out.append({"id": r["id"], "username": r["username"], "display_name": r["display_name"],
+                        "org": {"id": r["org_id"], "name": r["org_name"]},
+                        "verified_at": r["verified_at"].isoformat(),
+                        "due_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(due)),
+                        "state": state})
+        out.sort(key=lambda c: c["due_at"])
+        return {"days": days, "cadres": out}
+
+    async def verify(self, actor: Actor, cadre_id: int) -> str:
+        actor.require("account.manage")
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await store.get(conn, cadre_id, lock=True)
+            if row is None or not actor.covers(row["org_path"]):
+                raise NotFound("没有这个账号", code="cadre_not_found")
+            if not self._may_verify(actor, row) or row["status"] != "active":
+                raise Forbidden("只能核实本单位干部或下级工会超级管理员的账号", code="verify_target_invalid")
+            done = await store.mark_verified(conn, cadre_id)
+            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                               action="cadre.verify", target=f"cadre:{cadre_id}", ip=actor.ip)
+        return done["verified_at"].isoformat()
+
+    async def sweep_overdue(self, grace_days: int = 14) -> list[str]:
+        """Disable accounts not re-confirmed within ``verification_days`` + ``grace_days``
+        (run daily: ``wxbackend admin sweep``)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await store.overdue(conn, self._s.verification_days + grace_days)
+            for r in rows:
+                await store.disable(conn, r["id"])
+                await audit.record(conn, actor_id=None, actor="system", org_id=r["org_id"],
+                                   action="cadre.disable_overdue", target=f"cadre:{r['id']}")
+        for r in rows:
+            await self._end_sessions(r["id"], "disabled")
+        return [r["username"] for r in rows]
+
+    # --- the audit view and the work ledger ---------------------------------------------------
+    async def audit_records(self, actor: Actor, before: int | None, limit: int = 50) -> dict:
+        actor.require("audit.read")
+        limit = max(1, min(limit, 200))
+        async with self._pool.acquire() as conn:
+            rows = await store.audit_within(conn, actor.org_path, before, limit)
+        records = [{"id": r["id"], "at": r["at"].isoformat(), "actor": r["actor"],
+                    "union": r["org_name"], "action": r["action"], "target": r["target"],
+                    "detail": r["detail"], "ip": r["ip"]} for r in rows]
+        return {"records": records, "next_before": records[-1]["id"] if len(records) == limit else None}
+
+    async def ledger_xlsx(self, actor: Actor) -> tuple[bytes, str]:
+        """The work ledger (工作台账) of account changes in the actor's subtree, as XLSX,
+        watermarked with who exported it and when; the export itself is audited."""
+        actor.require("account.manage")
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await store.audit_within(conn, actor.org_path, None, 100_000, LEDGER_ACTIONS)
+            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                               action="ledger.export", ip=actor.ip, detail={"rows": len(rows)})
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, _ledger_workbook, [tuple(r.values()) for r in rows], actor.username, stamp)
+        return data, f"工作台账-{time.strftime('%Y%m%d%H%M%S')}.xlsx"
 
     # --- sign-in -------------------------------------------------------------------------------
     def _actor(self, row: asyncpg.Record, ip: str = "") -> Actor:

@@ -123,3 +123,34 @@ async def filings_visible_to(conn: asyncpg.Connection, org_path: str) -> list[as
         """SELECT f.id, f.action, f.filed_at, o.name AS org_name, c.username, c.display_name
            FROM super_admin_filings f JOIN orgs o ON o.id = f.org_id JOIN cadres c ON c.id = f.cadre_id
            WHERE o.path <@ $1::ltree ORDER BY f.id""", org_path)
+
+
+async def orgs_within(conn: asyncpg.Connection, org_path: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, name, code, parent_id, kind FROM orgs WHERE path <@ $1::ltree
+           ORDER BY path""", org_path)
+
+
+async def mark_verified(conn: asyncpg.Connection, cadre_id: int) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "UPDATE cadres SET verified_at = now(), updated_at = now() WHERE id = $1 RETURNING verified_at",
+        cadre_id)
+
+
+async def overdue(conn: asyncpg.Connection, older_than_days: int) -> list[asyncpg.Record]:
+    """Active cadres and super admins whose last re-confirmation is too old (never operators)."""
+    return await conn.fetch(
+        """SELECT id, username, org_id FROM cadres
+           WHERE status = 'active' AND role <> 'operator'
+             AND verified_at < now() - make_interval(days => $1) FOR UPDATE""", older_than_days)
+
+
+async def audit_within(conn: asyncpg.Connection, org_path: str, before: int | None, limit: int,
+                       actions: list[str] | None = None) -> list[asyncpg.Record]:
+    """Audit records of the unions in a subtree, newest first."""
+    return await conn.fetch(
+        """SELECT a.id, a.at, a.actor, a.action, a.target, a.detail, a.ip, o.name AS org_name
+           FROM audit_log a LEFT JOIN orgs o ON o.id = a.org_id
+           WHERE (o.path <@ $1::ltree) AND ($2::bigint IS NULL OR a.id < $2)
+             AND ($4::text[] IS NULL OR a.action = ANY($4))
+           ORDER BY a.id DESC LIMIT $3""", org_path, before, limit, actions)
