@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= var/local.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint clean
+.PHONY: run test install lint browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The console's end-to-end tests drive Debian's Chromium (never a downloaded browser build).
+# As root (CI) it is installed when missing; elsewhere the browser tests say why they skip.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed and cannot be installed here: browser tests will skip"; fi
+
 $(CONFIG): | $(STAMP)
 	$(BIN)/wxbackend init-config --path $(CONFIG)
 
@@ -23,7 +32,7 @@ run: $(STAMP) $(CONFIG)
 	$(BIN)/wxbackend --config $(CONFIG) seed
 	exec $(BIN)/wxbackend --config $(CONFIG) serve --port 8000
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -17,11 +17,15 @@ from wxbackend.handlers.accounts import H5_COOKIE
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.services.accounts import AccountService
 from wxbackend.services.errors import DomainError, InvalidInput, NotFound, Unauthenticated
-from wxbackend.services.platform import PlatformApp, PlatformApps
+from wxbackend.services.platform import (
+    IDENTITY_KINDS,
+    PlatformApp,
+    PlatformApps,
+    identity_issuer,
+    profile_for,
+)
 from wxbackend.services.sessions import SessionStore
 from wxbackend.services.sso import SingleSignOn, SsoRequest
-
-_KINDS = {"oa_openid", "mp_openid", "unionid", "app_user"}
 
 
 class SignedHandler(BaseHandler):
@@ -41,17 +45,6 @@ class SignedHandler(BaseHandler):
             method=self.request.method or "", path=self.request.path,
             query=self.request.query, body=self.request.body)
 
-    def profile(self, account, phone: str | None) -> dict:
-        out = {"account_id": account.public_id, "registered": account.registered}
-        if "profile.read" in self.app.scopes:
-            out |= {"registered_at": account.registered_at.isoformat() if account.registered_at else None,
-                    "region": {"code": account.region_code, "name": account.region_name}
-                    if account.region_code else None,
-                    "nickname": account.nickname}
-        if "profile.phone" in self.app.scopes:
-            out["phone"] = phone
-        return out
-
 
 class ResolveHandler(SignedHandler):
     route = "/api/v1/accounts/resolve"
@@ -64,13 +57,13 @@ class ResolveHandler(SignedHandler):
         else:
             self.app.require("identity.resolve")
             ident = body.get("identity")
-            if not isinstance(ident, dict) or ident.get("kind") not in _KINDS or not ident.get("subject"):
+            if not isinstance(ident, dict) or ident.get("kind") not in IDENTITY_KINDS \
+                    or not ident.get("subject"):
                 raise InvalidInput("identity 需要 kind（oa_openid、mp_openid、unionid、app_user）和 subject",
                                    code="identity_invalid")
-            issuer = self.app.app_id if ident["kind"] == "app_user" else \
-                ("open" if ident["kind"] == "unionid" else str(ident.get("issuer", "")))
-            account = await self.accounts.resolve(kind=ident["kind"], issuer=issuer,
-                                                  subject=str(ident["subject"]))
+            account = await self.accounts.resolve(
+                kind=ident["kind"], issuer=identity_issuer(self.app, ident["kind"], ident.get("issuer")),
+                subject=str(ident["subject"]))
         if account is None:
             raise NotFound("没有找到对应的平台账号", code="account_not_found")
         self.write_json({"account_id": account.public_id, "registered": account.registered})
@@ -99,7 +92,7 @@ class ProfileHandler(SignedHandler):
         self.app.require("profile.read")
         account = await self.accounts.by_public_id(account_id)
         phone = await self.accounts.phone_of(account.id) if "profile.phone" in self.app.scopes else None
-        self.write_json(self.profile(account, phone))
+        self.write_json(profile_for(self.app, account, phone))
 
 
 # --- OAuth 2 (single sign-on) -------------------------------------------------------------------

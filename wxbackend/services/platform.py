@@ -55,6 +55,32 @@ class PlatformApp:
             raise Forbidden(f"该接入入口没有“{SCOPES.get(scope, scope)}”的权限", code="scope_missing")
 
 
+IDENTITY_KINDS = ("oa_openid", "mp_openid", "unionid", "app_user")
+
+
+def identity_issuer(app: PlatformApp, kind: str, issuer: str | None) -> str:
+    """Whose id space a subject lives in: an entrance resolves only its own users' ids; a
+    unionid is the Open Platform's; an openid is the WeChat app's the caller names."""
+    if kind == "app_user":
+        return app.app_id
+    if kind == "unionid":
+        return "open"
+    return str(issuer or "")
+
+
+def profile_for(app: PlatformApp, account, phone: str | None) -> dict:
+    """An account as an entrance may see it: its scopes decide the fields."""
+    out = {"account_id": account.public_id, "registered": account.registered}
+    if "profile.read" in app.scopes:
+        out |= {"registered_at": account.registered_at.isoformat() if account.registered_at else None,
+                "region": {"code": account.region_code, "name": account.region_name}
+                if account.region_code else None,
+                "nickname": account.nickname}
+    if "profile.phone" in app.scopes:
+        out["phone"] = phone
+    return out
+
+
 def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 

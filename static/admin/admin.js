@@ -1,0 +1,991 @@
+/* 川工之家 工会干部工作台：登录、账号管理、定期核实、备案记录、审计记录、修改密码。
+   会话是 HttpOnly Cookie；每个写请求带上会话的 X-CSRF-Token。界面按权限显示菜单，
+   是否允许由服务端决定，这里只显示服务端返回的结果和提示。 */
+(function () {
+  "use strict";
+
+  const API = "/admin/v1";
+  const ROLE_NAMES = { operator: "平台管理员", super_admin: "超级管理员", cadre: "工会干部" };
+  const DUTY_NAMES = { system: "系统管理", security: "安全管理", audit: "安全审计", business: "业务" };
+  const STATUS_NAMES = { active: "正常", disabled: "已停用" };
+  const STATE_NAMES = { ok: "正常", due_soon: "即将到期", overdue: "已逾期" };
+  const FILING_NAMES = { appointed: "任命", replaced: "更换", removed: "撤销" };
+  const ACTION_NAMES = {
+    "login": "登录", "login.new_device": "新设备登录", "login.failed": "登录失败", "logout": "退出登录",
+    "operator.create": "创建平台账号", "super_admin.create": "创建超级管理员", "cadre.create": "创建干部账号",
+    "permissions.set": "变更权限", "cadre.verify": "定期核实", "cadre.disable_overdue": "逾期未核实停用",
+    "password.change": "修改密码", "ledger.export": "导出工作台账",
+  };
+  const DETAIL_NAMES = {
+    username: "用户名", org: "工会", duty: "岗位", permissions: "权限", replaced: "替换账号",
+    before: "变更前", after: "变更后", failures: "连续失败次数", user_agent: "浏览器", rows: "行数",
+  };
+  const NOTICE_TEXT = {
+    new_device: "检测到新的登录设备，已记录。如非本人操作，请立即修改密码并联系平台。",
+    ended_other_session: "您在其他地方的登录已被结束。",
+  };
+
+  const state = {
+    me: null, csrf: "", catalogue: {}, orgs: null, view: "",
+    cadres: [], editing: null, verifying: null, auditNext: null, pendingCreate: null,
+  };
+
+  // --- 小工具 -------------------------------------------------------------------------------------
+  const $ = (selector, root) => (root || document).querySelector(selector);
+  const show = (node, on = true) => { if (node) node.hidden = !on; };
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (key === "class") node.className = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (key in node) node[key] = value;
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) {
+      if (child != null && child !== false) node.append(child);
+    }
+    return node;
+  }
+
+  function setMessage(node, text) {
+    if (!node) return;
+    node.textContent = text || "";
+    show(node, Boolean(text));
+  }
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+
+  /** ISO 时间按北京时间显示："2026-11-24 09:30"（或只显示日期）。 */
+  function formatTime(iso, withClock = true) {
+    if (!iso) return "—";
+    const t = new Date(iso).getTime();
+    if (Number.isNaN(t)) return String(iso);
+    const d = new Date(t + 8 * 3600 * 1000);
+    const day = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+    return withClock ? `${day} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}` : day;
+  }
+
+  function permName(code) { return state.catalogue[code] || code; }
+
+  /** 权限按目录中的顺序排列（与勾选框一致）。 */
+  function inCatalogueOrder(codes) {
+    const order = Object.keys(state.catalogue);
+    const rank = (code) => (order.includes(code) ? order.indexOf(code) : order.length);
+    return [...codes].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  }
+  function can(permission) { return Boolean(state.me && state.me.permissions.includes(permission)); }
+  function who(c) { return `${c.display_name}（${c.username}）`; }
+
+  function orgName(id) {
+    const org = (state.orgs || []).find((o) => o.id === id);
+    return org ? org.name : "";
+  }
+
+  // --- 接口 ---------------------------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.handled = false;
+    }
+  }
+
+  /** 调用 /admin/v1；会话失效（401）时回到登录页并显示原因，调用方不必再显示。 */
+  async function api(method, path, body) {
+    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET") {
+      options.headers["Content-Type"] = "application/json";
+      options.headers["X-CSRF-Token"] = state.csrf;
+      options.body = JSON.stringify(body || {});
+    }
+    let response;
+    try {
+      response = await fetch(API + path, options);
+    } catch (e) {
+      throw new ApiError(0, "network", "网络连接失败，请检查网络后重试");
+    }
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    if (response.ok) return data;
+    const error = (data && data.error) || {};
+    const failure = new ApiError(response.status, error.code || `http_${response.status}`,
+                                 error.message || `请求失败（${response.status}），请稍后重试`);
+    if (response.status === 401 && path !== "/login") {
+      failure.handled = true;
+      // 首次打开页面时尚未登录，不必提示；会话中途失效时说明原因（超时、在其他地方登录等）
+      const quiet = failure.code === "unauthenticated" && !state.me;
+      signedOut(quiet ? "" : failure.message, "warn");
+    }
+    throw failure;
+  }
+
+  /** 显示错误；会话失效的错误已由 api() 处理。 */
+  function report(node, error) {
+    if (error && error.handled) return;
+    setMessage(node, (error && error.message) || "操作失败，请稍后重试");
+  }
+
+  // --- 提示条 -------------------------------------------------------------------------------------
+  function notify(text, kind = "info") {
+    const box = $("#notices");
+    const item = el("div", { class: `alert ${kind} notice`, role: kind === "error" ? "alert" : "status" },
+      el("span", {}, text),
+      el("button", { type: "button", onclick: () => item.remove() }, "关闭"));
+    box.append(item);
+    return item;
+  }
+
+  function clearNotices() { $("#notices").replaceChildren(); }
+
+  // --- 登录与退出 ---------------------------------------------------------------------------------
+  function signedOut(message, kind = "warn") {
+    const username = state.me ? state.me.username : "";
+    state.me = null;
+    state.csrf = "";
+    state.orgs = null;
+    state.cadres = [];
+    closeCreated();
+    show($("#create-form"), false);
+    for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+    show($("#loading"), false);
+    show($("#shell"), false);
+    show($("#signin"), true);
+    clearNotices();
+    const notice = $("#signin-notice");
+    notice.className = `alert ${kind}`;
+    setMessage(notice, message || "");
+    setMessage($("#signin-error"), "");
+    const form = $("#signin-form");
+    form.password.value = "";
+    form.totp.value = "";
+    if (username && !form.username.value) form.username.value = username;
+    (form.username.value ? form.password : form.username).focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const error = $("#signin-error");
+    const username = form.username.value.trim();
+    const password = form.password.value;
+    const totp = form.totp.value.trim();
+    if (!username || !password) {
+      setMessage(error, "请输入用户名和密码");
+      return;
+    }
+    if (totp && !/^\d{6}$/.test(totp)) {
+      setMessage(error, "动态验证码为 6 位数字");
+      return;
+    }
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    setMessage(error, "");
+    try {
+      const result = await api("POST", "/login", { username, password, totp });
+      state.csrf = result.csrf_token;
+      form.password.value = "";
+      form.totp.value = "";
+      await enter(result.notices || {});
+    } catch (e) {
+      form.totp.value = "";
+      report(error, e);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function signOut() {
+    try {
+      await api("POST", "/logout", {});
+    } catch (e) {
+      if (e.handled) return;
+    }
+    location.hash = "";
+    signedOut("您已退出登录。", "info");
+  }
+
+  /** 读取当前账号和权限目录，进入工作台。 */
+  async function enter(notices) {
+    const me = await api("GET", "/me");
+    state.me = me.me;
+    state.csrf = me.csrf_token;
+    state.catalogue = me.catalogue || {};
+    try {
+      state.orgs = (await api("GET", "/orgs")).orgs;
+    } catch (e) {
+      if (e.handled) return;
+      state.orgs = [];
+    }
+    renderShell();
+    show($("#loading"), false);
+    show($("#signin"), false);
+    show($("#shell"), true);
+    clearNotices();
+    for (const key of ["ended_other_session", "new_device"]) {
+      if (notices && notices[key]) notify(NOTICE_TEXT[key], key === "new_device" ? "warn" : "info");
+    }
+    route();
+  }
+
+  function renderShell() {
+    const me = state.me;
+    const org = orgName(me.org_id);
+    $("#who-name").textContent = me.username;
+    $("#who-org").textContent = org;
+    $("#who-role").textContent = `${ROLE_NAMES[me.role] || me.role} · ${DUTY_NAMES[me.duty] || me.duty}`;
+    for (const link of document.querySelectorAll("#menu a[data-view]")) {
+      show(link, !link.dataset.perm || can(link.dataset.perm));
+    }
+    $("#home-username").textContent = me.username;
+    $("#home-org").textContent = org || "—";
+    $("#home-role").textContent = ROLE_NAMES[me.role] || me.role;
+    $("#home-duty").textContent = DUTY_NAMES[me.duty] || me.duty;
+    const perms = $("#home-permissions");
+    perms.replaceChildren(...inCatalogueOrder(me.permissions).map((p) => el("span", { class: "perm-tag" }, permName(p))));
+    if (!me.permissions.length) perms.textContent = "（暂无，请联系本单位超级管理员授权）";
+  }
+
+  // --- 页面切换 -----------------------------------------------------------------------------------
+  const VIEWS = {
+    home: { load: () => {} },
+    accounts: { perm: "account.manage", load: loadAccounts },
+    verification: { perm: "account.manage", load: loadVerification },
+    filings: { perm: "account.manage", load: loadFilings },
+    audit: { perm: "audit.read", load: loadAudit },
+    password: { load: resetPasswordForm },
+  };
+
+  function defaultView() {
+    if (can("account.manage")) return "accounts";
+    if (can("audit.read")) return "audit";
+    return "home";
+  }
+
+  function route() {
+    if (!state.me) return;
+    let name = location.hash.replace(/^#/, "");
+    if (!VIEWS[name] || (VIEWS[name].perm && !can(VIEWS[name].perm))) name = defaultView();
+    state.view = name;
+    for (const done of document.querySelectorAll("#notices .notice.ok")) done.remove();
+    if (name !== "accounts") closeCreated();   // 新账号的绑定信息只显示一次
+    for (const section of document.querySelectorAll("main .view")) show(section, section.id === `view-${name}`);
+    for (const link of document.querySelectorAll("#menu a[data-view]")) {
+      link.classList.toggle("active", link.dataset.view === name);
+      if (link.dataset.view === name) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    VIEWS[name].load();
+  }
+
+  // --- 账号管理 -----------------------------------------------------------------------------------
+  async function loadAccounts() {
+    const error = $("#accounts-error");
+    try {
+      state.cadres = (await api("GET", "/cadres")).cadres;
+      setMessage(error, "");
+    } catch (e) {
+      report(error, e);
+      return;
+    }
+    renderAccounts();
+    const creator = state.me.role === "operator" || state.me.role === "super_admin";
+    show($("#new-account"), creator);
+  }
+
+  function renderAccounts() {
+    const filter = $("#accounts-filter").value.trim().toLowerCase();
+    const rows = state.cadres.filter((c) => !filter ||
+      [c.username, c.display_name, c.org.name].some((v) => String(v).toLowerCase().includes(filter)));
+    const body = $("#accounts-table tbody");
+    body.replaceChildren(...rows.map((c) => {
+      const self = c.id === state.me.id;
+      return el("tr", { class: self ? "me" : "", dataset: { username: c.username } },
+        el("td", { class: "nowrap mono" }, c.username),
+        el("td", { class: "nowrap" }, c.display_name, self ? el("span", { class: "tag" }, "本人") : null),
+        el("td", {}, c.org.name),
+        el("td", { class: "nowrap" }, ROLE_NAMES[c.role] || c.role),
+        el("td", { class: "nowrap" }, DUTY_NAMES[c.duty] || c.duty),
+        el("td", {}, el("span", { class: `badge ${c.status}` }, STATUS_NAMES[c.status] || c.status)),
+        el("td", { class: "perms" }, ...(c.permissions.length
+          ? inCatalogueOrder(c.permissions).map((p) => el("span", { class: "perm-tag", title: p }, permName(p)))
+          : [el("span", { class: "muted" }, "无")])),
+        el("td", { class: "nowrap" }, formatTime(c.verified_at, false)),
+        el("td", { class: "nowrap" }, self || c.status !== "active" ? "" :
+          el("button", { type: "button", class: "btn small", onclick: () => openPermissions(c) }, "编辑权限")));
+    }));
+    show($("#accounts-table"), rows.length > 0);
+    show($("#accounts-empty"), rows.length === 0);
+  }
+
+  /** 权限复选框：只能授予本人持有的（平台管理员可授予目录中的任何权限）。 */
+  function permissionChecks(container, checked, idPrefix) {
+    const unlimited = state.me.role === "operator";
+    container.replaceChildren(...Object.entries(state.catalogue).map(([code, name]) => {
+      const allowed = unlimited || can(code);
+      const has = checked.includes(code);
+      const box = el("input", { type: "checkbox", value: code, id: `${idPrefix}-${code}`,
+                                checked: has, disabled: !allowed && !has });
+      return el("label", { class: allowed ? "" : "off", htmlFor: box.id,
+                           title: allowed ? code : `您未持有“${name}”，不能授予` }, box, name);
+    }));
+  }
+
+  function checkedValues(container) {
+    return [...container.querySelectorAll("input[type=checkbox]:checked")].map((b) => b.value);
+  }
+
+  function openCreate() {
+    const form = $("#create-form");
+    form.reset();
+    setMessage($("#create-error"), "");
+    show($("#create-replace"), false);
+    show($("#created"), false);
+    state.pendingCreate = null;
+    const me = state.me;
+    const role = $("#create-role");
+    const roles = me.role === "operator" ? ["super_admin"] : ["cadre"];
+    role.replaceChildren(...roles.map((r) => el("option", { value: r }, ROLE_NAMES[r])));
+    $("#create-scope").textContent = me.role === "operator"
+      ? "平台统一创建各级工会的超级管理员；更换超级管理员将记入备案。"
+      : "超级管理员为本单位创建工会干部账号，并授予本人持有的权限。";
+    fillOrgs();
+    $("#create-duty").value = me.role === "operator" ? "system" : "business";
+    permissionChecks($("#create-permissions"), [], "create-perm");
+    show(form, true);
+    $("#create-username").focus();
+  }
+
+  /** 本单位及下级工会，按树排列（同级按代码，即行政区划顺序），带层级。 */
+  function orgTree() {
+    const orgs = state.orgs || [];
+    const ids = new Set(orgs.map((o) => o.id));
+    const children = new Map();
+    for (const o of orgs) {
+      const parent = ids.has(o.parent_id) ? o.parent_id : null;
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(o);
+    }
+    const out = [];
+    const walk = (parent, depth) => {
+      const list = (children.get(parent) || []).slice()
+        .sort((a, b) => String(a.code || "~").localeCompare(String(b.code || "~")) || a.id - b.id);
+      for (const o of list) {
+        out.push({ org: o, depth });
+        walk(o.id, depth + 1);
+      }
+    };
+    walk(null, 0);
+    return out;
+  }
+
+  function fillOrgs() {
+    const select = $("#create-org");
+    const ownOnly = $("#create-role").value === "cadre";
+    const list = orgTree().filter((item) => !ownOnly || item.org.id === state.me.org_id);
+    select.replaceChildren(...list.map(({ org, depth }) =>
+      el("option", { value: String(org.id) }, `${"\u3000".repeat(ownOnly ? 0 : depth)}${org.name}`)));
+    select.disabled = ownOnly;
+    if (ownOnly) select.value = String(state.me.org_id);
+  }
+
+  function randomPassword() {
+    const sets = ["ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "23456789", "-_.@#%+="];
+    const all = sets.join("");
+    const pick = (chars) => chars[crypto.getRandomValues(new Uint32Array(1))[0] % chars.length];
+    const chars = sets.map(pick);
+    while (chars.length < 16) chars.push(pick(all));
+    for (let i = chars.length - 1; i > 0; i--) {
+      const j = crypto.getRandomValues(new Uint32Array(1))[0] % (i + 1);
+      [chars[i], chars[j]] = [chars[j], chars[i]];
+    }
+    return chars.join("");
+  }
+
+  function readCreateForm() {
+    return {
+      username: $("#create-username").value.trim().toLowerCase(),
+      display_name: $("#create-display-name").value.trim(),
+      org_id: Number($("#create-org").value),
+      role: $("#create-role").value,
+      duty: $("#create-duty").value,
+      permissions: checkedValues($("#create-permissions")),
+      password: $("#create-password").value,
+      replace: false,
+    };
+  }
+
+  async function submitCreate(event) {
+    event.preventDefault();
+    const body = readCreateForm();
+    const error = $("#create-error");
+    show($("#create-replace"), false);
+    if (!body.username || !body.display_name) return setMessage(error, "请填写用户名和姓名");
+    if (!body.org_id) return setMessage(error, "请选择所属工会");
+    if (!body.password) return setMessage(error, "请设置初始密码");
+    await createAccount(body);
+  }
+
+  async function createAccount(body) {
+    const error = $("#create-error");
+    const buttons = $("#create-form").querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    setMessage(error, "");
+    try {
+      const created = await api("POST", "/cadres", body);
+      state.pendingCreate = null;
+      show($("#create-form"), false);
+      showCreated(created);
+      notify(`已创建账号 ${body.display_name}（${created.username}）。`, "ok");
+      await loadAccounts();
+    } catch (e) {
+      report(error, e);
+      if (e.code === "super_admin_exists") {
+        state.pendingCreate = { ...body, replace: true };
+        show($("#create-replace"), true);
+      }
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  function showCreated(created) {
+    $("#created-username").textContent = created.username;
+    const uri = created.totp_uri;
+    show($("#created-totp"), Boolean(uri));
+    show($("#created-no-totp"), !uri);
+    const qr = $("#created-qr");
+    qr.replaceChildren();
+    if (uri) {
+      $("#created-uri").value = uri;
+      let secret = "";
+      try { secret = new URL(uri).searchParams.get("secret") || ""; } catch (e) { secret = ""; }
+      $("#created-secret").value = secret.replace(/(.{4})/g, "$1 ").trim();
+      try {
+        qr.append(qrSvg(uri, 4));
+      } catch (e) {
+        show(qr, false);
+      }
+    }
+    show($("#created"), true);
+    $("#created").scrollIntoView({ block: "start" });
+  }
+
+  function closeCreated() {
+    $("#created-uri").value = "";
+    $("#created-secret").value = "";
+    $("#created-qr").replaceChildren();
+    show($("#created"), false);
+  }
+
+  // 编辑权限
+  function openPermissions(cadre) {
+    state.editing = cadre;
+    $("#permissions-who").textContent =
+      `${who(cadre)} · ${cadre.org.name} · ${ROLE_NAMES[cadre.role] || cadre.role} · ${DUTY_NAMES[cadre.duty] || cadre.duty}`;
+    permissionChecks($("#permissions-checks"), cadre.permissions, "edit-perm");
+    setMessage($("#permissions-error"), "");
+    $("#permissions-dialog").showModal();
+  }
+
+  async function savePermissions(event) {
+    event.preventDefault();
+    const cadre = state.editing;
+    if (!cadre) return;
+    const button = $("#permissions-save");
+    button.disabled = true;
+    try {
+      const result = await api("PUT", `/cadres/${cadre.id}/permissions`,
+                               { permissions: checkedValues($("#permissions-checks")) });
+      $("#permissions-dialog").close();
+      state.editing = null;
+      notify(`已更新 ${who(cadre)}的权限：${inCatalogueOrder(result.permissions).map(permName).join("、") || "无"}。`, "ok");
+      await loadAccounts();
+    } catch (e) {
+      report($("#permissions-error"), e);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // --- 定期核实 -----------------------------------------------------------------------------------
+  async function loadVerification() {
+    const error = $("#verification-error");
+    let data;
+    try {
+      data = await api("GET", "/verification");
+      setMessage(error, "");
+    } catch (e) {
+      report(error, e);
+      return;
+    }
+    $("#verification-intro").textContent =
+      `账号须每 ${data.days} 天核实一次：确认使用人仍在岗、账号及权限仍需保留。逾期未核实的账号将被停用。` +
+      "超级管理员核实本单位干部和下级工会超级管理员的账号，平台核实各级超级管理员的账号。";
+    const count = (s) => data.cadres.filter((c) => c.state === s).length;
+    $("#verification-summary").replaceChildren(
+      "共 ", el("strong", {}, String(data.cadres.length)), " 个账号，其中已逾期 ",
+      el("strong", { class: "text-red" }, String(count("overdue"))), " 个，即将到期 ",
+      el("strong", {}, String(count("due_soon"))), " 个。");
+    $("#verification-table tbody").replaceChildren(...data.cadres.map((c) =>
+      el("tr", { dataset: { username: c.username } },
+        el("td", { class: "nowrap" }, c.display_name),
+        el("td", { class: "nowrap mono" }, c.username),
+        el("td", {}, c.org.name),
+        el("td", { class: "nowrap" }, formatTime(c.verified_at, false)),
+        el("td", { class: "nowrap" }, formatTime(c.due_at, false)),
+        el("td", {}, el("span", { class: `badge ${c.state}` }, STATE_NAMES[c.state] || c.state)),
+        el("td", {}, el("button", { type: "button", class: "btn small", onclick: () => openVerify(c) }, "核实")))));
+    show($("#verification-table"), data.cadres.length > 0);
+    show($("#verification-empty"), data.cadres.length === 0);
+  }
+
+  function openVerify(cadre) {
+    state.verifying = cadre;
+    $("#verify-who").textContent = `${who(cadre)} · ${cadre.org.name}`;
+    setMessage($("#verify-error"), "");
+    $("#verify-dialog").showModal();
+  }
+
+  async function confirmVerify(event) {
+    event.preventDefault();
+    const cadre = state.verifying;
+    if (!cadre) return;
+    const button = $("#verify-confirm");
+    button.disabled = true;
+    try {
+      const result = await api("POST", `/cadres/${cadre.id}/verify`, {});
+      $("#verify-dialog").close();
+      state.verifying = null;
+      notify(`已核实 ${who(cadre)}，核实时间 ${formatTime(result.verified_at)}。`, "ok");
+      await loadVerification();
+    } catch (e) {
+      report($("#verify-error"), e);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // --- 备案记录 -----------------------------------------------------------------------------------
+  async function loadFilings() {
+    const error = $("#filings-error");
+    let filings;
+    try {
+      filings = (await api("GET", "/filings")).filings;
+      setMessage(error, "");
+    } catch (e) {
+      report(error, e);
+      return;
+    }
+    $("#filings-table tbody").replaceChildren(...filings.map((f) =>
+      el("tr", {},
+        el("td", {}, f.union),
+        el("td", { class: "nowrap" }, FILING_NAMES[f.action] || f.action),
+        el("td", { class: "nowrap" }, f.name),
+        el("td", { class: "nowrap mono" }, f.username),
+        el("td", { class: "nowrap" }, formatTime(f.filed_at)))));
+    show($("#filings-table"), filings.length > 0);
+    show($("#filings-empty"), filings.length === 0);
+  }
+
+  // --- 审计记录 -----------------------------------------------------------------------------------
+  function detailText(detail) {
+    if (detail == null || detail === "") return "";
+    let value = detail;
+    if (typeof value === "string") {
+      try { value = JSON.parse(value); } catch (e) { return value; }
+    }
+    if (typeof value !== "object") return String(value);
+    return Object.entries(value).filter(([, v]) => v !== null && v !== "").map(([key, v]) => {
+      let text = v;
+      if (Array.isArray(v)) {
+        const perms = key === "permissions" || key === "before" || key === "after";
+        text = (perms ? inCatalogueOrder(v).map(permName) : v).join("、") || "无";
+      } else if (key === "replaced") {
+        text = `cadre:${v}`;
+      } else if (key === "duty") {
+        text = DUTY_NAMES[v] || v;
+      } else if (key === "org") {
+        text = orgName(v) || v;
+      } else if (typeof v === "object") {
+        text = JSON.stringify(v);
+      }
+      return `${DETAIL_NAMES[key] || key}：${text}`;
+    }).join("；");
+  }
+
+  function auditRow(r) {
+    return el("tr", { dataset: { action: r.action } },
+      el("td", { class: "mono" }, String(r.id)),
+      el("td", { class: "nowrap" }, formatTime(r.at)),
+      el("td", { class: "nowrap" }, r.actor || "—"),
+      el("td", {}, r.union || ""),
+      el("td", { class: "nowrap", title: r.action }, ACTION_NAMES[r.action] || r.action),
+      el("td", { class: "nowrap mono" }, r.target || ""),
+      el("td", { class: "detail" }, detailText(r.detail)),
+      el("td", { class: "nowrap mono" }, r.ip || ""));
+  }
+
+  async function loadAudit(more = false) {
+    const error = $("#audit-error");
+    const body = $("#audit-table tbody");
+    const query = new URLSearchParams({ limit: "50" });
+    if (more === true && state.auditNext != null) query.set("before", String(state.auditNext));
+    const button = $("#audit-more");
+    button.disabled = true;
+    let data;
+    try {
+      data = await api("GET", `/audit?${query}`);
+      setMessage(error, "");
+    } catch (e) {
+      report(error, e);
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    if (more !== true) body.replaceChildren();
+    body.append(...data.records.map(auditRow));
+    state.auditNext = data.next_before;
+    show(button, data.next_before != null);
+    show($("#audit-table"), body.children.length > 0);
+    show($("#audit-empty"), body.children.length === 0);
+  }
+
+  // --- 修改密码 -----------------------------------------------------------------------------------
+  function resetPasswordForm() {
+    $("#password-form").reset();
+    setMessage($("#password-error"), "");
+    setMessage($("#password-ok"), "");
+  }
+
+  async function changePassword(event) {
+    event.preventDefault();
+    const error = $("#password-error");
+    const ok = $("#password-ok");
+    setMessage(ok, "");
+    const old = $("#password-old").value;
+    const fresh = $("#password-new").value;
+    if (!old || !fresh) return setMessage(error, "请输入原密码和新密码");
+    if (fresh !== $("#password-again").value) return setMessage(error, "两次输入的新密码不一致");
+    if (fresh === old) return setMessage(error, "新密码不能与原密码相同");
+    const button = $("#password-form button[type=submit]");
+    button.disabled = true;
+    try {
+      await api("POST", "/me/password", { old, new: fresh });
+      $("#password-form").reset();
+      setMessage(error, "");
+      setMessage(ok, "密码已修改，下次登录请使用新密码。");
+    } catch (e) {
+      report(error, e);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // --- 二维码（QR Code，字节模式，纠错等级 M），用于绑定身份验证器 -------------------------------------
+  // 按 GB/T 18284（ISO/IEC 18004）生成，只依赖本文件。
+  const QR_ECC_PER_BLOCK = [-1, 10, 16, 26, 18, 24, 16, 18, 22, 22, 26, 30, 22, 22, 24, 24, 28, 28, 26, 26,
+    26, 26, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28];
+  const QR_BLOCKS = [-1, 1, 1, 1, 2, 2, 4, 4, 4, 5, 5, 5, 8, 9, 9, 10, 10, 11, 13, 14, 16, 17, 17, 18, 20, 21,
+    23, 25, 26, 28, 29, 31, 33, 35, 37, 38, 40, 43, 45, 47, 49];
+
+  function qrRawModules(version) {
+    let result = (16 * version + 128) * version + 64;
+    if (version >= 2) {
+      const align = Math.floor(version / 7) + 2;
+      result -= (25 * align - 10) * align - 55;
+      if (version >= 7) result -= 36;
+    }
+    return result;
+  }
+
+  function qrDataCodewords(version) {
+    return Math.floor(qrRawModules(version) / 8) - QR_ECC_PER_BLOCK[version] * QR_BLOCKS[version];
+  }
+
+  function gfMultiply(x, y) {
+    let z = 0;
+    for (let i = 7; i >= 0; i--) {
+      z = (z << 1) ^ ((z >>> 7) * 0x11d);
+      z ^= ((y >>> i) & 1) * x;
+    }
+    return z;
+  }
+
+  function rsDivisor(degree) {
+    const result = new Array(degree).fill(0);
+    result[degree - 1] = 1;
+    let root = 1;
+    for (let i = 0; i < degree; i++) {
+      for (let j = 0; j < result.length; j++) {
+        result[j] = gfMultiply(result[j], root);
+        if (j + 1 < result.length) result[j] ^= result[j + 1];
+      }
+      root = gfMultiply(root, 0x02);
+    }
+    return result;
+  }
+
+  function rsRemainder(data, divisor) {
+    const result = divisor.map(() => 0);
+    for (const b of data) {
+      const factor = b ^ result.shift();
+      result.push(0);
+      divisor.forEach((coef, i) => { result[i] ^= gfMultiply(coef, factor); });
+    }
+    return result;
+  }
+
+  /** 文本 → 模块矩阵（true 为深色）。 */
+  function qrMatrix(text) {
+    const bytes = Array.from(new TextEncoder().encode(text));
+    let version = 1;
+    for (; version <= 40; version++) {
+      const countBits = version <= 9 ? 8 : 16;
+      if (4 + countBits + bytes.length * 8 <= qrDataCodewords(version) * 8) break;
+    }
+    if (version > 40) throw new Error("内容过长，无法生成二维码");
+    const capacity = qrDataCodewords(version) * 8;
+    const bits = [];
+    const put = (value, length) => { for (let i = length - 1; i >= 0; i--) bits.push((value >>> i) & 1); };
+    put(0x4, 4);
+    put(bytes.length, version <= 9 ? 8 : 16);
+    for (const b of bytes) put(b, 8);
+    put(0, Math.min(4, capacity - bits.length));
+    put(0, (8 - (bits.length % 8)) % 8);
+    for (let padByte = 0xec; bits.length < capacity; padByte ^= 0xec ^ 0x11) put(padByte, 8);
+    const data = [];
+    for (let i = 0; i < bits.length; i += 8) data.push(parseInt(bits.slice(i, i + 8).join(""), 2));
+
+    // 分块、纠错码、交织
+    const numBlocks = QR_BLOCKS[version];
+    const eccLen = QR_ECC_PER_BLOCK[version];
+    const rawCodewords = Math.floor(qrRawModules(version) / 8);
+    const numShort = numBlocks - (rawCodewords % numBlocks);
+    const shortLen = Math.floor(rawCodewords / numBlocks);
+    const divisor = rsDivisor(eccLen);
+    const blocks = [];
+    for (let i = 0, k = 0; i < numBlocks; i++) {
+      const dat = data.slice(k, k + shortLen - eccLen + (i < numShort ? 0 : 1));
+      k += dat.length;
+      const ecc = rsRemainder(dat, divisor);
+      if (i < numShort) dat.push(0);
+      blocks.push(dat.concat(ecc));
+    }
+    const codewords = [];
+    for (let i = 0; i < blocks[0].length; i++) {
+      blocks.forEach((block, j) => {
+        if (i !== shortLen - eccLen || j >= numShort) codewords.push(block[i]);
+      });
+    }
+
+    // 功能图形
+    const size = version * 4 + 17;
+    const modules = Array.from({ length: size }, () => new Array(size).fill(false));
+    const reserved = Array.from({ length: size }, () => new Array(size).fill(false));
+    const setFn = (x, y, dark) => { modules[y][x] = dark; reserved[y][x] = true; };
+    for (let i = 0; i < size; i++) { setFn(6, i, i % 2 === 0); setFn(i, 6, i % 2 === 0); }
+    const finder = (cx, cy) => {
+      for (let dy = -4; dy <= 4; dy++) {
+        for (let dx = -4; dx <= 4; dx++) {
+          const x = cx + dx;
+          const y = cy + dy;
+          const dist = Math.max(Math.abs(dx), Math.abs(dy));
+          if (x >= 0 && x < size && y >= 0 && y < size) setFn(x, y, dist !== 2 && dist !== 4);
+        }
+      }
+    };
+    finder(3, 3);
+    finder(size - 4, 3);
+    finder(3, size - 4);
+    const align = [];
+    if (version > 1) {
+      const count = Math.floor(version / 7) + 2;
+      const step = Math.floor((version * 8 + count * 3 + 5) / (count * 4 - 4)) * 2;
+      for (let pos = size - 7; align.length < count - 1; pos -= step) align.unshift(pos);
+      align.unshift(6);
+    }
+    align.forEach((ax, i) => align.forEach((ay, j) => {
+      if ((i === 0 && j === 0) || (i === 0 && j === align.length - 1) || (i === align.length - 1 && j === 0)) return;
+      for (let dy = -2; dy <= 2; dy++) {
+        for (let dx = -2; dx <= 2; dx++) setFn(ax + dx, ay + dy, Math.max(Math.abs(dx), Math.abs(dy)) !== 1);
+      }
+    }));
+    const drawFormat = (mask) => {
+      const value = (0 << 3) | mask; // 纠错等级 M 的格式位为 00
+      let rem = value;
+      for (let i = 0; i < 10; i++) rem = (rem << 1) ^ ((rem >>> 9) * 0x537);
+      const format = ((value << 10) | rem) ^ 0x5412;
+      const bit = (i) => ((format >>> i) & 1) !== 0;
+      for (let i = 0; i <= 5; i++) setFn(8, i, bit(i));
+      setFn(8, 7, bit(6));
+      setFn(8, 8, bit(7));
+      setFn(7, 8, bit(8));
+      for (let i = 9; i < 15; i++) setFn(14 - i, 8, bit(i));
+      for (let i = 0; i < 8; i++) setFn(size - 1 - i, 8, bit(i));
+      for (let i = 8; i < 15; i++) setFn(8, size - 15 + i, bit(i));
+      setFn(8, size - 8, true);
+    };
+    drawFormat(0);
+    if (version >= 7) {
+      let rem = version;
+      for (let i = 0; i < 12; i++) rem = (rem << 1) ^ ((rem >>> 11) * 0x1f25);
+      const value = (version << 12) | rem;
+      for (let i = 0; i < 18; i++) {
+        const dark = ((value >>> i) & 1) !== 0;
+        const a = size - 11 + (i % 3);
+        const b = Math.floor(i / 3);
+        setFn(a, b, dark);
+        setFn(b, a, dark);
+      }
+    }
+
+    // 数据（之字形排布）
+    let index = 0;
+    for (let right = size - 1; right >= 1; right -= 2) {
+      if (right === 6) right = 5;
+      for (let vert = 0; vert < size; vert++) {
+        for (let j = 0; j < 2; j++) {
+          const x = right - j;
+          const upward = ((right + 1) & 2) === 0;
+          const y = upward ? size - 1 - vert : vert;
+          if (!reserved[y][x] && index < codewords.length * 8) {
+            modules[y][x] = ((codewords[index >>> 3] >>> (7 - (index & 7))) & 1) !== 0;
+            index++;
+          }
+        }
+      }
+    }
+
+    // 掩模：逐个试，取罚分最低者
+    const maskFns = [
+      (x, y) => (x + y) % 2 === 0, (x, y) => y % 2 === 0, (x) => x % 3 === 0, (x, y) => (x + y) % 3 === 0,
+      (x, y) => (Math.floor(x / 3) + Math.floor(y / 2)) % 2 === 0, (x, y) => ((x * y) % 2) + ((x * y) % 3) === 0,
+      (x, y) => (((x * y) % 2) + ((x * y) % 3)) % 2 === 0, (x, y) => (((x + y) % 2) + ((x * y) % 3)) % 2 === 0,
+    ];
+    const applyMask = (mask) => {
+      for (let y = 0; y < size; y++) {
+        for (let x = 0; x < size; x++) {
+          if (!reserved[y][x] && maskFns[mask](x, y)) modules[y][x] = !modules[y][x];
+        }
+      }
+    };
+    let best = 0;
+    let bestPenalty = Infinity;
+    for (let mask = 0; mask < 8; mask++) {
+      applyMask(mask);
+      drawFormat(mask);
+      const penalty = qrPenalty(modules);
+      if (penalty < bestPenalty) { best = mask; bestPenalty = penalty; }
+      applyMask(mask);
+    }
+    applyMask(best);
+    drawFormat(best);
+    return modules;
+  }
+
+  function qrPenalty(modules) {
+    const size = modules.length;
+    let penalty = 0;
+    const lines = [];
+    for (let i = 0; i < size; i++) {
+      lines.push(modules[i]);
+      lines.push(modules.map((row) => row[i]));
+    }
+    const finderLike = [true, false, true, true, true, false, true];
+    for (const line of lines) {
+      let run = 1;
+      for (let i = 1; i <= size; i++) {
+        if (i < size && line[i] === line[i - 1]) { run++; continue; }
+        if (run >= 5) penalty += run - 2;
+        run = 1;
+      }
+      for (let i = 0; i + 7 <= size; i++) {
+        if (!finderLike.every((v, k) => line[i + k] === v)) continue;
+        const lightBefore = i >= 4 && [1, 2, 3, 4].every((k) => !line[i - k]);
+        const lightAfter = i + 11 <= size && [0, 1, 2, 3].every((k) => !line[i + 7 + k]);
+        if (lightBefore || lightAfter) penalty += 40;
+      }
+    }
+    let dark = 0;
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        if (modules[y][x]) dark++;
+        if (y + 1 < size && x + 1 < size) {
+          const c = modules[y][x];
+          if (c === modules[y][x + 1] && c === modules[y + 1][x] && c === modules[y + 1][x + 1]) penalty += 3;
+        }
+      }
+    }
+    const total = size * size;
+    penalty += (Math.ceil(Math.abs(dark * 20 - total * 10) / total) - 1) * 10;
+    return penalty;
+  }
+
+  /** 二维码的 SVG（四个模块宽的空白边）。 */
+  function qrSvg(text, scale) {
+    const modules = qrMatrix(text);
+    const quiet = 4;
+    const size = modules.length + quiet * 2;
+    let path = "";
+    modules.forEach((row, y) => row.forEach((dark, x) => {
+      if (dark) path += `M${x + quiet},${y + quiet}h1v1h-1z`;
+    }));
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
+    svg.setAttribute("width", String(size * scale));
+    svg.setAttribute("height", String(size * scale));
+    svg.setAttribute("shape-rendering", "crispEdges");
+    const background = document.createElementNS(ns, "rect");
+    background.setAttribute("width", String(size));
+    background.setAttribute("height", String(size));
+    background.setAttribute("fill", "#fff");
+    const marks = document.createElementNS(ns, "path");
+    marks.setAttribute("d", path);
+    marks.setAttribute("fill", "#000");
+    svg.append(background, marks);
+    return svg;
+  }
+
+  // --- 启动 ---------------------------------------------------------------------------------------
+  function bind() {
+    $("#signin-form").addEventListener("submit", signIn);
+    $("#topbar-logout").addEventListener("click", signOut);
+    $("#menu-logout").addEventListener("click", signOut);
+    window.addEventListener("hashchange", route);
+    // 再次点击当前菜单也重新加载（并借此发现会话已失效）
+    for (const link of document.querySelectorAll("#menu a[data-view]")) {
+      link.addEventListener("click", () => { if (location.hash === `#${link.dataset.view}`) route(); });
+    }
+    $("#new-account").addEventListener("click", openCreate);
+    $("#create-cancel").addEventListener("click", () => { show($("#create-form"), false); });
+    $("#create-form").addEventListener("submit", submitCreate);
+    $("#create-role").addEventListener("change", fillOrgs);
+    $("#create-generate").addEventListener("click", () => { $("#create-password").value = randomPassword(); });
+    $("#create-replace-confirm").addEventListener("click", () => {
+      if (state.pendingCreate) createAccount(state.pendingCreate);
+    });
+    $("#created-close").addEventListener("click", closeCreated);
+    $("#accounts-filter").addEventListener("input", renderAccounts);
+    $("#permissions-form").addEventListener("submit", savePermissions);
+    $("#permissions-cancel").addEventListener("click", () => $("#permissions-dialog").close());
+    $("#verify-form").addEventListener("submit", confirmVerify);
+    $("#verify-cancel").addEventListener("click", () => $("#verify-dialog").close());
+    $("#audit-more").addEventListener("click", () => loadAudit(true));
+    $("#password-form").addEventListener("submit", changePassword);
+  }
+
+  async function start() {
+    bind();
+    try {
+      await enter(null);
+    } catch (e) {
+      if (!e.handled) signedOut(e.message, "error");
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,80 @@
+"""Fixtures for the cadre console in a real browser: Playwright driving the system's Chromium
+(headless, offline). Without Playwright or Chromium these tests are skipped on a developer's
+machine, and fail under CI (CI=true), where they always have to run."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import parse_qs, urlsplit
+
+import pyotp
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "Sichuan-Union-2026"
+VIEWPORT = {"width": 1366, "height": 860}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip (a developer's machine without a browser) or fail (CI must run these tests)."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: the browser tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def otp(totp_uri: str, ahead: float = 0) -> str:
+    """The current code of an authenticator bound to ``totp_uri``; ``ahead=30`` gives the next
+    one (a code is accepted once)."""
+    secret = parse_qs(urlsplit(totp_uri).query)["secret"][0]
+    return pyotp.TOTP(secret).at(time.time() + ahead)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    try:
+        from playwright.async_api import Error, async_playwright
+    except ImportError as exc:
+        unavailable(f"Playwright is not installed ({exc}): pip install playwright")
+    async with async_playwright() as playwright:
+        try:
+            chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                        headless=True)
+        except Error as exc:
+            unavailable(f"Chromium at {CHROMIUM} cannot be started: {exc.message.splitlines()[0]}")
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def new_page(browser, server: str) -> AsyncIterator[Callable]:
+    """``await new_page()`` opens the console in a fresh browser profile (its own cookies), as
+    on another computer; Chinese locale and Beijing time."""
+    contexts = []
+
+    async def open_page():
+        context = await browser.new_context(base_url=server, viewport=VIEWPORT, locale="zh-CN",
+                                            timezone_id="Asia/Shanghai")
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = await context.new_page()
+        await page.goto("/admin/")
+        return page
+
+    yield open_page
+    for context in contexts:
+        await context.close()
+
+
+@pytest.fixture
+async def chengdu(db) -> int:
+    return await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
