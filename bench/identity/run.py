@@ -34,7 +34,7 @@ Ctrl-C or SIGTERM):
    ``/mp/v1/me`` and resolve again (how much of their tail is waiting for the pool);
 9. prints everything and writes the section "Identity" of ``docs/benchmarks.md``.
 
-Raw wrk output, logs and a JSON summary go to ``bench/results/identity/<time>/``.
+Raw wrk output, logs and a JSON summary go to ``bench/identity/results/<time>/``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ log = oa.log
 PROJECT_BIN = Path(sys.executable).parent
 LUA = HERE / "requests.lua"
 FAKE = HERE / "fake_wechat.py"
-RESULTS = ROOT / "bench" / "results" / "identity"
+RESULTS = HERE / "results"  # raw output; bench/identity/.gitignore keeps it out of git
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Identity (bench/identity)"
 SERVER_CORE = oa.SERVER_CORE
@@ -127,8 +127,8 @@ LABELS = {
     "me": "`GET /mp/v1/me` (bearer token)",
     "resolve": "`POST /api/v1/accounts/resolve` (signed)",
 }
-SHORT = {"session": "sign-in mix", "session_new": "sign-in new", "session_returning":
-         "sign-in again", "me": "/mp/v1/me", "resolve": "resolve"}
+SHORT = {"session": "sign-in (mixed)", "session_new": "sign-in (new)",
+         "session_returning": "sign-in (returning)", "me": "/mp/v1/me", "resolve": "resolve"}
 # A substring every answer of a timed run must contain (json.dumps' default separators).
 EXPECT = {**dict.fromkeys(SIGN_INS, '"token": "'), "me": '"account": {',
           "resolve": '"account_id": "'}
@@ -673,7 +673,7 @@ class Bench:
             result["nonces_stored"] = nonces
             extra = f", +{nonces} nonces in Redis"
         self.best_rps[key] = max(self.best_rps.get(key, 0.0), result["rps"])
-        log(f"  {SHORT[key]:13s} {label:8s} {result['rps']:7.1f} req/s  "
+        log(f"  {SHORT[key]:19s} {label:8s} {result['rps']:7.1f} req/s  "
             f"p50 {result['p50_ms']:6.2f} ms  p90 {result['p90_ms']:6.2f} ms  "
             f"p99 {result['p99_ms']:6.2f} ms  cpu: server {result['server_cpu']:4.0%} "
             f"core0 {result['core0_busy']:4.0%} (softirq {result['core0_softirq']:3.0%}) "
@@ -797,21 +797,45 @@ def summarize(runs: list[dict]) -> dict:
 _fmt = oa._fmt
 
 
-def bottleneck(key: str, s: dict) -> str:
-    cpu = s["server_cpu"]["median"]
-    other = s[f"core{LOAD_CORE}_busy"]["median"]
-    name = SHORT[key]
-    if cpu >= 0.85 and other < 0.85:
-        return (f"{name}: the server uses {cpu:.0%} of core {SERVER_CORE} while core {LOAD_CORE} "
-                f"is {other:.0%} busy: the limit is the server's own work per request.")
-    if other >= 0.85:
-        return (f"{name}: core {LOAD_CORE} is {other:.0%} busy and the server uses {cpu:.0%} of "
-                f"core {SERVER_CORE}: what shares core {LOAD_CORE} (PostgreSQL, Redis, wrk"
-                + (", the fake WeChat" if key in SIGN_INS else "")
-                + ") limits this figure as much as the server.")
-    return (f"{name}: the server uses {cpu:.0%} of core {SERVER_CORE} and core {LOAD_CORE} is "
-            f"{other:.0%} busy: neither core is saturated, so requests wait (round trips, the "
-            "database pool, commits).")
+def _span(values: list[float]) -> str:
+    low, high = f"{min(values):.0%}", f"{max(values):.0%}"
+    return low if low == high else f"{low}–{high}"
+
+
+def bottlenecks(s: dict) -> list[str]:
+    """Which core limits each endpoint, grouped: the server's own CPU, the shared core, or
+    neither (waiting)."""
+    groups: dict[str, list[str]] = {"server": [], "shared": [], "neither": []}
+    for key in s:
+        cpu = s[key]["server_cpu"]["median"]
+        other = s[key][f"core{LOAD_CORE}_busy"]["median"]
+        groups["shared" if other >= 0.85 else "server" if cpu >= 0.85 else "neither"].append(key)
+
+    def facts(keys: list[str]) -> str:
+        return (f"the server uses {_span([s[k]['server_cpu']['median'] for k in keys])} of core "
+                f"{SERVER_CORE} while core {LOAD_CORE} is "
+                f"{_span([s[k][f'core{LOAD_CORE}_busy']['median'] for k in keys])} busy")
+
+    out = []
+    if groups["server"]:
+        out.append(f"**Bound by the server's own CPU**: {', '.join(SHORT[k] for k in groups['server'])}"
+                   f": {facts(groups['server'])}. The limit is the server's work per request, not "
+                   "the database, Redis, the fake WeChat or the load generator.")
+    if groups["shared"]:
+        out.append(f"**Bound by core {LOAD_CORE}**: {', '.join(SHORT[k] for k in groups['shared'])}"
+                   f": {facts(groups['shared'])}; what shares it (PostgreSQL, Redis, wrk, the fake "
+                   "WeChat) limits these figures as much as the server.")
+    if groups["neither"]:
+        out.append(f"**Neither core saturated**: {', '.join(SHORT[k] for k in groups['neither'])}"
+                   f": {facts(groups['neither'])}; requests wait (round trips, the database "
+                   "pool, commits).")
+    return out
+
+
+def _wechat_share(prof: dict) -> float:
+    """The profile's share of the stages inside the code2Session call."""
+    return sum(share for name, share in prof["stages"]
+               if name.startswith(("httpcore", "the rest of the code2Session")))
 
 
 def _row(label: str, e: dict) -> str:
@@ -828,6 +852,16 @@ def render_section(report: dict) -> str:
     runs = report["runs"]
     mix = s["session"]
     users, me_users = a["users"], a["me_users"]
+    all_cpu_bound = all(e["server_cpu"]["median"] >= 0.85 and e[f"core{LOAD_CORE}_busy"]["median"]
+                        < 0.85 for e in s.values())
+    said = ["Every endpoint is bound by the server's own CPU"] if all_cpu_bound else []
+    if report.get("profile"):
+        prof = report["profile"]
+        said.append(f"a sign-in costs the server {prof['cpu_us_per_request'] / 1e3:.1f} ms of CPU, "
+                    f"{_wechat_share(prof):.0%} of it in the HTTP call to (the fake) WeChat's "
+                    "code2Session")
+    summary_line = (" " + "; ".join(said) + ".") if said else ""
+    summary_line = summary_line[:2].upper() + summary_line[2:]
     lines = [
         SECTION,
         "",
@@ -840,8 +874,9 @@ def render_section(report: dict) -> str:
         "In short (median req/s, p99): "
         + "; ".join(f"{SHORT[k]} {s[k]['rps']['median']:.0f} req/s, p99 "
                     f"{s[k]['p99_ms']['median']:.0f} ms" for k in ENDPOINTS)
-        + ". There is no target for these. Raw wrk output, logs and the profile of each run are "
-        "kept in `bench/results/identity/<time>/` (not committed).",
+        + ". There is no target for these." + summary_line
+        + " Raw wrk output, logs and the profile of each run are kept in "
+        "`bench/identity/results/<time>/` (not committed).",
         "",
         "Command (from the repository root):",
         "",
@@ -963,6 +998,7 @@ def render_section(report: dict) -> str:
                          f"{r[f'core{LOAD_CORE}_busy']:.0%} | {first} |")
     first = mix["first_share"]
     fake = {k: s[k]["fake_cpu"]["median"] for k in SIGN_INS}
+    overlap = max(s[k]["rps"]["min"] for k in SIGN_INS) <= min(s[k]["rps"]["max"] for k in SIGN_INS)
     lines += [
         "",
         "### Notes",
@@ -971,15 +1007,21 @@ def render_section(report: dict) -> str:
         f"{first['max']:.0%}) of the completed sign-ins were first sign-ins (the first {users} "
         "requests of a run) and the rest returning users; the share follows from the "
         f"throughput, since a faster run gets further past the first {users}. Percentiles cover "
-        "both kinds together. The two pure cases bracket it: new users only "
-        f"{s['session_new']['rps']['median']:.0f} req/s, returning users only "
-        f"{s['session_returning']['rps']['median']:.0f} req/s.",
+        "both kinds together. The pure cases: new users only "
+        f"{_fmt(s['session_new']['rps'], 0)} req/s, returning users only "
+        f"{_fmt(s['session_returning']['rps'], 0)} req/s"
+        + (", and the three sign-in ranges overlap: whether the account already exists changes "
+           "little" + (", since the account's transaction is a small part of a sign-in's cost "
+                       "(below)." if report.get("profile") else ".")
+           if overlap else "."),
         "- **The fake WeChat is part of every sign-in**: each waits for its code2Session answer; "
-        f"the fake used {min(fake.values()):.0%}–{max(fake.values()):.0%} of core {LOAD_CORE} "
-        "(median per sign-in kind). The real WeChat is much further away than loopback, which "
-        "adds its round trip to every sign-in's latency; while the server's core is the limit, "
-        "more time spent waiting does not lower its throughput.",
-        *(f"- {bottleneck(k, s[k])}" for k in ENDPOINTS),
+        f"the fake used {_span(list(fake.values()))} of core {LOAD_CORE} (median per sign-in "
+        "kind). The real WeChat is further away than loopback, and its round trip adds to every "
+        "sign-in's latency. It would hardly lower the throughput as long as enough sign-ins are "
+        "in flight to keep the server's core busy while they wait: at "
+        f"{a['connections']} in flight and {mix['rps']['median']:.0f} sign-ins per second, up "
+        f"to about {1e3 * a['connections'] / mix['rps']['median']:.0f} ms of waiting each.",
+        *(f"- {line}" for line in bottlenecks(s)),
         f"- In a closed loop the mean latency is the connections divided by the throughput "
         f"(for the mixed sign-in {a['connections']} / {mix['rps']['median']:.0f} req/s = "
         f"{1e3 * a['connections'] / mix['rps']['median']:.0f} ms): these are latencies of a "
@@ -989,8 +1031,7 @@ def render_section(report: dict) -> str:
     if prof:
         run = prof["run"]
         per = prof["cpu_us_per_request"]
-        wechat = sum(share for name, share in prof["stages"]
-                     if name.startswith(("httpcore", "the rest of the code2Session")))
+        wechat = _wechat_share(prof)
         lines += [
             "",
             "### Where a sign-in's time goes",
@@ -1049,7 +1090,11 @@ def render_section(report: dict) -> str:
             "With a connection for every request in flight the p99 is "
             + " and ".join(f"{drop[k]:.1f} times lower for {SHORT[k]} (throughput "
                            f"{gain[k]:+.0%})" for k in ps)
-            + verdict + " A larger pool costs PostgreSQL connections (`max_connections` must "
+            + verdict
+            + (" The p50 rises instead: in a closed loop the mean wait stays the connections "
+               "divided by the throughput, and it is now shared evenly." if all(
+                   ps[k]["p50_ms"]["median"] > s[k]["p50_ms"]["median"] for k in ps) else "")
+            + " A larger pool costs PostgreSQL connections (`max_connections` must "
             "cover every process), so this is a measurement, not a recommendation.",
         ]
     lines.append("")
@@ -1075,11 +1120,11 @@ def print_report(report: dict) -> None:
           f"Linux {m['kernel']}")
     print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items()))
     print()
-    print(f"{'endpoint':12s} {'req/s':>18s} {'p50 ms':>20s} {'p90 ms':>20s} {'p99 ms':>20s} "
+    print(f"{'endpoint':19s} {'req/s':>18s} {'p50 ms':>20s} {'p90 ms':>20s} {'p99 ms':>20s} "
           f"{'CPU us/req':>12s} {'core1':>6s}")
     for key in report["endpoints"]:
         e = report["summary"][key]
-        print(f"{SHORT[key]:12s} {_fmt(e['rps'], 0):>18s} {_fmt(e['p50_ms'], 1):>20s} "
+        print(f"{SHORT[key]:19s} {_fmt(e['rps'], 0):>18s} {_fmt(e['p50_ms'], 1):>20s} "
               f"{_fmt(e['p90_ms'], 1):>20s} {_fmt(e['p99_ms'], 1):>20s} "
               f"{e['cpu_us_per_request']['median']:12.0f} "
               f"{e[f'core{LOAD_CORE}_busy']['median']:6.0%}")
@@ -1089,7 +1134,7 @@ def print_report(report: dict) -> None:
               f"({first['min']:.0%}-{first['max']:.0%}), the rest returning users")
     probe = report.get("probe") or {}
     for key, e in (probe.get("summary") or {}).items():
-        print(f"{SHORT[key]:12s} {_fmt(e['rps'], 0):>18s} {_fmt(e['p50_ms'], 1):>20s} "
+        print(f"{SHORT[key]:19s} {_fmt(e['rps'], 0):>18s} {_fmt(e['p50_ms'], 1):>20s} "
               f"{_fmt(e['p90_ms'], 1):>20s} {_fmt(e['p99_ms'], 1):>20s}  "
               f"(database pool {probe['pool_max']})")
     prof = report.get("profile")
@@ -1226,6 +1271,9 @@ def main() -> int:
     parser.add_argument("--no-probe", dest="probe", action="store_false",
                         help="skip /mp/v1/me and resolve with a database pool as large as the "
                              "connections")
+    parser.add_argument("--from-summary", type=Path, metavar="SUMMARY_JSON",
+                        help="measure nothing: write the docs section again from a run's "
+                             "summary.json (bench/identity/results/<time>/summary.json)")
     parser.add_argument("--no-docs", dest="docs", action="store_false",
                         help=f"do not write {DOCS.relative_to(ROOT)}")
     args = parser.parse_args()
@@ -1236,6 +1284,14 @@ def main() -> int:
             or not 1 <= args.users <= 100_000 or not 1 <= args.me_users <= 100_000:
         parser.error("need --runs >= 1, --duration > 0, --connections >= --threads and "
                      "1..100000 users")
+    if args.from_summary:
+        report = json.loads(args.from_summary.read_text(encoding="utf-8"))
+        if report["endpoints"] != list(ENDPOINTS):
+            parser.error("that summary does not cover every endpoint")
+        write_docs(render_section(report))
+        log(f"wrote the section '{SECTION[3:]}' of {DOCS.relative_to(ROOT)} from "
+            f"{args.from_summary}")
+        return 0
     # SIGINT too: a driver started in the background may have inherited it ignored.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
