@@ -90,6 +90,24 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _periodically(stop: asyncio.Event, seconds: float, job, name: str) -> None:
+    """Run ``job`` now and then every ``seconds`` until ``stop``; a failure is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job %s failed", name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
+    """What a worker runs: the outbox, and the daily disabling of overdue cadre accounts
+    (every process may run it: it is one idempotent transaction)."""
+    return [asyncio.create_task(rt.outbox.run(stop)),
+            asyncio.create_task(_periodically(stop, 6 * 3600, rt.cadres.sweep_overdue, "sweep"))]
+
+
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:
     from wxbackend.app import make_app
     from wxbackend.runtime import open_runtime
@@ -108,7 +126,7 @@ async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        tasks = [asyncio.create_task(rt.outbox.run(stop))] if worker else []
+        tasks = _background_jobs(rt, stop) if worker else []
         log.info("serving on %s:%d (worker %s)", settings.server.address, port,
                  "on" if worker else "off")
         await stop.wait()
@@ -144,7 +162,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             log.info("outbox worker running")
-            await rt.outbox.run(stop)
+            await asyncio.gather(*_background_jobs(rt, stop))
 
     with backing_services(settings) as (dsn, redis_url):
         run_async(run(dsn, redis_url))
