@@ -1,7 +1,7 @@
 """Identity requests per second on one server process: Mini Program sign-in, ``/mp/v1/me`` and
 the signed ``/api/v1/accounts/resolve``.
 
-    cd /work/main && .venv/bin/python bench/identity/run.py [--duration 10] [--connections 64]
+    .venv/bin/python bench/identity/run.py   # from the repository root [--duration 10] [--connections 64]
                                                             [--runs 3]
 
 It follows ``bench/oa_messages/run.py`` and uses its helpers (the lock, the idle check, process

@@ -1,6 +1,6 @@
 """Safe-mode text messages per second on ``/wechat/oa``: our Tornado server against WeRoBot.
 
-    cd /work/main && .venv/bin/python bench/oa_messages/run.py [--duration 10] [--connections 64]
+    .venv/bin/python bench/oa_messages/run.py   # from the repository root [--duration 10] [--connections 64]
                                                                [--runs 3]
 
 What it does, in order (every step is bounded in time; every process it starts is stopped on exit,
