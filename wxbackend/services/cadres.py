@@ -97,6 +97,22 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+async def _hash(password: str) -> str:
+    """Argon2id is deliberately slow (tens of ms of CPU): never on the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, _HASHER.hash, password)
+
+
+def _matches_blocking(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _matches(stored: str, password: str) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(None, _matches_blocking, stored, password)
+
+
 class CadreService:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
                  settings: AdminSettings, *, issuer: str = "川工之家") -> None:
@@ -128,7 +144,7 @@ class CadreService:
             raise InvalidInput("请填写姓名", code="display_name_missing")
         self.check_password_rules(password, username)
         secret = pyotp.random_base32() if self._needs_totp(role) else None
-        hashed = _HASHER.hash(password)
+        hashed = await _hash(password)
         cadre_id = await store.create(
             conn, username=username, display_name=display_name.strip(), org_id=org_id, role=role,
             duty=duty, password_hash=hashed, created_by=created_by,
@@ -326,14 +342,15 @@ class CadreService:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await store.get_by_username(conn, (username or "").strip().lower(), lock=True)
             if row is None:
-                _HASHER.hash(password or "x")  # same time either way: no user enumeration
+                await _hash(password or "x")  # same time either way: no user enumeration
                 raise LoginFailed()
             if row["locked_until"] and row["locked_until"].timestamp() > time.time():
                 raise Forbidden(f"登录失败次数过多，账号已锁定，请 {self._s.lockout_minutes} 分钟后再试",
                                 code="account_locked")
             if row["status"] != "active":
                 raise Forbidden("账号已停用，请联系本单位超级管理员", code="account_disabled")
-            step = self._check_factors(row, password, totp)
+            step = self._check_totp(row, totp) if await _matches(row["password_hash"], password or "") \
+                else False
             if step is False:
                 failures = await store.login_failed(conn, row["id"], self._s.lockout_failures,
                                                     self._s.lockout_minutes * 60)
@@ -352,15 +369,12 @@ class CadreService:
             raise LoginFailed()
         if _HASHER.check_needs_rehash(row["password_hash"]):
             async with self._pool.acquire() as conn:
-                await store.set_password(conn, row["id"], _HASHER.hash(password))
+                await store.set_password(conn, row["id"], await _hash(password))
         return await self._open_session(self._actor(row, ip), new_device)
 
-    def _check_factors(self, row: asyncpg.Record, password: str, totp: str) -> int | bool:
-        """False on any wrong factor; otherwise the TOTP time step used (or True)."""
-        try:
-            _HASHER.verify(row["password_hash"], password or "")
-        except (VerificationError, InvalidHashError):
-            return False
+    def _check_totp(self, row: asyncpg.Record, totp: str) -> int | bool:
+        """False for a wrong or reused code; otherwise the TOTP time step used (or True when
+        the account has no second factor)."""
         if row["totp_secret_enc"] is None:
             return True
         secret = self._pii.decrypt(row["totp_secret_enc"], TOTP_COLUMN)
@@ -421,19 +435,14 @@ class CadreService:
     async def change_password(self, actor: Actor, old: str, new: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await store.get(conn, actor.id, lock=True)
-            try:
-                _HASHER.verify(row["password_hash"], old or "")
-            except (VerificationError, InvalidHashError):
-                raise InvalidInput("原密码不正确", code="password_wrong") from None
+            if not await _matches(row["password_hash"], old or ""):
+                raise InvalidInput("原密码不正确", code="password_wrong")
             self.check_password_rules(new, row["username"])
             for old_hash in await store.password_history(conn, actor.id, self._s.password_history):
-                try:
-                    _HASHER.verify(old_hash, new)
-                except (VerificationError, InvalidHashError):
-                    continue
-                raise InvalidInput(f"新密码不能与最近 {self._s.password_history} 次使用过的密码相同",
-                                   code="password_reused")
-            hashed = _HASHER.hash(new)
+                if await _matches(old_hash, new):
+                    raise InvalidInput(f"新密码不能与最近 {self._s.password_history} 次使用过的密码相同",
+                                       code="password_reused")
+            hashed = await _hash(new)
             await store.set_password(conn, actor.id, hashed)
             await store.add_password_history(conn, actor.id, hashed)
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
