@@ -152,105 +152,86 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     require_wechat(settings)
-    require_security(settings)
-    from wxbackend.runtime import open_runtime
 
-    async def run(dsn: str, redis_url: str) -> None:
-        async with open_runtime(settings, dsn, redis_url) as rt:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            log.info("outbox worker running")
-            await asyncio.gather(*_background_jobs(rt, stop))
+    async def job(rt) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker running")
+        await asyncio.gather(*_background_jobs(rt, stop))
 
-    with backing_services(settings) as (dsn, redis_url):
-        run_async(run(dsn, redis_url))
+    with_runtime(settings, job)
     return 0
 
 
 def cmd_menu_push(settings: Settings, args: argparse.Namespace) -> int:
     require_wechat(settings)
-    require_security(settings)
-    from wxbackend.runtime import open_runtime
     from wxbackend.services.menu import push_menu
 
     if not settings.wechat.menu:
         raise ConfigError("配置中没有 [wechat.menu]（no [wechat.menu] in the config）")
 
-    async def run(dsn: str, redis_url: str) -> dict:
-        async with open_runtime(settings, dsn, redis_url) as rt:
-            return await push_menu(rt.api, settings.wechat.menu, rt.h5_base)
+    async def job(rt) -> dict:
+        return await push_menu(rt.api, settings.wechat.menu, rt.h5_base)
 
-    with backing_services(settings) as (dsn, redis_url):
-        menu = run_async(run(dsn, redis_url))
+    menu = with_runtime(settings, job)
     print("菜单已推送 / menu pushed:")
     print(json.dumps(menu, ensure_ascii=False, indent=2))
     return 0
 
 
-def cmd_platform_app(settings: Settings, args: argparse.Namespace) -> int:
-    """The platform office registers, lists and disables access entrances."""
+def with_runtime(settings: Settings, job):
+    """Run ``job(runtime)`` against the configured (or embedded) servers: the same runtime
+    ``serve`` builds, so a command never wires services by hand."""
     require_security(settings)
-    from wxbackend.runtime import personal_data
-    from wxbackend.services.platform import PlatformApps
-    from wxbackend.store import platform as store
+    from wxbackend.runtime import open_runtime
 
-    async def run(dsn: str, redis_url: str) -> None:
-        from wxbackend.infra.db import create_pool
-        from wxbackend.infra.redis import create_redis
-        pool = await create_pool(dsn, min_size=1, max_size=2)
-        redis = create_redis(redis_url)
-        try:
-            apps = PlatformApps(pool, redis, personal_data(settings), settings.platform)
-            if args.app_command == "create":
-                app, secret = await apps.create_app(
-                    app_id=args.app_id, name=args.name, org_code=args.org,
-                    scopes=[s for s in args.scopes.split(",") if s],
-                    redirect_uris=args.redirect_uri or [])
-                print(f"app_id: {app.app_id}\nsecret: {secret}\nscopes: {' '.join(sorted(app.scopes))}")
-                print("请妥善保存 secret：它只显示这一次。/ Keep the secret: it is shown only once.")
-            elif args.app_command == "disable":
-                await apps.set_status(args.app_id, active=False)
-                print(f"{args.app_id} disabled")
-            else:
-                async with pool.acquire() as conn:
-                    for row in await store.list_apps(conn):
-                        print(f"{row['app_id']}\t{row['status']}\t{row['org_name']}\t"
-                              f"{','.join(row['scopes'])}\t{row['name']}")
-        finally:
-            await redis.aclose()
-            await pool.close()
+    async def run(dsn: str, redis_url: str):
+        async with open_runtime(settings, dsn, redis_url) as rt:
+            return await job(rt)
 
     with backing_services(settings) as (dsn, redis_url):
-        run_async(run(dsn, redis_url))
+        return run_async(run(dsn, redis_url))
+
+
+def cmd_platform_app(settings: Settings, args: argparse.Namespace) -> int:
+    """The platform office registers, lists and disables access entrances."""
+    from wxbackend.store import platform as store
+
+    async def job(rt) -> None:
+        if args.app_command == "create":
+            app, secret = await rt.apps.create_app(
+                app_id=args.app_id, name=args.name, org_code=args.org,
+                scopes=[s for s in args.scopes.split(",") if s], redirect_uris=args.redirect_uri or [])
+            print(f"app_id: {app.app_id}\nsecret: {secret}\nscopes: {' '.join(sorted(app.scopes))}")
+            print("请妥善保存 secret：它只显示这一次。/ Keep the secret: it is shown only once.")
+        elif args.app_command == "disable":
+            await rt.apps.set_status(args.app_id, active=False)
+            print(f"{args.app_id} disabled")
+        else:
+            async with rt.pool.acquire() as conn:
+                for row in await store.list_apps(conn):
+                    print(f"{row['app_id']}\t{row['status']}\t{row['org_name']}\t"
+                          f"{','.join(row['scopes'])}\t{row['name']}")
+
+    with_runtime(settings, job)
     return 0
 
 
 def cmd_conflicts(settings: Settings, args: argparse.Namespace) -> int:
     """Account conflicts (two verified phones, one person?) are resolved by a person."""
-    require_security(settings)
-    from wxbackend.infra.db import create_pool
-    from wxbackend.runtime import personal_data
-    from wxbackend.services.accounts import AccountService
 
-    async def run(dsn: str) -> None:
-        pool = await create_pool(dsn, min_size=1, max_size=2)
-        try:
-            accounts = AccountService(pool, personal_data(settings),
-                                      privacy_version=settings.privacy.version)
-            if args.conflict_command == "list":
-                for c in await accounts.list_conflicts():
-                    print(f"{c['id']}\t{c['reason']}\t{c['account']}\t{c['other']}\t{c['since']}")
-            else:
-                outcome = await accounts.resolve_conflict(args.id, action=args.action,
-                                                          keep=args.keep, by=args.by)
-                print(f"conflict {args.id}: {outcome}")
-        finally:
-            await pool.close()
+    async def job(rt) -> None:
+        if args.conflict_command == "list":
+            for c in await rt.accounts.list_conflicts():
+                print(f"{c['id']}\t{c['reason']}\t{c['account']}\t{c['other']}\t{c['since']}")
+        else:
+            outcome = await rt.accounts.resolve_conflict(args.id, action=args.action,
+                                                         keep=args.keep, by=args.by)
+            print(f"conflict {args.id}: {outcome}")
 
-    with backing_services(settings) as (dsn, _):
-        run_async(run(dsn))
+    with_runtime(settings, job)
     return 0
 
 
@@ -278,30 +259,16 @@ def cmd_create_operator(settings: Settings, args: argparse.Namespace) -> int:
     """Bootstrap the platform office's first operator (asks for the password twice)."""
     import getpass
 
-    require_security(settings)
-    from wxbackend.infra.db import create_pool
-    from wxbackend.runtime import personal_data
-    from wxbackend.services.cadres import CadreService
-
     password = os.environ.get("WXBACKEND_OPERATOR_PASSWORD") or getpass.getpass("密码 / password: ")
     if "WXBACKEND_OPERATOR_PASSWORD" not in os.environ and \
             getpass.getpass("再次输入 / again: ") != password:
         raise ConfigError("两次输入的密码不一致 / passwords differ")
 
-    async def run(dsn: str, redis_url: str):
-        from wxbackend.infra.redis import create_redis
-        pool = await create_pool(dsn, min_size=1, max_size=2)
-        redis = create_redis(redis_url)
-        try:
-            service = CadreService(pool, redis, personal_data(settings), settings.admin)
-            return await service.create_operator(username=args.username, display_name=args.name,
-                                                 password=password, duty=args.duty)
-        finally:
-            await redis.aclose()
-            await pool.close()
+    async def job(rt):
+        return await rt.cadres.create_operator(username=args.username, display_name=args.name,
+                                               password=password, duty=args.duty)
 
-    with backing_services(settings) as (dsn, redis_url):
-        account = run_async(run(dsn, redis_url))
+    account = with_runtime(settings, job)
     print(f"operator {account.username} created (id {account.id})")
     print("在身份验证器中添加（仅显示这一次）/ add to an authenticator app (shown once):")
     print(account.totp_uri)
@@ -309,25 +276,13 @@ def cmd_create_operator(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:
-    """Disable cadre accounts overdue for their periodic re-confirmation (run daily)."""
-    require_security(settings)
-    from wxbackend.infra.db import create_pool
-    from wxbackend.infra.redis import create_redis
-    from wxbackend.runtime import personal_data
-    from wxbackend.services.cadres import CadreService
+    """Disable cadre accounts overdue for their periodic re-confirmation (workers also do this
+    every six hours)."""
 
-    async def run(dsn: str, redis_url: str) -> list[str]:
-        pool = await create_pool(dsn, min_size=1, max_size=2)
-        redis = create_redis(redis_url)
-        try:
-            service = CadreService(pool, redis, personal_data(settings), settings.admin)
-            return await service.sweep_overdue(args.grace_days)
-        finally:
-            await redis.aclose()
-            await pool.close()
+    async def job(rt) -> list[str]:
+        return await rt.cadres.sweep_overdue(args.grace_days)
 
-    with backing_services(settings) as (dsn, redis_url):
-        disabled = run_async(run(dsn, redis_url))
+    disabled = with_runtime(settings, job)
     print(f"disabled {len(disabled)} overdue accounts: {', '.join(disabled) or '-'}")
     return 0
 
