@@ -27,14 +27,13 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_app(rt: Runtime) -> tornado.web.Application:
-    secure = rt.settings.sessions.secure_cookies
     routes = [
         *oa.routes(rt.envelope, rt.inbox),
-        *wechat_login.routes(rt.login, secure),
-        *accounts.routes(rt.accounts, rt.login, rt.sms, secure),
+        *wechat_login.routes(rt.login),
+        *accounts.routes(rt.accounts, rt.login, rt.sms),
         *platform_api.routes(rt.apps, rt.accounts, rt.sso, rt.login.h5_sessions,
                              rt.settings.server.public_url),
-        *admin.routes(rt.cadres, secure),
+        *admin.routes(rt.cadres),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),
@@ -46,4 +45,5 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         xsrf_cookies=False,  # the cadre console sets its own CSRF scheme per handler
         compress_response=False,  # nginx compresses; not per request in Python
         debug=rt.settings.server.debug,
+        secure_cookies=rt.settings.sessions.secure_cookies,
     )

@@ -23,11 +23,10 @@ class WorkerHandler(BaseHandler):
     needs_session = True
 
     def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,
-                   secure_cookies: str = "auto", sms: SmsCodeService | None = None) -> None:
+                   sms: SmsCodeService | None = None) -> None:
         self.accounts = accounts
         self.login = login
         self.auth = auth
-        self.secure_cookies = secure_cookies
         self.sms = sms
         self.session: dict | None = None
         self.token: str | None = None
@@ -56,13 +55,8 @@ class WorkerHandler(BaseHandler):
     def account_id(self) -> int:
         return int(self.session["account_id"])
 
-    def secure(self) -> bool:
-        return self.secure_cookies == "always" or (
-            self.secure_cookies == "auto" and self.request.protocol == "https")
-
     def set_session_cookie(self, token: str, max_age: int) -> None:
-        self.set_cookie(H5_COOKIE, token, httponly=True, secure=self.secure(), samesite="Lax",
-                        path="/", expires_days=max_age / 86_400)
+        self.set_private_cookie(H5_COOKIE, token, samesite="Lax", path="/", max_age=max_age)
 
 
 class MeHandler(WorkerHandler):
@@ -186,13 +180,11 @@ _COMMON = (MeHandler, PrivacyHandler, RegionHandler, RegionsHandler, DataHandler
            LogoutHandler)
 
 
-def routes(accounts: AccountService, login: WeChatLogin, sms: SmsCodeService,
-           secure_cookies: str) -> list:
+def routes(accounts: AccountService, login: WeChatLogin, sms: SmsCodeService) -> list:
     out = []
     for prefix, auth, extra in (("/h5/api/v1", "h5", (SmsSendHandler, PhoneVerifyHandler)),
                                 ("/mp/v1", "mp", (MpSessionHandler, MpPhoneHandler))):
-        kwargs = {"accounts": accounts, "login": login, "auth": auth,
-                  "secure_cookies": secure_cookies, "sms": sms}
+        kwargs = {"accounts": accounts, "login": login, "auth": auth, "sms": sms}
         for handler in (*_COMMON, *extra):
             cls = type(handler.__name__, (handler,), {"route": f"{prefix}/{handler.route}"})
             out.append((f"{prefix}/{handler.route}", cls, kwargs))

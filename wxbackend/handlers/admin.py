@@ -21,9 +21,8 @@ ADMIN_COOKIE = "wx_admin"
 class AdminHandler(BaseHandler):
     needs_session = True
 
-    def initialize(self, cadres: CadreService, secure_cookies: str = "auto") -> None:
+    def initialize(self, cadres: CadreService) -> None:
         self.cadres = cadres
-        self.secure_cookies = secure_cookies
         self.actor: Actor | None = None
 
     async def prepare(self) -> None:
@@ -38,10 +37,6 @@ class AdminHandler(BaseHandler):
             if not hmac.compare_digest(sent.encode(), csrf.encode()):
                 raise Forbidden("页面已过期，请刷新后重试", code="csrf_failed")
         self.csrf = csrf
-
-    def secure(self) -> bool:
-        return self.secure_cookies == "always" or (
-            self.secure_cookies == "auto" and self.request.protocol == "https")
 
     def me(self) -> dict:
         a = self.actor
@@ -59,8 +54,8 @@ class LoginHandler(AdminHandler):
             username=str(body.get("username", "")), password=str(body.get("password", "")),
             totp=str(body.get("totp", "")), ip=self.request.remote_ip or "",
             user_agent=self.request.headers.get("User-Agent", ""))
-        self.set_cookie(ADMIN_COOKIE, session.token, httponly=True, secure=self.secure(),
-                        samesite="Strict", path="/admin")
+        self.set_private_cookie(ADMIN_COOKIE, session.token, samesite="Strict", path="/admin",
+                                max_age=86_400)  # the idle timeout is enforced on the server
         self.actor = session.actor
         self.write_json({"me": self.me(), "csrf_token": session.csrf,
                          "notices": {"new_device": session.new_device,
@@ -176,8 +171,8 @@ class LedgerHandler(AdminHandler):
         self.finish(data)
 
 
-def routes(cadres: CadreService, secure_cookies: str) -> list:
-    kwargs = {"cadres": cadres, "secure_cookies": secure_cookies}
+def routes(cadres: CadreService) -> list:
+    kwargs = {"cadres": cadres}
     return [
         (LoginHandler.route, LoginHandler, kwargs),
         (LogoutHandler.route, LogoutHandler, kwargs),

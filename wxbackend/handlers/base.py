@@ -56,6 +56,15 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Referrer-Policy", "same-origin")
         self.set_header("Server", "wxbackend")
 
+    def set_private_cookie(self, name: str, value: str, *, samesite: str, path: str,
+                           max_age: int) -> None:
+        """A session-like cookie: never readable by scripts, SameSite, and Secure whenever the
+        request came over TLS (``secure_cookies = "auto"``, behind nginx via X-Forwarded-Proto)."""
+        mode = self.settings.get("secure_cookies", "auto")
+        secure = mode == "always" or (mode == "auto" and self.request.protocol == "https")
+        self.set_cookie(name, value, httponly=True, secure=secure, samesite=samesite, path=path,
+                        expires_days=max_age / 86_400)
+
     def json_body(self, limit: int = 16_384) -> dict:
         """The request's JSON object, or an InvalidInput the worker can read."""
         body = self.request.body

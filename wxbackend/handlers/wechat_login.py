@@ -19,13 +19,8 @@ _PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 
 
 class _LoginHandler(BaseHandler):
-    def initialize(self, login: WeChatLogin, secure_cookies: str = "auto") -> None:
+    def initialize(self, login: WeChatLogin) -> None:
         self.login = login
-        self.secure_cookies = secure_cookies
-
-    def secure(self) -> bool:
-        return self.secure_cookies == "always" or (
-            self.secure_cookies == "auto" and self.request.protocol == "https")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """A browser lands here: an error page in Chinese, not JSON."""
@@ -42,8 +37,8 @@ class OAuthStartHandler(_LoginHandler):
     async def get(self) -> None:
         start = await self.login.begin_oauth(self.get_query_argument("next", None),
                                              self.get_query_argument("scope", "snsapi_base"))
-        self.set_cookie(OAUTH_COOKIE, start.browser_nonce, httponly=True, secure=self.secure(),
-                        samesite="Lax", path="/wechat/oauth", expires_days=1 / 144)
+        self.set_private_cookie(OAUTH_COOKIE, start.browser_nonce, samesite="Lax",
+                                path="/wechat/oauth", max_age=600)
         self.redirect(start.redirect_url)
 
 
@@ -55,8 +50,8 @@ class OAuthCallbackHandler(_LoginHandler):
             code=self.get_query_argument("code", None), state=self.get_query_argument("state", None),
             browser_nonce=self.get_cookie(OAUTH_COOKIE))
         self.clear_cookie(OAUTH_COOKIE, path="/wechat/oauth")
-        self.set_cookie(H5_COOKIE, signed.token, httponly=True, secure=self.secure(),
-                        samesite="Lax", path="/", expires_days=signed.expires_in / 86_400)
+        self.set_private_cookie(H5_COOKIE, signed.token, samesite="Lax", path="/",
+                                max_age=signed.expires_in)
         self.redirect(signed.next_path)
 
 
@@ -71,8 +66,8 @@ class JssdkHandler(BaseHandler):
         self.write_json(await self.login.jssdk_config(self.get_query_argument("url", "")))
 
 
-def routes(login: WeChatLogin, secure_cookies: str) -> list:
-    kwargs = {"login": login, "secure_cookies": secure_cookies}
+def routes(login: WeChatLogin) -> list:
+    kwargs = {"login": login}
     return [
         (OAuthStartHandler.route, OAuthStartHandler, kwargs),
         (OAuthCallbackHandler.route, OAuthCallbackHandler, kwargs),
