@@ -253,11 +253,3 @@ class EmbeddedServers:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-    @property
-    def postgres_pid(self) -> int | None:
-        return self._pg.pid if self._pg else None
-
-    @property
-    def redis_pid(self) -> int | None:
-        return self._redis.pid if self._redis else None

@@ -11,7 +11,6 @@ normalised value — so the database never holds a searchable plaintext.
 from __future__ import annotations
 
 import base64
-import hmac as std_hmac
 import os
 import re
 from dataclasses import dataclass
@@ -65,10 +64,6 @@ class PersonalData:
         self._current = current
         self._index_key = index_key
 
-    @property
-    def current_key_id(self) -> int:
-        return self._current
-
     def encrypt(self, value: str, column: str) -> bytes:
         nonce = os.urandom(_NONCE)
         enc = Cipher(algorithms.SM4(self._keys[self._current]), modes.GCM(nonce)).encryptor()
@@ -104,9 +99,6 @@ class PersonalData:
         mac = crypto_hmac.HMAC(self._index_key, hashes.SM3())
         mac.update(column.encode() + b"\x00" + value.encode())
         return mac.finalize()
-
-    def same_index(self, a: bytes, b: bytes) -> bool:
-        return std_hmac.compare_digest(a, b)
 
 
 _PHONE = re.compile(r"^1[3-9]\d{9}$")

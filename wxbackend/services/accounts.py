@@ -26,7 +26,7 @@ from datetime import datetime
 import asyncpg
 
 from wxbackend.infra.pii import PersonalData, mask_phone, normalise_phone
-from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.store import accounts as store
 
 log = logging.getLogger(__name__)
@@ -364,8 +364,3 @@ class AccountService:
                 raise Conflict("该用户标识已关联其他账号", code="identity_taken")
             await store.add_identity(conn, me["id"], "app_user", app_id, app_user_id)
             return self._view(me)
-
-    @staticmethod
-    def forbid_cancelled(account: Account) -> None:
-        if account.status != "active":
-            raise Forbidden("账号不可用", code="account_inactive")

@@ -134,9 +134,11 @@ class OAInbox:
         return InboxResult(reply or SUCCESS, "new")
 
     async def drain(self) -> None:
-        """Wait for deferred work (graceful shutdown)."""
+        """Wait for deferred work and for batches already on their way (graceful shutdown)."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self._gate.drain()
+        await self._writer.drain()
 
     async def _forget(self, rkey: str) -> None:
         try:

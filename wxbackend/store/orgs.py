@@ -33,14 +33,3 @@ async def set_target(conn: asyncpg.Connection, org_id: int, year: int, new_users
 async def count_by_kind(conn: asyncpg.Connection) -> dict[str, int]:
     rows = await conn.fetch("SELECT kind, count(*) AS n FROM orgs GROUP BY kind")
     return {r["kind"]: r["n"] for r in rows}
-
-
-async def get_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM orgs WHERE code = $1", code)
-
-
-async def targets(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT o.code, o.name, o.short_name, o.kind, t.year, t.new_users
-           FROM registered_user_targets t JOIN orgs o ON o.id = t.org_id
-           ORDER BY o.id, t.year""")
