@@ -8,6 +8,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from wxbackend.handlers.base import BaseHandler
+from wxbackend.infra.db import ping
 from wxbackend.infra.metrics import OUTBOX_DEPTH, render
 from wxbackend.store import outbox
 
@@ -31,7 +32,7 @@ class HealthHandler(BaseHandler):
 
     async def get(self) -> None:
         postgres, redis = await asyncio.gather(
-            _check(self.pool.fetchval("SELECT 1")), _check(self.redis.ping()))
+            _check(ping(self.pool)), _check(self.redis.ping()))
         ok = postgres == "ok" and redis == "ok"
         self.set_header("Cache-Control", "no-store")
         self.write_json({"status": "ok" if ok else "unavailable",

@@ -33,3 +33,8 @@ async def create_pool(dsn: str, settings: DatabaseSettings | None = None,
         init=_init_connection,
         server_settings={"application_name": "wxbackend", "timezone": "Asia/Shanghai"},
     )
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """A round trip to the database (health checks)."""
+    await pool.fetchval("SELECT 1")

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from wxbackend.store import audit as store
+
 GENESIS = bytes(32)
 AUDIT_LOCK = 0x61756469745F6C67  # "audit_lg"
 
@@ -35,15 +37,11 @@ async def record(conn: asyncpg.Connection, *, actor_id: int | None, actor: str, 
     if not conn.is_in_transaction():
         raise RuntimeError("audit records are written inside the action's transaction")
     detail = detail or {}
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK)
-    prev = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") or GENESIS
+    prev = await store.lock_head(conn, AUDIT_LOCK) or GENESIS
     at = datetime.now(UTC)
     digest = _digest(prev, at, actor_id, actor, org_id, action, target, detail, ip)
-    await conn.execute(
-        """INSERT INTO audit_log (at, actor_id, actor, org_id, action, target, detail, ip,
-                                  prev_hash, hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-        at, actor_id, actor, org_id, action, target, detail, ip, prev, digest)
+    await store.append(conn, at=at, actor_id=actor_id, actor=actor, org_id=org_id, action=action,
+                       target=target, detail=detail, ip=ip, prev_hash=prev, digest=digest)
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ async def verify(conn: asyncpg.Connection) -> tuple[int, list[Break]]:
     breaks: list[Break] = []
     prev, last_id, count = GENESIS, 0, 0
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for row in conn.cursor("SELECT * FROM audit_log ORDER BY id", prefetch=1000):
+        async for row in store.walk(conn):
             count += 1
             if row["id"] != last_id + 1 and last_id:
                 breaks.append(Break(row["id"], "deleted_before"))

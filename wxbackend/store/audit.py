@@ -1,0 +1,30 @@
+"""SQL for the audit trail (its rules are in :mod:`wxbackend.services.audit`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import asyncpg
+
+
+async def lock_head(conn: asyncpg.Connection, lock_id: int) -> bytes | None:
+    """Take the trail's append lock for this transaction; return the newest record's hash."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
+    return await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+
+
+async def append(conn: asyncpg.Connection, *, at: datetime, actor_id: int | None, actor: str,
+                 org_id: int | None, action: str, target: str, detail: dict, ip: str,
+                 prev_hash: bytes, digest: bytes) -> None:
+    await conn.execute(
+        """INSERT INTO audit_log (at, actor_id, actor, org_id, action, target, detail, ip,
+                                  prev_hash, hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        at, actor_id, actor, org_id, action, target, detail, ip, prev_hash, digest)
+
+
+async def walk(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Record]:
+    """Every record in order (call inside a transaction: a server-side cursor)."""
+    async for row in conn.cursor("SELECT * FROM audit_log ORDER BY id", prefetch=1000):
+        yield row
