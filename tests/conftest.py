@@ -39,7 +39,8 @@ INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",
            "platform_apps", "regions", "base_data_changes", "audit_log", "super_admin_filings",
-           "cadre_devices", "cadre_grants", "cadre_password_history", "cadres")
+           "cadre_devices", "cadre_grants", "cadre_password_history", "cadres", "applications",
+           "members", "roster_imports")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------

@@ -160,6 +160,17 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class MembershipSettings:
+    review_days: int = 7
+    certify_per_account_day: int = 5
+    certify_per_ip_hour: int = 30
+    card_max_age: int = 86_400
+    import_max_bytes: int = 50 * 1_048_576
+    import_batch_rows: int = 2000
+    notify_template_id: str = ""
+
+
+@dataclass(frozen=True)
 class OutboxSettings:
     poll_interval: float = 1.0
     batch_size: int = 50
@@ -188,6 +199,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    membership: MembershipSettings = field(default_factory=MembershipSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""

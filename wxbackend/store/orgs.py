@@ -33,3 +33,35 @@ async def set_target(conn: asyncpg.Connection, org_id: int, year: int, new_users
 async def count_by_kind(conn: asyncpg.Connection) -> dict[str, int]:
     rows = await conn.fetch("SELECT kind, count(*) AS n FROM orgs GROUP BY kind")
     return {r["kind"]: r["n"] for r in rows}
+
+
+async def create_grassroots(conn: asyncpg.Connection, *, parent_id: int, name: str,
+                            credit_code: str | None, employer_name: str | None,
+                            region_code: str | None, founded_via_platform: bool) -> asyncpg.Record:
+    """A new grassroots union under ``parent_id``; its code is derived from the credit code
+    (or the new id when the unit has none)."""
+    row = await conn.fetchrow(
+        """INSERT INTO orgs (parent_id, code, name, kind, credit_code, employer_name, region_code,
+                             founded_via_platform, path)
+           SELECT $1, 'SC-G-' || coalesce($3, gen_random_uuid()::text), $2,
+                  'grassroots', $3, $4, $5, $6, p.path
+           FROM orgs p WHERE p.id = $1
+           RETURNING id""",
+        parent_id, name, credit_code, employer_name, region_code, founded_via_platform)
+    return await conn.fetchrow(
+        """UPDATE orgs SET path = path || text2ltree(id::text),
+                  code = CASE WHEN credit_code IS NULL THEN 'SC-G-N' || id ELSE code END
+           WHERE id = $1
+           RETURNING id, code, name, path::text AS path, parent_id""", row["id"])
+
+
+async def get(conn: asyncpg.Connection, org_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT id, parent_id, code, name, kind, path::text AS path, credit_code, employer_name,
+                  region_code, accepts_members, founded_via_platform
+           FROM orgs WHERE id = $1""", org_id)
+
+
+async def by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, kind, path::text AS path, name FROM orgs WHERE code = $1", code)
