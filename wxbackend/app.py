@@ -6,7 +6,18 @@ import logging
 
 import tornado.web
 
-from wxbackend.handlers import accounts, admin, health, oa, openapi, platform_api, static, wechat_login
+from wxbackend.handlers import (
+    accounts,
+    admin,
+    health,
+    membership,
+    oa,
+    openapi,
+    platform_api,
+    reviews,
+    static,
+    wechat_login,
+)
 from wxbackend.handlers.base import NotFoundHandler
 from wxbackend.infra.logging import request_id
 from wxbackend.runtime import Runtime
@@ -34,6 +45,8 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *platform_api.routes(rt.apps, rt.accounts, rt.sso, rt.login.h5_sessions,
                              rt.settings.server.public_url),
         *admin.routes(rt.cadres),
+        *membership.routes(rt.accounts, rt.login, rt.membership),
+        *reviews.routes(rt.cadres, rt.reviews),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),

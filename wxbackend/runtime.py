@@ -23,9 +23,11 @@ from wxbackend.infra.sms import create_sms_sender
 from wxbackend.services.accounts import AccountService
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.keywords import KeywordRouter
+from wxbackend.services.membership import MembershipService, card_key
 from wxbackend.services.oa_inbox import OAInbox
 from wxbackend.services.outbox import OutboxWorker
 from wxbackend.services.platform import PlatformApps
+from wxbackend.services.reviews import ReviewService
 from wxbackend.services.sessions import SessionStore
 from wxbackend.services.sms_codes import SmsCodeService
 from wxbackend.services.sso import SingleSignOn
@@ -52,6 +54,8 @@ class Runtime:
     apps: PlatformApps
     sso: SingleSignOn
     cadres: CadreService
+    membership: MembershipService
+    reviews: ReviewService
 
     @property
     def h5_base(self) -> str:
@@ -91,13 +95,21 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
             pii=pii, public_url=settings.server.public_url,
             state_ttl=settings.sessions.oauth_state_ttl, authorize_url=wx.oauth_authorize_url)
         apps = PlatformApps(pool, redis, pii, settings.platform)
+        public_url = settings.server.public_url.rstrip("/")
+        cards = card_key(base64.b64decode(settings.security.index_key.reveal() or ""))
+        membership = MembershipService(pool, redis, pii, settings.membership,
+                                       privacy_version=settings.privacy.version, card_key=cards,
+                                       card_url=f"{public_url}/admin/card.html")
+        reviews = ReviewService(pool, pii, settings.membership, oa_appid=wx.appid,
+                                h5_base=f"{public_url}/h5", card_key=cards)
         yield Runtime(settings=settings, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
                       accounts=accounts, login=login,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
-                      cadres=CadreService(pool, redis, pii, settings.admin))
+                      cadres=CadreService(pool, redis, pii, settings.admin),
+                      membership=membership, reviews=reviews)
     finally:
         await http.aclose()
         await redis.aclose()

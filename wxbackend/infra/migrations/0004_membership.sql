@@ -105,3 +105,23 @@ CREATE TABLE roster_imports (
     started_at      timestamptz NOT NULL DEFAULT now(),
     finished_at     timestamptz
 );
+
+-- What the services read: a member or an application with the names and paths of its unions.
+CREATE VIEW member_rows AS
+    SELECT m.id, m.org_id, m.member_no, m.name, m.id_number_enc, m.id_number_bidx, m.phone_enc,
+           m.phone_bidx, m.gender, m.birth_date, m.ethnicity, m.education, m.political_status,
+           m.household_type, m.migrant_worker, m.employer, m.job, m.status, m.source, m.joined_on,
+           m.account_id, m.certified_at, o.name AS org_name, o.path AS org_ltree,
+           o.path::text AS org_path
+    FROM members m JOIN orgs o ON o.id = m.org_id;
+
+CREATE VIEW application_rows AS
+    SELECT a.id, a.kind, a.account_id, a.org_id, a.from_org_id, a.member_id, a.name,
+           a.id_number_enc, a.id_number_bidx, a.phone_enc, a.form, a.status, a.reason,
+           a.result_org_id, a.reviewed_by, a.reviewed_at, a.due_at, a.created_at,
+           o.name AS org_name, o.path AS org_ltree, o.path::text AS org_path,
+           f.name AS from_org_name, f.path AS from_org_ltree, f.path::text AS from_org_path,
+           (a.status = 'pending' AND a.due_at < now()) AS overdue, m.member_no
+    FROM applications a JOIN orgs o ON o.id = a.org_id
+         LEFT JOIN orgs f ON f.id = a.from_org_id
+         LEFT JOIN members m ON m.id = a.member_id;

@@ -1,0 +1,107 @@
+"""A worker's membership over the H5 pages (``/h5/api/v1``) and the Mini Program (``/mp/v1``):
+the same services as :mod:`wxbackend.handlers.accounts`, with the same sessions."""
+
+from __future__ import annotations
+
+from wxbackend.handlers.accounts import WorkerHandler
+from wxbackend.services.accounts import AccountService
+from wxbackend.services.membership import MembershipService
+from wxbackend.services.wechat_login import WeChatLogin
+
+
+class MembershipHandler(WorkerHandler):
+    def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,  # type: ignore[override]
+                   membership: MembershipService) -> None:
+        super().initialize(accounts, login, auth)
+        self.membership = membership
+
+
+class UnionSearchHandler(MembershipHandler):
+    route = "unions"
+
+    async def get(self) -> None:
+        self.write_json({"unions": await self.membership.search_unions(
+            text=self.get_query_argument("q", ""), region_code=self.get_query_argument("region", ""),
+            credit_code=self.get_query_argument("credit_code", ""))})
+
+
+class OverviewHandler(MembershipHandler):
+    route = "membership"
+
+    async def get(self) -> None:
+        self.write_json(await self.membership.overview(self.account_id))
+
+
+class JoinHandler(MembershipHandler):
+    route = "membership/join"
+
+    async def post(self) -> None:
+        application = await self.membership.apply_join(self.account_id, self.json_body())
+        self.write_json({"application": application}, 201)
+
+
+class WithdrawHandler(MembershipHandler):
+    route = r"membership/applications/([0-9]{1,12})/withdraw"
+
+    async def post(self, application_id: str) -> None:
+        application = await self.membership.withdraw(self.account_id, int(application_id))
+        self.write_json({"application": application})
+
+
+class CertifyHandler(MembershipHandler):
+    route = "membership/certify"
+
+    async def post(self) -> None:
+        member = await self.membership.certify(self.account_id, self.json_body(),
+                                               self.request.remote_ip or "-")
+        self.write_json({"member": member})
+
+
+class DisputeHandler(MembershipHandler):
+    route = "membership/certify/dispute"
+
+    async def post(self) -> None:
+        application = await self.membership.dispute(self.account_id, self.json_body())
+        self.write_json({"application": application}, 201)
+
+
+class TransferHandler(MembershipHandler):
+    route = "membership/transfer"
+
+    async def post(self) -> None:
+        application = await self.membership.request_transfer(self.account_id, self.json_body())
+        self.write_json({"application": application}, 201)
+
+
+class FoundHandler(MembershipHandler):
+    route = "unions/found"
+
+    async def post(self) -> None:
+        application = await self.membership.apply_found(self.account_id, self.json_body())
+        self.write_json({"application": application}, 201)
+
+
+class CardHandler(MembershipHandler):
+    route = "membership/card.png"
+
+    async def get(self) -> None:
+        png = await self.membership.member_card(self.account_id)
+        self.set_header("Content-Type", "image/png")
+        self.finish(png)
+
+
+_HANDLERS = (UnionSearchHandler, OverviewHandler, JoinHandler, WithdrawHandler, CertifyHandler,
+             DisputeHandler, TransferHandler, FoundHandler, CardHandler)
+
+
+def routes(accounts: AccountService, login: WeChatLogin, membership: MembershipService) -> list:
+    out = []
+    for prefix, auth in (("/h5/api/v1", "h5"), ("/mp/v1", "mp")):
+        kwargs = {"accounts": accounts, "login": login, "auth": auth, "membership": membership}
+        for handler in _HANDLERS:
+            pattern = f"{prefix}/{handler.route}"
+            # the metrics label and the OpenAPI path: the pattern with {id} for its group
+            label = pattern.replace("([0-9]{1,12})", "{id}")
+            cls = type(handler.__name__, (handler,), {"route": label})
+            out.append((pattern, cls, kwargs))
+    return out

@@ -1,0 +1,288 @@
+"""A worker's membership: find a union, apply to join (入会), certify an offline membership
+(会员认证), ask for a transfer (会员关系接转), apply to found a union (建会), the member card.
+
+The same service answers the Official Account's H5 pages and the Mini Program. Every
+application waits for a cadre's decision (:mod:`wxbackend.services.reviews`). Certification is
+immediate when name and ID number (and the verified phone, where the roster has one) match the
+roster; attempts are counted per worker and per network address so ID numbers cannot be
+enumerated, and a miss never says whether the ID number exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from datetime import date
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from wxbackend.config import MembershipSettings
+from wxbackend.infra.pii import PersonalData, mask_phone
+from wxbackend.services import member_card
+from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
+from wxbackend.services.idnumbers import mask_id_number, parse_id_number
+from wxbackend.services.member_forms import clean_founding_form, clean_member_form, clean_name
+from wxbackend.store import accounts as account_store
+from wxbackend.store import members as store
+from wxbackend.store import orgs as org_store
+
+ID_COLUMN = "members.id_number"
+PHONE_COLUMN = "members.phone"
+KIND_NAMES = {"join": "入会申请", "certify": "会员认证申诉", "transfer": "会员关系接转", "found": "建会申请"}
+STATUS_NAMES = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "withdrawn": "已撤回"}
+MEMBER_STATUS = {"active": "正常", "retained": "保留会籍", "withdrawn": "已退会"}
+
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+def card_key(index_key: bytes) -> bytes:
+    """The member-card MAC key, derived from the blind-index key so no new secret is needed."""
+    return hmac.new(index_key, b"member-card-v1", hashlib.sha256).digest()
+
+
+def member_view(row: asyncpg.Record, pii: PersonalData, *, reveal: bool = False) -> dict:
+    number = pii.decrypt(row["id_number_enc"], ID_COLUMN)
+    phone = pii.decrypt(row["phone_enc"], PHONE_COLUMN) if row["phone_enc"] else None
+    return {
+        "id": row["id"], "member_no": row["member_no"], "name": row["name"],
+        "id_number": number if reveal else mask_id_number(number),
+        "phone": phone if reveal else mask_phone(phone),
+        "gender": "男" if row["gender"] == 1 else "女", "birth_date": row["birth_date"].isoformat(),
+        "ethnicity": row["ethnicity"], "education": row["education"],
+        "political_status": row["political_status"], "household_type": row["household_type"],
+        "migrant_worker": row["migrant_worker"], "employer": row["employer"], "job": row["job"],
+        "status": row["status"], "status_label": MEMBER_STATUS[row["status"]], "source": row["source"],
+        "joined_on": row["joined_on"].isoformat(), "certified": row["account_id"] is not None,
+        "union": {"id": row["org_id"], "name": row["org_name"]},
+    }
+
+
+def application_view(row: asyncpg.Record, pii: PersonalData) -> dict:
+    number = pii.decrypt(row["id_number_enc"], ID_COLUMN) if row["id_number_enc"] else None
+    phone = pii.decrypt(row["phone_enc"], PHONE_COLUMN) if row["phone_enc"] else None
+    return {
+        "id": row["id"], "kind": row["kind"], "kind_label": KIND_NAMES[row["kind"]],
+        "status": row["status"], "status_label": STATUS_NAMES[row["status"]],
+        "union": {"id": row["org_id"], "name": row["org_name"]},
+        "from_union": ({"id": row["from_org_id"], "name": row["from_org_name"]}
+                       if row["from_org_id"] else None),
+        "name": row["name"], "id_number": mask_id_number(number), "phone": mask_phone(phone),
+        "form": dict(row["form"]), "reason": row["reason"], "member_no": row["member_no"],
+        "result_union_id": row["result_org_id"], "overdue": row["overdue"],
+        "created_at": row["created_at"].isoformat(), "due_at": row["due_at"].isoformat(),
+        "reviewed_at": row["reviewed_at"].isoformat() if row["reviewed_at"] else None,
+    }
+
+
+class MembershipService:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
+                 settings: MembershipSettings, *, privacy_version: str, card_key: bytes,
+                 card_url: str) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._pii = pii
+        self._s = settings
+        self._privacy_version = privacy_version
+        self._card_key = card_key
+        self._card_url = card_url     # the QR code opens this URL + "#" + token
+        self._count = redis.register_script(_COUNT)
+
+    # --- finding a union -----------------------------------------------------------------------
+    async def search_unions(self, *, text: str = "", region_code: str = "",
+                            credit_code: str = "") -> list[dict]:
+        text = text.strip()[:40]
+        if not (text or region_code or credit_code):
+            raise InvalidInput("请输入工会或单位名称、所在地区或统一社会信用代码", code="search_empty")
+        if text and len(text) < 2:
+            raise InvalidInput("请至少输入两个字", code="search_too_short")
+        async with self._pool.acquire() as conn:
+            rows = await store.search_unions(conn, text=text or None, region_code=region_code or None,
+                                             credit_code=credit_code.strip().upper() or None, limit=20)
+        return [dict(r) for r in rows]
+
+    # --- what the worker sees ------------------------------------------------------------------
+    async def overview(self, account_id: int) -> dict:
+        async with self._pool.acquire() as conn:
+            member = await store.member_of_account(conn, account_id)
+            applications = await store.applications_of(conn, account_id)
+        return {"member": member_view(member, self._pii) if member else None,
+                "applications": [application_view(a, self._pii) for a in applications]}
+
+    async def _phone(self, conn: asyncpg.Connection, account_id: int) -> str:
+        row = await account_store.get(conn, account_id)
+        if row is None or row["status"] != "active":
+            raise NotFound("账号不存在或已注销", code="account_not_found")
+        if row["phone_enc"] is None:
+            raise InvalidInput("请先验证手机号码", code="phone_required")
+        return self._pii.decrypt(row["phone_enc"], "accounts.phone")
+
+    async def _joinable(self, conn: asyncpg.Connection, org_id: object) -> asyncpg.Record:
+        org = await org_store.get(conn, org_id) if isinstance(org_id, int) else None
+        if org is None or org["kind"] != "grassroots" or not org["accepts_members"]:
+            raise InvalidInput("请选择一个可以申请加入的基层工会", code="union_not_joinable")
+        return org
+
+    async def _file(self, conn: asyncpg.Connection, **fields) -> dict:
+        try:
+            async with conn.transaction():
+                application_id = await store.create_application(conn, review_days=self._s.review_days,
+                                                                **fields)
+        except asyncpg.UniqueViolationError:
+            if fields["kind"] == "found":
+                raise Conflict("该单位已有待审核的建会申请", code="application_pending") from None
+            raise Conflict(f"您已有一份待审核的{KIND_NAMES[fields['kind']]}，请等待审核结果或先撤回",
+                           code="application_pending") from None
+        return application_view(await store.application(conn, application_id), self._pii)
+
+    def _check_privacy(self, body: dict) -> None:
+        if body.get("privacy_version") != self._privacy_version:
+            raise InvalidInput("请阅读并同意《个人信息保护说明》", code="privacy_required")
+
+    # --- 入会 ----------------------------------------------------------------------------------
+    async def apply_join(self, account_id: int, body: dict) -> dict:
+        self._check_privacy(body)
+        name, ident, form = clean_member_form(body, date.today())
+        bidx = self._pii.blind_index(ident.number, ID_COLUMN)
+        async with self._pool.acquire() as conn:
+            phone = await self._phone(conn, account_id)
+            org = await self._joinable(conn, body.get("union_id"))
+            if await store.member_of_account(conn, account_id) or await store.member_by_id_number(conn, bidx):
+                raise Conflict("您已是工会会员。如已在其他单位工作，请办理会员关系接转；"
+                               "如入会时未使用本账号，请进行会员认证", code="already_member")
+            if await store.pending_with_id_number(conn, bidx, "join", account_id):
+                raise Conflict("该身份证号码已有待审核的入会申请", code="application_pending")
+            await account_store.set_privacy(conn, account_id, self._privacy_version)
+            return await self._file(
+                conn, kind="join", account_id=account_id, org_id=org["id"], from_org_id=None,
+                member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
+                id_number_bidx=bidx, phone_enc=self._pii.encrypt(phone, PHONE_COLUMN),
+                form={**form, "gender": ident.gender, "birth_date": ident.birth_date.isoformat()})
+
+    async def withdraw(self, account_id: int, application_id: int) -> dict:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await store.application(conn, application_id, lock=True)
+            if row is None or row["account_id"] != account_id:
+                raise NotFound("未找到该申请", code="application_not_found")
+            if row["status"] != "pending":
+                raise Conflict("该申请已处理，不能撤回", code="application_decided")
+            await store.decide(conn, application_id, status="withdrawn", reviewed_by=None, reason=None)
+            return application_view(await store.application(conn, application_id), self._pii)
+
+    # --- 会员认证 ------------------------------------------------------------------------------
+    async def _limit(self, key: str, ttl: int, limit: int, message: str) -> None:
+        if await self._count(keys=[key], args=[ttl]) > limit:
+            raise TooManyRequests(message, code="certify_limit", headers={"Retry-After": str(ttl)})
+
+    async def certify(self, account_id: int, body: dict, client_ip: str) -> dict:
+        # Counted before anything is checked: a malformed attempt is still an attempt.
+        await self._limit(f"certify:ip:{client_ip}:{time.strftime('%Y%m%d%H')}", 3600,
+                          self._s.certify_per_ip_hour, "当前网络认证尝试过于频繁，请一小时后再试")
+        await self._limit(f"certify:acct:{account_id}:{time.strftime('%Y%m%d')}", 86_400,
+                          self._s.certify_per_account_day, "今日认证次数已用完，请明天再试或提交认证申诉")
+        name = clean_name(body.get("name"))
+        ident = parse_id_number(str(body.get("id_number", "")), date.today(), min_age=0)
+        bidx = self._pii.blind_index(ident.number, ID_COLUMN)
+        no_match = InvalidInput("未找到与姓名、身份证号码相符的会员信息。如确已入会，请提交认证申诉，"
+                                "由所在工会核实", code="certify_no_match")
+        async with self._pool.acquire() as conn:
+            phone = await self._phone(conn, account_id)
+            async with conn.transaction():
+                member = await store.member_by_id_number(conn, bidx, lock=True)
+                if member is None or member["name"] != name:
+                    raise no_match
+                if member["account_id"] == account_id:
+                    return member_view(member, self._pii)
+                if member["status"] == "withdrawn":
+                    raise no_match
+                if member["phone_bidx"] is not None and \
+                        member["phone_bidx"] != self._pii.blind_index(phone, PHONE_COLUMN):
+                    raise InvalidInput("会员名册登记的手机号码与您验证的手机号码不一致，请提交认证申诉",
+                                       code="certify_phone_mismatch")
+                if member["account_id"] is not None:
+                    raise Conflict("该会员信息已被其他账号认证，请提交认证申诉",
+                                   code="member_linked_elsewhere")
+                if await store.member_of_account(conn, account_id):
+                    raise Conflict("您的账号已认证其他会员信息", code="already_certified")
+                await store.link_account(conn, member["id"], account_id)
+                await account_store.log_change(conn, "member", str(member["id"]), "certified", "self",
+                                               {"member_no": member["member_no"]})
+                return member_view(await store.member(conn, member["id"]), self._pii)
+
+    async def dispute(self, account_id: int, body: dict) -> dict:
+        """认证申诉: the roster does not match; the union checks the worker's papers."""
+        name = clean_name(body.get("name"))
+        ident = parse_id_number(str(body.get("id_number", "")), date.today(), min_age=0)
+        note = str(body.get("note", "")).strip()[:200]
+        async with self._pool.acquire() as conn:
+            phone = await self._phone(conn, account_id)
+            org = await self._joinable(conn, body.get("union_id"))
+            if await store.member_of_account(conn, account_id):
+                raise Conflict("您的账号已认证会员信息", code="already_certified")
+            return await self._file(
+                conn, kind="certify", account_id=account_id, org_id=org["id"], from_org_id=None,
+                member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
+                id_number_bidx=self._pii.blind_index(ident.number, ID_COLUMN),
+                phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form={"note": note})
+
+    # --- 会员关系接转 ---------------------------------------------------------------------------
+    async def request_transfer(self, account_id: int, body: dict) -> dict:
+        reason = str(body.get("reason", "")).strip()
+        if not 2 <= len(reason) <= 200:
+            raise InvalidInput("请填写接转原因（如：调动到新单位工作）", code="reason_required")
+        async with self._pool.acquire() as conn:
+            member = await store.member_of_account(conn, account_id)
+            if member is None:
+                raise Forbidden("请先完成会员认证，再办理会员关系接转", code="not_a_member")
+            if member["status"] != "active":
+                raise Conflict("会籍状态不是“正常”，暂不能办理接转", code="member_not_active")
+            org = await self._joinable(conn, body.get("union_id"))
+            if org["id"] == member["org_id"]:
+                raise InvalidInput("您已是该工会的会员", code="same_union")
+            return await self._file(
+                conn, kind="transfer", account_id=account_id, org_id=org["id"],
+                from_org_id=member["org_id"], member_id=member["id"], name=member["name"],
+                id_number_enc=member["id_number_enc"], id_number_bidx=None,
+                phone_enc=member["phone_enc"], form={"reason": reason})
+
+    # --- 建会 ----------------------------------------------------------------------------------
+    async def apply_found(self, account_id: int, body: dict) -> dict:
+        self._check_privacy(body)
+        form = clean_founding_form(body)
+        async with self._pool.acquire() as conn:
+            phone = await self._phone(conn, account_id)
+            if await account_store.get_region(conn, form["region_code"]) is None:
+                raise InvalidInput("请选择单位所在地区", code="region_invalid")
+            upper = await org_store.get(conn, body.get("upper_union_id")) \
+                if isinstance(body.get("upper_union_id"), int) else None
+            if upper is None or upper["kind"] == "grassroots":
+                raise InvalidInput("请选择上级工会（单位所在地的县级或市级总工会、产业工会）",
+                                   code="upper_union_invalid")
+            if await store.union_exists_for(conn, form["credit_code"]):
+                raise Conflict("该单位已建立工会，可直接申请入会", code="union_exists")
+            return await self._file(
+                conn, kind="found", account_id=account_id, org_id=upper["id"], from_org_id=None,
+                member_id=None, name=form["organiser_name"], id_number_enc=None, id_number_bidx=None,
+                phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form=form)
+
+    # --- 电子会员卡 ----------------------------------------------------------------------------
+    async def member_card(self, account_id: int) -> bytes:
+        async with self._pool.acquire() as conn:
+            member = await store.member_of_account(conn, account_id)
+        if member is None:
+            raise NotFound("您还不是认证会员，请先入会或进行会员认证", code="not_a_member")
+        if member["status"] == "withdrawn":
+            raise Forbidden("会籍已终止，会员卡不可用", code="member_not_active")
+        token = member_card.issue_token(self._card_key, member["id"], int(time.time()))
+        data = member_card.CardData(name=member["name"], member_no=member["member_no"],
+                                    union_name=member["org_name"], joined_on=member["joined_on"],
+                                    status_label=MEMBER_STATUS[member["status"]])
+        # Pillow work is CPU-bound: off the event loop.
+        return await asyncio.get_running_loop().run_in_executor(
+            None, member_card.render_card, data, f"{self._card_url}#{token}")
