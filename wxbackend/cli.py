@@ -287,6 +287,19 @@ def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pii_reseal(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-encrypt personal data sealed under an older field key (after a key change)."""
+    from wxbackend.services.key_rotation import reseal_all
+
+    async def job(rt) -> dict[str, int]:
+        return await reseal_all(rt.pool, rt.pii, batch=args.batch)
+
+    done = with_runtime(settings, job)
+    for column, count in done.items():
+        print(f"{column}: {count} re-encrypted under key {settings.security.field_key_current}")
+    return 0
+
+
 LOCAL_CONFIG = """# Local configuration made by `wxbackend init-config` for running on this machine.
 # The WeChat values below are placeholders generated at random: the server runs and answers
 # pushes signed with them, but calls to WeChat fail until the real AppID, AppSecret, Token and
@@ -406,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="audit_command", required=True)
     audit.add_parser("verify", help="check the hash chain; exit 1 on any break")\
         .set_defaults(func=cmd_audit_verify)
+    pii = sub.add_parser("pii", help="personal data at rest").add_subparsers(
+        dest="pii_command", required=True)
+    reseal = pii.add_parser("reseal", help="re-encrypt values under the current field key")
+    reseal.add_argument("--batch", type=int, default=1000)
+    reseal.set_defaults(func=cmd_pii_reseal)
     init = sub.add_parser("init-config", help="write a local config with generated secrets")
     init.add_argument("--path", required=True)
     init.add_argument("--force", action="store_true")

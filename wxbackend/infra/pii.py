@@ -85,6 +85,10 @@ class PersonalData:
         except InvalidTag:
             raise SealError("sealed value fails authentication (wrong column or tampered)") from None
 
+    @property
+    def current_key(self) -> int:
+        return self._current
+
     @staticmethod
     def key_id_of(blob: bytes) -> int:
         return blob[1]
