@@ -27,7 +27,9 @@ import asyncpg
 
 from wxbackend.infra.pii import PersonalData, mask_phone, normalise_phone
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
+from wxbackend.services.membership import application_view, member_view
 from wxbackend.store import accounts as store
+from wxbackend.store import members as member_store
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +266,8 @@ class AccountService:
             row = await self._live(conn, account_id)
             idents = await store.identities(conn, row["id"])
             conflicts = await store.open_conflicts(conn, row["id"])
+            member = await member_store.member_of_account(conn, row["id"])
+            applications = await member_store.applications_of(conn, row["id"], limit=1000)
         phone = self._pii.decrypt(row["phone_enc"], PHONE_COLUMN) if row["phone_enc"] else None
         return {
             "account": self._view(row).public() | {"phone": phone,
@@ -273,6 +277,9 @@ class AccountService:
             "identities": [{"kind": i["kind"], "issuer": i["issuer"], "subject": i["subject"],
                             "since": i["created_at"].isoformat()} for i in idents],
             "open_conflicts": len(conflicts),
+            # their own data: shown in full
+            "member": member_view(member, self._pii, reveal=True) if member else None,
+            "applications": [application_view(a, self._pii) for a in applications],
         }
 
     async def cancel(self, account_id: int) -> str:

@@ -79,6 +79,19 @@ async def absorb(conn: asyncpg.Connection, survivor: int, absorbed: int) -> None
     ``absorbed`` merged. The caller has checked the two may be merged."""
     await conn.execute("UPDATE account_identities SET account_id = $1 WHERE account_id = $2",
                        survivor, absorbed)
+    # One person, one certified member record: it follows the person unless the survivor has one.
+    await conn.execute(
+        """UPDATE members SET account_id = $1, updated_at = now()
+           WHERE account_id = $2 AND NOT EXISTS (SELECT 1 FROM members WHERE account_id = $1)""",
+        survivor, absorbed)
+    await conn.execute("UPDATE members SET account_id = NULL, certified_at = NULL WHERE account_id = $1",
+                       absorbed)
+    await conn.execute(
+        """UPDATE applications SET status = 'withdrawn', updated_at = now()
+           WHERE account_id = $2 AND status = 'pending' AND kind IN
+                 (SELECT kind FROM applications WHERE account_id = $1 AND status = 'pending')""",
+        survivor, absorbed)
+    await conn.execute("UPDATE applications SET account_id = $1 WHERE account_id = $2", survivor, absorbed)
     await conn.execute(
         """UPDATE accounts s SET
                nickname = coalesce(s.nickname, x.nickname),
@@ -105,8 +118,18 @@ async def absorb(conn: asyncpg.Connection, survivor: int, absorbed: int) -> None
 
 
 async def cancel(conn: asyncpg.Connection, account_id: int) -> None:
-    """The deletion rule of docs/privacy.md: personal data goes, the KPI facts stay."""
+    """The deletion rule of docs/privacy.md: personal data goes, the KPI facts stay. A union's
+    member record stays with the union, no longer linked; what the worker filed loses its
+    personal data, and what was still pending is withdrawn."""
     await conn.execute("DELETE FROM account_identities WHERE account_id = $1", account_id)
+    await conn.execute("UPDATE members SET account_id = NULL, certified_at = NULL, updated_at = now() "
+                       "WHERE account_id = $1", account_id)
+    await conn.execute(
+        """UPDATE applications SET name = '（已注销）', id_number_enc = NULL, id_number_bidx = NULL,
+               phone_enc = NULL, form = form - 'birth_date' - 'gender' - 'note',
+               status = CASE WHEN status = 'pending' THEN 'withdrawn' ELSE status END,
+               updated_at = now()
+           WHERE account_id = $1""", account_id)
     await conn.execute(
         """UPDATE accounts SET status = 'cancelled', cancelled_at = now(), updated_at = now(),
                nickname = NULL, avatar_url = NULL, phone_enc = NULL, phone_bidx = NULL,
