@@ -9,8 +9,9 @@ from datetime import date
 
 import pytest
 
-from tests.conftest import INDEX_KEY
-from tests.services.test_cadres import PASSWORD, UA, org_id
+from tests.conftest import INDEX_KEY, make_settings
+from tests.services.test_cadres import PASSWORD, UA, org_id, otp
+from wxbackend.runtime import open_runtime
 from wxbackend.services import audit, member_card
 from wxbackend.services.accounts import WeChatIdentity
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
@@ -328,3 +329,23 @@ async def test_card_verification_is_audited_and_masks_the_name(rt, db, unions, r
     with pytest.raises(InvalidInput):
         await rt.reviews.verify_card(reviewer, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
     assert count >= 1
+
+
+async def test_a_configured_template_message_carries_the_decision(db, unions, backing, fake_wechat) -> None:
+    settings = make_settings(fake_wechat.base_url, membership={"notify_template_id": "TPL-review-result"})
+    async with open_runtime(settings, backing.dsn, backing.redis_url) as rt:
+        await rt.redis.flushdb()
+        zhang = await worker(rt, "oZhang")
+        application = await rt.membership.apply_join(zhang, join_form(unions["tianfu"]))
+        office = await rt.cadres.create_operator(username="office", display_name="平台", password=PASSWORD)
+        actor = (await rt.cadres.login(username="office", password=PASSWORD, totp=otp(office.totp_uri),
+                                       ip="10.0.0.1", user_agent=UA)).actor
+        long_reason = "申请表中的工作单位与本工会所在单位不一致，请核实后重新申请"
+        await rt.reviews.reject(actor, application["id"], long_reason)
+        assert await rt.outbox.run_once() == 1
+    [sent] = fake_wechat.delivered("/cgi-bin/message/template/send")
+    assert sent["template_id"] == "TPL-review-result" and sent["touser"] == "oZhang"
+    assert sent["client_msg_id"] == f"application-{application['id']}"
+    assert sent["data"]["thing1"]["value"] == "入会申请" and sent["data"]["phrase2"]["value"] == "未通过"
+    assert sent["data"]["thing4"]["value"] == long_reason[:20]      # WeChat's 20-character limit
+    assert sent["url"].endswith("/h5/membership.html")
