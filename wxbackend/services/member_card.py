@@ -1,0 +1,346 @@
+"""The electronic member card (电子会员卡): its picture and the QR token a cadre scans to verify it.
+
+The token is what makes the card verifiable: a screenshot of someone else's card is only good
+until the token expires, and nobody without the server key can mint one. It carries the member
+id and the issue time in the clear and an HMAC-SM3 over both, so the verifier needs no database
+row per token and any server process can check a token another process issued.
+
+The picture is drawn here, without a database and without Tornado, so that it can be tested pixel
+by pixel. The font is Noto Sans CJK from the ``manimgx-fonts-cjk`` wheel: servers and CI have no
+CJK system fonts, and a card showing tofu boxes instead of the member's name is worthless.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hmac
+import importlib.resources
+import io
+import re
+import struct
+from dataclasses import dataclass
+from datetime import date
+
+import segno
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
+from PIL import Image, ImageDraw, ImageFont
+
+from wxbackend.services.errors import InvalidInput
+
+__all__ = [
+    "BACKGROUND",
+    "CARD_HEIGHT",
+    "CARD_WIDTH",
+    "HEADER_HEIGHT",
+    "NAME_BASELINE",
+    "QR_BORDER",
+    "QR_ERROR",
+    "TEXT_RIGHT",
+    "UNION_RED",
+    "VALUE_LEFT",
+    "VALUE_WIDTH",
+    "CardData",
+    "FittedText",
+    "QrPlacement",
+    "fit_text",
+    "fit_union_name",
+    "issue_token",
+    "load_font",
+    "qr_placement",
+    "read_token",
+    "render_card",
+]
+
+
+@dataclass(frozen=True)
+class CardData:
+    name: str            # the member's full name (shown in full on their own card)
+    member_no: str       # e.g. "SC2026000000123"
+    union_name: str      # the grassroots union; long names are wrapped, then shrunk
+    joined_on: date
+    status_label: str    # e.g. "正常"
+
+
+# --- the token -------------------------------------------------------------------------------
+
+_DOMAIN = b"member-card\x00"  # a MAC made with the same key for another purpose never verifies here
+_FIELDS = struct.Struct(">QI")  # member_id (uint64), issued_at (uint32 unix seconds, good to 2106)
+_MAC_LEN = 16  # 128 bits stops forgery; the full 32 bytes would only grow the QR
+_TOKEN_CHARS = 38  # base64url of 12 + 16 bytes, unpadded
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{38}")
+_MAX_CLOCK_SKEW = 300
+_MIN_KEY_LEN = 16
+
+_INVALID = "会员卡二维码无效，请会员出示本人的电子会员卡"
+_EXPIRED = "会员卡二维码已过期，请会员刷新电子会员卡"
+
+
+def _mac(key: bytes, body: bytes) -> bytes:
+    if len(key) < _MIN_KEY_LEN:
+        # A short key is a configuration mistake, not bad user input: fail loudly, not with a 400.
+        raise ValueError(f"member-card key must be at least {_MIN_KEY_LEN} bytes")
+    h = HMAC(key, hashes.SM3())
+    h.update(_DOMAIN + body)
+    return h.finalize()[:_MAC_LEN]
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def issue_token(key: bytes, member_id: int, issued_at: int) -> str:
+    """A 38-character URL-safe token for ``member_id``, valid from ``issued_at`` (unix seconds).
+
+    Raises ValueError for values the token cannot carry; those are bugs in the caller."""
+    if not 0 <= member_id < 2**64:
+        raise ValueError("member_id out of range for a member-card token")
+    if not 0 <= issued_at < 2**32:
+        raise ValueError("issued_at out of range for a member-card token")
+    body = _FIELDS.pack(member_id, issued_at)
+    return _b64(body + _mac(key, body))
+
+
+def read_token(key: bytes, token: str, now: int, max_age: int) -> int:
+    """The member id in ``token`` if it was issued with ``key`` and is still fresh.
+
+    Raises InvalidInput ``card_invalid`` for anything malformed or forged and ``card_expired``
+    when it is older than ``max_age`` seconds or dated more than five minutes ahead of ``now``
+    (clocks of different servers drift; a token from further ahead was not issued by us honestly).
+    The MAC is checked before the times, so a tampered time field reads as forged, not expired."""
+    if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
+        raise InvalidInput(_INVALID, code="card_invalid")
+    raw = base64.urlsafe_b64decode(token + "==")
+    # The decoder ignores the last character's spare bits; accept one spelling per token only.
+    if _b64(raw) != token:
+        raise InvalidInput(_INVALID, code="card_invalid")
+    body, mac = raw[:_FIELDS.size], raw[_FIELDS.size:]
+    if not hmac.compare_digest(mac, _mac(key, body)):
+        raise InvalidInput(_INVALID, code="card_invalid")
+    member_id, issued_at = _FIELDS.unpack(body)
+    if issued_at - now > _MAX_CLOCK_SKEW or now - issued_at > max_age:
+        raise InvalidInput(_EXPIRED, code="card_expired")
+    return member_id
+
+
+# --- the font --------------------------------------------------------------------------------
+
+_FONT_PACKAGE = "manimgx_fonts_cjk"
+_FONT_FILE = "NotoSansCJK-VF.otf.ttc"
+
+
+@functools.cache
+def _font_path() -> str:
+    path = importlib.resources.files(_FONT_PACKAGE) / _FONT_FILE
+    if not path.is_file():
+        raise RuntimeError(f"{_FONT_FILE} is missing from the {_FONT_PACKAGE} package; reinstall it")
+    return str(path)
+
+
+@functools.cache
+def _face_index() -> int:
+    # The collection holds JP, KR, SC, TC and HK faces whose glyph shapes differ for the same code
+    # point; the order is the font vendor's choice, so look the face up by name.
+    path, index = _font_path(), 0
+    while True:
+        try:
+            family, _style = ImageFont.truetype(path, 12, index=index).getname()
+        except OSError:
+            break
+        if family and family.endswith(" SC"):
+            return index
+        index += 1
+    raise RuntimeError(f"no Simplified Chinese (SC) face in {path}")
+
+
+@functools.lru_cache(maxsize=64)
+def load_font(size: int, *, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """Noto Sans CJK SC at ``size`` px, Regular or Bold; cached per (size, weight).
+
+    The default instance of this variable font is Thin, so the weight is always set. Sharing
+    one cached face between executor threads is safe: Pillow holds the GIL (or, on free-threaded
+    builds from 12.2, a per-font lock) while FreeType works on it."""
+    font = ImageFont.truetype(_font_path(), size, index=_face_index())
+    try:
+        font.set_variation_by_name("Bold" if bold else "Regular")
+    except (OSError, ValueError):
+        pass  # FreeType without variation support: the default instance is still legible
+    return font
+
+
+@dataclass(frozen=True)
+class FittedText:
+    font: ImageFont.FreeTypeFont
+    lines: list[str]
+
+
+_NO_LINE_START = frozenset("）)」』】〉》，,。．.、；;：:！!？?…—·")
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    # Chinese has no spaces to break at, so break between any two characters, but never put
+    # closing punctuation at the start of a line (中文排版的避头尾).
+    lines: list[str] = []
+    line = ""
+    for ch in text:
+        if not line or font.getlength(line + ch) <= width:
+            line += ch
+            continue
+        if ch in _NO_LINE_START and len(line) > 1:
+            lines.append(line[:-1])
+            line = line[-1] + ch
+        else:
+            lines.append(line)
+            line = ch
+    if line:
+        lines.append(line)
+    return lines
+
+
+def fit_text(text: str, width: int, *, max_lines: int, largest: int, smallest: int,
+             bold: bool = False) -> FittedText:
+    """``text`` in at most ``max_lines`` lines no wider than ``width`` px: wrapped at the largest
+    size that fits, shrunk down to ``smallest``, and only then cut with an ellipsis."""
+    for size in range(largest, smallest - 1, -1):
+        font = load_font(size, bold=bold)
+        lines = _wrap(text, font, width)
+        if len(lines) <= max_lines:
+            return FittedText(font, lines)
+    font = load_font(smallest, bold=bold)
+    lines = _wrap(text, font, width)[:max_lines]
+    last = lines[-1]
+    while last and font.getlength(last + "…") > width:
+        last = last[:-1]
+    lines[-1] = last + "…"
+    return FittedText(font, lines)
+
+
+# --- the picture -----------------------------------------------------------------------------
+
+# The layout, in pixels of the PNG. 1000 × 630 is a bank card's 85.6 × 54 mm and about one pixel
+# per device pixel across a phone screen, so the image needs no scaling to stay sharp.
+CARD_WIDTH, CARD_HEIGHT = 1000, 630
+HEADER_HEIGHT = 150
+BACKGROUND = (255, 255, 255)
+UNION_RED = (200, 22, 29)
+_GOLD = (230, 180, 34)
+_TITLE_COLOUR = (255, 255, 255)
+_SUBTITLE_COLOUR = (255, 231, 176)
+_LABEL_COLOUR = (128, 128, 128)
+_VALUE_COLOUR = (34, 34, 34)
+
+_MARGIN = 56
+_LABEL_SIZE = 24
+VALUE_LEFT = _MARGIN + 120  # after a four-character label
+QR_ERROR = "M"
+QR_BORDER = 4  # the standard quiet zone; scanners that find the symbol fast rely on it
+_QR_BOX = 300  # the square the symbol (quiet zone included) must fit into
+_QR_LEFT = CARD_WIDTH - 48 - _QR_BOX
+_QR_TOP = HEADER_HEIGHT + 36
+_MIN_MODULE_PX = 3  # smaller modules blur once a phone camera sees them on another phone's screen
+TEXT_RIGHT = _QR_LEFT - 28  # no text may cross this column
+VALUE_WIDTH = TEXT_RIGHT - VALUE_LEFT
+
+NAME_BASELINE = 222
+_MEMBER_NO_BASELINE = 282
+_UNION_BASELINE = 342
+_JOINED_BASELINE = 432
+_STATUS_BASELINE = 492
+_FOOTER_BASELINE = 590
+
+
+@dataclass(frozen=True)
+class QrPlacement:
+    left: int         # where the symbol's quiet zone starts, in card pixels
+    top: int
+    module_px: int    # every module is a module_px × module_px square
+    modules: int      # modules per side, quiet zone included
+
+
+def _make_qr(payload: str) -> segno.QRCode:
+    # The level is pinned (no segno error boosting) so a verifier can rebuild the exact symbol.
+    return segno.make(payload, error=QR_ERROR, micro=False, boost_error=False)
+
+
+def _placement(qr: segno.QRCode) -> QrPlacement:
+    modules = qr.symbol_size(scale=1, border=QR_BORDER)[0]
+    module_px = _QR_BOX // modules
+    if module_px < _MIN_MODULE_PX:
+        raise ValueError(f"QR payload too long for the member card ({modules} modules)")
+    offset = (_QR_BOX - modules * module_px) // 2
+    return QrPlacement(_QR_LEFT + offset, _QR_TOP + offset, module_px, modules)
+
+
+def qr_placement(qr_payload: str) -> QrPlacement:
+    """Where render_card draws the QR for ``qr_payload``: integer-pixel modules, centred in a
+    fixed square on the right of the card."""
+    return _placement(_make_qr(qr_payload))
+
+
+def _qr_image(qr: segno.QRCode, place: QrPlacement) -> Image.Image:
+    rows = qr.matrix_iter(scale=1, border=QR_BORDER)
+    data = bytes(0 if dark else 255 for row in rows for dark in row)
+    symbol = Image.frombytes("L", (place.modules, place.modules), data)
+    side = place.modules * place.module_px
+    return symbol.resize((side, side), Image.Resampling.NEAREST).convert("RGB")
+
+
+def fit_union_name(union_name: str) -> FittedText:
+    """How the card sets the union's name: grassroots union names run to 40 characters
+    (street, community, company, 联合工会委员会), which take two lines at 22 px."""
+    return fit_text(union_name, VALUE_WIDTH, max_lines=2, largest=30, smallest=18)
+
+
+def _format_date(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def render_card(data: CardData, qr_payload: str) -> bytes:
+    """The member card as PNG bytes, with ``qr_payload`` encoded verbatim in its QR code.
+
+    This is synchronous CPU work (a few tens of milliseconds, most of it PNG compression), so a
+    Tornado handler must not call it on the event loop: run it in an executor, e.g.
+    ``await IOLoop.current().run_in_executor(None, render_card, data, payload)``.
+    Raises ValueError if the payload needs a QR too dense for the card."""
+    qr = _make_qr(qr_payload)
+    place = _placement(qr)
+
+    card = Image.new("RGB", (CARD_WIDTH, CARD_HEIGHT), BACKGROUND)
+    draw = ImageDraw.Draw(card)
+
+    draw.rectangle((0, 0, CARD_WIDTH - 1, HEADER_HEIGHT - 1), fill=UNION_RED)
+    draw.rectangle((0, HEADER_HEIGHT, CARD_WIDTH - 1, HEADER_HEIGHT + 5), fill=_GOLD)
+    draw.text((_MARGIN, 78), "中华全国总工会会员卡", font=load_font(46, bold=True),
+              fill=_TITLE_COLOUR, anchor="ls")
+    draw.text((_MARGIN, 122), "四川省总工会 · 川工之家", font=load_font(26),
+              fill=_SUBTITLE_COLOUR, anchor="ls")
+
+    label_font = load_font(_LABEL_SIZE)
+    rows = [
+        (NAME_BASELINE, "姓　　名", fit_text(data.name, VALUE_WIDTH, max_lines=1, largest=36,
+                                           smallest=24, bold=True)),
+        (_MEMBER_NO_BASELINE, "会员编号", fit_text(data.member_no, VALUE_WIDTH, max_lines=1,
+                                               largest=30, smallest=20)),
+        (_UNION_BASELINE, "所属工会", fit_union_name(data.union_name)),
+        (_JOINED_BASELINE, "入会日期", fit_text(_format_date(data.joined_on), VALUE_WIDTH,
+                                           max_lines=1, largest=30, smallest=20)),
+        (_STATUS_BASELINE, "会籍状态", fit_text(data.status_label, VALUE_WIDTH, max_lines=1,
+                                           largest=30, smallest=20)),
+    ]
+    for baseline, label, value in rows:
+        draw.text((_MARGIN, baseline), label, font=label_font, fill=_LABEL_COLOUR, anchor="ls")
+        line_height = round(value.font.size * 1.35)
+        for i, line in enumerate(value.lines):
+            draw.text((VALUE_LEFT, baseline + i * line_height), line, font=value.font,
+                      fill=_VALUE_COLOUR, anchor="ls")
+
+    card.paste(_qr_image(qr, place), (place.left, place.top))
+    draw.text((_QR_LEFT + _QR_BOX // 2, _QR_TOP + _QR_BOX + 30), "出示此码供工会核验",
+              font=load_font(20), fill=_LABEL_COLOUR, anchor="ms")
+    draw.text((_MARGIN, _FOOTER_BASELINE), "本卡仅限本人使用 · 二维码限时有效，截图转发无效",
+              font=load_font(20), fill=_LABEL_COLOUR, anchor="ls")
+
+    out = io.BytesIO()
+    card.save(out, "PNG")
+    return out.getvalue()
