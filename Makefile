@@ -29,7 +29,7 @@ $(CONFIG): | $(STAMP)
 
 run: $(STAMP) $(CONFIG)
 	$(BIN)/wxbackend --config $(CONFIG) migrate
-	$(BIN)/wxbackend --config $(CONFIG) seed
+	$(BIN)/wxbackend --config $(CONFIG) seed --demo
 	exec $(BIN)/wxbackend --config $(CONFIG) serve --port 8000
 
 test: $(STAMP) browser

@@ -72,21 +72,23 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    from wxbackend.services.seed import seed
+    from wxbackend.services.seed import seed, seed_demo
 
     async def run(dsn: str):
         conn = await connect(dsn)
         try:
-            return await seed(conn)
+            report = await seed(conn)
+            return report, (await seed_demo(conn) if args.demo else 0)
         except asyncpg.UndefinedTableError:
             raise ConfigError("数据库尚未初始化，请先运行 wxbackend migrate") from None
         finally:
             await conn.close()
 
     with backing_services(settings) as (dsn, _):
-        report = run_async(run(dsn))
+        report, demo = run_async(run(dsn))
     print(f"seeded orgs {report.orgs}, {report.targets} yearly targets, "
-          f"{report.new_keyword_rules} new keyword rules, {report.regions} regions")
+          f"{report.new_keyword_rules} new keyword rules, {report.regions} regions"
+          + (f", {demo} example grassroots unions" if args.demo else ""))
     return 0
 
 
@@ -369,8 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true", help="do not run the outbox worker here")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("seed", help="load the union tree, targets and keyword rules")\
-        .set_defaults(func=cmd_seed)
+    seed = sub.add_parser("seed", help="load the union tree, targets and keyword rules")
+    seed.add_argument("--demo", action="store_true",
+                      help="also add three example grassroots unions (for a local run, never production)")
+    seed.set_defaults(func=cmd_seed)
     sub.add_parser("worker", help="run only the outbox worker").set_defaults(func=cmd_worker)
     wechat = sub.add_parser("wechat", help="WeChat operations").add_subparsers(
         dest="wechat_command", required=True)

@@ -50,3 +50,16 @@ async def test_seeding_again_changes_nothing_and_keeps_edited_rules(db) -> None:
     assert await db.fetch("SELECT id, code, name, path::text FROM orgs ORDER BY id") == before
     assert await db.fetchval("SELECT reply FROM keyword_rules WHERE name = '帮助'") == "请拨打 12351"
     assert await db.fetchval("SELECT count(*) FROM registered_user_targets") == 75
+
+
+async def test_demo_unions_are_valid_findable_and_added_once(db) -> None:
+    from wxbackend.services.idnumbers import parse_credit_code
+    from wxbackend.services.seed import seed_demo
+
+    assert await seed_demo(db) == 3
+    assert await seed_demo(db) == 0
+    rows = await db.fetch("SELECT name, credit_code, kind, path::text AS path FROM orgs "
+                          "WHERE credit_code IS NOT NULL")
+    assert len(rows) == 3 and all(r["kind"] == "grassroots" and "示例" in r["name"] for r in rows)
+    assert all(parse_credit_code(r["credit_code"]) == r["credit_code"] for r in rows)
+    assert all(r["path"].count(".") == 2 for r in rows)   # province.city.union

@@ -14,7 +14,8 @@ from importlib import resources
 
 import asyncpg
 
-from wxbackend.store import accounts, keywords, orgs
+from wxbackend.services.idnumbers import uscc_check_char
+from wxbackend.store import accounts, keywords, members, orgs
 
 PROVINCE_CODE = "SC"
 PROVINCE_NAME = "四川省总工会"
@@ -89,3 +90,28 @@ async def seed(conn: asyncpg.Connection) -> SeedReport:
         await accounts.upsert_regions(conn, regions)
         counts = await orgs.count_by_kind(conn)
     return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules, regions=len(regions))
+
+
+# Example grassroots unions for a local run (`seed --demo`), so the join and certification pages
+# have something to find. Production never runs it; the names say 示例.
+DEMO_UNIONS = (
+    ("SC-510100", "510104", "915101040000000001", "成都示例软件有限公司"),
+    ("SC-510100", "510107", "915101070000000002", "成都示例物流有限公司"),
+    ("SC-511700", "511702", "915117020000000003", "达州示例钢铁有限公司"),
+)
+
+
+async def seed_demo(conn: asyncpg.Connection) -> int:
+    """Add the example unions that are missing; return how many were added."""
+    added = 0
+    async with conn.transaction():
+        for parent_code, region, code, employer in DEMO_UNIONS:
+            credit_code = code[:17] + uscc_check_char(code[:17])
+            if await members.union_exists_for(conn, credit_code):
+                continue
+            parent = await orgs.by_code(conn, parent_code)
+            await orgs.create_grassroots(conn, parent_id=parent["id"], name=f"{employer}工会（示例）",
+                                         credit_code=credit_code, employer_name=employer,
+                                         region_code=region, founded_via_platform=False)
+            added += 1
+    return added
