@@ -349,3 +349,17 @@ async def test_a_configured_template_message_carries_the_decision(db, unions, ba
     assert sent["data"]["thing1"]["value"] == "入会申请" and sent["data"]["phrase2"]["value"] == "未通过"
     assert sent["data"]["thing4"]["value"] == long_reason[:20]      # WeChat's 20-character limit
     assert sent["url"].endswith("/h5/membership.html")
+
+
+async def test_concurrent_certifications_link_one_record_per_account(rt, db, unions) -> None:
+    import asyncio
+
+    await roster_member(rt, db, unions["tianfu"], "张三", ZHANG_ID, None)
+    await roster_member(rt, db, unions["jinjiang"], "张三", id_number(seq="351"), None)
+    zhang = await worker(rt, "oZhang")
+    results = await asyncio.gather(
+        rt.membership.certify(zhang, {"name": "张三", "id_number": ZHANG_ID}, "10.3.3.3"),
+        rt.membership.certify(zhang, {"name": "张三", "id_number": id_number(seq="351")}, "10.3.3.3"),
+        return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
+    assert await db.fetchval("SELECT count(*) FROM members WHERE account_id = $1", zhang) == 1

@@ -210,7 +210,11 @@ class MembershipService:
                                    code="member_linked_elsewhere")
                 if await store.member_of_account(conn, account_id):
                     raise Conflict("您的账号已认证其他会员信息", code="already_certified")
-                await store.link_account(conn, member["id"], account_id)
+                try:
+                    async with conn.transaction():
+                        await store.link_account(conn, member["id"], account_id)
+                except asyncpg.UniqueViolationError:   # the account certified another record meanwhile
+                    raise Conflict("您的账号已认证其他会员信息", code="already_certified") from None
                 await account_store.log_change(conn, "member", str(member["id"]), "certified", "self",
                                                {"member_no": member["member_no"]})
                 return member_view(await store.member(conn, member["id"]), self._pii)

@@ -92,16 +92,22 @@ class ReviewService:
 
     # --- decisions -----------------------------------------------------------------------------
     async def approve(self, actor: Actor, application_id: int) -> dict:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._pending(conn, actor, application_id)
-            member_id, org_id, detail = await getattr(self, f"_approve_{row['kind']}")(conn, actor, row)
-            await store.decide(conn, application_id, status="approved", reviewed_by=actor.id,
-                               reason=None, member_id=member_id, result_org_id=org_id)
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
-                               action="application.approve", target=f"application:{application_id}",
-                               detail={"kind": row["kind"], **detail}, ip=actor.ip)
-            await self._notify(conn, row, "已通过", "请在川工之家查看")
-            return self._cadre_view(actor, await store.application(conn, application_id))
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await self._pending(conn, actor, application_id)
+                member_id, org_id, detail = await getattr(self, f"_approve_{row['kind']}")(conn, actor, row)
+                await store.decide(conn, application_id, status="approved", reviewed_by=actor.id,
+                                   reason=None, member_id=member_id, result_org_id=org_id)
+                await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
+                                   action="application.approve", target=f"application:{application_id}",
+                                   detail={"kind": row["kind"], **detail}, ip=actor.ip)
+                await self._notify(conn, row, "已通过", "请在川工之家查看")
+                return self._cadre_view(actor, await store.application(conn, application_id))
+        except asyncpg.UniqueViolationError:
+            # A roster import or another decision got there first (same ID number, account or
+            # credit code): nothing of this decision was written.
+            raise Conflict("申请人的会员信息或该单位的工会已在此期间建立，请刷新后重新处理",
+                           code="changed_meanwhile") from None
 
     async def reject(self, actor: Actor, application_id: int, reason: str) -> dict:
         reason = (reason or "").strip()
