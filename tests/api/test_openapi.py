@@ -9,6 +9,7 @@ import json
 import re
 import secrets
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ from referencing.jsonschema import DRAFT202012
 from tests.conftest import MP_APPID, MP_SECRET
 from wxbackend.app import make_app
 from wxbackend.handlers.base import BaseHandler
+from wxbackend.services.idnumbers import id_check_char, uscc_check_char
+from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
 from wxbackend.services.platform import SCOPES, sign, string_to_sign
+from wxbackend.store import members as member_store
+from wxbackend.store import orgs as org_store
 
 ROOT = Path(__file__).resolve().parents[2]
 MP_DOC = "miniprogram_api/openapi.json"
@@ -220,15 +225,24 @@ class Contract:
         documented = responses[status]
         if "$ref" in documented:
             pointer, documented = documented["$ref"], _follow(self.doc, documented["$ref"])
+        for name, header in documented.get("headers", {}).items():
+            header = _follow(self.doc, header["$ref"]) if "$ref" in header else header
+            assert name in response.headers, f"{method.upper()} {path} {status}: no {name} header"
+            self._validator(header["schema"]).validate(response.headers[name])
         if "content" not in documented:
             return None
-        assert response.headers["Content-Type"].startswith(JSON)
-        validator = self.jsonschema.Draft202012Validator(
-            {"$ref": f"{self.uri}{pointer}/content/application~1json/schema"}, registry=self.registry,
-            format_checker=self.jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        media = response.headers["Content-Type"].split(";")[0].strip()
+        assert media in documented["content"], f"{method.upper()} {path} {status} answered {media}, " \
+                                               f"documented {sorted(documented['content'])}"
+        if media != JSON:
+            return response.content
         body = response.json()
-        validator.validate(body)
+        self._validator({"$ref": f"{self.uri}{pointer}/content/application~1json/schema"}).validate(body)
         return body
+
+    def _validator(self, schema: dict) -> Any:
+        validator = self.jsonschema.Draft202012Validator
+        return validator(schema, registry=self.registry, format_checker=validator.FORMAT_CHECKER)
 
 
 @pytest.fixture
@@ -297,6 +311,136 @@ async def test_mini_program_responses_match_the_document(http, server, mini_prog
                                 json={"confirm": "注销"})
     assert cancelled.status_code == 200
     mp.check("/mp/v1/me/cancel", "post", cancelled)
+
+
+async def test_mini_program_membership_responses_match_the_document(http, server, rt, db,
+                                                                    mini_program) -> None:
+    """Find a union, join and withdraw, certify (a miss, then the roster's record), the member
+    card, a transfer and a founding: every answer as documented, ID numbers and phones masked."""
+    mp = Contract(MP_DOC)
+    chengdu = await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
+    tianfu = (await org_store.create_grassroots(
+        db, parent_id=chengdu, name="成都天府软件有限公司工会", credit_code=None,
+        employer_name="成都天府软件有限公司", region_code=None, founded_via_platform=False))["id"]
+    jinjiang = (await org_store.create_grassroots(
+        db, parent_id=chengdu, name="锦江宾馆工会", credit_code=None, employer_name=None,
+        region_code="510104", founded_via_platform=False))["id"]
+    number = "51010419900307131" + id_check_char("51010419900307131")
+    wrong = number[:17] + ("0" if number[17] != "0" else "1")
+    masked = "5101**********" + number[-4:]
+
+    anonymous = await http.get(f"{server}/mp/v1/membership")
+    assert anonymous.status_code == 401
+    assert mp.check("/mp/v1/membership", "get", anonymous)["error"]["code"] == "unauthenticated"
+
+    token, _ = await _sign_in(http, server, mini_program, mp, "o-openapi-member")
+    auth = {"Authorization": f"Bearer {token}"}
+    me = await http.get(f"{server}/mp/v1/me", headers=auth)
+    version = mp.check("/mp/v1/me", "get", me)["privacy_version"]
+
+    async def call(method: str, path: str, status: int, template: str | None = None, **kwargs) -> Any:
+        response = await http.request(method, server + path, headers=auth, **kwargs)
+        assert response.status_code == status, f"{method} {path}: {response.status_code} {response.text}"
+        return mp.check(template or path, method.lower(), response)
+
+    # --- finding a union
+    assert (await call("GET", "/mp/v1/unions", 400))["error"]["code"] == "search_empty"
+    short = await call("GET", "/mp/v1/unions", 400, params={"q": "天"})
+    assert short["error"]["code"] == "search_too_short"
+    found = (await call("GET", "/mp/v1/unions", 200, params={"q": "天府软件"}))["unions"]
+    assert found == [{"id": tianfu, "name": "成都天府软件有限公司工会",
+                      "employer_name": "成都天府软件有限公司", "region_code": None, "region_name": None,
+                      "parent_name": "成都市总工会"}]
+    in_city = (await call("GET", "/mp/v1/unions", 200, params={"region": "510100"}))["unions"]
+    assert [(u["id"], u["region_name"], u["employer_name"]) for u in in_city] == [(jinjiang, "锦江区", None)]
+
+    # --- not a member yet
+    assert (await call("GET", "/mp/v1/membership/card.png", 404))["error"]["code"] == "not_a_member"
+    assert await call("GET", "/mp/v1/membership", 200) == {"member": None, "applications": []}
+
+    # --- 入会: the phone first, then a bad ID number, then the application
+    form = {"union_id": tianfu, "name": "张三", "id_number": number, "ethnicity": "汉族", "education": "本科",
+            "political_status": "群众", "household_type": "农村", "migrant_worker": True,
+            "employer": "成都天府软件有限公司", "job": "工程师", "privacy_version": version}
+    join = "/mp/v1/membership/join"
+    assert (await call("POST", join, 400, json=form))["error"]["code"] == "phone_required"
+    phone = await http.post(f"{server}/mp/v1/phone", headers=auth,
+                            json={"code": mini_program.issue_phone_code("13800138000", MP_APPID)})
+    assert phone.status_code == 200
+    mp.check("/mp/v1/phone", "post", phone)
+    bad = await call("POST", join, 400, json={**form, "id_number": wrong})
+    assert bad["error"]["code"] == "id_number_checksum"
+    application = (await call("POST", join, 201, json=form))["application"]
+    assert (application["kind"], application["status"]) == ("join", "pending")
+    assert application["union"] == {"id": tianfu, "name": "成都天府软件有限公司工会"}
+    assert (application["id_number"], application["phone"]) == (masked, "138****8000")
+    assert application["form"]["gender"] == 1 and application["form"]["birth_date"] == "1990-03-07"
+    assert (await call("POST", join, 409, json=form))["error"]["code"] == "application_pending"
+    overview = await call("GET", "/mp/v1/membership", 200)
+    assert overview["member"] is None and [a["id"] for a in overview["applications"]] == [application["id"]]
+
+    # --- 撤回
+    withdraw = "/mp/v1/membership/applications/{application_id}/withdraw"
+    withdrawn = (await call("POST", withdraw.format(application_id=application["id"]), 200,
+                            template=withdraw))["application"]
+    assert withdrawn["status"] == "withdrawn" and withdrawn["status_label"] == "已撤回"
+    again = await call("POST", withdraw.format(application_id=application["id"]), 409, template=withdraw)
+    assert again["error"]["code"] == "application_decided"
+    missing = await call("POST", withdraw.format(application_id=999999), 404, template=withdraw)
+    assert missing["error"]["code"] == "application_not_found"
+
+    # --- 会员认证: not in the roster, a dispute, then the roster's record is certified
+    certify = "/mp/v1/membership/certify"
+    miss = await call("POST", certify, 400, json={"name": "张三", "id_number": number})
+    assert miss["error"]["code"] == "certify_no_match"
+    dispute = (await call("POST", "/mp/v1/membership/certify/dispute", 201,
+                          json={"union_id": tianfu, "name": "张三", "id_number": number,
+                                "note": "名册漏登"}))["application"]
+    assert (dispute["kind"], dispute["form"]) == ("certify", {"note": "名册漏登"})
+    await member_store.create_member(
+        db, org_id=tianfu, name="张三", id_number_enc=rt.pii.encrypt(number, ID_COLUMN),
+        id_number_bidx=rt.pii.blind_index(number, ID_COLUMN),
+        phone_enc=rt.pii.encrypt("13800138000", PHONE_COLUMN),
+        phone_bidx=rt.pii.blind_index("13800138000", PHONE_COLUMN), gender=1,
+        birth_date=date(1990, 3, 7), form={}, source="roster", account_id=None)
+    member = (await call("POST", certify, 200, json={"name": "张三", "id_number": number.lower()}))["member"]
+    assert (member["id_number"], member["phone"], member["certified"]) == (masked, "138****8000", True)
+    assert (member["source"], member["ethnicity"], member["union"]["id"]) == ("roster", None, tianfu)
+    overview = await call("GET", "/mp/v1/membership", 200)
+    assert overview["member"] == member and len(overview["applications"]) == 2
+
+    card = await call("GET", "/mp/v1/membership/card.png", 200)
+    assert card.startswith(b"\x89PNG\r\n\x1a\n")
+
+    # --- 会员关系接转 and 建会
+    transfer = (await call("POST", "/mp/v1/membership/transfer", 201,
+                           json={"union_id": jinjiang, "reason": "调动到新单位工作"}))["application"]
+    assert (transfer["from_union"]["id"], transfer["union"]["id"]) == (tianfu, jinjiang)
+    assert transfer["member_no"] == member["member_no"] and transfer["id_number"] == masked
+    same = await call("POST", "/mp/v1/membership/transfer", 400, json={"union_id": tianfu, "reason": "调动"})
+    assert same["error"]["code"] == "same_union"
+    first17 = "91510104MA61234X5"
+    founding = {"union_name": "成都天府云计算有限公司工会", "credit_code": first17 + uscc_check_char(first17),
+                "employer_name": "成都天府云计算有限公司", "region_code": "510104", "organiser_name": "张三",
+                "headcount": 30, "upper_union_id": chengdu, "privacy_version": version}
+    founded = (await call("POST", "/mp/v1/unions/found", 201, json=founding))["application"]
+    assert (founded["kind"], founded["union"]["id"], founded["id_number"]) == ("found", chengdu, None)
+    assert founded["form"]["form_of_union"] == "工会委员会"
+
+    # --- the worker's own export: the member record in full, applications still masked
+    exported = await call("GET", "/mp/v1/me/data", 200)
+    assert (exported["member"]["id_number"], exported["member"]["phone"]) == (number, "13800138000")
+    assert {a["kind"] for a in exported["applications"]} == {"join", "certify", "transfer", "found"}
+    assert all(a["id_number"] in (masked, None) for a in exported["applications"])
+
+    # --- certification attempts are limited per worker, malformed ones included
+    token, _ = await _sign_in(http, server, mini_program, mp, "o-openapi-guesser")
+    auth = {"Authorization": f"Bearer {token}"}
+    for _ in range(rt.settings.membership.certify_per_account_day):
+        assert (await call("POST", certify, 400, json={}))["error"]["code"] == "name_invalid"
+    limited = await http.post(server + certify, headers=auth, json={"name": "张三", "id_number": number})
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "86400"
+    assert mp.check(certify, "post", limited)["error"]["code"] == "certify_limit"
 
 
 def signed_headers(app_id: str, secret: str, method: str, path: str, body: bytes = b"") -> dict:
