@@ -355,7 +355,7 @@ async def test_mini_program_membership_responses_match_the_document(http, server
     assert [(u["id"], u["region_name"], u["employer_name"]) for u in in_city] == [(jinjiang, "锦江区", None)]
 
     # --- not a member yet
-    assert (await call("GET", "/mp/v1/membership/card.png", 404))["error"]["code"] == "not_a_member"
+    assert (await call("GET", "/mp/v1/membership/card.png", 403))["error"]["code"] == "not_a_member"
     assert await call("GET", "/mp/v1/membership", 200) == {"member": None, "applications": []}
 
     # --- 入会: the phone first, then a bad ID number, then the application
@@ -395,7 +395,7 @@ async def test_mini_program_membership_responses_match_the_document(http, server
     assert miss["error"]["code"] == "certify_no_match"
     dispute = (await call("POST", "/mp/v1/membership/certify/dispute", 201,
                           json={"union_id": tianfu, "name": "张三", "id_number": number,
-                                "note": "名册漏登"}))["application"]
+                                "note": "名册漏登", "privacy_version": version}))["application"]
     assert (dispute["kind"], dispute["form"]) == ("certify", {"note": "名册漏登"})
     await member_store.create_member(
         db, org_id=tianfu, name="张三", id_number_enc=rt.pii.encrypt(number, ID_COLUMN),
@@ -423,6 +423,8 @@ async def test_mini_program_membership_responses_match_the_document(http, server
     founding = {"union_name": "成都天府云计算有限公司工会", "credit_code": first17 + uscc_check_char(first17),
                 "employer_name": "成都天府云计算有限公司", "region_code": "510104", "organiser_name": "张三",
                 "headcount": 30, "upper_union_id": chengdu, "privacy_version": version}
+    upper = (await call("GET", "/mp/v1/unions/upper", 200, params={"region": "510104"}))["unions"]
+    assert upper[0] == {"id": chengdu, "name": "成都市总工会", "kind": "city"}
     founded = (await call("POST", "/mp/v1/unions/found", 201, json=founding))["application"]
     assert (founded["kind"], founded["union"]["id"], founded["id_number"]) == ("found", chengdu, None)
     assert founded["form"]["form_of_union"] == "工会委员会"

@@ -108,7 +108,8 @@ async def test_one_pending_application_then_withdraw(rt, db, unions) -> None:
         await rt.membership.apply_join(li, join_form(unions["jinjiang"]))
     with pytest.raises(NotFound):
         await rt.membership.withdraw(li, first["id"])
-    assert (await rt.membership.withdraw(zhang, first["id"]))["status"] == "withdrawn"
+    withdrawn = await rt.membership.withdraw(zhang, first["id"])
+    assert withdrawn["status"] == "withdrawn" and withdrawn["reviewed_at"] is None   # nobody reviewed it
     again = await rt.membership.apply_join(zhang, join_form(unions["jinjiang"]))
     assert again["union"]["id"] == unions["jinjiang"]
     assert await db.fetchval("SELECT count(*) FROM applications") == 2
@@ -227,6 +228,7 @@ async def test_certification_attempts_are_limited(rt, db, unions) -> None:
     with pytest.raises(TooManyRequests) as limited:
         await rt.membership.certify(li, {"name": "李四", "id_number": LI_ID}, "10.1.1.4")
     assert limited.value.code == "certify_limit"
+    assert 0 < int(limited.value.headers["Retry-After"]) <= 86_400     # what is left of the day
     # the same network address is limited across accounts too
     per_ip = rt.settings.membership.certify_per_ip_hour
     for n in range(per_ip - limit - 1):
@@ -244,7 +246,8 @@ async def test_a_dispute_is_decided_by_the_union(rt, db, unions, reviewer) -> No
     with pytest.raises(InvalidInput):
         await rt.membership.certify(zhang, {"name": "张三", "id_number": ZHANG_ID}, "10.1.1.5")
     dispute = await rt.membership.dispute(zhang, {"union_id": unions["tianfu"], "name": "张三",
-                                                  "id_number": ZHANG_ID, "note": "名册姓名录入有误"})
+                                                  "id_number": ZHANG_ID, "note": "名册姓名录入有误",
+                                                  "privacy_version": "2026-11"})
     assert dispute["kind"] == "certify"
     await rt.reviews.approve(reviewer, dispute["id"])
     row = await db.fetchrow("SELECT account_id, name FROM members WHERE id = $1", member_id)
@@ -286,6 +289,9 @@ async def test_founding_adds_a_union_marked_as_from_the_platform(rt, db, reviewe
     with pytest.raises(InvalidInput) as failed:
         await rt.membership.apply_found(zhang, bad_code)
     assert failed.value.code == "credit_code_checksum"
+    with pytest.raises(InvalidInput) as wrong_upper:     # 达州 does not approve a union in 成都
+        await rt.membership.apply_found(zhang, {**body, "upper_union_id": await org_id(db, "SC-511700")})
+    assert wrong_upper.value.code == "upper_union_invalid"
     application = await rt.membership.apply_found(zhang, body)
     assert application["form"]["form_of_union"] == "工会委员会"
     other = await worker(rt, "oLi", "13900000002")
@@ -312,6 +318,17 @@ async def test_search_finds_unions_by_name_employer_or_region(rt, db, unions) ->
     assert [u["id"] for u in by_city] == [unions["dazhou"]]
     with pytest.raises(InvalidInput):
         await rt.membership.search_unions()
+    assert await rt.membership.search_unions(text="%%") == []          # wildcards match literally
+    assert await rt.membership.search_unions(text="宾_") == []
+
+
+async def test_upper_unions_of_a_region(rt, db) -> None:
+    upper = await rt.membership.upper_unions("510104")
+    assert upper[0]["name"] == "成都市总工会"
+    assert {u["kind"] for u in upper[1:]} == {"industry", "industry_holder"}
+    assert "达州市总工会" not in {u["name"] for u in upper}
+    with pytest.raises(InvalidInput):
+        await rt.membership.upper_unions("110101")
 
 
 async def test_card_verification_is_audited_and_masks_the_name(rt, db, unions, reviewer) -> None:

@@ -25,6 +25,13 @@ class UnionSearchHandler(MembershipHandler):
             credit_code=self.get_query_argument("credit_code", ""))})
 
 
+class UpperUnionsHandler(MembershipHandler):
+    route = "unions/upper"
+
+    async def get(self) -> None:
+        self.write_json({"unions": await self.membership.upper_unions(self.get_query_argument("region", ""))})
+
+
 class OverviewHandler(MembershipHandler):
     route = "membership"
 
@@ -90,8 +97,8 @@ class CardHandler(MembershipHandler):
         self.finish(png)
 
 
-_HANDLERS = (UnionSearchHandler, OverviewHandler, JoinHandler, WithdrawHandler, CertifyHandler,
-             DisputeHandler, TransferHandler, FoundHandler, CardHandler)
+_HANDLERS = (UnionSearchHandler, UpperUnionsHandler, OverviewHandler, JoinHandler, WithdrawHandler,
+             CertifyHandler, DisputeHandler, TransferHandler, FoundHandler, CardHandler)
 
 
 def routes(accounts: AccountService, login: WeChatLogin, membership: MembershipService) -> list:

@@ -35,6 +35,19 @@ KIND_NAMES = {"join": "入会申请", "certify": "会员认证申诉", "transfer
 STATUS_NAMES = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "withdrawn": "已撤回"}
 MEMBER_STATUS = {"active": "正常", "retained": "保留会籍", "withdrawn": "已退会"}
 
+_MAX_ID = 2**63 - 1
+
+
+def row_id(value: object) -> int | None:
+    """A database id from JSON: a positive integer that fits bigint, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ID else None
+
+
+def _like(text: str) -> str:
+    """``text`` matched literally inside ILIKE … ESCAPE '!': its own % and _ are not wildcards."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 _COUNT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -103,9 +116,16 @@ class MembershipService:
         if text and len(text) < 2:
             raise InvalidInput("请至少输入两个字", code="search_too_short")
         async with self._pool.acquire() as conn:
-            rows = await store.search_unions(conn, text=text or None, region_code=region_code or None,
+            rows = await store.search_unions(conn, text=_like(text) or None, region_code=region_code or None,
                                              credit_code=credit_code.strip().upper() or None, limit=20)
         return [dict(r) for r in rows]
+
+    async def upper_unions(self, region_code: str) -> list[dict]:
+        """The unions that may approve founding a union in this region (建会的上级工会)."""
+        async with self._pool.acquire() as conn:
+            if await account_store.get_region(conn, region_code) is None:
+                raise InvalidInput("请选择单位所在地区", code="region_invalid")
+            return [dict(r) for r in await store.upper_unions(conn, region_code)]
 
     # --- what the worker sees ------------------------------------------------------------------
     async def overview(self, account_id: int) -> dict:
@@ -124,7 +144,7 @@ class MembershipService:
         return self._pii.decrypt(row["phone_enc"], "accounts.phone")
 
     async def _joinable(self, conn: asyncpg.Connection, org_id: object) -> asyncpg.Record:
-        org = await org_store.get(conn, org_id) if isinstance(org_id, int) else None
+        org = await org_store.get(conn, row_id(org_id)) if row_id(org_id) else None
         if org is None or org["kind"] != "grassroots" or not org["accepts_members"]:
             raise InvalidInput("请选择一个可以申请加入的基层工会", code="union_not_joinable")
         return org
@@ -172,13 +192,14 @@ class MembershipService:
                 raise NotFound("未找到该申请", code="application_not_found")
             if row["status"] != "pending":
                 raise Conflict("该申请已处理，不能撤回", code="application_decided")
-            await store.decide(conn, application_id, status="withdrawn", reviewed_by=None, reason=None)
+            await store.withdraw(conn, application_id)
             return application_view(await store.application(conn, application_id), self._pii)
 
     # --- 会员认证 ------------------------------------------------------------------------------
     async def _limit(self, key: str, ttl: int, limit: int, message: str) -> None:
         if await self._count(keys=[key], args=[ttl]) > limit:
-            raise TooManyRequests(message, code="certify_limit", headers={"Retry-After": str(ttl)})
+            left = max(1, await self._redis.ttl(key))
+            raise TooManyRequests(message, code="certify_limit", headers={"Retry-After": str(left)})
 
     async def certify(self, account_id: int, body: dict, client_ip: str) -> dict:
         # Counted before anything is checked: a malformed attempt is still an attempt.
@@ -221,6 +242,7 @@ class MembershipService:
 
     async def dispute(self, account_id: int, body: dict) -> dict:
         """认证申诉: the roster does not match; the union checks the worker's papers."""
+        self._check_privacy(body)
         name = clean_name(body.get("name"))
         ident = parse_id_number(str(body.get("id_number", "")), date.today(), min_age=0)
         note = str(body.get("note", "")).strip()[:200]
@@ -263,15 +285,15 @@ class MembershipService:
             phone = await self._phone(conn, account_id)
             if await account_store.get_region(conn, form["region_code"]) is None:
                 raise InvalidInput("请选择单位所在地区", code="region_invalid")
-            upper = await org_store.get(conn, body.get("upper_union_id")) \
-                if isinstance(body.get("upper_union_id"), int) else None
-            if upper is None or upper["kind"] == "grassroots":
+            allowed = {r["id"] for r in await store.upper_unions(conn, form["region_code"])}
+            upper = row_id(body.get("upper_union_id"))
+            if upper not in allowed:
                 raise InvalidInput("请选择上级工会（单位所在地的县级或市级总工会、产业工会）",
                                    code="upper_union_invalid")
             if await store.union_exists_for(conn, form["credit_code"]):
                 raise Conflict("该单位已建立工会，可直接申请入会", code="union_exists")
             return await self._file(
-                conn, kind="found", account_id=account_id, org_id=upper["id"], from_org_id=None,
+                conn, kind="found", account_id=account_id, org_id=upper, from_org_id=None,
                 member_id=None, name=form["organiser_name"], id_number_enc=None, id_number_bidx=None,
                 phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form=form)
 
@@ -280,9 +302,9 @@ class MembershipService:
         async with self._pool.acquire() as conn:
             member = await store.member_of_account(conn, account_id)
         if member is None:
-            raise NotFound("您还不是认证会员，请先入会或进行会员认证", code="not_a_member")
+            raise Forbidden("您还不是认证会员，请先入会或进行会员认证", code="not_a_member")
         if member["status"] == "withdrawn":
-            raise Forbidden("会籍已终止，会员卡不可用", code="member_not_active")
+            raise Conflict("会籍已终止，会员卡不可用", code="member_not_active")
         token = member_card.issue_token(self._card_key, member["id"], int(time.time()))
         data = member_card.CardData(name=member["name"], member_no=member["member_no"],
                                     union_name=member["org_name"], joined_on=member["joined_on"],

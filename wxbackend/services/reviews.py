@@ -27,6 +27,7 @@ from wxbackend.services.membership import (
     STATUS_NAMES,
     application_view,
     member_view,
+    row_id,
 )
 from wxbackend.services.outbox import custom_text
 from wxbackend.services.permissions import Actor
@@ -239,8 +240,8 @@ class ReviewService:
         credit_code = parse_credit_code(str(body["credit_code"])) if body.get("credit_code") else None
         employer = str(body.get("employer_name", "")).strip()[:100] or None
         async with self._pool.acquire() as conn, conn.transaction():
-            parent = await org_store.get(conn, body.get("parent_id")) \
-                if isinstance(body.get("parent_id"), int) else None
+            parent = await org_store.get(conn, row_id(body.get("parent_id"))) \
+                if row_id(body.get("parent_id")) else None
             if parent is None or parent["kind"] == "grassroots":
                 raise InvalidInput("请选择上级工会", code="upper_union_invalid")
             actor.require_within(parent["path"])

@@ -17,12 +17,25 @@ async def search_unions(conn: asyncpg.Connection, *, text: str | None, region_co
            FROM orgs o JOIN orgs p ON p.id = o.parent_id
            LEFT JOIN regions r ON r.code = o.region_code
            WHERE o.kind = 'grassroots' AND o.accepts_members
-             AND ($1::text IS NULL OR o.name ILIKE '%' || $1 || '%' OR o.employer_name ILIKE '%' || $1 || '%')
+             AND ($1::text IS NULL OR o.name ILIKE '%' || $1 || '%' ESCAPE '!'
+                  OR o.employer_name ILIKE '%' || $1 || '%' ESCAPE '!')
              AND ($2::text IS NULL OR o.region_code = $2 OR o.region_code IN
                     (SELECT code FROM regions WHERE city_code = $2))
              AND ($3::text IS NULL OR o.credit_code = $3)
            ORDER BY o.name LIMIT $4""",
         text, region_code, credit_code, limit)
+
+
+async def upper_unions(conn: asyncpg.Connection, region_code: str) -> list[asyncpg.Record]:
+    """Who may approve a new union in ``region_code``: the union of its county (when there is
+    one), of its city, and the provincial industry unions."""
+    return await conn.fetch(
+        """SELECT o.id, o.name, o.kind FROM orgs o, regions r
+           WHERE r.code = $1
+             AND (o.kind IN ('industry', 'industry_holder')
+                  OR (o.kind IN ('city', 'county') AND o.division_code IN (r.code, r.city_code)))
+           ORDER BY CASE o.kind WHEN 'county' THEN 0 WHEN 'city' THEN 1 ELSE 2 END, o.code""",
+        region_code)
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -140,6 +153,11 @@ async def queue_counts(conn: asyncpg.Connection, subtree: str) -> asyncpg.Record
                                    AND a.reviewed_at <= a.due_at) AS decided_on_time,
                   count(*) FILTER (WHERE a.status <> 'pending' AND a.status <> 'withdrawn') AS decided
            FROM applications a JOIN orgs o ON o.id = a.org_id WHERE o.path <@ $1::ltree""", subtree)
+
+
+async def withdraw(conn: asyncpg.Connection, application_id: int) -> None:
+    await conn.execute("UPDATE applications SET status = 'withdrawn', updated_at = now() WHERE id = $1",
+                       application_id)
 
 
 async def decide(conn: asyncpg.Connection, application_id: int, *, status: str, reviewed_by: int | None,
