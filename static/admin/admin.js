@@ -1,4 +1,5 @@
-/* 川工之家 工会干部工作台：登录、账号管理、定期核实、备案记录、审计记录、修改密码。
+/* 川工之家 工会干部工作台：登录、账号管理、定期核实、备案记录、审计记录、会员审核、会员名册、
+   会员卡核验、修改密码；以及会员卡二维码打开的核验页（card.html）。
    会话是 HttpOnly Cookie；每个写请求带上会话的 X-CSRF-Token。界面按权限显示菜单，
    是否允许由服务端决定，这里只显示服务端返回的结果和提示。 */
 (function () {
@@ -15,10 +16,15 @@
     "operator.create": "创建平台账号", "super_admin.create": "创建超级管理员", "cadre.create": "创建干部账号",
     "permissions.set": "变更权限", "cadre.verify": "定期核实", "cadre.disable_overdue": "逾期未核实停用",
     "password.change": "修改密码", "ledger.export": "导出工作台账",
+    "application.approve": "通过会员业务申请", "application.reject": "驳回会员业务申请",
+    "card.verify": "核验会员卡", "org.create": "新建基层工会",
+    "roster.import": "导入会员名册", "roster.export": "导出会员名册",
   };
   const DETAIL_NAMES = {
     username: "用户名", org: "工会", duty: "岗位", permissions: "权限", replaced: "替换账号",
     before: "变更前", after: "变更后", failures: "连续失败次数", user_agent: "浏览器", rows: "行数",
+    kind: "申请类型", reason: "原因", member_no: "会员编号", purpose: "用途", filename: "文件",
+    org_code: "工会编码", status: "结果",
   };
   const NOTICE_TEXT = {
     new_device: "检测到新的登录设备，已记录。如非本人操作，请立即修改密码并联系平台。",
@@ -28,6 +34,7 @@
   const state = {
     me: null, csrf: "", catalogue: {}, orgs: null, view: "",
     cadres: [], editing: null, verifying: null, auditNext: null, pendingCreate: null,
+    reviewsNext: null, reviewing: null, membersNext: null, importTimer: null, standalone: false,
   };
 
   // --- 小工具 -------------------------------------------------------------------------------------
@@ -93,13 +100,15 @@
     }
   }
 
-  /** 调用 /admin/v1；会话失效（401）时回到登录页并显示原因，调用方不必再显示。 */
-  async function api(method, path, body) {
+  /** 调用 /admin/v1；会话失效（401）时回到登录页并显示原因，调用方不必再显示。
+   *  body 为文件（Blob）时原样上传；download 为 true 时返回 { blob, filename }。 */
+  async function api(method, path, body, download = false) {
     const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
     if (method !== "GET") {
-      options.headers["Content-Type"] = "application/json";
+      const raw = body instanceof Blob;
+      options.headers["Content-Type"] = raw ? "application/octet-stream" : "application/json";
       options.headers["X-CSRF-Token"] = state.csrf;
-      options.body = JSON.stringify(body || {});
+      options.body = raw ? body : JSON.stringify(body || {});
     }
     let response;
     try {
@@ -107,19 +116,36 @@
     } catch (e) {
       throw new ApiError(0, "network", "网络连接失败，请检查网络后重试");
     }
+    if (response.ok && download) return { blob: await response.blob(), filename: attachmentName(response) };
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
     if (response.ok) return data;
     const error = (data && data.error) || {};
     const failure = new ApiError(response.status, error.code || `http_${response.status}`,
                                  error.message || `请求失败（${response.status}），请稍后重试`);
-    if (response.status === 401 && path !== "/login") {
+    if (response.status === 401 && path !== "/login" && !state.standalone) {
       failure.handled = true;
       // 首次打开页面时尚未登录，不必提示；会话中途失效时说明原因（超时、在其他地方登录等）
       const quiet = failure.code === "unauthenticated" && !state.me;
       signedOut(quiet ? "" : failure.message, "warn");
     }
     throw failure;
+  }
+
+  /** Content-Disposition 中的文件名（filename*=UTF-8''…）。 */
+  function attachmentName(response) {
+    const header = response.headers.get("Content-Disposition") || "";
+    const match = header.match(/filename\*=UTF-8''([^;]+)/i) || header.match(/filename="?([^";]+)"?/i);
+    try { return match ? decodeURIComponent(match[1]) : "download"; } catch (e) { return "download"; }
+  }
+
+  function saveBlob(blob, filename) {
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: filename, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
   }
 
   /** 显示错误；会话失效的错误已由 api() 处理。 */
@@ -147,6 +173,8 @@
     state.csrf = "";
     state.orgs = null;
     state.cadres = [];
+    state.reviewing = null;
+    clearTimeout(state.importTimer);
     closeCreated();
     show($("#create-form"), false);
     for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
@@ -154,6 +182,10 @@
     show($("#shell"), false);
     show($("#signin"), true);
     clearNotices();
+    if (!message && pendingReturn()) {
+      message = "请先登录，登录后将继续核验会员卡。";
+      kind = "info";
+    }
     const notice = $("#signin-notice");
     notice.className = `alert ${kind}`;
     setMessage(notice, message || "");
@@ -213,6 +245,12 @@
     state.me = me.me;
     state.csrf = me.csrf_token;
     state.catalogue = me.catalogue || {};
+    const back = pendingReturn();
+    if (back) {
+      sessionStorage.removeItem(RETURN_KEY);
+      location.replace(back);
+      return;
+    }
     try {
       state.orgs = (await api("GET", "/orgs")).orgs;
     } catch (e) {
@@ -237,7 +275,7 @@
     $("#who-org").textContent = org;
     $("#who-role").textContent = `${ROLE_NAMES[me.role] || me.role} · ${DUTY_NAMES[me.duty] || me.duty}`;
     for (const link of document.querySelectorAll("#menu a[data-view]")) {
-      show(link, !link.dataset.perm || can(link.dataset.perm));
+      show(link, allowed(link.dataset.perm));
     }
     $("#home-username").textContent = me.username;
     $("#home-org").textContent = org || "—";
@@ -255,19 +293,26 @@
     verification: { perm: "account.manage", load: loadVerification },
     filings: { perm: "account.manage", load: loadFilings },
     audit: { perm: "audit.read", load: loadAudit },
+    reviews: { perm: "member.review", load: loadReviews },
+    members: { perm: "member.review member.import member.export", load: loadMembersView },
+    cards: { load: resetCardCheck },
     password: { load: resetPasswordForm },
   };
+
+  /** perm：空格分隔的权限，持有其中任何一项即可。 */
+  function allowed(perm) { return !perm || perm.split(" ").some(can); }
 
   function defaultView() {
     if (can("account.manage")) return "accounts";
     if (can("audit.read")) return "audit";
+    if (can("member.review")) return "reviews";
     return "home";
   }
 
   function route() {
     if (!state.me) return;
     let name = location.hash.replace(/^#/, "");
-    if (!VIEWS[name] || (VIEWS[name].perm && !can(VIEWS[name].perm))) name = defaultView();
+    if (!VIEWS[name] || !allowed(VIEWS[name].perm)) name = defaultView();
     state.view = name;
     for (const done of document.querySelectorAll("#notices .notice.ok")) done.remove();
     if (name !== "accounts") closeCreated();   // 新账号的绑定信息只显示一次
@@ -653,6 +698,486 @@
     show($("#audit-empty"), body.children.length === 0);
   }
 
+  // --- 会员审核 -----------------------------------------------------------------------------------
+  const PAGE = 50;
+  // 申请表中各项的名称（入会、认证申诉、接转、建会），按此顺序显示
+  const FORM_NAMES = {
+    gender: "性别", birth_date: "出生日期", ethnicity: "民族", education: "学历", political_status: "政治面貌",
+    household_type: "户籍类型", migrant_worker: "农民工", employer: "工作单位", job: "职务/岗位",
+    note: "申诉说明", reason: "接转原因", union_name: "拟建工会名称", employer_name: "单位名称",
+    credit_code: "统一社会信用代码", region_code: "所在地区代码", headcount: "职工人数",
+    form_of_union: "组织形式", organiser_name: "申请人",
+  };
+
+  function formValue(key, value) {
+    if (key === "gender") return { 1: "男", 2: "女" }[value] || String(value);
+    if (typeof value === "boolean") return value ? "是" : "否";
+    if (key === "headcount") return `${value} 人`;
+    return String(value);
+  }
+
+  function facts(pairs) {
+    return pairs.filter(([, value]) => value != null && value !== "")
+      .flatMap(([label, value]) => [el("dt", {}, label), el("dd", {}, value)]);
+  }
+
+  function pendingOverdue(a) { return a.status === "pending" && a.overdue; }
+
+  function renderCounts(c) {
+    $("#count-pending").textContent = String(c.pending);
+    $("#count-overdue").textContent = String(c.overdue);
+    $("#count-decided").textContent = String(c.decided);
+    $("#count-rate").textContent = c.decided ? `${(Math.round((c.decided_on_time * 1000) / c.decided) / 10)}%` : "—";
+    $("#reviews-stats .alarm").classList.toggle("on", c.overdue > 0);
+  }
+
+  function applicationRow(a) {
+    return el("tr", { class: pendingOverdue(a) ? "overdue" : "", dataset: { id: String(a.id), kind: a.kind } },
+      el("td", { class: "mono" }, String(a.id)),
+      el("td", { class: "nowrap" }, a.kind_label),
+      el("td", { class: "nowrap" }, a.name),
+      el("td", {}, a.from_union ? `${a.from_union.name} → ${a.union.name}` : a.union.name),
+      el("td", { class: "nowrap" }, formatTime(a.created_at)),
+      el("td", { class: "nowrap" }, formatTime(a.due_at, false),
+        pendingOverdue(a) ? el("span", { class: "badge overdue" }, "已逾期") : null),
+      el("td", {}, el("span", { class: `badge app-${a.status}` }, a.status_label)),
+      el("td", { class: "nowrap" }, el("button", { type: "button", class: a.decidable ? "btn small primary" : "btn small",
+                                                   onclick: () => openApplication(a.id) }, a.decidable ? "审核" : "查看")));
+  }
+
+  async function loadReviews(more = false) {
+    const error = $("#reviews-error");
+    const body = $("#reviews-table tbody");
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if ($("#reviews-kind").value) query.set("kind", $("#reviews-kind").value);
+    if ($("#reviews-status").value) query.set("status", $("#reviews-status").value);
+    if ($("#reviews-overdue").checked) query.set("overdue", "1");
+    if (more === true && state.reviewsNext != null) query.set("before", String(state.reviewsNext));
+    const button = $("#reviews-more");
+    button.disabled = true;
+    let data;
+    try {
+      data = await api("GET", `/applications?${query}`);
+      setMessage(error, "");
+    } catch (e) {
+      report(error, e);
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    renderCounts(data.counts);
+    const list = data.applications;
+    if (more !== true) body.replaceChildren();
+    body.append(...list.map(applicationRow));
+    state.reviewsNext = list.length === PAGE ? list[list.length - 1].id : null;
+    show(button, state.reviewsNext != null);
+    show($("#reviews-table"), body.children.length > 0);
+    show($("#reviews-empty"), body.children.length === 0);
+  }
+
+  async function openApplication(id) {
+    let a;
+    try {
+      a = (await api("GET", `/applications/${id}`)).application;
+    } catch (e) {
+      report($("#reviews-error"), e);
+      return;
+    }
+    state.reviewing = a;
+    const form = a.form || {};
+    $("#application-title").textContent = `${a.kind_label} · ${a.name}`;
+    $("#application-sub").textContent = `申请编号 ${a.id}` + (a.decidable ? "" : "（您可以查看，不能审核）");
+    const status = el("span", {}, el("span", { class: `badge app-${a.status}` }, a.status_label),
+      pendingOverdue(a) ? el("span", { class: "badge overdue" }, "已逾期") : null);
+    $("#application-facts").replaceChildren(...facts([
+      ["办理状态", status],
+      [a.kind === "found" ? "审核工会" : a.kind === "transfer" ? "转入工会" : "申请工会", a.union.name],
+      ["转出工会", a.from_union && a.from_union.name],
+      [a.kind === "found" ? "联系人" : "申请人", a.name],
+      ["身份证号码", a.id_number],
+      ["手机号", a.phone],
+      ...Object.keys(FORM_NAMES).filter((k) => k in form && form[k] != null && !(a.kind === "found" && k === "organiser_name"))
+        .map((k) => [FORM_NAMES[k], formValue(k, form[k])]),
+      ["提交时间", formatTime(a.created_at)],
+      ["审核期限", formatTime(a.due_at, false)],
+      ["审核时间", a.reviewed_at && formatTime(a.reviewed_at)],
+      ["不通过原因", a.status === "rejected" ? a.reason : null],
+      ["会员编号", a.status === "approved" ? a.member_no : null],
+    ]));
+    $("#reject-reason").value = "";
+    setMessage($("#application-error"), "");
+    show($("#application-decide"), a.decidable);
+    show($("#application-approve"), a.decidable);
+    show($("#application-reject"), a.decidable);
+    $("#application-dialog").showModal();
+  }
+
+  async function decideApplication(approve) {
+    const a = state.reviewing;
+    if (!a) return;
+    const error = $("#application-error");
+    const reason = $("#reject-reason").value.trim();
+    if (!approve && !reason) {
+      setMessage(error, "请填写不通过的原因，申请人会收到这条说明");
+      $("#reject-reason").focus();
+      return;
+    }
+    const buttons = $("#application-form").querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    setMessage(error, "");
+    try {
+      const done = (approve ? await api("POST", `/applications/${a.id}/approve`, {})
+        : await api("POST", `/applications/${a.id}/reject`, { reason })).application;
+      $("#application-dialog").close();
+      state.reviewing = null;
+      notify(approve ? `已通过 ${done.name} 的${done.kind_label}${done.member_no ? `，会员编号 ${done.member_no}` : ""}。`
+        : `已驳回 ${done.name} 的${done.kind_label}，申请人将收到不通过的原因。`, "ok");
+      await loadReviews();
+    } catch (e) {
+      report(error, e);
+      if (e.code === "application_decided") loadReviews();
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  // --- 会员名册 -----------------------------------------------------------------------------------
+  const SOURCE_NAMES = { platform: "平台入会", roster: "名册导入" };
+  const IMPORT_STATUS = { running: "导入中", done: "已完成", failed: "导入失败" };
+
+  /** 工会下拉框：本单位及下级工会按树排列；first 为第一项（如“全部”），保留当前选择。 */
+  function fillOrgSelect(select, first, preferred) {
+    const current = select.value || preferred || "";
+    const options = orgTree().map(({ org, depth }) =>
+      el("option", { value: String(org.id) }, `${"\u3000".repeat(depth)}${org.name}`));
+    select.replaceChildren(...(first ? [el("option", { value: "" }, first)] : []), ...options);
+    if ([...select.options].some((o) => o.value === String(current))) select.value = String(current);
+  }
+
+  function loadMembersView() {
+    show($("#members-panel"), can("member.review"));
+    show($("#import-panel"), can("member.import"));
+    show($("#export-form"), can("member.export"));
+    if (can("member.review")) {
+      fillOrgSelect($("#members-org"), "全部（本单位及下级工会）");
+      loadMembers();
+    }
+    if (can("member.import")) {
+      const grassroots = orgTree().filter(({ org }) => org.kind === "grassroots");
+      $("#org-codes-table tbody").replaceChildren(...grassroots.map(({ org }) =>
+        el("tr", {}, el("td", {}, org.name), el("td", { class: "mono nowrap" }, org.code))));
+      show($("#org-codes-table"), grassroots.length > 0);
+      show($("#org-codes-empty"), grassroots.length === 0);
+      loadImports();
+    }
+    if (can("member.export")) {
+      fillOrgSelect($("#export-org"), null, state.me.org_id);
+      setMessage($("#export-error"), "");
+    }
+  }
+
+  function memberRow(m) {
+    return el("tr", { dataset: { memberNo: m.member_no } },
+      el("td", { class: "nowrap mono" }, m.member_no),
+      el("td", { class: "nowrap" }, m.name),
+      el("td", { class: "nowrap" }, m.gender),
+      el("td", { class: "nowrap mono" }, m.id_number || ""),
+      el("td", { class: "nowrap mono" }, m.phone || "—"),
+      el("td", {}, m.union.name),
+      el("td", {}, m.employer || "—"),
+      el("td", { class: "nowrap" }, m.joined_on),
+      el("td", { class: "nowrap" }, SOURCE_NAMES[m.source] || m.source),
+      el("td", {}, el("span", { class: `badge member-${m.status}` }, m.status_label)),
+      el("td", { class: "nowrap" }, m.certified ? "已认证" : el("span", { class: "muted" }, "未认证")));
+  }
+
+  async function loadMembers(more = false) {
+    const error = $("#members-error");
+    const body = $("#members-table tbody");
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if ($("#members-org").value) query.set("org_id", $("#members-org").value);
+    if ($("#members-name").value.trim()) query.set("name", $("#members-name").value.trim());
+    if (more === true && state.membersNext != null) query.set("before", String(state.membersNext));
+    const button = $("#members-more");
+    button.disabled = true;
+    let members;
+    try {
+      members = (await api("GET", `/members?${query}`)).members;
+      setMessage(error, "");
+    } catch (e) {
+      report(error, e);
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    if (more !== true) body.replaceChildren();
+    body.append(...members.map(memberRow));
+    state.membersNext = members.length === PAGE ? members[members.length - 1].id : null;
+    show(button, state.membersNext != null);
+    show($("#members-table"), body.children.length > 0);
+    show($("#members-empty"), body.children.length === 0);
+  }
+
+  function countsText(c) {
+    return `共 ${c.total} 行：新增 ${c.created}，更新 ${c.updated}，无变化 ${c.unchanged}，未导入 ${c.error}`;
+  }
+
+  /** 一次导入的报告：进度、各项行数、未导入的行及原因。 */
+  function showImport(r) {
+    show($("#import-report"), true);
+    $("#import-report").dataset.id = String(r.id);
+    $("#import-title").textContent = r.filename;
+    const badge = $("#import-status");
+    badge.className = `badge import-${r.status}`;
+    badge.textContent = IMPORT_STATUS[r.status] || r.status;
+    const progress = $("#import-progress");
+    if (r.status === "running") progress.removeAttribute("value");
+    else progress.value = 1;
+    show(progress, r.status === "running");
+    const c = r.counts;
+    $("#import-counts").textContent = r.status === "running" ? `正在导入，已处理 ${c.total} 行…`
+      : r.status === "failed" ? "名册未导入。" : `${countsText(c)}。`;
+    const message = $("#import-message");
+    message.className = `alert ${r.status === "failed" ? "error" : "warn"}`;
+    setMessage(message, r.message || "");
+    let errors = r.errors || [];
+    if (typeof errors === "string") {
+      try { errors = JSON.parse(errors); } catch (e) { errors = []; }
+    }
+    $("#import-errors-table tbody").replaceChildren(...errors.map((x) =>
+      el("tr", {}, el("td", { class: "mono" }, `第 ${x.row} 行`), el("td", {}, x.message),
+        el("td", { class: "mono muted" }, x.code))));
+    show($("#import-errors"), r.status !== "running" && errors.length > 0);
+    setMessage($("#import-errors-more"), c.error > errors.length
+      ? `共 ${c.error} 行未导入，这里列出前 ${errors.length} 行。改正后请重新导入整个文件。` : "");
+  }
+
+  function pollImport(id, delay = 1000) {
+    clearTimeout(state.importTimer);
+    state.importTimer = setTimeout(async () => {
+      if (!state.me || state.view !== "members") return;
+      let r;
+      try {
+        r = (await api("GET", `/rosters/imports/${id}`)).import;
+      } catch (e) {
+        report($("#import-error"), e);
+        return;
+      }
+      showImport(r);
+      if (r.status === "running") {
+        pollImport(id, Math.min(delay * 1.5, 5000));
+      } else {
+        loadImports();
+        if (can("member.review")) loadMembers();
+      }
+    }, delay);
+  }
+
+  async function openImport(id) {
+    try {
+      const r = (await api("GET", `/rosters/imports/${id}`)).import;
+      setMessage($("#import-error"), "");
+      showImport(r);
+      if (r.status === "running") pollImport(id);
+      $("#import-report").scrollIntoView({ block: "nearest" });
+    } catch (e) {
+      report($("#import-error"), e);
+    }
+  }
+
+  async function loadImports() {
+    let imports;
+    try {
+      imports = (await api("GET", "/rosters/imports")).imports;
+    } catch (e) {
+      report($("#import-error"), e);
+      return;
+    }
+    $("#imports-table tbody").replaceChildren(...imports.map((r) =>
+      el("tr", { dataset: { id: String(r.id) } },
+        el("td", { class: "nowrap" }, formatTime(r.started_at)),
+        el("td", { class: "filename" }, r.filename),
+        el("td", { class: "nowrap mono" }, r.cadre),
+        el("td", {}, el("span", { class: `badge import-${r.status}` }, IMPORT_STATUS[r.status] || r.status)),
+        el("td", { class: "muted" }, r.status === "done" ? countsText(r.counts) : r.message || ""),
+        el("td", {}, el("button", { type: "button", class: "btn small", onclick: () => openImport(r.id) }, "查看")))));
+    show($("#imports-table"), imports.length > 0);
+    show($("#imports-empty"), imports.length === 0);
+    const running = imports.find((r) => r.status === "running");
+    if (running && $("#import-report").hidden) openImport(running.id);
+  }
+
+  async function startImport() {
+    const input = $("#import-file");
+    const error = $("#import-error");
+    const file = input.files && input.files[0];
+    if (!file) {
+      setMessage(error, "请选择要导入的名册文件（.xlsx 或 .csv）");
+      return;
+    }
+    const button = $("#import-start");
+    button.disabled = true;
+    setMessage(error, "");
+    try {
+      const started = (await api("POST", `/rosters/imports?filename=${encodeURIComponent(file.name)}`, file)).import;
+      input.value = "";
+      showImport(started);
+      if (started.status === "running") pollImport(started.id, 500);
+      else loadImports();
+    } catch (e) {
+      report(error, e);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function submitExport(event) {
+    event.preventDefault();
+    const error = $("#export-error");
+    const orgId = $("#export-org").value;
+    const purpose = $("#export-purpose").value.trim();
+    if (!orgId) return setMessage(error, "请选择要导出的工会");
+    if (!purpose) {
+      setMessage(error, "请填写导出用途");
+      $("#export-purpose").focus();
+      return;
+    }
+    const button = $("#export-form button[type=submit]");
+    button.disabled = true;
+    setMessage(error, "");
+    try {
+      const file = await api("GET", `/rosters/export.xlsx?${new URLSearchParams({ org_id: orgId, purpose })}`,
+                             null, true);
+      saveBlob(file.blob, file.filename);
+      notify(`已导出会员名册（${file.filename}），用途：${purpose}。导出已记入审计记录，请妥善保管文件。`, "ok");
+    } catch (e) {
+      report(error, e);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // --- 会员卡核验（工作台中的视图和 card.html） -----------------------------------------------------
+  /** 扫码得到的内容：card.html 的网址（核验码在 # 之后）或核验码本身。 */
+  function cardToken(text) {
+    const value = String(text || "").trim();
+    return (value.includes("#") ? value.slice(value.lastIndexOf("#") + 1) : value).trim();
+  }
+
+  /** 核验结果：card 为服务端的回答；card 为空时 problem 说明为什么无效。 */
+  function cardOutcome(card, problem) {
+    if (!card) {
+      return [el("div", { class: "verdict bad", role: "status" }, el("strong", {}, "会员卡无效"), el("span", {}, problem))];
+    }
+    return [
+      el("div", { class: `verdict ${card.valid ? "good" : "bad"}`, role: "status" },
+        el("strong", {}, card.valid ? "会员卡有效" : "会籍异常"),
+        el("span", {}, card.valid ? "会籍正常，可以按会员办理。" : `会籍状态为“${card.status_label}”，不能按会员办理。`)),
+      el("dl", { class: "facts card-facts" }, ...facts([
+        ["姓名", card.name], ["会员编号", card.member_no], ["所在工会", card.union && card.union.name],
+        ["入会日期", card.joined_on], ["会籍状态", card.status_label]])),
+      el("p", { class: "hint" }, `核验时间 ${formatTime(new Date().toISOString())}。`,
+        "为保护会员隐私，姓名只显示姓氏；本次核验已记入审计记录。"),
+    ];
+  }
+
+  /** 核验；无效的会员卡（4xx）作为结果显示，其他错误交给 onError。 */
+  async function verifyCard(token, onError) {
+    try {
+      return cardOutcome((await api("POST", "/cards/verify", { token })).card);
+    } catch (e) {
+      if (e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 403 && e.code !== "csrf_failed") {
+        return cardOutcome(null, e.message);
+      }
+      onError(e);
+      return null;
+    }
+  }
+
+  function resetCardCheck() {
+    setMessage($("#cardcheck-error"), "");
+  }
+
+  async function submitCardCheck(event) {
+    event.preventDefault();
+    const error = $("#cardcheck-error");
+    const result = $("#cardcheck-result");
+    const token = cardToken($("#cardcheck-token").value);
+    show(result, false);
+    if (!token) {
+      setMessage(error, "请粘贴会员卡二维码的内容");
+      return;
+    }
+    const button = $("#cardcheck-form button[type=submit]");
+    button.disabled = true;
+    setMessage(error, "");
+    const outcome = await verifyCard(token, (e) => report(error, e));
+    button.disabled = false;
+    if (!outcome) return;
+    result.replaceChildren(...outcome);
+    show(result, true);
+  }
+
+  // card.html：会员卡二维码打开的页面。未登录时先到工作台登录，登录后回到这里。
+  const RETURN_KEY = "admin.card_return";
+  const RETURN_PATH = /^\/(static\/)?admin\/card\.html#[A-Za-z0-9_-]{1,200}$/;
+
+  /** 登录后要回到的会员卡核验页（10 分钟内由 card.html 记下的）。 */
+  function pendingReturn() {
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(RETURN_KEY) || "null"); } catch (e) { saved = null; }
+    if (!saved || typeof saved.path !== "string" || !RETURN_PATH.test(saved.path) ||
+        !(Date.now() - saved.at < 600000)) {
+      sessionStorage.removeItem(RETURN_KEY);
+      return null;
+    }
+    return saved.path;
+  }
+
+  function cardPage() {
+    state.standalone = true;
+    window.addEventListener("hashchange", checkCardFromAddress);   // another code opened in this tab
+    checkCardFromAddress();
+  }
+
+  async function checkCardFromAddress() {
+    const box = $("#card-outcome");
+    show(box, false);
+    show($("#card-loading"), true);
+    const finish = (...nodes) => {
+      show($("#card-loading"), false);
+      box.replaceChildren(...nodes);
+      show(box, true);
+    };
+    const token = cardToken(location.hash);
+    if (!token) {
+      finish(...cardOutcome(null, "二维码内容不完整，请重新扫描会员的电子会员卡。"));
+      return;
+    }
+    try {
+      if (!state.csrf) {
+        const me = await api("GET", "/me");
+        state.csrf = me.csrf_token;
+        $("#card-who").textContent = `核验人：${me.me.username}`;
+      }
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    const outcome = await verifyCard(token, failed);
+    if (outcome) finish(...outcome);
+
+    function failed(e) {
+      if (e.status !== 401) {
+        finish(el("p", { class: "alert error", role: "alert" }, e.message));
+        return;
+      }
+      // 未登录或登录已失效：到工作台登录，登录后回到这里
+      sessionStorage.setItem(RETURN_KEY, JSON.stringify({ path: location.pathname + location.hash, at: Date.now() }));
+      location.replace("/admin/");
+    }
+  }
+
   // --- 修改密码 -----------------------------------------------------------------------------------
   function resetPasswordForm() {
     $("#password-form").reset();
@@ -976,6 +1501,21 @@
     $("#verify-cancel").addEventListener("click", () => $("#verify-dialog").close());
     $("#audit-more").addEventListener("click", () => loadAudit(true));
     $("#password-form").addEventListener("submit", changePassword);
+    for (const id of ["#reviews-kind", "#reviews-status", "#reviews-overdue"]) {
+      $(id).addEventListener("change", () => loadReviews());
+    }
+    $("#reviews-filters").addEventListener("submit", (event) => { event.preventDefault(); loadReviews(); });
+    $("#reviews-refresh").addEventListener("click", () => loadReviews());
+    $("#reviews-more").addEventListener("click", () => loadReviews(true));
+    $("#application-approve").addEventListener("click", () => decideApplication(true));
+    $("#application-reject").addEventListener("click", () => decideApplication(false));
+    $("#application-close").addEventListener("click", () => $("#application-dialog").close());
+    $("#members-filters").addEventListener("submit", (event) => { event.preventDefault(); loadMembers(); });
+    $("#members-org").addEventListener("change", () => loadMembers());
+    $("#members-more").addEventListener("click", () => loadMembers(true));
+    $("#import-start").addEventListener("click", startImport);
+    $("#export-form").addEventListener("submit", submitExport);
+    $("#cardcheck-form").addEventListener("submit", submitCardCheck);
   }
 
   async function start() {
@@ -987,5 +1527,8 @@
     }
   }
 
-  document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("DOMContentLoaded", () => {
+    if (document.body.dataset.page === "card") cardPage();
+    else start();
+  });
 })();

@@ -561,6 +561,544 @@
     phoneForm($("#phone-form"), async () => go());
   }
 
+  // --- 会员业务的共用部分（入会、认证、我的会员、建会） -------------------------------------------
+  // The vocabularies of wxbackend/services/member_forms.py: the server accepts exactly these.
+  const ETHNICITIES = ("汉族 蒙古族 回族 藏族 维吾尔族 苗族 彝族 壮族 布依族 朝鲜族 满族 侗族 瑶族 " +
+    "白族 土家族 哈尼族 哈萨克族 傣族 黎族 傈僳族 佤族 畲族 高山族 拉祜族 水族 东乡族 纳西族 景颇族 " +
+    "柯尔克孜族 土族 达斡尔族 仫佬族 羌族 布朗族 撒拉族 毛南族 仡佬族 锡伯族 阿昌族 普米族 塔吉克族 " +
+    "怒族 乌孜别克族 俄罗斯族 鄂温克族 德昂族 保安族 裕固族 京族 塔塔尔族 独龙族 鄂伦春族 赫哲族 " +
+    "门巴族 珞巴族 基诺族").split(" ");
+  const EDUCATION = ["小学及以下", "初中", "高中", "中专", "大专", "本科", "硕士研究生", "博士研究生"];
+  const POLITICAL_STATUS = ["中共党员", "中共预备党员", "共青团员", "民主党派", "无党派人士", "群众"];
+  const HOUSEHOLD_TYPES = ["城镇", "农村"];
+  const STATUS_TONES = { pending: "amber", approved: "green", rejected: "red", withdrawn: "" };
+  // Errors about one field: the field is marked, the message stays next to the submit button.
+  const FIELD_ERRORS = {
+    name_invalid: "name", id_number_invalid: "id_number", id_number_checksum: "id_number",
+    id_number_birth_date: "id_number", id_number_under_age: "id_number",
+    credit_code_invalid: "credit_code", credit_code_checksum: "credit_code",
+  };
+
+  function fillSelect(select, values, placeholder) {
+    select.replaceChildren(el("option", { value: "", textContent: placeholder }),
+      ...values.map((v) => el("option", { value: v, textContent: v })));
+  }
+
+  function markInvalid(form, code) {
+    form.querySelectorAll("[aria-invalid]").forEach((f) => f.removeAttribute("aria-invalid"));
+    const field = FIELD_ERRORS[code] && form.querySelector(`[name=${FIELD_ERRORS[code]}]`);
+    if (field) field.setAttribute("aria-invalid", "true");
+  }
+
+  /** 18 characters, an "x" typed as "X". */
+  function idNumberInput(input) {
+    input.addEventListener("input", () => {
+      input.value = input.value.replace(/[^0-9xX]/g, "").toUpperCase().slice(0, 18);
+    });
+  }
+
+  const maskId = (n) => (n.length > 8 ? `${n.slice(0, 4)}**********${n.slice(-4)}` : n);
+
+  /** The signed-in worker, or null when the page has been sent to sign in or shows why not. */
+  async function signedIn(next) {
+    try {
+      return await loadMe();
+    } catch (err) {
+      if (isSignedOut(err)) requireSignIn(next);
+      else loadingDone(err.message);
+      return null;
+    }
+  }
+
+  /** 查找基层工会 inside `box` (by name, region or credit code); the worker chooses one of the
+   *  results and onPick(union) is called (onPick(null) when they search again). */
+  function unionSearch(box, onPick) {
+    const id = box.id;
+    const text = (name, props) => el("input", { id: `${id}-${name}`, name: `${id}-${name}`, type: "text",
+                                                autocomplete: "off", ...props });
+    const q = text("q", { maxLength: 40, placeholder: "如：天府软件、锦江宾馆", enterKeyHint: "search" });
+    const city = el("select", { id: `${id}-city` }, el("option", { value: "", textContent: "正在加载…" }));
+    const county = el("select", { id: `${id}-county`, disabled: true },
+      el("option", { value: "", textContent: "请先选择市（州）" }));
+    const credit = text("credit", { maxLength: 18, placeholder: "18 位数字或字母", spellcheck: false,
+                                    autocapitalize: "characters", enterKeyHint: "search" });
+    const error = el("p", { className: "error", hidden: true });
+    error.setAttribute("role", "alert");
+    const go = el("button", { type: "button", className: "button secondary", textContent: "查找工会" });
+    const results = el("div", { className: "union-results" });
+    results.setAttribute("aria-live", "polite");
+    const fields = el("div", null,
+      el("label", { htmlFor: q.id, textContent: "工会或单位名称" }), q,
+      el("div", { className: "pair" },
+        el("div", null, el("label", { htmlFor: city.id, textContent: "市（州）（选填）" }), city),
+        el("div", null, el("label", { htmlFor: county.id, textContent: "区（县）（选填）" }), county)),
+      el("label", { htmlFor: credit.id, textContent: "单位统一社会信用代码（选填）" }), credit,
+      error, go, results);
+    const chosenText = el("p", { className: "chosen-text" });
+    const change = el("button", { type: "button", className: "link-button", textContent: "重新选择" });
+    const chosenBox = el("div", { className: "chosen", hidden: true }, chosenText, change);
+    box.replaceChildren(fields, chosenBox);
+    let chosen = null;
+
+    regionPicker(city, county, null).catch(() => {
+      city.replaceChildren(el("option", { value: "", textContent: "地区列表暂时无法加载" }));
+      city.disabled = true;
+    });
+
+    function renderResults(unions) {
+      if (!unions.length) {
+        results.replaceChildren(el("p", { className: "notice" },
+          "没有找到符合条件的工会。请换个关键词，或向单位了解工会的全称。单位还没有建立工会的，可以",
+          el("a", { href: "/h5/found.html", textContent: "申请建会" }), "。"));
+        return;
+      }
+      const many = unions.length >= 20;
+      results.replaceChildren(
+        el("p", { className: "muted", textContent: many ? "找到的工会较多，仅显示前 20 个，请输入更完整的名称："
+          : `找到 ${unions.length} 个工会，请选择：` }),
+        ...unions.map((union) => {
+          const where = [union.employer_name, union.region_name, union.parent_name && `上级：${union.parent_name}`];
+          const option = el("button", { type: "button", className: "union-option" },
+            el("strong", { textContent: union.name }),
+            el("span", { className: "muted", textContent: where.filter(Boolean).join(" · ") }));
+          option.addEventListener("click", () => pick(union));
+          return option;
+        }));
+    }
+
+    async function search() {
+      setMessage(error, "");
+      const params = new URLSearchParams();
+      const region = county.value || city.value;
+      if (q.value.trim()) params.set("q", q.value.trim());
+      if (region) params.set("region", region);
+      if (credit.value.trim()) params.set("credit_code", credit.value.trim().toUpperCase());
+      go.disabled = true;
+      results.replaceChildren(el("p", { className: "loading", textContent: "正在查找…" }));
+      try {
+        renderResults((await api("GET", `unions?${params}`)).unions);
+      } catch (err) {
+        results.replaceChildren();
+        setMessage(error, err.message);
+      } finally {
+        go.disabled = false;
+      }
+    }
+
+    function pick(union) {
+      chosen = union;
+      chosenText.replaceChildren("已选择：", el("strong", { textContent: union.name }));
+      show(fields, false);
+      show(chosenBox);
+      onPick(union);
+    }
+
+    change.addEventListener("click", () => {
+      chosen = null;
+      show(chosenBox, false);
+      show(fields);
+      onPick(null);
+      q.focus();
+    });
+    go.addEventListener("click", search);
+    for (const input of [q, credit]) {
+      input.addEventListener("keydown", (event) => {
+        if (event.key !== "Enter") return;
+        event.preventDefault();     // not the surrounding form's submit
+        search();
+      });
+    }
+    return { chosen: () => chosen };
+  }
+
+  function applicationFacts(a) {
+    const unionLabel = { found: "审核工会", transfer: "转入工会" }[a.kind] || "工会";
+    const status = el("span", null, tag(a.status_label, STATUS_TONES[a.status]),
+      a.status === "pending" && a.overdue ? tag("已超过审核期限", "red") : null);
+    const facts = [fact("申请事项", a.kind_label), fact("办理状态", status), fact(unionLabel, a.union.name)];
+    if (a.from_union) facts.push(fact("转出工会", a.from_union.name));
+    if (a.kind === "found") facts.push(fact("拟建工会", a.form.union_name));
+    facts.push(fact("提交时间", formatTime(a.created_at)));
+    if (a.status === "pending") facts.push(fact("审核期限", `${formatTime(a.due_at, false)} 前`));
+    else if (a.reviewed_at) facts.push(fact("办理时间", formatTime(a.reviewed_at)));
+    if (a.status === "rejected" && a.reason) facts.push(fact("未通过原因", a.reason));
+    if (a.status === "approved" && a.member_no) facts.push(fact("会员编号", a.member_no));
+    return el("dl", { className: "facts" }, ...facts);
+  }
+
+  function memberFacts(m) {
+    return [
+      fact("会员编号", m.member_no),
+      fact("姓名", m.name),
+      fact("身份证号码", m.id_number),
+      fact("手机号", m.phone || "未登记"),
+      fact("所在工会", m.union.name),
+      fact("入会日期", m.joined_on),
+      fact("会籍状态", tag(m.status_label, m.status === "active" ? "green" : "amber")),
+      fact("工作单位", m.employer || "—"),
+    ];
+  }
+
+  function showSubmitted(application) {
+    $("#submitted-body").replaceChildren(applicationFacts(application));
+    show($("#submitted"));
+  }
+
+  // --- 申请入会 (join.html) ---------------------------------------------------------------------
+  async function joinPage() {
+    const me = await signedIn("/h5/join.html");
+    if (!me) return;
+    const overview = await api("GET", "membership");
+    show($("#loading"), false);
+    if (overview.member) {
+      const m = overview.member;
+      $("#member-text").textContent = `您是${m.union.name}的会员，会员编号 ${m.member_no}。`;
+      show($("#member"));
+      return;
+    }
+    const pending = overview.applications.find((a) => a.kind === "join" && a.status === "pending");
+    if (pending) { showSubmitted(pending); return; }
+    if (!me.account.phone_verified) { show($("#need-phone")); return; }
+
+    const form = $("#join-form");
+    const errorBox = $(".error", form);
+    const agree = $("#agree");
+    const submit = $("[type=submit]", form);
+    fillSelect($("#ethnicity"), ETHNICITIES, "请选择民族");
+    fillSelect($("#education"), EDUCATION, "请选择学历");
+    fillSelect($("#political-status"), POLITICAL_STATUS, "请选择政治面貌");
+    fillSelect($("#household-type"), HOUSEHOLD_TYPES, "请选择户籍类型");
+    idNumberInput($("#id-number"));
+    $("#phone").textContent = me.account.phone || "";
+    $("[data-version]", form).textContent = me.privacy_version;
+
+    const search = unionSearch($("#union-search"), (union) => {
+      $("#step-union").className = `card step ${union ? "done" : "current"}`;
+      show(form, Boolean(union));
+      if (!union) return;
+      form.className = "card step current";
+      if (!$("#employer").value.trim() && union.employer_name) $("#employer").value = union.employer_name;
+      form.scrollIntoView({ behavior: "smooth", block: "start" });
+    });
+
+    agree.addEventListener("change", () => { submit.disabled = !agree.checked; });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      setMessage(errorBox, "");
+      const union = search.chosen();
+      if (!union) { setMessage(errorBox, "请先选择要加入的工会"); return; }
+      if (!agree.checked) { setMessage(errorBox, "请阅读并同意《隐私政策》"); return; }
+      const value = (selector) => $(selector).value.trim();
+      submit.disabled = true;
+      try {
+        const { application } = await api("POST", "membership/join", {
+          union_id: union.id, name: value("#name"), id_number: value("#id-number"),
+          ethnicity: value("#ethnicity"), education: value("#education"),
+          political_status: value("#political-status"), household_type: value("#household-type"),
+          migrant_worker: $("#migrant").checked, employer: value("#employer"), job: value("#job"),
+          privacy_version: me.privacy_version,
+        });
+        show($("#apply"), false);
+        showSubmitted(application);
+        window.scrollTo(0, 0);
+      } catch (err) {
+        markInvalid(form, err.code);
+        setMessage(errorBox, err.message);
+      } finally {
+        submit.disabled = !agree.checked;
+      }
+    });
+    show($("#apply"));
+  }
+
+  // --- 会员认证 (certify.html) ------------------------------------------------------------------
+  // Misses that the worker's union can settle by checking their papers (认证申诉).
+  const DISPUTABLE = new Set(["certify_no_match", "certify_phone_mismatch", "member_linked_elsewhere"]);
+
+  async function certifyPage() {
+    const me = await signedIn("/h5/certify.html");
+    if (!me) return;
+    const overview = await api("GET", "membership");
+    show($("#loading"), false);
+    const certified = (member) => {
+      $("#certified-facts").replaceChildren(...memberFacts(member));
+      show($("#certified"));
+    };
+    if (overview.member) { certified(overview.member); return; }
+    const pending = overview.applications.find((a) => a.kind === "certify" && a.status === "pending");
+    if (pending) { showSubmitted(pending); return; }
+    if (!me.account.phone_verified) { show($("#need-phone")); return; }
+
+    const form = $("#certify-form");
+    const errorBox = $(".error", form);
+    const submit = $("[type=submit]", form);
+    const disputeForm = $("#dispute-form");
+    const disputeError = $(".error", disputeForm);
+    let disputeUnion = null;        // the union search, built when first needed
+    const agree = $("#agree");
+    const disputeSubmit = $("[type=submit]", disputeForm);
+    idNumberInput($("#id-number"));
+    $("[data-version]", disputeForm).textContent = me.privacy_version;
+    agree.addEventListener("change", () => { disputeSubmit.disabled = !agree.checked; });
+    const entered = () => ({ name: $("#name").value.trim(), id_number: $("#id-number").value.trim() });
+
+    function openDispute() {
+      const who = entered();
+      if (!who.name || who.id_number.length !== 18) {
+        setMessage(errorBox, "请先填写姓名和 18 位身份证号码，再提交认证申诉");
+        return;
+      }
+      $("#dispute-who").textContent = `${who.name}（身份证号码 ${maskId(who.id_number)}）`;
+      if (!disputeUnion) disputeUnion = unionSearch($("#dispute-union"), () => setMessage(disputeError, ""));
+      show(disputeForm);
+      disputeForm.scrollIntoView({ behavior: "smooth", block: "start" });
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      setMessage(errorBox, "");
+      show(disputeForm, false);
+      submit.disabled = true;
+      let limited = false;
+      try {
+        const { member } = await api("POST", "membership/certify", entered());
+        show(form, false);
+        certified(member);
+        window.scrollTo(0, 0);
+      } catch (err) {
+        markInvalid(form, err.code);
+        setMessage(errorBox, err.message);
+        limited = err.status === 429;
+        if (limited || DISPUTABLE.has(err.code)) show($("#open-dispute"));
+        if (DISPUTABLE.has(err.code)) openDispute();
+      } finally {
+        submit.disabled = limited;          // no more attempts from this page for now
+      }
+    });
+    $("#open-dispute").addEventListener("click", openDispute);
+    $("#close-dispute").addEventListener("click", () => {
+      show(disputeForm, false);
+      form.scrollIntoView({ behavior: "smooth", block: "start" });
+    });
+
+    disputeForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      setMessage(disputeError, "");
+      const union = disputeUnion && disputeUnion.chosen();
+      if (!union) { setMessage(disputeError, "请选择您所在的基层工会"); return; }
+      if (!agree.checked) { setMessage(disputeError, "请阅读并同意《隐私政策》"); return; }
+      disputeSubmit.disabled = true;
+      try {
+        const { application } = await api("POST", "membership/certify/dispute", {
+          ...entered(), union_id: union.id, note: $("#note").value.trim(), privacy_version: me.privacy_version,
+        });
+        show(form, false);
+        show(disputeForm, false);
+        showSubmitted(application);
+        window.scrollTo(0, 0);
+      } catch (err) {
+        setMessage(disputeError, err.message);
+      } finally {
+        disputeSubmit.disabled = !agree.checked;
+      }
+    });
+    show(form);
+  }
+
+  // --- 我的会员 (membership.html) ---------------------------------------------------------------
+  async function membershipPage() {
+    const me = await signedIn("/h5/membership.html");
+    if (!me) return;
+    let overview = await api("GET", "membership");
+    const image = $("#card-image");
+    const cardError = $("#card-error");
+    const transferForm = $("#transfer-form");
+    let transferUnion = null;
+
+    function loadCard(fresh) {
+      setMessage(cardError, "");
+      show(image);
+      image.src = `${API}membership/card.png${fresh ? `?t=${Date.now()}` : ""}`;
+    }
+
+    // An <img> cannot read the error: ask again through fetch to show the server's message.
+    image.addEventListener("error", async () => {
+      show(image, false);
+      try {
+        await api("GET", "membership/card.png");
+        setMessage(cardError, "会员卡加载失败，请点击“刷新会员卡”重试");
+      } catch (err) {
+        setMessage(cardError, err.code === "bad_response" ? "会员卡加载失败，请点击“刷新会员卡”重试" : err.message);
+      }
+    });
+    $("#card-refresh").addEventListener("click", () => loadCard(true));
+
+    function withdrawControl(application) {
+      const box = el("div", { className: "withdraw" });
+      const start = el("button", { type: "button", className: "button plain small", textContent: "撤回申请" });
+      const error = el("p", { className: "error", hidden: true });
+      error.setAttribute("role", "alert");
+      const ask = () => {
+        const yes = el("button", { type: "button", className: "button small", textContent: "确认撤回" });
+        const no = el("button", { type: "button", className: "button plain small", textContent: "取消" });
+        no.addEventListener("click", () => box.replaceChildren(start));
+        yes.addEventListener("click", async () => {
+          yes.disabled = true;
+          try {
+            await api("POST", `membership/applications/${application.id}/withdraw`);
+            overview = await api("GET", "membership");
+            render();
+          } catch (err) {
+            setMessage(error, err.message);
+            yes.disabled = false;
+          }
+        });
+        box.replaceChildren(el("div", { className: "notice action" },
+          el("span", { textContent: "确定撤回这份申请吗？撤回后可以重新申请。" }),
+          el("span", { className: "buttons" }, yes, no)), error);
+      };
+      start.addEventListener("click", ask);
+      box.append(start);
+      return box;
+    }
+
+    function render() {
+      const m = overview.member;
+      show($("#not-member"), !m);
+      show($("#member"), Boolean(m));
+      show($("#card"), Boolean(m) && m.status !== "withdrawn");
+      if (m) {
+        $("#member-facts").replaceChildren(...memberFacts(m));
+        if (m.status !== "withdrawn" && !image.getAttribute("src")) loadCard(false);
+      }
+      const list = overview.applications;
+      $("#applications").replaceChildren(...(list.length ? list.map((a) => el("div",
+        { className: "application" }, applicationFacts(a), a.status === "pending" ? withdrawControl(a) : null))
+        : [el("p", { className: "muted", textContent: "暂无申请记录。" })]));
+      const transferring = list.some((a) => a.kind === "transfer" && a.status === "pending");
+      const canTransfer = Boolean(m) && m.status === "active" && !transferring;
+      show(transferForm, canTransfer);
+      if (canTransfer && !transferUnion) {
+        transferUnion = unionSearch($("#transfer-union"), () => setMessage($(".error", transferForm), ""));
+      }
+    }
+
+    transferForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const errorBox = $(".error", transferForm);
+      setMessage(errorBox, "");
+      const union = transferUnion && transferUnion.chosen();
+      if (!union) { setMessage(errorBox, "请选择要转入的工会"); return; }
+      const button = $("[type=submit]", transferForm);
+      button.disabled = true;
+      try {
+        await api("POST", "membership/transfer", { union_id: union.id, reason: $("#transfer-reason").value.trim() });
+        overview = await api("GET", "membership");
+        render();
+        $("#applications").scrollIntoView({ behavior: "smooth", block: "center" });
+      } catch (err) {
+        setMessage(errorBox, err.message);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    show($("#loading"), false);
+    show($("#content"));
+    render();
+  }
+
+  // --- 申请建会 (found.html) --------------------------------------------------------------------
+  async function foundPage() {
+    const me = await signedIn("/h5/found.html");
+    if (!me) return;
+    const overview = await api("GET", "membership");
+    show($("#loading"), false);
+    const pending = overview.applications.find((a) => a.kind === "found" && a.status === "pending");
+    if (pending) { showSubmitted(pending); return; }
+    if (!me.account.phone_verified) { show($("#need-phone")); return; }
+
+    const form = $("#found-form");
+    const errorBox = $(".error", form);
+    const agree = $("#agree");
+    const submit = $("[type=submit]", form);
+    const upper = $("#upper");
+    $("#phone").textContent = me.account.phone || "";
+    $("[data-version]", form).textContent = me.privacy_version;
+    show(form);
+
+    // 上级工会: those that may approve a union in the unit's region (its county's and city's
+    // union, the provincial industry unions), nearest first.
+    let pick = () => "";
+    let asked = "";
+    async function fillUpper() {
+      const region = pick() || $("#city").value;
+      if (region === asked) return;
+      asked = region;
+      upper.disabled = true;
+      if (!region) {
+        upper.replaceChildren(el("option", { value: "", textContent: "请先选择单位所在地区" }));
+        return;
+      }
+      upper.replaceChildren(el("option", { value: "", textContent: "正在加载…" }));
+      try {
+        const { unions } = await api("GET", `unions/upper?region=${encodeURIComponent(region)}`);
+        if (region !== asked) return;         // the worker has chosen another region meanwhile
+        upper.replaceChildren(...unions.map((u) => el("option", { value: String(u.id), textContent: u.name })));
+        upper.disabled = unions.length === 0;
+      } catch (err) {
+        asked = "";
+        upper.replaceChildren(el("option", { value: "", textContent: "上级工会暂时无法加载" }));
+        setMessage(errorBox, err.message);
+      }
+    }
+    try {
+      pick = await regionPicker($("#city"), $("#county"), null);
+      $("#city").addEventListener("change", fillUpper);
+      $("#county").addEventListener("change", fillUpper);
+    } catch (err) {
+      setMessage(errorBox, err.message);
+    }
+
+    const headcount = $("#headcount");
+    headcount.addEventListener("input", () => {
+      const n = parseInt(headcount.value, 10);
+      setMessage($("#headcount-hint"), !(n > 0) ? "" : n >= 25 ? "职工 25 人以上的单位，应建立工会委员会。"
+        : "职工不足 25 人的单位，可以建立工会委员会，也可以选举工会组织员一人。");
+    });
+    $("#credit-code").addEventListener("input", (event) => {
+      event.target.value = event.target.value.replace(/\s/g, "").toUpperCase().slice(0, 18);
+    });
+    agree.addEventListener("change", () => { submit.disabled = !agree.checked; });
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      setMessage(errorBox, "");
+      const region = pick();
+      if (!region) { setMessage(errorBox, "请选择单位所在的市（州）和区（县）"); return; }
+      if (!agree.checked) { setMessage(errorBox, "请阅读并同意《隐私政策》"); return; }
+      const value = (selector) => $(selector).value.trim();
+      const count = Number(headcount.value);
+      submit.disabled = true;
+      try {
+        const { application } = await api("POST", "unions/found", {
+          union_name: value("#union-name"), employer_name: value("#employer-name"),
+          credit_code: value("#credit-code"), headcount: Number.isInteger(count) && count > 0 ? count : null,
+          region_code: region, upper_union_id: Number(upper.value) || null, organiser_name: value("#organiser"),
+          privacy_version: me.privacy_version,
+        });
+        show(form, false);
+        showSubmitted(application);
+        window.scrollTo(0, 0);
+      } catch (err) {
+        markInvalid(form, err.code);
+        setMessage(errorBox, err.message);
+      } finally {
+        submit.disabled = !agree.checked;
+      }
+    });
+  }
+
   // --- every page -------------------------------------------------------------------------------
   /** <a data-back href="fallback">: back to the previous page of this site, else to href. */
   document.addEventListener("click", (event) => {
@@ -575,7 +1113,10 @@
   const retry = $("#fatal [data-retry]");
   if (retry) retry.addEventListener("click", () => location.reload());
 
-  const pages = { register: registerPage, me: mePage, login: loginPage };
+  const pages = {
+    register: registerPage, me: mePage, login: loginPage,
+    join: joinPage, certify: certifyPage, membership: membershipPage, found: foundPage,
+  };
   const page = pages[document.body.dataset.page];
   if (page) {
     page().catch((err) => loadingDone((err && err.message) || "页面加载失败，请刷新重试"));

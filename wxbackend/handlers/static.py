@@ -27,5 +27,7 @@ def routes(static_root: Path = STATIC_ROOT) -> list:
                                     "default_filename": "index.html"}),
         (r"/admin/()", PageHandler, {"path": str(static_root / "admin"),
                                      "default_filename": "index.html"}),
+        # what a member card's QR code opens
+        (r"/admin/(card\.html)", PageHandler, {"path": str(static_root / "admin")}),
         (r"/static/(.*)", PageHandler, {"path": str(static_root)}),
     ]

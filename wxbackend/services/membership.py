@@ -163,7 +163,7 @@ class MembershipService:
 
     def _check_privacy(self, body: dict) -> None:
         if body.get("privacy_version") != self._privacy_version:
-            raise InvalidInput("请阅读并同意《个人信息保护说明》", code="privacy_required")
+            raise InvalidInput("请阅读并同意《隐私政策》", code="privacy_required")
 
     # --- 入会 ----------------------------------------------------------------------------------
     async def apply_join(self, account_id: int, body: dict) -> dict:
