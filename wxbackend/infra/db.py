@@ -15,6 +15,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                                   decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released connection needs beyond asyncpg's own clean-up (which already rolls back
+    an open transaction and drops listeners): nothing. asyncpg's default reset sends one more
+    query per release (unlock session advisory locks, close cursors, UNLISTEN, RESET ALL), for
+    state this code never creates: it takes only transaction-scoped advisory locks, opens
+    cursors only inside transactions and sets no session variables."""
+
+
 async def connect(dsn: str) -> asyncpg.Connection:
     """A single connection, configured like the pool's (for CLI commands and tests)."""
     conn = await asyncpg.connect(dsn, server_settings={"application_name": "wxbackend-cli"})
@@ -31,6 +39,7 @@ async def create_pool(dsn: str, settings: DatabaseSettings | None = None,
         max_size=settings.pool_max if max_size is None else max_size,
         command_timeout=settings.command_timeout,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={"application_name": "wxbackend", "timezone": "Asia/Shanghai"},
     )
 

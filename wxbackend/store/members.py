@@ -73,6 +73,21 @@ async def create_member(conn: asyncpg.Connection, *, org_id: int, name: str, id_
         form.get("job"), source, account_id)
 
 
+async def certify(conn: asyncpg.Connection, member_id: int, account_id: int) -> asyncpg.Record | None:
+    """Link a roster record to the account that proved it, and log the change, in one atomic
+    statement; None when another account took the record first. Raises UniqueViolationError
+    when this account holds another record."""
+    return await conn.fetchrow(
+        """WITH linked AS (
+               UPDATE members SET account_id = $2, certified_at = now(), updated_at = now()
+               WHERE id = $1 AND account_id IS NULL RETURNING id, member_no, certified_at)
+           INSERT INTO base_data_changes (entity, entity_id, action, data, actor)
+           SELECT 'member', id::text, 'certified', jsonb_build_object('member_no', member_no), 'self'
+           FROM linked
+           RETURNING entity_id""",
+        member_id, account_id)
+
+
 async def link_account(conn: asyncpg.Connection, member_id: int, account_id: int,
                        name: str | None = None) -> None:
     await conn.execute(
