@@ -15,6 +15,7 @@ from wxbackend.handlers import (
     openapi,
     platform_api,
     reviews,
+    rosters,
     static,
     wechat_login,
 )
@@ -47,6 +48,7 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *admin.routes(rt.cadres),
         *membership.routes(rt.accounts, rt.login, rt.membership),
         *reviews.routes(rt.cadres, rt.reviews),
+        *rosters.routes(rt.cadres, rt.rosters),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),

@@ -28,6 +28,7 @@ from wxbackend.services.oa_inbox import OAInbox
 from wxbackend.services.outbox import OutboxWorker
 from wxbackend.services.platform import PlatformApps
 from wxbackend.services.reviews import ReviewService
+from wxbackend.services.rosters import RosterService
 from wxbackend.services.sessions import SessionStore
 from wxbackend.services.sms_codes import SmsCodeService
 from wxbackend.services.sso import SingleSignOn
@@ -56,6 +57,7 @@ class Runtime:
     cadres: CadreService
     membership: MembershipService
     reviews: ReviewService
+    rosters: RosterService
 
     @property
     def h5_base(self) -> str:
@@ -76,6 +78,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
         timeout=settings.wechat.http_timeout, trust_env=False,
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "wxbackend"})
+    rosters: RosterService | None = None
     try:
         wx = settings.wechat
         api = WeChatAPI(http, wx, redis)
@@ -102,6 +105,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
                                        card_url=f"{public_url}/admin/card.html")
         reviews = ReviewService(pool, pii, settings.membership, oa_appid=wx.appid,
                                 h5_base=f"{public_url}/h5", card_key=cards)
+        rosters = RosterService(pool, pii, settings.membership)
         yield Runtime(settings=settings, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
@@ -109,8 +113,10 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
                       cadres=CadreService(pool, redis, pii, settings.admin),
-                      membership=membership, reviews=reviews)
+                      membership=membership, reviews=reviews, rosters=rosters)
     finally:
+        if rosters is not None:
+            await rosters.close()  # imports still running end as failed, before the pool goes
         await http.aclose()
         await redis.aclose()
         await pool.close()

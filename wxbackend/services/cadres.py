@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import re
 import secrets
@@ -31,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from wxbackend.config import AdminSettings
 from wxbackend.infra.pii import PersonalData
+from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services import audit
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from wxbackend.services.permissions import CATALOGUE, DUTY_LIMITS, Actor, grantable
@@ -46,28 +46,16 @@ _ACTION_NAMES = {"operator.create": "创建平台账号", "super_admin.create": 
 
 
 def _ledger_workbook(rows: list[tuple], exporter: str, stamp: str) -> bytes:
-    """Build the XLSX (CPU work: run in an executor). The watermark is in the title rows, the
-    printed header and footer, and the file's properties."""
-    from openpyxl import Workbook
+    """Build the XLSX (CPU work: run in an executor)."""
+    return watermarked_xlsx(
+        title="川工之家 工会干部账号工作台账", sheet="工作台账",
+        header=["记录号", "时间", "操作人", "操作", "对象", "详情", "IP", "所属工会"],
+        rows=([rid, at.strftime("%Y-%m-%d %H:%M:%S"), actor, _ACTION_NAMES.get(action, action), target,
+               json.dumps(detail, ensure_ascii=False), ip, org]
+              for rid, at, actor, action, target, detail, ip, org in rows),
+        watermark=Watermark(exporter=exporter, stamp=stamp))
 
-    watermark = f"导出人：{exporter}　导出时间：{stamp}　仅限工作使用，不得外传"
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "工作台账"
-    ws.append(["川工之家 工会干部账号工作台账"])
-    ws.append([watermark])
-    ws.append([])
-    ws.append(["记录号", "时间", "操作人", "操作", "对象", "详情", "IP", "所属工会"])
-    for rid, at, actor, action, target, detail, ip, org in rows:
-        ws.append([rid, at.strftime("%Y-%m-%d %H:%M:%S"), actor, _ACTION_NAMES.get(action, action),
-                   target, json.dumps(detail, ensure_ascii=False), ip, org])
-    ws.oddHeader.center.text = watermark
-    ws.oddFooter.center.text = watermark
-    wb.properties.creator = exporter
-    wb.properties.description = watermark
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
 
