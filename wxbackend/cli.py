@@ -104,10 +104,13 @@ async def _periodically(stop: asyncio.Event, seconds: float, job, name: str) -> 
 
 
 def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
-    """What a worker runs: the outbox, and the daily disabling of overdue cadre accounts
-    (every process may run it: it is one idempotent transaction)."""
+    """What a worker runs: the outbox, the disabling of overdue cadre accounts, and marking
+    failed the roster imports whose process died (every process may run them: each is one
+    idempotent transaction)."""
     return [asyncio.create_task(rt.outbox.run(stop)),
-            asyncio.create_task(_periodically(stop, 6 * 3600, rt.cadres.sweep_overdue, "sweep"))]
+            asyncio.create_task(_periodically(stop, 6 * 3600, rt.cadres.sweep_overdue, "sweep")),
+            asyncio.create_task(_periodically(stop, 600, rt.rosters.mark_stale_imports_failed,
+                                              "stale roster imports"))]
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:

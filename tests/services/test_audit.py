@@ -77,3 +77,11 @@ async def test_the_cli_reports_and_fails(clean_db, db, tmp_path, backing) -> Non
                                                env=env, stdout=asyncio.subprocess.PIPE)
     out, _ = await bad.communicate()
     assert bad.returncode == 1 and b"record 2: edited" in out
+
+
+async def test_an_append_from_a_repeatable_read_snapshot_is_refused(db) -> None:
+    """Its snapshot could predate the newest record: the chain would fork."""
+    with pytest.raises(RuntimeError):
+        async with db.transaction(isolation="repeatable_read"):
+            await audit.record(db, actor_id=None, actor="system", org_id=None, action="test")
+    assert await db.fetchval("SELECT count(*) FROM audit_log") == 0

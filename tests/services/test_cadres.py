@@ -236,3 +236,15 @@ async def test_the_work_ledger_is_watermarked_and_its_export_audited(rt, db, wan
     assert "创建干部账号" in actions
     assert "创建平台账号" not in actions  # the province is outside his subtree
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'ledger.export'") == 1
+
+
+async def test_cadre_changes_are_in_the_base_data_change_log(rt, db, office, wangwu) -> None:
+    changes = await db.fetch("SELECT entity_id, action, data, actor FROM base_data_changes "
+                             "WHERE entity = 'cadre' ORDER BY id")
+    who = [(c["action"], c["actor"]) for c in changes]
+    assert who == [("created", "cli"), ("created", f"cadre:{office.id}")]
+    assert changes[1]["entity_id"] == str(wangwu.id) and changes[1]["data"]["role"] == "super_admin"
+    assert "王五" not in str([dict(c["data"]) for c in changes])     # no personal data
+    await rt.cadres.set_permissions(office, wangwu.id, {"kpi.read"})
+    last = await db.fetchrow("SELECT action, data FROM base_data_changes ORDER BY id DESC LIMIT 1")
+    assert last["action"] == "permissions_changed" and last["data"]["permissions"] == ["kpi.read"]

@@ -37,7 +37,12 @@ async def record(conn: asyncpg.Connection, *, actor_id: int | None, actor: str, 
     if not conn.is_in_transaction():
         raise RuntimeError("audit records are written inside the action's transaction")
     detail = detail or {}
-    prev = await store.lock_head(conn, AUDIT_LOCK) or GENESIS
+    head, isolation = await store.lock_head(conn, AUDIT_LOCK)
+    if isolation != "read committed":
+        # A snapshot taken before the lock was granted would not see the newest record, and
+        # the chain would fork: the append must read the head as it is once the lock is held.
+        raise RuntimeError("audit records are written in READ COMMITTED transactions")
+    prev = head or GENESIS
     at = datetime.now(UTC)
     digest = _digest(prev, at, actor_id, actor, org_id, action, target, detail, ip)
     await store.append(conn, at=at, actor_id=actor_id, actor=actor, org_id=org_id, action=action,

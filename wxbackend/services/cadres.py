@@ -35,6 +35,7 @@ from wxbackend.services import audit
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from wxbackend.services.permissions import CATALOGUE, DUTY_LIMITS, Actor, grantable
 from wxbackend.store import cadres as store
+from wxbackend.store.accounts import log_change
 
 TOTP_COLUMN = "cadres.totp_secret"
 LEDGER_ACTIONS = ["operator.create", "super_admin.create", "cadre.create", "permissions.set",
@@ -79,6 +80,11 @@ class Session:
     actor: Actor
     new_device: bool
     replaced_other: bool
+
+
+def _by(cadre_id: int | None) -> str:
+    """Who made a base-data change, as the change log names it."""
+    return f"cadre:{cadre_id}" if cadre_id else "cli"
 
 
 def _digest(token: str) -> str:
@@ -141,6 +147,8 @@ class CadreService:
             raise Conflict("该用户名已被使用", code="username_taken")
         await store.set_grants(conn, cadre_id, sorted(permissions), created_by)
         await store.add_password_history(conn, cadre_id, hashed)
+        await log_change(conn, "cadre", str(cadre_id), "created", _by(created_by),
+                         {"org_id": org_id, "role": role, "duty": duty, "permissions": sorted(permissions)})
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=self._issuer) if secret else None
         return NewAccount(cadre_id, username, uri)
 
@@ -183,6 +191,8 @@ class CadreService:
                 raise Conflict("该工会已有超级管理员；更换请选择“更换”并备案", code="super_admin_exists")
             if previous:
                 await store.disable(conn, previous)
+                await log_change(conn, "cadre", str(previous), "disabled", _by(actor.id),
+                                 {"reason": "replaced"})
                 await self._end_sessions(previous, "replaced")
             account = await self._create(conn, username=username, display_name=display_name,
                                          org_id=org_id, role=role, duty=duty, password=password,
@@ -211,6 +221,8 @@ class CadreService:
                 raise Forbidden("只能给本单位干部或下级工会超级管理员授权", code="grant_target_invalid")
             granted = grantable(actor, set(permissions), target["duty"])
             await store.set_grants(conn, cadre_id, sorted(granted), actor.id)
+            await log_change(conn, "cadre", str(cadre_id), "permissions_changed", _by(actor.id),
+                             {"permissions": sorted(granted)})
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
                                action="permissions.set", target=f"cadre:{cadre_id}", ip=actor.ip,
                                detail={"before": list(target["permissions"]), "after": sorted(granted)})
@@ -289,6 +301,8 @@ class CadreService:
             rows = await store.overdue(conn, self._s.verification_days + grace_days)
             for r in rows:
                 await store.disable(conn, r["id"])
+                await log_change(conn, "cadre", str(r["id"]), "disabled", "system",
+                                 {"reason": "verification_overdue"})
                 await audit.record(conn, actor_id=None, actor="system", org_id=r["org_id"],
                                    action="cadre.disable_overdue", target=f"cadre:{r['id']}")
         for r in rows:

@@ -8,10 +8,14 @@ from datetime import datetime
 import asyncpg
 
 
-async def lock_head(conn: asyncpg.Connection, lock_id: int) -> bytes | None:
-    """Take the trail's append lock for this transaction; return the newest record's hash."""
+async def lock_head(conn: asyncpg.Connection, lock_id: int) -> tuple[bytes | None, str]:
+    """Take the trail's append lock for this transaction; return the newest record's hash and
+    the transaction's isolation level."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
-    return await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    row = await conn.fetchrow(
+        """SELECT (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS hash,
+                  current_setting('transaction_isolation') AS isolation""")
+    return row["hash"], row["isolation"]
 
 
 async def append(conn: asyncpg.Connection, *, at: datetime, actor_id: int | None, actor: str,
