@@ -15,7 +15,7 @@ from tests.api.test_admin import sign_in
 from tests.services.test_cadres import PASSWORD
 from tests.services.test_rosters import idn, make_tree, make_wangwu, row, xlsx
 from wxbackend.infra.xlsx import XLSX_TYPE
-from wxbackend.services.rosters import HEADER
+from wxbackend.services.roster_rows import HEADER
 
 
 @pytest.fixture

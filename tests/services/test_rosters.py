@@ -21,7 +21,10 @@ from tests.services.test_cadres import PASSWORD, otp
 from wxbackend.services import audit
 from wxbackend.services.errors import Forbidden, InvalidInput, NotFound
 from wxbackend.services.idnumbers import id_check_char, parse_id_number
-from wxbackend.services.rosters import HEADER, ID_COLUMN, PHONE_COLUMN, RosterService, Upload
+from wxbackend.services.member_forms import clean_name
+from wxbackend.services.roster_files import Upload
+from wxbackend.services.roster_rows import HEADER, ID_COLUMN, PHONE_COLUMN
+from wxbackend.services.rosters import RosterService
 from wxbackend.store import orgs as org_store
 from wxbackend.store import rosters as rosters_store
 from wxbackend.store.rosters import IMPORT_LOCK
@@ -32,6 +35,11 @@ EVERYONE_ELSE = {"account.manage", "member.import", "member.export"}
 def idn(seq: int, birth: str = "19900101", region: str = "510104") -> str:
     first17 = f"{region}{birth}{seq:03d}"
     return first17 + id_check_char(first17)
+
+
+def person(seq: int) -> str:
+    """人员一, 人员二, … (a roster name has no digits)."""
+    return "人员" + "".join("零一二三四五六七八九"[int(d)] for d in str(seq))
 
 
 def row(org: str, name: str, number: str, phone: str = "", *, job: str = "", joined: object = "",
@@ -275,8 +283,27 @@ async def test_each_bad_row_is_reported_and_the_rest_imported(rt, db, tree, lisi
         sorted([("张三", tree["a_id"]), ("钱七", tree["b_id"])])
 
 
+async def test_names_are_stored_as_certification_compares_them(rt, db, tree, lisi, tmp_path) -> None:
+    """Certification compares the stored name with the worker's input after ``clean_name``: the
+    import stores names the same way, and a name clean_name refuses is a row error."""
+    rows = [row(tree["a"], " 张  三 ", idn(1)),                     # 2: spaces collapse
+            row(tree["a"], "阿依古丽•买买提", idn(2)),                 # 3: "•" is the middle dot
+            row(tree["a"], "X", idn(3)),                             # 4: one letter
+            row(tree["a"], "王五5", idn(4))]                          # 5: a digit
+    path = xlsx(tmp_path / "names.xlsx", rows)
+    report = await run(rt, lisi, path)
+    message = "请填写与身份证一致的姓名（2–30 个字）"
+    assert report["errors"] == [{"row": 4, "code": "name_invalid", "message": message},
+                                {"row": 5, "code": "name_invalid", "message": message}]
+    assert report["counts"] == {"total": 4, "created": 2, "updated": 0, "unchanged": 0, "error": 2}
+    stored = {r["name"] for r in await db.fetch("SELECT name FROM members")}
+    assert stored == {"张 三", "阿依古丽·买买提"}
+    assert {clean_name("张　三"), clean_name("阿依古丽·买买提")} == stored   # as a worker types them
+    assert (await run(rt, lisi, path))["counts"]["unchanged"] == 2
+
+
 async def test_a_repeat_across_batches_is_caught(rt, db, tree, lisi, tmp_path) -> None:
-    rows = [row(tree["a"], f"人员{i}", idn(i)) for i in range(1, 6)] + [row(tree["a"], "人员1", idn(1))]
+    rows = [row(tree["a"], person(i), idn(i)) for i in range(1, 6)] + [row(tree["a"], person(1), idn(1))]
     report = await run(rt, lisi, xlsx(tmp_path / "batches.xlsx", rows), service=batches_of(rt, 2))
     assert report["counts"] == {"total": 6, "created": 5, "updated": 0, "unchanged": 0, "error": 1}
     assert report["errors"] == [{"row": 7, "code": "duplicate_in_file",
@@ -333,7 +360,7 @@ async def test_a_file_that_is_not_a_roster_spreadsheet_writes_nothing(rt, db, tr
 async def test_a_workbook_that_breaks_while_read_fails_whole(rt, db, tree, lisi, tmp_path) -> None:
     """A workbook with a sound zip directory whose sheet is cut off: found only while rows are
     read, after earlier batches were already written in the import's transaction."""
-    rows = [row(tree["a"], f"人员{i}", idn(i)) for i in range(400)]
+    rows = [row(tree["a"], person(i), idn(i)) for i in range(400)]
     good = xlsx(tmp_path / "good.xlsx", rows)
     damaged = tmp_path / "damaged.xlsx"
     with zipfile.ZipFile(good) as src, zipfile.ZipFile(damaged, "w") as dst:
@@ -359,14 +386,14 @@ async def test_a_workbook_that_breaks_while_read_fails_whole(rt, db, tree, lisi,
 async def test_a_large_workbook_is_read_by_a_child_process_with_the_same_outcome(rt, db, tree, lisi,
                                                                                 tmp_path) -> None:
     in_child = batches_of(rt, 3, child_reader_bytes=0)
-    rows = [row(tree["a"], f"人员{i}", idn(i), joined=datetime(2021, 1, i)) for i in range(1, 8)]
-    rows.append(row(tree["a"], "人员1", idn(1)))
+    rows = [row(tree["a"], person(i), idn(i), joined=datetime(2021, 1, i)) for i in range(1, 8)]
+    rows.append(row(tree["a"], person(1), idn(1)))
     path = xlsx(tmp_path / "big.xlsx", rows, title_rows=1)
     report = await run(rt, lisi, path, service=in_child)
     assert report["counts"] == {"total": 8, "created": 7, "updated": 0, "unchanged": 0, "error": 1}
     assert report["errors"] == [{"row": 10, "code": "duplicate_in_file",
                                  "message": "与第 3 行的身份证号码重复"}]
-    assert await db.fetchval("SELECT joined_on FROM members WHERE name = '人员7'") == date(2021, 1, 7)
+    assert await db.fetchval("SELECT joined_on FROM members WHERE name = '人员七'") == date(2021, 1, 7)
     assert (await run(rt, lisi, path))["counts"]["unchanged"] == 7   # read in a thread: the same rows
 
     no_id = xlsx(tmp_path / "no-id.xlsx", rows, [h for h in HEADER if h != "身份证号码"])
@@ -523,7 +550,7 @@ async def test_shutting_down_fails_a_running_import_and_writes_none_of_it(rt, db
             await asyncio.Event().wait()   # the process is asked to stop here
         return await applying(conn, import_id, actor)
     monkeypatch.setattr(rosters_store, "apply_creates", stall_at_the_second_batch)
-    path = xlsx(tmp_path / "r.xlsx", [row(tree["a"], f"人员{i}", idn(i)) for i in range(1, 6)])
+    path = xlsx(tmp_path / "r.xlsx", [row(tree["a"], person(i), idn(i)) for i in range(1, 6)])
     started = await service.start_import(lisi, await Upload.of_file(path), "r.xlsx")
     await asyncio.wait_for(second_batch.wait(), 10)
     await service.close()

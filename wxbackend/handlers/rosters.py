@@ -16,7 +16,8 @@ from wxbackend.handlers.admin import AdminHandler
 from wxbackend.infra.xlsx import XLSX_TYPE
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.errors import InvalidInput
-from wxbackend.services.rosters import RosterService, Upload
+from wxbackend.services.roster_files import Upload
+from wxbackend.services.rosters import RosterService
 
 
 class RosterHandler(AdminHandler):
