@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import ctypes
 import datetime as dt
@@ -63,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pushes
 
 from wxbackend.infra.embedded import EmbeddedServers
+from wxbackend.infra.pii import new_key
 
 HERE = Path(__file__).resolve().parent
 ROOT = pushes.ROOT
@@ -262,6 +264,11 @@ encoding_aes_key = "{pushes.AES_KEY}"
 original_id = "{pushes.ORIGINAL_ID}"
 message_mode = "safe"
 api_base = "http://127.0.0.1:9"
+
+[security]
+field_keys = "1:{new_key()}"
+field_key_current = 1
+index_key = "{base64.b64encode(os.urandom(32)).decode()}"
 
 [logging]
 level = "WARNING"
