@@ -154,6 +154,21 @@
     setMessage(node, (error && error.message) || "操作失败，请稍后重试");
   }
 
+  /** 读取一页列表：读取期间停用“加载更多”按钮；失败时在 errorNode 显示原因并返回 null。 */
+  async function fetchPage(path, button, errorNode) {
+    button.disabled = true;
+    try {
+      const data = await api("GET", path);
+      setMessage(errorNode, "");
+      return data;
+    } catch (e) {
+      report(errorNode, e);
+      return null;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // --- 提示条 -------------------------------------------------------------------------------------
   function notify(text, kind = "info") {
     const box = $("#notices");
@@ -679,17 +694,8 @@
     const query = new URLSearchParams({ limit: "50" });
     if (more === true && state.auditNext != null) query.set("before", String(state.auditNext));
     const button = $("#audit-more");
-    button.disabled = true;
-    let data;
-    try {
-      data = await api("GET", `/audit?${query}`);
-      setMessage(error, "");
-    } catch (e) {
-      report(error, e);
-      return;
-    } finally {
-      button.disabled = false;
-    }
+    const data = await fetchPage(`/audit?${query}`, button, error);
+    if (data === null) return;
     if (more !== true) body.replaceChildren();
     body.append(...data.records.map(auditRow));
     state.auditNext = data.next_before;
@@ -754,17 +760,8 @@
     if ($("#reviews-overdue").checked) query.set("overdue", "1");
     if (more === true && state.reviewsNext != null) query.set("before", String(state.reviewsNext));
     const button = $("#reviews-more");
-    button.disabled = true;
-    let data;
-    try {
-      data = await api("GET", `/applications?${query}`);
-      setMessage(error, "");
-    } catch (e) {
-      report(error, e);
-      return;
-    } finally {
-      button.disabled = false;
-    }
+    const data = await fetchPage(`/applications?${query}`, button, error);
+    if (data === null) return;
     renderCounts(data.counts);
     const list = data.applications;
     if (more !== true) body.replaceChildren();
