@@ -11,6 +11,7 @@ import hmac
 from urllib.parse import quote
 
 from wxbackend.handlers.base import BaseHandler
+from wxbackend.infra.xlsx import XLSX_TYPE
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.errors import Forbidden, InvalidInput
 from wxbackend.services.permissions import Actor
@@ -37,6 +38,11 @@ class AdminHandler(BaseHandler):
             if not hmac.compare_digest(sent.encode(), csrf.encode()):
                 raise Forbidden("页面已过期，请刷新后重试", code="csrf_failed")
         self.csrf = csrf
+
+    def send_xlsx_headers(self, filename: str) -> None:
+        """A workbook download under its own (Chinese) file name."""
+        self.set_header("Content-Type", XLSX_TYPE)
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
 
     def me(self) -> dict:
         a = self.actor
@@ -152,12 +158,8 @@ class AuditHandler(AdminHandler):
     route = "/admin/v1/audit"
 
     async def get(self) -> None:
-        before = self.get_query_argument("before", "")
-        limit = self.get_query_argument("limit", "50")
-        if (before and not before.isdigit()) or not limit.isdigit():
-            raise InvalidInput("before 和 limit 应为数字", code="invalid_input")
-        self.write_json(await self.cadres.audit_records(self.actor, int(before) if before else None,
-                                                        int(limit)))
+        self.write_json(await self.cadres.audit_records(self.actor, self.int_argument("before"),
+                                                        self.int_argument("limit", 50)))
 
 
 class LedgerHandler(AdminHandler):
@@ -165,9 +167,7 @@ class LedgerHandler(AdminHandler):
 
     async def get(self) -> None:
         data, filename = await self.cadres.ledger_xlsx(self.actor)
-        self.set_header("Content-Type",
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
+        self.send_xlsx_headers(filename)
         self.finish(data)
 
 

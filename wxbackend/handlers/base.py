@@ -13,7 +13,7 @@ import tornado.web
 
 from wxbackend.infra.logging import request_id
 from wxbackend.infra.metrics import observe_request
-from wxbackend.services.errors import DomainError
+from wxbackend.services.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,15 @@ class BaseHandler(tornado.web.RequestHandler):
         if not isinstance(data, dict):
             raise DomainError("请求内容应为 JSON 对象", code="invalid_json")
         return data
+
+    def int_argument(self, name: str, default: int | None = None) -> int | None:
+        """A non-negative integer query argument (an id, a page size), or ``default``."""
+        value = self.get_query_argument(name, "")
+        if not value:
+            return default
+        if not value.isdigit() or len(value) > 12:
+            raise InvalidInput(f"{name} 应为数字", code="invalid_input")
+        return int(value)
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from wxbackend.handlers.admin import AdminHandler
 from wxbackend.services.cadres import CadreService
-from wxbackend.services.errors import InvalidInput
 from wxbackend.services.reviews import ReviewService
 
 
@@ -13,12 +12,6 @@ class ReviewHandler(AdminHandler):
     def initialize(self, cadres: CadreService, reviews: ReviewService) -> None:  # type: ignore[override]
         super().initialize(cadres)
         self.reviews = reviews
-
-    def int_argument(self, name: str) -> int | None:
-        value = self.get_query_argument(name, "")
-        if value and not value.isdigit():
-            raise InvalidInput(f"{name} 应为数字", code="invalid_input")
-        return int(value) if value else None
 
 
 class ApplicationsHandler(ReviewHandler):
@@ -29,7 +22,7 @@ class ApplicationsHandler(ReviewHandler):
             self.actor, kind=self.get_query_argument("kind", ""),
             status=self.get_query_argument("status", ""),
             overdue=self.get_query_argument("overdue", "") in ("1", "true"),
-            before=self.int_argument("before"), limit=self.int_argument("limit") or 50))
+            before=self.int_argument("before"), limit=self.int_argument("limit", 50)))
 
 
 class ApplicationHandler(ReviewHandler):
@@ -60,7 +53,7 @@ class MembersHandler(ReviewHandler):
     async def get(self) -> None:
         self.write_json({"members": await self.reviews.members(
             self.actor, org_id=self.int_argument("org_id"), name=self.get_query_argument("name", ""),
-            before=self.int_argument("before"), limit=self.int_argument("limit") or 50)})
+            before=self.int_argument("before"), limit=self.int_argument("limit", 50))})
 
 
 class CardCheckHandler(ReviewHandler):

@@ -8,12 +8,10 @@ refused before a byte of it is read when the session, CSRF token or permission i
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import quote
 
 from tornado.web import stream_request_body
 
 from wxbackend.handlers.admin import AdminHandler
-from wxbackend.infra.xlsx import XLSX_TYPE
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.errors import InvalidInput
 from wxbackend.services.roster_files import Upload
@@ -24,10 +22,6 @@ class RosterHandler(AdminHandler):
     def initialize(self, cadres: CadreService, rosters: RosterService) -> None:  # type: ignore[override]
         super().initialize(cadres)
         self.rosters = rosters
-
-    def send_xlsx_headers(self, filename: str) -> None:
-        self.set_header("Content-Type", XLSX_TYPE)
-        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(filename)}")
 
 
 @stream_request_body
@@ -88,10 +82,10 @@ class ExportHandler(RosterHandler):
     route = "/admin/v1/rosters/export.xlsx"
 
     async def get(self) -> None:
-        org_id = self.get_query_argument("org_id", "")
-        if not org_id.isdigit() or len(org_id) > 12:
+        org_id = self.int_argument("org_id")
+        if org_id is None:
             raise InvalidInput("请选择要导出的工会", code="invalid_input")
-        export = await self.rosters.export_roster(self.actor, org_id=int(org_id),
+        export = await self.rosters.export_roster(self.actor, org_id=org_id,
                                                   purpose=self.get_query_argument("purpose", ""))
         try:
             self.send_xlsx_headers(export.filename)
