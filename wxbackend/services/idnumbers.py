@@ -74,6 +74,5 @@ def parse_credit_code(raw: str) -> str:
 
 
 def mask_name(name: str | None) -> str | None:
-    if not name:
-        return name
-    return name[0] + "*" if len(name) == 2 else name[0] + "*" * (len(name) - 2) + name[-1]
+    """The family name only (张**): what someone checking a member card may see."""
+    return name[0] + "*" * (len(name) - 1) if name else name

@@ -19,7 +19,7 @@ from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services import audit, member_card
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
-from wxbackend.services.idnumbers import parse_credit_code
+from wxbackend.services.idnumbers import mask_name, parse_credit_code
 from wxbackend.services.membership import (
     KIND_NAMES,
     MEMBER_STATUS,
@@ -228,7 +228,7 @@ class ReviewService:
                                action="card.verify", target=f"member:{member_id}", ip=actor.ip)
         view = member_view(row, self._pii)
         return {"valid": row["status"] == "active", "member_no": view["member_no"],
-                "name": view["name"][0] + "*" * (len(view["name"]) - 1), "union": view["union"],
+                "name": mask_name(view["name"]), "union": view["union"],
                 "status_label": MEMBER_STATUS[row["status"]], "joined_on": view["joined_on"]}
 
     async def create_union(self, actor: Actor, body: dict) -> dict:
