@@ -101,7 +101,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
         public_url = settings.server.public_url.rstrip("/")
         cards = card_key(base64.b64decode(settings.security.index_key.reveal() or ""))
         membership = MembershipService(pool, redis, pii, settings.membership,
-                                       privacy_version=settings.privacy.version, card_key=cards,
+                                       accounts=accounts, card_key=cards,
                                        card_url=f"{public_url}/admin/card.html")
         reviews = ReviewService(pool, pii, settings.membership, oa_appid=wx.appid,
                                 h5_base=f"{public_url}/h5", card_key=cards)

@@ -380,3 +380,14 @@ async def test_concurrent_certifications_link_one_record_per_account(rt, db, uni
         return_exceptions=True)
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
     assert await db.fetchval("SELECT count(*) FROM members WHERE account_id = $1", zhang) == 1
+
+
+async def test_consent_given_with_an_application_completes_registration(rt, db, unions) -> None:
+    zhang = await worker(rt, "oZhang")
+    await rt.accounts.set_region(zhang, "510104")
+    assert (await rt.accounts.get_account(zhang)).registered is False    # no privacy consent yet
+    await rt.membership.apply_join(zhang, join_form(unions["tianfu"]))
+    account = await rt.accounts.get_account(zhang)
+    assert account.registered and account.privacy_version == "2026-11"
+    assert await db.fetchval("SELECT action FROM base_data_changes WHERE entity = 'registered_user' "
+                             "ORDER BY id DESC LIMIT 1") == "registered"

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import time
 from datetime import date
+from typing import TYPE_CHECKING
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -28,6 +29,9 @@ from wxbackend.services.member_forms import clean_founding_form, clean_member_fo
 from wxbackend.store import accounts as account_store
 from wxbackend.store import members as store
 from wxbackend.store import orgs as org_store
+
+if TYPE_CHECKING:   # services.accounts imports this module's views
+    from wxbackend.services.accounts import AccountService
 
 ID_COLUMN = "members.id_number"
 PHONE_COLUMN = "members.phone"
@@ -102,13 +106,13 @@ def application_view(row: asyncpg.Record, pii: PersonalData) -> dict:
 
 class MembershipService:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
-                 settings: MembershipSettings, *, privacy_version: str, card_key: bytes,
+                 settings: MembershipSettings, *, accounts: AccountService, card_key: bytes,
                  card_url: str) -> None:
         self._pool = pool
         self._redis = redis
         self._pii = pii
         self._s = settings
-        self._privacy_version = privacy_version
+        self._accounts = accounts   # the worker's phone and privacy consent live with the account
         self._card_key = card_key
         self._card_url = card_url     # the QR code opens this URL + "#" + token
         self._count = redis.register_script(_COUNT)
@@ -141,13 +145,11 @@ class MembershipService:
         return {"member": member_view(member, self._pii) if member else None,
                 "applications": [application_view(a, self._pii) for a in applications]}
 
-    async def _phone(self, conn: asyncpg.Connection, account_id: int) -> str:
-        row = await account_store.get(conn, account_id)
-        if row is None or row["status"] != "active":
-            raise NotFound("账号不存在或已注销", code="account_not_found")
-        if row["phone_enc"] is None:
+    async def _phone(self, account_id: int) -> str:
+        phone = await self._accounts.phone_of(account_id)
+        if phone is None:
             raise InvalidInput("请先验证手机号码", code="phone_required")
-        return self._pii.decrypt(row["phone_enc"], "accounts.phone")
+        return phone
 
     async def _joinable(self, conn: asyncpg.Connection, org_id: object) -> asyncpg.Record:
         org = await org_store.get(conn, row_id(org_id)) if row_id(org_id) else None
@@ -155,20 +157,24 @@ class MembershipService:
             raise InvalidInput("请选择一个可以申请加入的基层工会", code="union_not_joinable")
         return org
 
-    async def _file(self, conn: asyncpg.Connection, **fields) -> dict:
-        try:
-            async with conn.transaction():
+    async def _file(self, *, consent: bool, **fields) -> dict:
+        """File an application whose checks have passed; ``consent``: the worker agreed to the
+        privacy notice with it, which the account records (and which may complete registration)."""
+        if consent:
+            await self._accounts.accept_privacy(fields["account_id"], self._accounts.privacy_version)
+        async with self._pool.acquire() as conn:
+            try:
                 application_id = await store.create_application(conn, review_days=self._s.review_days,
                                                                 **fields)
-        except asyncpg.UniqueViolationError:
-            if fields["kind"] == "found":
-                raise Conflict("该单位已有待审核的建会申请", code="application_pending") from None
-            raise Conflict(f"您已有一份待审核的{KIND_NAMES[fields['kind']]}，请等待审核结果或先撤回",
-                           code="application_pending") from None
-        return application_view(await store.application(conn, application_id), self._pii)
+            except asyncpg.UniqueViolationError:
+                if fields["kind"] == "found":
+                    raise Conflict("该单位已有待审核的建会申请", code="application_pending") from None
+                raise Conflict(f"您已有一份待审核的{KIND_NAMES[fields['kind']]}，请等待审核结果或先撤回",
+                               code="application_pending") from None
+            return application_view(await store.application(conn, application_id), self._pii)
 
     def _check_privacy(self, body: dict) -> None:
-        if body.get("privacy_version") != self._privacy_version:
+        if body.get("privacy_version") != self._accounts.privacy_version:
             raise InvalidInput("请阅读并同意《隐私政策》", code="privacy_required")
 
     # --- 入会 ----------------------------------------------------------------------------------
@@ -176,20 +182,19 @@ class MembershipService:
         self._check_privacy(body)
         name, ident, form = clean_member_form(body, date.today())
         bidx = self._pii.blind_index(ident.number, ID_COLUMN)
+        phone = await self._phone(account_id)
         async with self._pool.acquire() as conn:
-            phone = await self._phone(conn, account_id)
             org = await self._joinable(conn, body.get("union_id"))
             if await store.member_of_account(conn, account_id) or await store.member_by_id_number(conn, bidx):
                 raise Conflict("您已是工会会员。如已在其他单位工作，请办理会员关系接转；"
                                "如入会时未使用本账号，请进行会员认证", code="already_member")
             if await store.pending_with_id_number(conn, bidx, "join", account_id):
                 raise Conflict("该身份证号码已有待审核的入会申请", code="application_pending")
-            await account_store.set_privacy(conn, account_id, self._privacy_version)
-            return await self._file(
-                conn, kind="join", account_id=account_id, org_id=org["id"], from_org_id=None,
-                member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
-                id_number_bidx=bidx, phone_enc=self._pii.encrypt(phone, PHONE_COLUMN),
-                form={**form, "gender": ident.gender, "birth_date": ident.birth_date.isoformat()})
+        return await self._file(
+            consent=True, kind="join", account_id=account_id, org_id=org["id"], from_org_id=None,
+            member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
+            id_number_bidx=bidx, phone_enc=self._pii.encrypt(phone, PHONE_COLUMN),
+            form={**form, "gender": ident.gender, "birth_date": ident.birth_date.isoformat()})
 
     async def withdraw(self, account_id: int, application_id: int) -> dict:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -224,20 +229,21 @@ class MembershipService:
         no_match = InvalidInput("未找到与姓名、身份证号码相符的会员信息。如确已入会，请提交认证申诉，"
                                 "由所在工会核实", code="certify_no_match")
         # Three round trips at most (the hot path of a certification campaign): the record, the
-        # account's phone when the record has one, and one atomic link-and-log statement.
+        # account's phone when it is to be linked, and one atomic link-and-log statement.
         async with self._pool.acquire() as conn:
             member = await store.member_by_id_number(conn, bidx)
-            if member is None or member["name"] != name or member["status"] == "withdrawn":
-                raise no_match
-            if member["account_id"] == account_id:
-                return member_view(member, self._pii)
-            phone = await self._phone(conn, account_id)
-            if member["phone_bidx"] is not None and \
-                    member["phone_bidx"] != self._pii.blind_index(phone, PHONE_COLUMN):
-                raise InvalidInput("会员名册登记的手机号码与您验证的手机号码不一致，请提交认证申诉",
-                                   code="certify_phone_mismatch")
-            if member["account_id"] is not None:
-                raise Conflict("该会员信息已被其他账号认证，请提交认证申诉", code="member_linked_elsewhere")
+        if member is None or member["name"] != name or member["status"] == "withdrawn":
+            raise no_match
+        if member["account_id"] == account_id:
+            return member_view(member, self._pii)
+        phone = await self._phone(account_id)
+        if member["phone_bidx"] is not None and \
+                member["phone_bidx"] != self._pii.blind_index(phone, PHONE_COLUMN):
+            raise InvalidInput("会员名册登记的手机号码与您验证的手机号码不一致，请提交认证申诉",
+                               code="certify_phone_mismatch")
+        if member["account_id"] is not None:
+            raise Conflict("该会员信息已被其他账号认证，请提交认证申诉", code="member_linked_elsewhere")
+        async with self._pool.acquire() as conn:
             try:
                 linked = await store.certify(conn, member["id"], account_id)
             except asyncpg.UniqueViolationError:   # this account holds another record
@@ -252,16 +258,16 @@ class MembershipService:
         name = clean_name(body.get("name"))
         ident = parse_id_number(str(body.get("id_number", "")), date.today(), min_age=0)
         note = str(body.get("note", "")).strip()[:200]
+        phone = await self._phone(account_id)
         async with self._pool.acquire() as conn:
-            phone = await self._phone(conn, account_id)
             org = await self._joinable(conn, body.get("union_id"))
             if await store.member_of_account(conn, account_id):
                 raise Conflict("您的账号已认证会员信息", code="already_certified")
-            return await self._file(
-                conn, kind="certify", account_id=account_id, org_id=org["id"], from_org_id=None,
-                member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
-                id_number_bidx=self._pii.blind_index(ident.number, ID_COLUMN),
-                phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form={"note": note})
+        return await self._file(
+            consent=True, kind="certify", account_id=account_id, org_id=org["id"], from_org_id=None,
+            member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
+            id_number_bidx=self._pii.blind_index(ident.number, ID_COLUMN),
+            phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form={"note": note})
 
     # --- 会员关系接转 ---------------------------------------------------------------------------
     async def request_transfer(self, account_id: int, body: dict) -> dict:
@@ -277,18 +283,18 @@ class MembershipService:
             org = await self._joinable(conn, body.get("union_id"))
             if org["id"] == member["org_id"]:
                 raise InvalidInput("您已是该工会的会员", code="same_union")
-            return await self._file(
-                conn, kind="transfer", account_id=account_id, org_id=org["id"],
-                from_org_id=member["org_id"], member_id=member["id"], name=member["name"],
-                id_number_enc=member["id_number_enc"], id_number_bidx=None,
-                phone_enc=member["phone_enc"], form={"reason": reason})
+        return await self._file(
+            consent=False, kind="transfer", account_id=account_id, org_id=org["id"],
+            from_org_id=member["org_id"], member_id=member["id"], name=member["name"],
+            id_number_enc=member["id_number_enc"], id_number_bidx=None,
+            phone_enc=member["phone_enc"], form={"reason": reason})
 
     # --- 建会 ----------------------------------------------------------------------------------
     async def apply_found(self, account_id: int, body: dict) -> dict:
         self._check_privacy(body)
         form = clean_founding_form(body)
+        phone = await self._phone(account_id)
         async with self._pool.acquire() as conn:
-            phone = await self._phone(conn, account_id)
             if await account_store.get_region(conn, form["region_code"]) is None:
                 raise InvalidInput("请选择单位所在地区", code="region_invalid")
             allowed = {r["id"] for r in await store.upper_unions(conn, form["region_code"])}
@@ -298,10 +304,10 @@ class MembershipService:
                                    code="upper_union_invalid")
             if await store.union_exists_for(conn, form["credit_code"]):
                 raise Conflict("该单位已建立工会，可直接申请入会", code="union_exists")
-            return await self._file(
-                conn, kind="found", account_id=account_id, org_id=upper, from_org_id=None,
-                member_id=None, name=form["organiser_name"], id_number_enc=None, id_number_bidx=None,
-                phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form=form)
+        return await self._file(
+            consent=True, kind="found", account_id=account_id, org_id=upper, from_org_id=None,
+            member_id=None, name=form["organiser_name"], id_number_enc=None, id_number_bidx=None,
+            phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form=form)
 
     # --- 电子会员卡 ----------------------------------------------------------------------------
     async def member_card(self, account_id: int) -> bytes:
