@@ -180,12 +180,20 @@ _COMMON = (MeHandler, PrivacyHandler, RegionHandler, RegionsHandler, DataHandler
            LogoutHandler)
 
 
-def routes(accounts: AccountService, login: WeChatLogin, sms: SmsCodeService) -> list:
+def worker_routes(common: tuple, *, h5: tuple = (), mp: tuple = (), **services) -> list:
+    """The same handlers under both transports (``/h5/api/v1`` and ``/mp/v1``), plus each
+    transport's own. A handler's ``route`` is relative; its metrics label becomes the full
+    pattern with ``{id}`` for a numeric group."""
     out = []
-    for prefix, auth, extra in (("/h5/api/v1", "h5", (SmsSendHandler, PhoneVerifyHandler)),
-                                ("/mp/v1", "mp", (MpSessionHandler, MpPhoneHandler))):
-        kwargs = {"accounts": accounts, "login": login, "auth": auth, "sms": sms}
-        for handler in (*_COMMON, *extra):
-            cls = type(handler.__name__, (handler,), {"route": f"{prefix}/{handler.route}"})
-            out.append((f"{prefix}/{handler.route}", cls, kwargs))
+    for prefix, auth, extra in (("/h5/api/v1", "h5", h5), ("/mp/v1", "mp", mp)):
+        kwargs = {**services, "auth": auth}
+        for handler in (*common, *extra):
+            pattern = f"{prefix}/{handler.route}"
+            label = pattern.replace("([0-9]{1,12})", "{id}")
+            out.append((pattern, type(handler.__name__, (handler,), {"route": label}), kwargs))
     return out
+
+
+def routes(accounts: AccountService, login: WeChatLogin, sms: SmsCodeService) -> list:
+    return worker_routes(_COMMON, h5=(SmsSendHandler, PhoneVerifyHandler),
+                         mp=(MpSessionHandler, MpPhoneHandler), accounts=accounts, login=login, sms=sms)

@@ -3,7 +3,7 @@ the same services as :mod:`wxbackend.handlers.accounts`, with the same sessions.
 
 from __future__ import annotations
 
-from wxbackend.handlers.accounts import WorkerHandler
+from wxbackend.handlers.accounts import WorkerHandler, worker_routes
 from wxbackend.services.accounts import AccountService
 from wxbackend.services.membership import MembershipService
 from wxbackend.services.wechat_login import WeChatLogin
@@ -102,13 +102,4 @@ _HANDLERS = (UnionSearchHandler, UpperUnionsHandler, OverviewHandler, JoinHandle
 
 
 def routes(accounts: AccountService, login: WeChatLogin, membership: MembershipService) -> list:
-    out = []
-    for prefix, auth in (("/h5/api/v1", "h5"), ("/mp/v1", "mp")):
-        kwargs = {"accounts": accounts, "login": login, "auth": auth, "membership": membership}
-        for handler in _HANDLERS:
-            pattern = f"{prefix}/{handler.route}"
-            # the metrics label and the OpenAPI path: the pattern with {id} for its group
-            label = pattern.replace("([0-9]{1,12})", "{id}")
-            cls = type(handler.__name__, (handler,), {"route": label})
-            out.append((pattern, cls, kwargs))
-    return out
+    return worker_routes(_HANDLERS, accounts=accounts, login=login, membership=membership)
