@@ -299,9 +299,8 @@ def _format_date(d: date) -> str:
 def render_card(data: CardData, qr_payload: str) -> bytes:
     """The member card as PNG bytes, with ``qr_payload`` encoded verbatim in its QR code.
 
-    This is synchronous CPU work (a few tens of milliseconds, most of it PNG compression), so a
-    Tornado handler must not call it on the event loop: run it in an executor, e.g.
-    ``await IOLoop.current().run_in_executor(None, render_card, data, payload)``.
+    This is synchronous CPU work (a few tens of milliseconds, most of it PNG compression): callers
+    run it in an executor, never on the event loop.
     Raises ValueError if the payload needs a QR too dense for the card."""
     qr = _make_qr(qr_payload)
     place = _placement(qr)

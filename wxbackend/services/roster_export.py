@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import os
 import tempfile
@@ -82,6 +83,7 @@ class ExportBook:
         return path
 
 
+@functools.cache   # the same bytes every time: built once per process, on first download
 def template() -> bytes:
     """The import template: the header, one example row, and how to fill each column."""
     from openpyxl import Workbook
