@@ -1,56 +1,40 @@
 """SQL for re-encrypting sealed columns after a field-key change (rules in
-:mod:`wxbackend.services.key_rotation`). One fixed pair of statements per column: no SQL is
-built from names at run time."""
+:mod:`wxbackend.services.key_rotation`). The statements are built once, at import, from the
+fixed table of sealed columns below — never from anything a caller passes."""
 
 from __future__ import annotations
 
 import asyncpg
 
-# column label → (select the next rows sealed under another key, write one row back)
-# ``get_byte(value, 1)`` is the key id every sealed value carries (see infra/pii.py).
-_STATEMENTS: dict[str, tuple[str, str]] = {
-    "accounts.phone": (
-        """SELECT id, phone_enc AS value FROM accounts
-           WHERE phone_enc IS NOT NULL AND get_byte(phone_enc, 1) <> $1 AND id > $2
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
-        "UPDATE accounts SET phone_enc = $2 WHERE id = $1"),
-    "members.id_number": (
-        """SELECT id, id_number_enc AS value FROM members
-           WHERE get_byte(id_number_enc, 1) <> $1 AND id > $2
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
-        "UPDATE members SET id_number_enc = $2 WHERE id = $1"),
-    "members.phone": (
-        """SELECT id, phone_enc AS value FROM members
-           WHERE phone_enc IS NOT NULL AND get_byte(phone_enc, 1) <> $1 AND id > $2
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
-        "UPDATE members SET phone_enc = $2 WHERE id = $1"),
+# column label → (table, column holding the sealed value)
+_SEALED = {
+    "accounts.phone": ("accounts", "phone_enc"),
+    "members.id_number": ("members", "id_number_enc"),
+    "members.phone": ("members", "phone_enc"),
     # applications hold the values they will hand to a member record, sealed for its columns
-    "applications.id_number": (
-        """SELECT id, id_number_enc AS value FROM applications
-           WHERE id_number_enc IS NOT NULL AND get_byte(id_number_enc, 1) <> $1 AND id > $2
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
-        "UPDATE applications SET id_number_enc = $2 WHERE id = $1"),
-    "applications.phone": (
-        """SELECT id, phone_enc AS value FROM applications
-           WHERE phone_enc IS NOT NULL AND get_byte(phone_enc, 1) <> $1 AND id > $2
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
-        "UPDATE applications SET phone_enc = $2 WHERE id = $1"),
-    "platform_apps.secret": (
-        """SELECT id, secret_enc AS value FROM platform_apps
-           WHERE get_byte(secret_enc, 1) <> $1 AND id > $2
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
-        "UPDATE platform_apps SET secret_enc = $2 WHERE id = $1"),
-    "cadres.totp_secret": (
-        """SELECT id, totp_secret_enc AS value FROM cadres
-           WHERE totp_secret_enc IS NOT NULL AND get_byte(totp_secret_enc, 1) <> $1 AND id > $2
-           ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED""",
-        "UPDATE cadres SET totp_secret_enc = $2 WHERE id = $1"),
+    "applications.id_number": ("applications", "id_number_enc"),
+    "applications.phone": ("applications", "phone_enc"),
+    "platform_apps.secret": ("platform_apps", "secret_enc"),
+    "cadres.totp_secret": ("cadres", "totp_secret_enc"),
 }
-COLUMNS = tuple(_STATEMENTS)
+
+
+def _statements(table: str, column: str) -> tuple[str, str]:
+    # ``get_byte(value, 1)`` is the key id every sealed value carries (see infra/pii.py).
+    select = (f"SELECT id, {column} AS value FROM {table} "  # noqa: S608 - names from _SEALED only
+              f"WHERE {column} IS NOT NULL AND get_byte({column}, 1) <> $1 AND id > $2 "
+              "ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED")
+    update = f"UPDATE {table} SET {column} = $2 WHERE id = $1"  # noqa: S608 - names from _SEALED only
+    return select, update
+
+
+_STATEMENTS = {label: _statements(*where) for label, where in _SEALED.items()}
+COLUMNS = tuple(_SEALED)
 
 
 async def stale(conn: asyncpg.Connection, column: str, current_key: int, after_id: int,
                 limit: int) -> list[asyncpg.Record]:
+    """The next rows of ``column`` sealed under another key than ``current_key``."""
     return await conn.fetch(_STATEMENTS[column][0], current_key, after_id, limit)
 
 
