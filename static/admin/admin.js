@@ -37,32 +37,8 @@
     reviewsNext: null, reviewing: null, membersNext: null, importTimer: null, standalone: false,
   };
 
-  // --- 小工具 -------------------------------------------------------------------------------------
-  const $ = (selector, root) => (root || document).querySelector(selector);
-  const show = (node, on = true) => { if (node) node.hidden = !on; };
-
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
-      if (key === "class") node.className = value;
-      else if (key === "dataset") Object.assign(node.dataset, value);
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else if (key in node) node[key] = value;
-      else node.setAttribute(key, value);
-    }
-    for (const child of children) {
-      if (child != null && child !== false) node.append(child);
-    }
-    return node;
-  }
-
-  function setMessage(node, text) {
-    if (!node) return;
-    node.textContent = text || "";
-    show(node, Boolean(text));
-  }
-
-  function pad(n) { return String(n).padStart(2, "0"); }
+  // --- 小工具（DOM 部分在 static/shared/dom.js）--------------------------------------------------
+  const { $, show, el, setMessage, pad } = window.dom;
 
   /** ISO 时间按北京时间显示："2026-11-24 09:30"（或只显示日期）。 */
   function formatTime(iso, withClock = true) {

@@ -7,26 +7,8 @@
   const OAUTH_TRIED = "h5.oauth_tried_at";
   let csrfToken = "";
 
-  // --- small DOM helpers ------------------------------------------------------------------------
-  const $ = (selector, root) => (root || document).querySelector(selector);
-  const show = (node, on = true) => { if (node) node.hidden = !on; };
-
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    Object.assign(node, props || {});
-    for (const child of children) {
-      if (child != null) node.append(child);
-    }
-    return node;
-  }
-
-  function setMessage(node, text) {
-    if (!node) return;
-    node.textContent = text || "";
-    show(node, Boolean(text));
-  }
-
-  function pad(n) { return String(n).padStart(2, "0"); }
+  // --- small DOM helpers (static/shared/dom.js) -------------------------------------------------
+  const { $, show, el, setMessage, pad } = window.dom;
 
   /** An ISO time as Beijing time, "2026-11-24 09:30" (or just the day). */
   function formatTime(iso, withClock = true) {
@@ -118,6 +100,26 @@
     $("a.button", card).href = oauthUrl(next);
     show($("#loading"), false);
     show(card);
+  }
+
+  /** Hide #loading; with errorText, show it in #fatal. */
+  function loadingDone(errorText) {
+    show($("#loading"), false);
+    if (errorText) {
+      setMessage($("#fatal .error"), errorText);
+      show($("#fatal"));
+    }
+  }
+
+  /** The signed-in worker, or null when the page has been sent to sign in or shows why not. */
+  async function signedIn(next) {
+    try {
+      return await loadMe();
+    } catch (err) {
+      if (isSignedOut(err)) requireSignIn(next);
+      else loadingDone(err.message);
+      return null;
+    }
   }
 
   // --- pieces used by several pages -----------------------------------------------------------
@@ -255,25 +257,10 @@
     return () => countySelect.value;
   }
 
-  function loadingDone(errorText) {
-    show($("#loading"), false);
-    if (errorText) {
-      setMessage($("#fatal .error"), errorText);
-      show($("#fatal"));
-    }
-  }
-
   // --- 注册 (register.html) ---------------------------------------------------------------------
   async function registerPage() {
-    const next = "/h5/register.html";
-    let me;
-    try {
-      me = await loadMe();
-    } catch (err) {
-      if (isSignedOut(err)) { requireSignIn(next); return; }
-      loadingDone(err.message);
-      return;
-    }
+    const me = await signedIn("/h5/register.html");
+    if (!me) return;
     const regions = await loadRegions().catch(() => null);
     let editingRegion = false;
     let pickerReady = null;
@@ -408,14 +395,8 @@
 
   async function mePage() {
     const next = "/h5/me.html";
-    let me;
-    try {
-      me = await loadMe();
-    } catch (err) {
-      if (isSignedOut(err)) { requireSignIn(next); return; }
-      loadingDone(err.message);
-      return;
-    }
+    const me = await signedIn(next);
+    if (!me) return;
     let regions = await loadRegions().catch(() => null);
     const panels = ["#data-view", "#region-editor", "#cancel-box"];
     const openPanel = (id) => {
@@ -598,17 +579,6 @@
   }
 
   const maskId = (n) => (n.length > 8 ? `${n.slice(0, 4)}**********${n.slice(-4)}` : n);
-
-  /** The signed-in worker, or null when the page has been sent to sign in or shows why not. */
-  async function signedIn(next) {
-    try {
-      return await loadMe();
-    } catch (err) {
-      if (isSignedOut(err)) requireSignIn(next);
-      else loadingDone(err.message);
-      return null;
-    }
-  }
 
   /** 查找基层工会 inside `box` (by name, region or credit code); the worker chooses one of the
    *  results and onPick(union) is called (onPick(null) when they search again). */
@@ -1110,8 +1080,24 @@
     }
   });
 
-  const retry = $("#fatal [data-retry]");
-  if (retry) retry.addEventListener("click", () => location.reload());
+  /** <main data-shell>: the cards every signed-in page starts with — #loading, #fatal (with a
+   *  retry button) and #signin (WeChat sign-in, back to this page). */
+  function insertShell(main) {
+    main.prepend(
+      el("div", { id: "loading", className: "card loading", textContent: "正在加载…" }),
+      el("div", { id: "fatal", className: "card", hidden: true },
+        el("h2", { textContent: "暂时无法加载" }),
+        el("p", { className: "error", hidden: true }),
+        el("button", { type: "button", className: "button", textContent: "重新加载",
+          onclick: () => location.reload() })),
+      el("div", { id: "signin", className: "card", hidden: true },
+        el("h2", { textContent: "请先登录" }),
+        el("p", { className: "muted", textContent: "请点击下方按钮使用微信登录。如果多次登录不成功，请稍后再试。" }),
+        el("a", { className: "button", href: oauthUrl(location.pathname), textContent: "微信登录" })));
+  }
+
+  const shellHost = $("main[data-shell]");
+  if (shellHost) insertShell(shellHost);
 
   const pages = {
     register: registerPage, me: mePage, login: loginPage,
