@@ -15,7 +15,7 @@ import pytest
 import tornado.httpserver
 import tornado.testing
 
-from tests.fakes import FakePusher, FakeWeChat
+from tests.fakes import FakePusher, FakeTencentSms, FakeWeChat
 from wxbackend.app import make_app
 from wxbackend.config import Settings, load_settings
 from wxbackend.infra.db import connect
@@ -114,6 +114,23 @@ async def fake_wechat() -> AsyncIterator[FakeWeChat]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+# --- Tencent Cloud SMS, faked over real HTTP -------------------------------------------------
+# The account of the SMS sender tests; the fake approves only this signature and template.
+SMS_SECRET_ID = "AKIDtestSecretId00000000000000000000"
+SMS_SECRET_KEY = "testSecretKey000000000000000000a"
+SMS_APP_ID = "1400012345"
+SMS_SIGN = "川工之家"
+SMS_TEMPLATE = "2000001"
+
+
+@pytest.fixture
+async def tencent_sms() -> AsyncIterator[FakeTencentSms]:
+    async with FakeTencentSms(
+        SMS_SECRET_ID, SMS_SECRET_KEY, sdk_app_id=SMS_APP_ID, sign_name=SMS_SIGN, template_id=SMS_TEMPLATE
+    ) as server:
+        yield server
 
 
 def make_settings(api_base: str, **sections: dict) -> Settings:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -19,48 +18,35 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111 import models, sms_client
 
+from tests.conftest import SMS_APP_ID, SMS_SECRET_ID, SMS_SECRET_KEY, SMS_SIGN, SMS_TEMPLATE
 from tests.fakes import FakeTencentSms
-
-SECRET_ID = "AKIDtestSecretId00000000000000000000"
-SECRET_KEY = "testSecretKey000000000000000000a"
-APP_ID = "1400012345"
-SIGN = "川工之家"
-TEMPLATE = "2000001"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTencentSms]:
-    async with FakeTencentSms(
-        SECRET_ID, SECRET_KEY, sdk_app_id=APP_ID, sign_name=SIGN, template_id=TEMPLATE
-    ) as server:
-        yield server
 
 
 def sdk_send(
-    fake: FakeTencentSms,
+    tencent_sms: FakeTencentSms,
     phones: list[str],
     *,
-    secret_id: str = SECRET_ID,
-    secret_key: str = SECRET_KEY,
-    sign: str = SIGN,
+    secret_id: str = SMS_SECRET_ID,
+    secret_key: str = SMS_SECRET_KEY,
+    sign: str = SMS_SIGN,
     params: list[str] | None = None,
 ) -> models.SendSmsResponse:
     """SendSms exactly as the production sender issues it, through the official SDK."""
-    http = HttpProfile(protocol="http", endpoint=fake.endpoint, reqMethod="POST", reqTimeout=3)
+    http = HttpProfile(protocol="http", endpoint=tencent_sms.endpoint, reqMethod="POST", reqTimeout=3)
     client = sms_client.SmsClient(
         credential.Credential(secret_id, secret_key), "ap-guangzhou", ClientProfile(httpProfile=http)
     )
     request = models.SendSmsRequest()
     request.PhoneNumberSet = phones
-    request.SmsSdkAppId = APP_ID
+    request.SmsSdkAppId = SMS_APP_ID
     request.SignName = sign
-    request.TemplateId = TEMPLATE
+    request.TemplateId = SMS_TEMPLATE
     request.TemplateParamSet = params if params is not None else ["123456", "5"]
     return client.SendSms(request)
 
 
-async def test_sdk_request_is_accepted_and_recorded(fake: FakeTencentSms) -> None:
-    response = await asyncio.to_thread(sdk_send, fake, ["+8613800138000", "13900139000"])
+async def test_sdk_request_is_accepted_and_recorded(tencent_sms: FakeTencentSms) -> None:
+    response = await asyncio.to_thread(sdk_send, tencent_sms, ["+8613800138000", "13900139000"])
 
     ok, plain = response.SendStatusSet
     assert (ok.Code, ok.Message, ok.IsoCode, ok.Fee) == ("Ok", "send success", "CN", 1)
@@ -68,56 +54,58 @@ async def test_sdk_request_is_accepted_and_recorded(fake: FakeTencentSms) -> Non
     assert plain.PhoneNumber == "+8613900139000"  # an 11-digit number is taken as +86
     assert ok.SerialNo.startswith("2640:") and ok.SerialNo != plain.SerialNo
     assert response.RequestId
-    assert fake.sent[0] == {
+    assert tencent_sms.sent[0] == {
         "phone": "+8613800138000",
-        "sign_name": SIGN,
-        "template_id": TEMPLATE,
+        "sign_name": SMS_SIGN,
+        "template_id": SMS_TEMPLATE,
         "params": ["123456", "5"],
-        "sdk_app_id": APP_ID,
+        "sdk_app_id": SMS_APP_ID,
     }
-    assert fake.last_code("13800138000") == "123456"
-    assert fake.last_code("+8613900139000") == "123456"
-    assert fake.last_code("13700137000") is None
-    assert [r.error for r in fake.requests] == [None]
-    headers = fake.requests[0].headers
+    assert tencent_sms.last_code("13800138000") == "123456"
+    assert tencent_sms.last_code("+8613900139000") == "123456"
+    assert tencent_sms.last_code("13700137000") is None
+    assert [r.error for r in tencent_sms.requests] == [None]
+    headers = tencent_sms.requests[0].headers
     assert headers["X-Tc-Action"] == "SendSms" and headers["X-Tc-Version"] == "2021-01-11"
 
 
-async def test_wrong_key_and_unknown_secret_id_are_refused(fake: FakeTencentSms) -> None:
+async def test_wrong_key_and_unknown_secret_id_are_refused(tencent_sms: FakeTencentSms) -> None:
     with pytest.raises(TencentCloudSDKException) as wrong_key:
-        await asyncio.to_thread(sdk_send, fake, ["13800138000"], secret_key="not-the-key")
+        await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"], secret_key="not-the-key")
     assert wrong_key.value.get_code() == "AuthFailure.SignatureFailure"
     assert wrong_key.value.get_request_id()
 
     with pytest.raises(TencentCloudSDKException) as unknown_id:
-        await asyncio.to_thread(sdk_send, fake, ["13800138000"], secret_id="AKIDsomebodyElse")
+        await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"], secret_id="AKIDsomebodyElse")
     assert unknown_id.value.get_code() == "AuthFailure.SecretIdNotFound"
-    assert fake.sent == []
-    assert [r.error for r in fake.requests] == [
+    assert tencent_sms.sent == []
+    assert [r.error for r in tencent_sms.requests] == [
         "AuthFailure.SignatureFailure",
         "AuthFailure.SecretIdNotFound",
     ]
 
 
-async def test_skewed_clock_is_refused(fake: FakeTencentSms) -> None:
-    fake.clock = lambda: time.time() + 301
+async def test_skewed_clock_is_refused(tencent_sms: FakeTencentSms) -> None:
+    tencent_sms.clock = lambda: time.time() + 301
     with pytest.raises(TencentCloudSDKException) as skewed:
-        await asyncio.to_thread(sdk_send, fake, ["13800138000"])
+        await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"])
     assert skewed.value.get_code() == "AuthFailure.SignatureExpire"
-    fake.clock = lambda: time.time() - 200  # inside the five minutes
-    await asyncio.to_thread(sdk_send, fake, ["13800138000"])
-    assert len(fake.sent) == 1
+    tencent_sms.clock = lambda: time.time() - 200  # inside the five minutes
+    await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"])
+    assert len(tencent_sms.sent) == 1
 
 
-async def test_request_altered_after_signing_is_refused(fake: FakeTencentSms) -> None:
-    await asyncio.to_thread(sdk_send, fake, ["13800138000"], params=["111111", "5"])
-    signed = fake.requests[0]
+async def test_request_altered_after_signing_is_refused(tencent_sms: FakeTencentSms) -> None:
+    await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"], params=["111111", "5"])
+    signed = tencent_sms.requests[0]
     headers = {k: v for k, v in signed.headers.items() if k.lower() not in ("content-length", "host")}
 
     async def replay(body: bytes, **changed: str) -> dict:
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
             resp = await client.post(
-                fake.base_url, content=body, headers={**headers, "Host": fake.endpoint, **changed}
+                tencent_sms.base_url,
+                content=body,
+                headers={**headers, "Host": tencent_sms.endpoint, **changed},
             )
         assert resp.status_code == 200
         assert resp.headers["Content-Type"] == "application/json"
@@ -142,29 +130,29 @@ async def test_request_altered_after_signing_is_refused(fake: FakeTencentSms) ->
     )
     garbled = await replay(signed.body, Authorization="TC3-HMAC-SHA256 Credential=x")
     assert garbled["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
-    assert [m["params"][0] for m in fake.sent] == ["111111", "111111"]
+    assert [m["params"][0] for m in tencent_sms.sent] == ["111111", "111111"]
 
 
-async def test_injected_failures_and_approval_checks(fake: FakeTencentSms) -> None:
-    fake.fail_next("LimitExceeded.PhoneNumberThirtySecondLimit")
-    limited = (await asyncio.to_thread(sdk_send, fake, ["13800138000"])).SendStatusSet[0]
+async def test_injected_failures_and_approval_checks(tencent_sms: FakeTencentSms) -> None:
+    tencent_sms.fail_next("LimitExceeded.PhoneNumberThirtySecondLimit")
+    limited = (await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"])).SendStatusSet[0]
     assert limited.Code == "LimitExceeded.PhoneNumberThirtySecondLimit"
     assert (limited.Fee, limited.SerialNo) == (0, "")
-    assert fake.sent == []
+    assert tencent_sms.sent == []
 
-    bad_number = (await asyncio.to_thread(sdk_send, fake, ["12345"])).SendStatusSet[0]
+    bad_number = (await asyncio.to_thread(sdk_send, tencent_sms, ["12345"])).SendStatusSet[0]
     assert bad_number.Code == "InvalidParameterValue.IncorrectPhoneNumber"
 
-    fake.error_next("InternalError", "backend busy")
+    tencent_sms.error_next("InternalError", "backend busy")
     with pytest.raises(TencentCloudSDKException) as internal:
-        await asyncio.to_thread(sdk_send, fake, ["13800138000"])
+        await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"])
     assert (internal.value.get_code(), internal.value.get_message()) == ("InternalError", "backend busy")
 
     with pytest.raises(TencentCloudSDKException) as unsigned:
-        await asyncio.to_thread(sdk_send, fake, ["13800138000"], sign="别的签名")
+        await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"], sign="别的签名")
     assert unsigned.value.get_code() == "FailedOperation.SignatureIncorrectOrUnapproved"
 
-    await asyncio.to_thread(sdk_send, fake, ["13800138000"])
-    assert fake.last_code("13800138000") == "123456"
-    fake.reset()
-    assert fake.sent == [] and fake.requests == []
+    await asyncio.to_thread(sdk_send, tencent_sms, ["13800138000"])
+    assert tencent_sms.last_code("13800138000") == "123456"
+    tencent_sms.reset()
+    assert tencent_sms.sent == [] and tencent_sms.requests == []

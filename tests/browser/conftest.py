@@ -12,6 +12,17 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 
+try:
+    from playwright.async_api import Page, expect
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    # Without Playwright the test modules stop at require_browser() before they use these.
+    Page = expect = None
+    _NO_PLAYWRIGHT = f"Playwright is not installed ({exc}): pip install playwright"
+else:
+    _NO_PLAYWRIGHT = ""
+
+__all__ = ["CHROMIUM", "PASSWORD", "Page", "expect", "in_ci", "otp", "require_browser", "unavailable"]
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -24,10 +35,20 @@ def in_ci() -> bool:
 
 
 def unavailable(reason: str) -> None:
-    """Skip (a developer's machine without a browser) or fail (CI must run these tests)."""
+    """Skip (a developer's machine without a browser) or fail (CI must run these tests); in a
+    fixture, or at a test module's top."""
     if in_ci():
         pytest.fail(f"{reason} (CI=true: the browser tests must run)", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_browser() -> None:
+    """Called at the top of each browser test module: without Playwright or Chromium the whole
+    module is skipped, or fails under CI."""
+    if _NO_PLAYWRIGHT:  # pragma: no cover - depends on the machine
+        unavailable(_NO_PLAYWRIGHT)
+    if not os.access(CHROMIUM, os.X_OK):  # pragma: no cover - depends on the machine
+        unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium")
 
 
 def otp(totp_uri: str, ahead: float = 0) -> str:

@@ -5,27 +5,12 @@ the page and in the database."""
 
 from __future__ import annotations
 
-import os
 import re
 
-import pytest
-
-from tests.browser.conftest import CHROMIUM, PASSWORD, in_ci, otp
+from tests.browser.conftest import PASSWORD, Page, expect, otp, require_browser
 from wxbackend.services import audit
 
-try:
-    from playwright.async_api import Page, expect
-except ImportError as exc:  # pragma: no cover - depends on the machine
-    reason = f"Playwright is not installed ({exc}): pip install playwright"
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-if not os.access(CHROMIUM, os.X_OK):  # pragma: no cover - depends on the machine
-    reason = f"no Chromium at {CHROMIUM}: apt-get install chromium"
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+require_browser()
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import test_console as console
-from tests.browser.conftest import CHROMIUM, PASSWORD, in_ci, otp
+from tests.browser.conftest import PASSWORD, Page, expect, otp, require_browser
 from tests.conftest import INDEX_KEY
 from wxbackend.services import member_card
 from wxbackend.services.accounts import WeChatIdentity
@@ -25,19 +25,7 @@ from wxbackend.services.member_forms import EDUCATION, ETHNICITIES, HOUSEHOLD_TY
 from wxbackend.services.membership import card_key
 from wxbackend.store import orgs as org_store
 
-try:
-    from playwright.async_api import Page, expect
-except ImportError as exc:  # pragma: no cover - depends on the machine
-    reason = f"Playwright is not installed ({exc}): pip install playwright"
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-if not os.access(CHROMIUM, os.X_OK):  # pragma: no cover - depends on the machine
-    reason = f"no Chromium at {CHROMIUM}: apt-get install chromium"
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+require_browser()
 
 PHONE = {"width": 390, "height": 844}
 WECHAT_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -10,7 +10,6 @@ HTTP 200 with ``Content-Type: application/json`` and either ``Response.SendStatu
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import hmac
@@ -24,11 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import tornado.httpserver
 import tornado.httputil
 import tornado.web
-from tornado.testing import bind_unused_port
 
+from ._server import FakeServer
 from .wechat_api import fixture
 
 __all__ = ["FakeSmsRequest", "FakeTencentSms"]
@@ -92,26 +90,13 @@ class FakeSmsRequest:
     error: str | None = None
 
 
-class _Handler(tornado.web.RequestHandler):
-    def initialize(self, fake: FakeTencentSms) -> None:
-        self.fake = fake
-
-    def compute_etag(self) -> None:
-        return None
-
-    async def get(self) -> None:
-        await self.fake._serve(self)
-
-    async def post(self) -> None:
-        await self.fake._serve(self)
-
-
-class FakeTencentSms:
+class FakeTencentSms(FakeServer):
     """In-process stand-in for Tencent Cloud SMS ``SendSms`` that really checks signatures.
 
     ``sign_name`` and ``template_id`` default to None, meaning "whatever is sent is approved";
     give them to make a mismatch fail the way an unapproved signature/template does. ``clock``
-    (wall-clock seconds) is what X-TC-Timestamp is compared with.
+    (wall-clock seconds) is what X-TC-Timestamp is compared with. Once started, ``endpoint``
+    (host:port) goes in ``[sms] endpoint``.
     """
 
     def __init__(
@@ -124,55 +109,18 @@ class FakeTencentSms:
         template_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.sdk_app_id = sdk_app_id
         self.sign_name = sign_name
         self.template_id = template_id
         self.clock = clock
-        self.base_url = ""
-        self.endpoint = ""
         self.sent: list[dict[str, Any]] = []
         self.requests: list[FakeSmsRequest] = []
         self._status_failures: list[tuple[str, str]] = []
         self._request_errors: list[tuple[str, str]] = []
         self._delay = 0.0
-        self._server: tornado.httpserver.HTTPServer | None = None
-        self._closing = asyncio.Event()
-        self._inflight: set[asyncio.Task[Any]] = set()
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    async def start(self) -> str:
-        """Listen on a free 127.0.0.1 port; ``endpoint`` (host:port) goes in ``[sms] endpoint``."""
-        if self._server is not None:
-            return self.base_url
-        sock, port = bind_unused_port()
-        app = tornado.web.Application([(r"/.*", _Handler, {"fake": self})])
-        self._closing = asyncio.Event()
-        self._server = tornado.httpserver.HTTPServer(app)
-        self._server.add_sockets([sock])
-        self.endpoint = f"127.0.0.1:{port}"
-        self.base_url = f"http://{self.endpoint}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        """Close the socket and wake delayed handlers, so no task outlives the test's loop."""
-        if self._server is None:
-            return
-        server, self._server = self._server, None
-        server.stop()
-        self._closing.set()
-        await server.close_all_connections()
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=5)
-
-    async def __aenter__(self) -> FakeTencentSms:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # -- inspection and fault injection ---------------------------------------------------------
 
@@ -207,21 +155,12 @@ class FakeTencentSms:
     # -- request handling -----------------------------------------------------------------------
 
     async def _serve(self, handler: tornado.web.RequestHandler) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-
         request = handler.request
         record = FakeSmsRequest(
             request.method or "", dict(request.headers.get_all()), request.body, self.clock()
         )
         self.requests.append(record)
-        if self._delay:
-            try:
-                await asyncio.wait_for(self._closing.wait(), self._delay)
-            except TimeoutError:
-                pass
+        await self._hold(self._delay)
         try:
             answer = self._answer(request)
         except _TcError as error:

@@ -14,7 +14,6 @@ start in the WeChat client: web OAuth (网页授权, including open.weixin.qq.co
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import functools
@@ -29,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tornado.httpserver
 import tornado.web
-from tornado.testing import bind_unused_port
+
+from ._server import FakeServer
 
 __all__ = ["FIXTURES", "FakeCall", "FakeWeChat", "error_fixture", "fixture"]
 
@@ -193,21 +192,7 @@ class _UserToken:
     expired: bool = False
 
 
-class _Handler(tornado.web.RequestHandler):
-    def initialize(self, fake: FakeWeChat) -> None:
-        self.fake = fake
-
-    def compute_etag(self) -> None:
-        return None
-
-    async def get(self) -> None:
-        await self.fake._serve(self)
-
-    async def post(self) -> None:
-        await self.fake._serve(self)
-
-
-class FakeWeChat:
+class FakeWeChat(FakeServer):
     """In-process stand-in for the WeChat server API with WeChat's token and error semantics.
 
     ``clock`` (seconds, monotonic) drives token, ticket and code lifetimes and ``FakeCall.at``;
@@ -222,11 +207,11 @@ class FakeWeChat:
         token_ttl: int = 7200,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.appid = appid
         self.secret = secret
         self.token_ttl = token_ttl
         self.clock = clock
-        self.base_url = ""
         self.calls: list[FakeCall] = []
         self.menu: dict | None = None
         self._apps: dict[str, _App] = {appid: _App(appid, secret, OFFICIAL)}
@@ -243,9 +228,6 @@ class FakeWeChat:
         self._serial = itertools.count(1)
         self._msgids = itertools.count(int(fixture("template_send.json")["msgid"]))
         self._client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
-        self._server: tornado.httpserver.HTTPServer | None = None
-        self._closing = asyncio.Event()
-        self._inflight: set[asyncio.Task[Any]] = set()
         self._routes: dict[str, tuple[str, bool, _Endpoint]] = {
             "/cgi-bin/token": ("GET", False, self._token),
             "/cgi-bin/stable_token": ("POST", False, self._stable_token),
@@ -262,38 +244,6 @@ class FakeWeChat:
             "/sns/jscode2session": ("GET", False, self._jscode2session),
             "/wxa/business/getuserphonenumber": ("POST", True, self._phone_number),
         }
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    async def start(self) -> str:
-        """Listen on a free 127.0.0.1 port of the running loop and return the base URL."""
-        if self._server is not None:
-            return self.base_url
-        sock, port = bind_unused_port()
-        app = tornado.web.Application([(r"/.*", _Handler, {"fake": self})])
-        self._closing = asyncio.Event()
-        self._server = tornado.httpserver.HTTPServer(app)
-        self._server.add_sockets([sock])
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        """Close the socket and wake delayed handlers, so no task outlives the test's loop."""
-        if self._server is None:
-            return
-        server, self._server = self._server, None
-        server.stop()
-        self._closing.set()
-        await server.close_all_connections()
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=5)
-
-    async def __aenter__(self) -> FakeWeChat:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # -- apps and users -------------------------------------------------------------------------
 
@@ -432,11 +382,6 @@ class FakeWeChat:
     # -- request handling -----------------------------------------------------------------------
 
     async def _serve(self, handler: tornado.web.RequestHandler) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-
         request = handler.request
         path = request.path
         query = {k: v[0].decode("utf-8", "replace") for k, v in request.query_arguments.items()}
@@ -459,12 +404,7 @@ class FakeWeChat:
 
         queued = self._failures.get(path)
         injected = queued.pop(0) if queued else None
-        delay = self._delays.get(path, 0.0)
-        if delay:
-            try:
-                await asyncio.wait_for(self._closing.wait(), delay)
-            except TimeoutError:
-                pass
+        await self._hold(self._delays.get(path, 0.0))
 
         if injected is not None:
             answer = error_fixture(injected)

@@ -12,12 +12,12 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from tornado.testing import bind_unused_port
 
+from tests.conftest import SMS_APP_ID, SMS_SECRET_ID, SMS_SECRET_KEY, SMS_SIGN, SMS_TEMPLATE
 from tests.fakes import FakeTencentSms
 from wxbackend.config import ConfigError, Secret, SmsSettings
 from wxbackend.infra.sms import (
@@ -28,31 +28,18 @@ from wxbackend.infra.sms import (
     create_sms_sender,
 )
 
-SECRET_ID = "AKIDtestSecretId00000000000000000000"
-SECRET_KEY = "testSecretKey000000000000000000a"
-APP_ID = "1400012345"
-SIGN = "川工之家"
-TEMPLATE = "2000001"
 PHONE = "13812345678"
 CODE = "480213"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTencentSms]:
-    async with FakeTencentSms(
-        SECRET_ID, SECRET_KEY, sdk_app_id=APP_ID, sign_name=SIGN, template_id=TEMPLATE
-    ) as server:
-        yield server
 
 
 def tencent_settings(endpoint: str, **changes: Any) -> SmsSettings:
     values: dict[str, Any] = {
         "provider": "tencent",
-        "tencent_secret_id": Secret(SECRET_ID),
-        "tencent_secret_key": Secret(SECRET_KEY),
-        "sdk_app_id": APP_ID,
-        "sign_name": SIGN,
-        "template_id": TEMPLATE,
+        "tencent_secret_id": Secret(SMS_SECRET_ID),
+        "tencent_secret_key": Secret(SMS_SECRET_KEY),
+        "sdk_app_id": SMS_APP_ID,
+        "sign_name": SMS_SIGN,
+        "template_id": SMS_TEMPLATE,
         "endpoint": endpoint,
         "scheme": "http",
         "timeout": 2.0,
@@ -65,43 +52,43 @@ def assert_no_personal_data(text: str) -> None:
 
 
 async def test_code_is_sent_through_the_sdk(
-    fake: FakeTencentSms, caplog: pytest.LogCaptureFixture
+    tencent_sms: FakeTencentSms, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sender = TencentSmsSender(tencent_settings(fake.endpoint))
+    sender = TencentSmsSender(tencent_settings(tencent_sms.endpoint))
     await sender.send_code(PHONE, CODE, 5)
 
-    assert fake.sent == [
+    assert tencent_sms.sent == [
         {
             "phone": "+8613812345678",
-            "sign_name": SIGN,
-            "template_id": TEMPLATE,
+            "sign_name": SMS_SIGN,
+            "template_id": SMS_TEMPLATE,
             "params": [CODE, "5"],
-            "sdk_app_id": APP_ID,
+            "sdk_app_id": SMS_APP_ID,
         }
     ]
-    assert fake.last_code(PHONE) == CODE
-    assert fake.requests[0].headers["X-Tc-Region"] == "ap-guangzhou"
+    assert tencent_sms.last_code(PHONE) == CODE
+    assert tencent_sms.requests[0].headers["X-Tc-Region"] == "ap-guangzhou"
     sms_logs = [r.getMessage() for r in caplog.records if r.name == "wxbackend.sms"]
     assert sms_logs and "138****5678" in sms_logs[0]
     for record in caplog.records:
         assert_no_personal_data(record.getMessage())
 
 
-async def test_per_number_failure_raises_with_tencents_code(fake: FakeTencentSms) -> None:
-    sender = TencentSmsSender(tencent_settings(fake.endpoint))
-    fake.fail_next("LimitExceeded.PhoneNumberDailyLimit")
+async def test_per_number_failure_raises_with_tencents_code(tencent_sms: FakeTencentSms) -> None:
+    sender = TencentSmsSender(tencent_settings(tencent_sms.endpoint))
+    tencent_sms.fail_next("LimitExceeded.PhoneNumberDailyLimit")
     with pytest.raises(SmsError) as failed:
         await sender.send_code(PHONE, CODE, 5)
     assert failed.value.code == "LimitExceeded.PhoneNumberDailyLimit"
     assert failed.value.retryable is False
     assert "LimitExceeded.PhoneNumberDailyLimit" in str(failed.value)
     assert_no_personal_data(str(failed.value))
-    assert fake.sent == []
+    assert tencent_sms.sent == []
 
 
-async def test_wrong_key_raises_signature_failure(fake: FakeTencentSms) -> None:
+async def test_wrong_key_raises_signature_failure(tencent_sms: FakeTencentSms) -> None:
     sender = TencentSmsSender(
-        tencent_settings(fake.endpoint, tencent_secret_key=Secret("not-the-key"))
+        tencent_settings(tencent_sms.endpoint, tencent_secret_key=Secret("not-the-key"))
     )
     with pytest.raises(SmsError) as failed:
         await sender.send_code(PHONE, CODE, 5)
@@ -120,17 +107,17 @@ async def test_wrong_key_raises_signature_failure(fake: FakeTencentSms) -> None:
     ],
 )
 async def test_request_errors_map_to_retryable(
-    fake: FakeTencentSms, error: str, retryable: bool
+    tencent_sms: FakeTencentSms, error: str, retryable: bool
 ) -> None:
-    fake.error_next(error, f"number {PHONE} in the message")
+    tencent_sms.error_next(error, f"number {PHONE} in the message")
     with pytest.raises(SmsError) as failed:
-        await TencentSmsSender(tencent_settings(fake.endpoint)).send_code(PHONE, CODE, 5)
+        await TencentSmsSender(tencent_settings(tencent_sms.endpoint)).send_code(PHONE, CODE, 5)
     assert (failed.value.code, failed.value.retryable) == (error, retryable)
     assert "138****5678" in str(failed.value)
     assert_no_personal_data(str(failed.value))
 
 
-async def test_unreachable_and_slow_gateways_are_retryable(fake: FakeTencentSms) -> None:
+async def test_unreachable_and_slow_gateways_are_retryable(tencent_sms: FakeTencentSms) -> None:
     sock, port = bind_unused_port()
     sock.close()  # nothing listens there any more
     closed = TencentSmsSender(tencent_settings(f"127.0.0.1:{port}"))
@@ -138,8 +125,8 @@ async def test_unreachable_and_slow_gateways_are_retryable(fake: FakeTencentSms)
         await closed.send_code(PHONE, CODE, 5)
     assert (refused.value.code, refused.value.retryable) == ("ClientNetworkError", True)
 
-    fake.set_delay(2.0)
-    slow = TencentSmsSender(tencent_settings(fake.endpoint, timeout=0.3))
+    tencent_sms.set_delay(2.0)
+    slow = TencentSmsSender(tencent_settings(tencent_sms.endpoint, timeout=0.3))
     started = time.monotonic()
     with pytest.raises(SmsError) as timed_out:
         await slow.send_code(PHONE, CODE, 5)
@@ -166,14 +153,14 @@ async def test_whole_call_is_bounded_even_if_the_sdk_hangs(
         executor.shutdown(wait=True)
 
 
-async def test_invalid_phone_is_refused_before_any_request(fake: FakeTencentSms) -> None:
-    sender = TencentSmsSender(tencent_settings(fake.endpoint))
+async def test_invalid_phone_is_refused_before_any_request(tencent_sms: FakeTencentSms) -> None:
+    sender = TencentSmsSender(tencent_settings(tencent_sms.endpoint))
     with pytest.raises(SmsError) as failed:
         await sender.send_code("12345", CODE, 5)
     assert failed.value.code == "InvalidParameterValue.IncorrectPhoneNumber"
-    assert fake.requests == []
+    assert tencent_sms.requests == []
     await sender.send_code("+86 138-1234-5678", CODE, 5)  # normalised, not refused
-    assert fake.last_code(PHONE) == CODE
+    assert tencent_sms.last_code(PHONE) == CODE
 
 
 async def test_console_sender_logs_the_code_and_a_masked_phone(
@@ -197,8 +184,8 @@ def test_create_sms_sender_picks_the_provider() -> None:
         create_sms_sender(SmsSettings(provider="carrier-pigeon"))
 
 
-async def test_concurrent_sends_share_nothing(fake: FakeTencentSms) -> None:
-    sender = TencentSmsSender(tencent_settings(fake.endpoint))
+async def test_concurrent_sends_share_nothing(tencent_sms: FakeTencentSms) -> None:
+    sender = TencentSmsSender(tencent_settings(tencent_sms.endpoint))
     phones = [f"1390000{i:04d}" for i in range(8)]
     await asyncio.gather(*(sender.send_code(p, f"{i:06d}", 5) for i, p in enumerate(phones)))
-    assert [fake.last_code(p) for p in phones] == [f"{i:06d}" for i in range(8)]
+    assert [tencent_sms.last_code(p) for p in phones] == [f"{i:06d}" for i in range(8)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -32,6 +33,17 @@ class Process:
     async def close(self) -> None:
         await self.http.aclose()
         await self.redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def one_process(settings: Settings, redis_url: str) -> AsyncIterator[Process]:
+    """One process on an emptied Redis, closed afterwards."""
+    proc = Process(settings, redis_url)
+    try:
+        await proc.redis.flushdb()
+        yield proc
+    finally:
+        await proc.close()
 
 
 @pytest.fixture
@@ -96,9 +108,7 @@ async def test_busy_is_retried_but_quota_is_not(processes, fake_wechat) -> None:
 
 async def test_timeouts_are_bounded_and_a_post_is_not_repeated(backing, fake_wechat) -> None:
     settings = make_settings(fake_wechat.base_url, wechat={"http_timeout": 0.3})
-    proc = Process(settings, backing.redis_url)
-    try:
-        await proc.redis.flushdb()
+    async with one_process(settings, backing.redis_url) as proc:
         await proc.api.tokens.get()
         fake_wechat.set_delay(CUSTOM, 2)
         loop = asyncio.get_running_loop()
@@ -108,44 +118,30 @@ async def test_timeouts_are_bounded_and_a_post_is_not_repeated(backing, fake_wec
         assert info.value.maybe_delivered is True
         assert loop.time() - started < 1.5
         assert fake_wechat.count(CUSTOM) == 1  # it may have arrived: never sent twice
-    finally:
-        await proc.close()
 
 
 async def test_unreachable_wechat_is_retried_with_backoff_then_reported(backing) -> None:
     settings = make_settings("http://127.0.0.1:9", wechat={"http_retries": 2})
-    proc = Process(settings, backing.redis_url)
-    try:
-        await proc.redis.flushdb()
+    async with one_process(settings, backing.redis_url) as proc:
         with pytest.raises(WeChatUnreachable) as info:
             await proc.api.tokens.get()
         assert info.value.maybe_delivered is False
-    finally:
-        await proc.close()
 
 
 async def test_classic_token_endpoint(backing, fake_wechat) -> None:
     settings = make_settings(fake_wechat.base_url, wechat={"token_endpoint": "classic"})
-    proc = Process(settings, backing.redis_url)
-    try:
-        await proc.redis.flushdb()
+    async with one_process(settings, backing.redis_url) as proc:
         await asyncio.gather(*(proc.api.send_custom(TEXT) for _ in range(10)))
         assert fake_wechat.count("/cgi-bin/token") == 1
         assert fake_wechat.count(STABLE) == 0
-    finally:
-        await proc.close()
 
 
 async def test_wrong_secret_is_reported_as_wechat_says(backing, fake_wechat) -> None:
     settings = make_settings(fake_wechat.base_url, wechat={"secret": "not-the-secret"})
-    proc = Process(settings, backing.redis_url)
-    try:
-        await proc.redis.flushdb()
+    async with one_process(settings, backing.redis_url) as proc:
         with pytest.raises(WeChatAPIError) as info:
             await proc.api.send_custom(TEXT)
         assert info.value.errcode == 40125
-    finally:
-        await proc.close()
 
 
 async def test_waiters_give_up_when_the_refresher_is_stuck(backing) -> None:
