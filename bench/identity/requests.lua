@@ -10,83 +10,24 @@
 -- body contains EXPECT; any other answer is counted as bad.
 -- Lua 5.1 / LuaJIT compatible (Debian's wrk).
 
-local counter = 0
-local threads = {}
+-- The shared replay code, bench/replay.lua (one directory up from this script).
+local replay = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../replay.lua")
 
-function setup(thread)
-   thread:set("id", counter)
-   counter = counter + 1
-   table.insert(threads, thread)
-end
-
-local function load_records(path)
-   local fh = assert(io.open(path, "rb"))
-   local data = fh:read("*a")
-   fh:close()
-   local records = {}
-   local pos = 1
-   local size = #data
-   while pos <= size do
-      local eol = string.find(data, "\n", pos, true)
-      if not eol then break end
-      local length = tonumber(string.sub(data, pos, eol - 1))
-      assert(length, "bad record header at byte " .. pos)
-      table.insert(records, string.sub(data, eol + 1, eol + length))
-      pos = eol + length + 1
-   end
-   return records
+local function read(header, data, start)
+   local length = tonumber(header)
+   if not length then return nil end
+   return string.sub(data, start, start + length - 1), length
 end
 
 function init(args)
-   local records = load_records(args[1])
-   local nthreads = tonumber(args[2]) or 1
    expect = args[4] or ""
-   local per = math.floor(#records / nthreads)
-   local first = id * per + 1
-   pool = {}
-   for i = first, first + per - 1 do
-      table.insert(pool, records[i])
-   end
-   records = nil
-   slice = #pool
-   sent = 0
-   wraps = 0
-   bad = 0
-   cursor = 0
+   replay.init(args, read)
 end
 
-function request()
-   cursor = cursor + 1
-   if cursor > slice then
-      cursor = 1
-      wraps = wraps + 1
-   end
-   sent = sent + 1
-   return pool[cursor]
-end
+request = replay.next
 
 function response(status, headers, body)
-   if status ~= 200 or not string.find(body, expect, 1, true) then
-      bad = bad + 1
-   end
+   replay.check(status, body, expect)
 end
 
-function done(summary, latency, requests)
-   local sent_total, wraps_total, slice_total, bad_total = 0, 0, 0, 0
-   for _, thread in ipairs(threads) do
-      sent_total = sent_total + thread:get("sent")
-      wraps_total = wraps_total + thread:get("wraps")
-      slice_total = slice_total + thread:get("slice")
-      bad_total = bad_total + thread:get("bad")
-   end
-   local e = summary.errors
-   io.write(string.format(
-      "BENCH_RESULT requests=%d duration_us=%d bytes=%d sent=%d pool=%d wraps=%d bad=%d "
-      .. "connect=%d read=%d write=%d status=%d timeout=%d "
-      .. "p50_us=%d p90_us=%d p99_us=%d p999_us=%d max_us=%d mean_us=%.1f\n",
-      summary.requests, summary.duration, summary.bytes, sent_total, slice_total, wraps_total,
-      bad_total,
-      e.connect, e.read, e.write, e.status, e.timeout,
-      latency:percentile(50), latency:percentile(90), latency:percentile(99),
-      latency:percentile(99.9), latency.max, latency.mean))
-end
+done = replay.done

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import importlib.metadata
@@ -54,7 +53,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -72,22 +70,13 @@ ROOT = HERE.parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._scripts import load_script  # noqa: E402
 
-def _load_oa_messages():
-    """``bench/oa_messages/run.py`` as a module (it is a script, not a package)."""
-    path = ROOT / "bench" / "oa_messages" / "run.py"
-    spec = importlib.util.spec_from_file_location("oa_messages_run", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-oa = _load_oa_messages()
+# bench/oa_messages/run.py as a module (it is a script, not a package).
+oa = load_script(ROOT / "bench" / "oa_messages" / "run.py", "oa_messages_run")
 pushes = oa.pushes
 
 from wxbackend.infra.embedded import EmbeddedServers  # noqa: E402
-from wxbackend.infra.pii import new_key  # noqa: E402
 from wxbackend.services.platform import sign  # noqa: E402
 
 BenchError = oa.BenchError
@@ -137,46 +126,11 @@ MODE = {**dict.fromkeys(SIGN_INS, "once"), "me": "cycle", "resolve": "once"}
 
 # --- the config and the processes ---------------------------------------------------------------
 def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, api_base: str) -> None:
-    path.write_text(f"""# Written by bench/identity/run.py for one benchmark run.
-[server]
-address = "127.0.0.1"
-data_dir = "{tmp / 'server'}"
-public_url = "http://127.0.0.1:{port}"
-xheaders = false
-run_worker = false
-
-[database]
-dsn = "{dsn}"
-
-[redis]
-url = "{redis_url}"
-
-[wechat]
-appid = "{pushes.APPID}"
-secret = "{pushes.SECRET}"
-token = "{pushes.TOKEN}"
-encoding_aes_key = "{pushes.AES_KEY}"
-original_id = "{pushes.ORIGINAL_ID}"
-message_mode = "safe"
-api_base = "{api_base}"
-
-[miniprogram]
-appid = "{MP_APPID}"
-secret = "{MP_SECRET}"
-
-[security]
-field_keys = "1:{new_key()}"
-field_key_current = 1
-index_key = "{base64.b64encode(os.urandom(32)).decode()}"
-
-[sms]
-provider = "console"
-
-[logging]
-level = "WARNING"
-json = true
-""", encoding="utf-8")
-    path.chmod(0o600)
+    """bench/oa_messages' config with the fake WeChat API, a Mini Program and console SMS."""
+    oa.write_config(path, tmp, port, dsn, redis_url, script="bench/identity/run.py",
+                    api_base=api_base,
+                    after_wechat=f'\n[miniprogram]\nappid = "{MP_APPID}"\nsecret = "{MP_SECRET}"\n',
+                    after_security='\n[sms]\nprovider = "console"\n', private=True)
 
 
 @dataclass
@@ -1243,10 +1197,6 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     return report
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="Identity requests per second on one process.")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per timed run")
@@ -1292,24 +1242,13 @@ def main() -> int:
         log(f"wrote the section '{SECTION[3:]}' of {DOCS.relative_to(ROOT)} from "
             f"{args.from_summary}")
         return 0
-    # SIGINT too: a driver started in the background may have inherited it ignored.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
-    try:
-        with contextlib.ExitStack() as stack:
-            report = main_inner(args, stack)
-            log("stopping servers")
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; everything started here has been stopped", file=sys.stderr)
-        return 130
-    print_report(report)
-    if args.docs and report["endpoints"] == list(ENDPOINTS):
-        write_docs(render_section(report))
-        log(f"wrote the section '{SECTION[3:]}' of {DOCS.relative_to(ROOT)}")
-    return 0
+
+    def docs(report: dict) -> None:
+        if args.docs and report["endpoints"] == list(ENDPOINTS):
+            write_docs(render_section(report))
+            log(f"wrote the section '{SECTION[3:]}' of {DOCS.relative_to(ROOT)}")
+
+    return oa.run_main(args, main_inner, print_report, docs)
 
 
 if __name__ == "__main__":

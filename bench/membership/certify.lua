@@ -17,50 +17,19 @@
 -- (repeats only, which change nothing): wrapping is allowed.
 -- Lua 5.1 / LuaJIT compatible (Debian's wrk).
 
-local counter = 0
-local threads = {}
+-- The shared replay code, bench/replay.lua (one directory up from this script).
+local replay = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../replay.lua")
 
-function setup(thread)
-   thread:set("id", counter)
-   counter = counter + 1
-   table.insert(threads, thread)
-end
-
-local function load_records(path)
-   local fh = assert(io.open(path, "rb"))
-   local data = fh:read("*a")
-   fh:close()
-   local records = {}
-   local pos = 1
-   local size = #data
-   while pos <= size do
-      local eol = string.find(data, "\n", pos, true)
-      if not eol then break end
-      local kind, tag, length = string.match(string.sub(data, pos, eol - 1), "^(%u) (%S+) (%d+)$")
-      length = tonumber(length)
-      assert(kind and length, "bad record header at byte " .. pos)
-      table.insert(records, {kind, tag, string.sub(data, eol + 1, eol + length)})
-      pos = eol + length + 1
-   end
-   return records
+local function read(header, data, start)
+   local kind, tag, length = string.match(header, "^(%u) (%S+) (%d+)$")
+   length = tonumber(length)
+   if not (kind and length) then return nil end
+   return {kind, tag, string.sub(data, start, start + length - 1)}, length
 end
 
 function init(args)
-   local records = load_records(args[1])
-   local nthreads = tonumber(args[2]) or 1
-   local per = math.floor(#records / nthreads)
-   local first = id * per + 1
-   pool = {}
-   for i = first, first + per - 1 do
-      table.insert(pool, records[i])
-   end
-   records = nil
-   slice = #pool
-   cursor = 0
-   sent = 0
+   replay.init(args, read)
    sent_first = 0
-   wraps = 0
-   bad = 0
    ok_member = 0
    ok_miss = 0
    owed = {}        -- member_no of a repeat -> 200s owed for it
@@ -71,13 +40,7 @@ function init(args)
 end
 
 function request()
-   cursor = cursor + 1
-   if cursor > slice then
-      cursor = 1
-      wraps = wraps + 1
-   end
-   sent = sent + 1
-   local r = pool[cursor]
+   local r = replay.next()
    if r[1] == "M" then
       owed_miss = owed_miss + 1
    elseif r[1] == "F" then
@@ -117,18 +80,10 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-   local sent_total, first_total, wraps_total, slice_total, bad_total = 0, 0, 0, 0, 0
-   local member_total, miss_total, first_ok_total = 0, 0, 0
+   local t = replay.totals({"sent", "sent_first", "slice", "wraps", "bad", "ok_member", "ok_first",
+                            "ok_miss"})
    local statuses = {}
-   for _, thread in ipairs(threads) do
-      sent_total = sent_total + thread:get("sent")
-      first_total = first_total + thread:get("sent_first")
-      wraps_total = wraps_total + thread:get("wraps")
-      slice_total = slice_total + thread:get("slice")
-      bad_total = bad_total + thread:get("bad")
-      member_total = member_total + thread:get("ok_member")
-      miss_total = miss_total + thread:get("ok_miss")
-      first_ok_total = first_ok_total + thread:get("ok_first")
+   for _, thread in ipairs(replay.threads) do
       for status, n in pairs(thread:get("bad_status")) do
          statuses[status] = (statuses[status] or 0) + n
       end
@@ -137,14 +92,9 @@ function done(summary, latency, requests)
    for status, n in pairs(statuses) do
       shown = shown .. string.format(" bad_status_%d=%d", status, n)
    end
-   local e = summary.errors
-   io.write(string.format(
-      "BENCH_RESULT requests=%d duration_us=%d bytes=%d sent=%d sent_first=%d pool=%d wraps=%d "
-      .. "bad=%d ok_member=%d ok_first=%d ok_miss=%d connect=%d read=%d write=%d status=%d timeout=%d "
-      .. "p50_us=%d p90_us=%d p99_us=%d p999_us=%d max_us=%d mean_us=%.1f%s\n",
-      summary.requests, summary.duration, summary.bytes, sent_total, first_total, slice_total,
-      wraps_total, bad_total, member_total, first_ok_total, miss_total,
-      e.connect, e.read, e.write, e.status, e.timeout,
-      latency:percentile(50), latency:percentile(90), latency:percentile(99),
-      latency:percentile(99.9), latency.max, latency.mean, shown))
+   replay.report(summary, latency,
+                 {{"sent", t.sent}, {"sent_first", t.sent_first}, {"pool", t.slice},
+                  {"wraps", t.wraps}, {"bad", t.bad}, {"ok_member", t.ok_member},
+                  {"ok_first", t.ok_first}, {"ok_miss", t.ok_miss}},
+                 shown)
 end

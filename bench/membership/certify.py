@@ -69,7 +69,6 @@ import collections
 import contextlib
 import datetime as dt
 import hashlib
-import importlib.util
 import json
 import math
 import multiprocessing
@@ -79,7 +78,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -98,19 +96,11 @@ for _path in (str(ROOT), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from bench._scripts import load_script  # noqa: E402
 
-def _load_identity():
-    """``bench/identity/run.py`` as a module (a script, not a package); it loads
-    ``bench/oa_messages/run.py`` in turn."""
-    path = ROOT / "bench" / "identity" / "run.py"
-    spec = importlib.util.spec_from_file_location("identity_run", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ident = _load_identity()
+# bench/identity/run.py as a module (a script, not a package); it loads bench/oa_messages/run.py
+# in turn.
+ident = load_script(ROOT / "bench" / "identity" / "run.py", "identity_run")
 oa = ident.oa
 
 import certify_data as data  # noqa: E402
@@ -1121,10 +1111,6 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     return report
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _ints(text: str) -> list[int]:
     try:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -1172,20 +1158,7 @@ def main() -> int:
             or args.members < 10_000 or not 10 <= args.repeat_pairs <= 100_000:
         parser.error("need --runs >= 1, --duration > 0, connections >= 1, --members >= 10000 and "
                      "10..100000 --repeat-pairs")
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
-    try:
-        with contextlib.ExitStack() as stack:
-            report = main_inner(args, stack)
-            log("stopping servers")
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; everything started here has been stopped", file=sys.stderr)
-        return 130
-    print_report(report)
-    return 0
+    return oa.run_main(args, main_inner, print_report)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,8 +242,13 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str) -> None:
-    path.write_text(f"""# Written by bench/oa_messages/run.py for one benchmark run.
+def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, *,
+                 script: str = "bench/oa_messages/run.py", api_base: str = "http://127.0.0.1:9",
+                 after_wechat: str = "", after_security: str = "", private: bool = False) -> None:
+    """The server's config for one run. The benchmarks' configs differ only in ``api_base`` and
+    in sections added after [wechat] and after [security] (each starting with a blank line);
+    ``private``: readable by its owner only."""
+    path.write_text(f"""# Written by {script} for one benchmark run.
 [server]
 address = "127.0.0.1"
 data_dir = "{tmp / 'server'}"
@@ -263,17 +269,19 @@ token = "{pushes.TOKEN}"
 encoding_aes_key = "{pushes.AES_KEY}"
 original_id = "{pushes.ORIGINAL_ID}"
 message_mode = "safe"
-api_base = "http://127.0.0.1:9"
-
+api_base = "{api_base}"
+{after_wechat}
 [security]
 field_keys = "1:{new_key()}"
 field_key_current = 1
 index_key = "{base64.b64encode(os.urandom(32)).decode()}"
-
+{after_security}
 [logging]
 level = "WARNING"
 json = true
 """, encoding="utf-8")
+    if private:
+        path.chmod(0o600)
 
 
 def wxbackend(cfg: Path, *args: str, timeout: float = 120) -> str:
@@ -1216,6 +1224,32 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def run_main(args: argparse.Namespace,
+             main_inner: Callable[[argparse.Namespace, contextlib.ExitStack], dict],
+             print_report: Callable[[dict], None],
+             then: Callable[[dict], None] | None = None) -> int:
+    """The body of each benchmark's main(): runs ``main_inner`` with an ExitStack that stops
+    everything it started, even on SIGINT, SIGTERM or SIGHUP; prints the report and hands it to
+    ``then``. Returns the exit code: 0, 1 for a BenchError, 130 when interrupted."""
+    # SIGINT too: a driver started in the background may have inherited it ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_interrupt)
+    try:
+        with contextlib.ExitStack() as stack:
+            report = main_inner(args, stack)
+            log("stopping servers")
+    except BenchError as exc:
+        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything started here has been stopped", file=sys.stderr)
+        return 130
+    print_report(report)
+    if then is not None:
+        then(report)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="OA message throughput: ours against WeRoBot.")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per timed run")
@@ -1240,24 +1274,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.connections < args.threads or args.runs < 1 or args.duration <= 0:
         parser.error("need --runs >= 1, --duration > 0 and --connections >= --threads")
-    # SIGINT too: a driver started in the background may have inherited it ignored.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
-    try:
-        with contextlib.ExitStack() as stack:
-            report = main_inner(args, stack)
-            log("stopping servers")
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; everything started here has been stopped", file=sys.stderr)
-        return 130
-    print_report(report)
-    if args.docs:
-        write_docs(render_section(report))
-        log(f"wrote the section '{SECTION[3:]}' of {DOCS.relative_to(ROOT)}")
-    return 0
+
+    def docs(report: dict) -> None:
+        if args.docs:
+            write_docs(render_section(report))
+            log(f"wrote the section '{SECTION[3:]}' of {DOCS.relative_to(ROOT)}")
+
+    return run_main(args, main_inner, print_report, docs)
 
 
 if __name__ == "__main__":
