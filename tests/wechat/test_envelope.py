@@ -135,6 +135,50 @@ def test_hostile_xml_inside_the_ciphertext_is_a_bad_request(document: str) -> No
     assert rejected(envelope().open, query, body).status == 400
 
 
+PARAMETER_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE xml [<!ENTITY % p SYSTEM "http://127.0.0.1:9/evil.dtd"> %p;]>
+<xml><ToUserName>gh_0123456789ab</ToUserName></xml>"""
+
+
+@pytest.mark.parametrize("body", [
+    BILLION_LAUGHS.encode(), XXE.encode(), PARAMETER_ENTITY.encode(),
+    BILLION_LAUGHS.encode("utf-16"),  # a DTD in another encoding is seen after decoding
+    b'<?xml version="1.0"?><!DOCTYPE xml SYSTEM "http://127.0.0.1:9/x.dtd"><xml/>',
+])
+def test_any_dtd_is_refused_before_anything_is_expanded(body: bytes) -> None:
+    p = pusher("plain")
+    query, _ = p.request(p.text("o1", "hi"))
+    refused = rejected(envelope("plain").open, query, body)
+    assert (refused.status, refused.reason) == (400, "xml with dtd or entities")
+
+
+@pytest.mark.parametrize("document", [
+    # a required field that is not text
+    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName><a>o1</a></FromUserName>"
+    "<CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>o1</FromUserName>"
+    "<CreateTime><t>1</t></CreateTime><MsgType>text</MsgType></xml>",
+    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>o1</FromUserName>"
+    "<CreateTime>-1</CreateTime><MsgType>text</MsgType></xml>",
+    # deep nesting within the size cap: refused, not a crash
+    "<xml>" + "<a>" * 6000 + "</a>" * 6000 + "</xml>",
+    "<xml><x>1</x></xml><xml><y>2</y></xml>",
+])
+def test_documents_that_are_not_pushes_are_a_bad_request(document: str) -> None:
+    p = pusher("plain")
+    query, _ = p.request(p.text("o1", "hi"))
+    assert rejected(envelope("plain").open, query, document.encode()).status == 400
+
+
+def test_nested_elements_are_kept_as_sent() -> None:
+    p = pusher("plain")
+    query, body = p.request(p.event("o1", "scancode_waitmsg", EventKey="scan1", ScanCodeInfo={
+        "ScanType": "qrcode", "ScanResult": " 1 "}))
+    fields = envelope("plain").open(query, body).fields
+    assert fields["ScanCodeInfo"] == {"ScanType": "qrcode", "ScanResult": "1"}
+    assert fields["EventKey"] == "scan1"
+
+
 def test_oversized_and_empty_bodies() -> None:
     p = pusher("plain")
     query, _ = p.request(p.text("o1", "hi"))

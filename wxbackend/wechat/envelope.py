@@ -2,10 +2,15 @@
 
 wechatpy does the cryptography and renders replies; this module decides what to trust. Order
 matters: cheap checks that need no parsing come first (size, timestamp, signature), then the XML
-is parsed by defusedxml, which refuses any DTD or entity before expat can expand it (billion
-laughs, XXE). Only then is the ciphertext decrypted and the inner document parsed — once, by the
-same hardened parser; its fields are the message (wechatpy's ``parse_message`` would parse it a
-second time with xmltodict, and rewrites ``Event``/``EventKey`` of QR-code follows).
+is parsed by expat hardened the way defusedxml hardens it: any DTD, entity declaration or external
+entity reference stops the parse before expat can expand it (billion laughs, XXE). Only then is
+the ciphertext decrypted and the inner document parsed — once, by the same hardened parser; its
+fields are the message (wechatpy's ``parse_message`` would parse it a second time with
+xmltodict, and rewrites ``Event``/``EventKey`` of QR-code follows).
+
+The parser calls expat directly and builds the fields as it goes, rather than going through
+defusedxml's ElementTree, whose pure-Python parser class and tree cost twice as much per push
+(13 against 6 µs for a text message), on the platform's busiest path.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import os
 import secrets
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from xml.etree.ElementTree import ParseError
+from xml.parsers import expat
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 from wechatpy.replies import TextReply
@@ -68,10 +73,33 @@ def text_reply(push: OpenedPush, content: str) -> str:
 
 
 class _Prp(PrpCrypto):
-    """wechatpy's cipher with a CSPRNG for the 16-byte random prefix (wechatpy uses ``random``)."""
+    """wechatpy's cipher with a CSPRNG for the 16-byte random prefix (wechatpy uses ``random``).
+
+    The prefixes are cut from a buffer of ``os.urandom`` filled 512 at a time: one system call
+    per reply was a measurable share of a reply's cost. A forked child drops the buffer it
+    inherited, so no two processes use the same prefix."""
+
+    _BATCH = 512
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__(key)
+        self._random = ""
+        self._next = 0
+        _PRPS.add(self)
 
     def get_random_string(self) -> str:
-        return secrets.token_hex(8)
+        start = self._next
+        if start >= len(self._random):
+            self._random, start = secrets.token_hex(8 * self._BATCH), 0
+        self._next = start + 16
+        return self._random[start:start + 16]
+
+    def forget_random(self) -> None:
+        self._random, self._next = "", 0
+
+
+_PRPS: weakref.WeakSet[_Prp] = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [prp.forget_random() for prp in list(_PRPS)])
 
 
 _REPLY_ENVELOPE = ("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
@@ -83,21 +111,52 @@ def _sha1(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()  # noqa: S324 - WeChat's scheme
 
 
-def _fields(node) -> dict:
-    out: dict = {}
-    for child in node:
-        out[child.tag] = _fields(child) if len(child) else (child.text or "").strip()
-    return out
+# Every push has these, as text; CreateTime in digits.
+_REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
 
 
-def _safe_tree(data: bytes | str):
+class _Forbidden(Exception):
+    pass
+
+
+def _forbid(*_args: object) -> None:
+    raise _Forbidden()
+
+
+def _parse(data: bytes) -> tuple[str, dict]:
+    """The root element's tag and its children: a leaf as its stripped text, an element with
+    children as a dict of them (attributes ignored; of repeated names the last one wins)."""
+    parser = expat.ParserCreate()
+    # What defusedxml forbids, refused before anything is expanded or fetched.
+    parser.StartDoctypeDeclHandler = _forbid
+    parser.EntityDeclHandler = _forbid
+    parser.UnparsedEntityDeclHandler = _forbid
+    parser.ExternalEntityRefHandler = _forbid
+    parser.buffer_text = True
+    # One dict and one text list per open element; a list as the stack, so depth costs no
+    # recursion.
+    children: list[dict] = [{}]
+    texts: list[list[str]] = [[]]
+
+    def start(_tag: str, _attrs: dict) -> None:
+        children.append({})
+        texts.append([])
+
+    def end(tag: str) -> None:
+        own, text = children.pop(), texts.pop()
+        children[-1][tag] = own or "".join(text).strip()
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = lambda text: texts[-1].append(text)
     try:
-        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True,
-                                 forbid_external=True)
-    except DefusedXmlException:
+        parser.Parse(data, True)
+    except _Forbidden:
         raise PushRejected(400, "xml with dtd or entities") from None
-    except (ParseError, ValueError):
+    except (expat.ExpatError, ValueError):
         raise PushRejected(400, "malformed xml") from None
+    [(root, fields)] = children[0].items()
+    return root, fields if isinstance(fields, dict) else {}
 
 
 class Envelope:
@@ -149,28 +208,26 @@ class Envelope:
             raise PushRejected(403, "plaintext push in safe mode")
         if self._mode == "plain" and encrypted:
             raise PushRejected(400, "encrypted push in plaintext mode")
-        envelope = _safe_tree(body)
+        root, fields = _parse(body)
         key_index = 0
-        document = envelope
         if encrypted:
-            xml, key_index = self._decrypt(envelope, query)
-            document = _safe_tree(xml.encode())  # the inner document gets the same scrutiny
-        fields = _fields(document)
-        if document.tag != "xml" or not fields.get("MsgType") or not fields.get("FromUserName"):
+            xml, key_index = self._decrypt(fields, query)
+            root, fields = _parse(xml.encode())  # the inner document gets the same scrutiny
+        if root != "xml" or not all(isinstance(fields.get(name), str) and fields[name]
+                                    for name in _REQUIRED):
             raise PushRejected(400, "not a wechat message")
-        try:
-            int(fields.get("CreateTime", ""))
-        except ValueError:
-            raise PushRejected(400, "not a wechat message") from None
+        if not fields["CreateTime"].isdigit():
+            raise PushRejected(400, "not a wechat message")
         if self._original_id and fields.get("ToUserName") != self._original_id:
             raise PushRejected(403, "push addressed to another account")
         return OpenedPush(fields=fields, encrypted=encrypted, key_index=key_index)
 
-    def _decrypt(self, envelope, query: Mapping[str, str]) -> tuple[str, int]:
+    def _decrypt(self, envelope: dict, query: Mapping[str, str]) -> tuple[str, int]:
         if not self._cryptos:
             raise PushRejected(400, "encrypted push but no EncodingAESKey configured")
-        node = envelope.find("Encrypt")
-        encrypt = (node.text or "").strip() if node is not None else ""
+        encrypt = envelope.get("Encrypt")
+        if not isinstance(encrypt, str):
+            encrypt = ""
         msg_signature = query.get("msg_signature", "")
         if not encrypt or not msg_signature:
             raise PushRejected(400, "encrypted push without Encrypt or msg_signature")
