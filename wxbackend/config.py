@@ -7,12 +7,15 @@ no ``repr``, log line or traceback ever shows their value.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "WXBACKEND__"
 
@@ -90,7 +93,6 @@ class WeChatSettings:
     timestamp_window: int = 300
     max_message_bytes: int = 65_536
     reply_budget: float = 4.0
-    dedup_ttl: int = 600
     keyword_cache_seconds: float = 10.0
     menu: dict = field(default_factory=dict)
 
@@ -258,10 +260,18 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     return str(value)
 
 
+# Settings that no longer do anything: accepted, with a warning, so older config files still load.
+_RETIRED = {("wechat", "dedup_ttl"): "retries are recognised by PostgreSQL alone"}
+
+
 def _coerce_section(cls: type, values: dict[str, Any], section: str = "") -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     out = {}
     for key, value in values.items():
+        if (section, key) in _RETIRED:
+            log.warning("[%s] %s is no longer used (%s); remove it", section, key,
+                        _RETIRED[section, key])
+            continue
         if key not in hints:
             raise ConfigError(f"unknown setting [{section or cls.__name__}] {key}")
         out[key] = _coerce(f"[{section}] {key}", hints[key], value)

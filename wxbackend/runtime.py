@@ -84,8 +84,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
         api = WeChatAPI(http, wx, redis)
         router = KeywordRouter(pool, h5_base=settings.server.public_url.rstrip("/") + "/h5",
                                cache_seconds=wx.keyword_cache_seconds)
-        inbox = OAInbox(pool, redis, router, appid=wx.appid, reply_budget=wx.reply_budget,
-                        dedup_ttl=wx.dedup_ttl)
+        inbox = OAInbox(pool, router, appid=wx.appid, reply_budget=wx.reply_budget)
         pii = personal_data(settings)
         accounts = AccountService(pool, pii, privacy_version=settings.privacy.version)
         mp = WeChatAPI(http, wx, redis, appid=settings.miniprogram.appid,

@@ -56,6 +56,27 @@ async def test_items_with_the_same_key_go_to_different_batches() -> None:
     assert alice == [1, 2, 3]  # order kept per key
 
 
+async def test_a_key_is_never_in_two_batches_in_flight_together() -> None:
+    """Concurrent flushes (max_inflight > 1) never hold the same key: the second item of a key
+    waits until the batch with the first one is done."""
+    in_flight: list[set] = []
+    overlaps: list[str] = []
+
+    async def flush(items: list) -> list:
+        keys = {k for k, _ in items}
+        if any(keys & other for other in in_flight):
+            overlaps.append(repr(items))
+        in_flight.append(keys)
+        await asyncio.sleep(0.01)
+        in_flight.remove(keys)
+        return items
+
+    co = Coalescer(flush, max_batch=2, max_inflight=4, key=lambda item: item[0])
+    items = [("alice", 1), ("bob", 1), ("alice", 2), ("carol", 1), ("bob", 2), ("alice", 3)]
+    assert await asyncio.gather(*(co.submit(i) for i in items)) == items
+    assert overlaps == []
+
+
 async def test_a_failed_flush_fails_only_its_own_batch() -> None:
     rec = Recorder(delay=0.01, fail_on=3)
     co = Coalescer(rec.flush, max_batch=4, max_inflight=1)

@@ -47,6 +47,14 @@ def test_environment_overrides_the_file(tmp_path) -> None:
     assert settings.server.run_worker is False
 
 
+def test_a_retired_setting_still_loads_with_a_warning(tmp_path, caplog) -> None:
+    path = write(tmp_path, '[wechat]\nappid = "wxfile"\ndedup_ttl = 600\n')
+    with caplog.at_level(logging.WARNING, logger="wxbackend.config"):
+        settings = load_settings(path, environ={})
+    assert settings.wechat.appid == "wxfile"
+    assert "dedup_ttl is no longer used" in caplog.text
+
+
 def test_secrets_never_show_in_repr_or_logs(tmp_path, caplog) -> None:
     settings = load_settings(None, environ={
         "WXBACKEND__WECHAT__SECRET": "app-secret-value",

@@ -24,14 +24,16 @@ class Coalescer(Generic[T, R]):
     def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 256,
                  max_inflight: int = 2, key: Callable[[T], Hashable] | None = None) -> None:
         """``flush`` gets a batch and returns one result per item, in order. ``key``, when
-        given, keeps items with the same key in different batches (a statement may not, say,
-        upsert one row twice)."""
+        given, keeps items with the same key out of the same batch (a statement may not, say,
+        upsert one row twice) and out of batches in flight together (so concurrent statements
+        never wait on each other's rows); such an item waits for the next batch."""
         self._flush = flush
         self._max_batch = max_batch
         self._max_inflight = max_inflight
         self._key = key
         self._queue: collections.deque[tuple[T, asyncio.Future]] = collections.deque()
         self._inflight: set[asyncio.Task] = set()
+        self._busy: set[Hashable] = set()  # keys of the items in flight
         self._scheduled = False
 
     async def submit(self, item: T) -> R:
@@ -46,32 +48,40 @@ class Coalescer(Generic[T, R]):
     def _start(self) -> None:
         self._scheduled = False
         while self._queue and len(self._inflight) < self._max_inflight:
-            batch = self._take()
+            batch, keys = self._take()
             if not batch:
                 break
-            task = asyncio.ensure_future(self._run(batch))
+            task = asyncio.ensure_future(self._run(batch, keys))
             self._inflight.add(task)
             task.add_done_callback(self._done)
 
-    def _take(self) -> list[tuple[T, asyncio.Future]]:
+    def _take(self) -> tuple[list[tuple[T, asyncio.Future]], list[Hashable]]:
         batch: list[tuple[T, asyncio.Future]] = []
         held: list[tuple[T, asyncio.Future]] = []
-        keys: set[Hashable] = set()
+        keys: list[Hashable] = []
+        busy = self._busy
         while self._queue and len(batch) < self._max_batch:
             item, future = self._queue.popleft()
             if future.done():  # the caller gave up (cancelled)
                 continue
             if self._key is not None:
                 key = self._key(item)
-                if key in keys:
+                if key in busy:
                     held.append((item, future))
                     continue
-                keys.add(key)
+                busy.add(key)
+                keys.append(key)
             batch.append((item, future))
         self._queue.extendleft(reversed(held))
-        return batch
+        return batch, keys
 
-    async def _run(self, batch: list[tuple[T, asyncio.Future]]) -> None:
+    async def _run(self, batch: list[tuple[T, asyncio.Future]], keys: list[Hashable]) -> None:
+        try:
+            await self._flush_batch(batch)
+        finally:
+            self._busy.difference_update(keys)
+
+    async def _flush_batch(self, batch: list[tuple[T, asyncio.Future]]) -> None:
         try:
             results = await self._flush([item for item, _ in batch])
             if len(results) != len(batch):
