@@ -16,7 +16,7 @@ import tornado.httpserver
 import tornado.testing
 
 from tests.fakes import FakePusher, FakeTencentSms, FakeWeChat
-from wxbackend.app import make_app
+from wxbackend.app import make_server
 from wxbackend.config import Settings, load_settings
 from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedServers
@@ -168,9 +168,7 @@ async def rt(settings: Settings, backing: EmbeddedServers, clean_db: str) -> Asy
 
 async def start_server(runtime: Runtime) -> tuple[tornado.httpserver.HTTPServer, str]:
     sock, port = tornado.testing.bind_unused_port()
-    server = tornado.httpserver.HTTPServer(
-        make_app(runtime), max_body_size=runtime.settings.server.max_body_bytes,
-        xheaders=runtime.settings.server.xheaders)
+    server = make_server(runtime)
     server.add_sockets([sock])
     return server, f"http://127.0.0.1:{port}"
 

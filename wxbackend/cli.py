@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import tornado.httpserver
 
 from wxbackend.config import ConfigError, Settings, load_settings, require_security, require_wechat
 from wxbackend.infra.db import connect
@@ -114,13 +113,11 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:
-    from wxbackend.app import make_app
+    from wxbackend.app import make_server
     from wxbackend.runtime import open_runtime
 
     async with open_runtime(settings, dsn, redis_url) as rt:
-        server = tornado.httpserver.HTTPServer(
-            make_app(rt), xheaders=settings.server.xheaders,
-            max_body_size=settings.server.max_body_bytes, idle_connection_timeout=60)
+        server = make_server(rt)
         server.listen(port, settings.server.address)
         # Start-up objects live as long as the process: keep them out of every collection, and
         # collect the young generation less often (a push allocates hundreds of objects).

@@ -243,9 +243,9 @@ async def test_get_without_echostr_and_other_methods(http, server, pusher) -> No
 
 
 @pytest.mark.expected_errors(r"storage unavailable", r"POST /wechat/oa 503")
-async def test_storage_outage_is_a_503_so_wechat_delivers_again(http, pusher, db, rt, backing) -> None:
-    from wxbackend.infra.embedded import _free_port
-    async with open_runtime(rt.settings, backing.dsn, f"redis://127.0.0.1:{_free_port()}/0") as broken:
+async def test_database_outage_is_a_503_so_wechat_delivers_again(http, pusher, db, rt, backing) -> None:
+    async with open_runtime(rt.settings, backing.dsn, backing.redis_url) as broken:
+        await broken.pool.close()  # every later acquire fails, as when PostgreSQL is gone
         srv, url = await start_server(broken)
         try:
             response, _ = await push(http, url, pusher, pusher.text(WORKER, "注册"))
@@ -253,7 +253,24 @@ async def test_storage_outage_is_a_503_so_wechat_delivers_again(http, pusher, db
             srv.stop()
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
+    assert response.headers["X-Request-Id"] and response.headers["X-Content-Type-Options"] == "nosniff"
     await _nothing_written(db)
+
+
+async def test_pushes_do_not_need_redis(http, pusher, db, rt, backing) -> None:
+    """Retries are recognised by PostgreSQL's unique key alone, so a Redis outage leaves the
+    Official Account answering, with one effect per push."""
+    from wxbackend.infra.embedded import _free_port
+    async with open_runtime(rt.settings, backing.dsn, f"redis://127.0.0.1:{_free_port()}/0") as no_redis:
+        srv, url = await start_server(no_redis)
+        try:
+            xml = pusher.text(WORKER, "入会")
+            _, first = await push(http, url, pusher, xml)
+            _, again = await push(http, url, pusher, xml)
+        finally:
+            srv.stop()
+    assert "/h5/join.html" in first["Content"] and again == first
+    assert await db.fetchval("SELECT count(*) FROM wechat_inbound") == 1
 
 
 async def test_a_burst_of_mixed_pushes_is_recorded_with_each_effect(http, server, pusher, db) -> None:

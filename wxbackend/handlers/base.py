@@ -16,6 +16,7 @@ from wxbackend.infra.metrics import observe_request
 from wxbackend.services.errors import DomainError, InvalidInput
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("wxbackend.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _INTERNAL = ("internal_error", "服务器内部错误，请稍后再试")
@@ -36,13 +37,44 @@ _ID_PREFIX = os.urandom(6).hex()
 _ID_COUNTER = itertools.count(1)
 
 
-def tag_request(handler: tornado.web.RequestHandler) -> None:
-    """Give the request an id (the caller's, if sane) for logs and the response header."""
-    incoming = handler.request.headers.get("X-Request-Id", "")
+# Sent with every answer, whichever way it is written (handlers, the push endpoint).
+DEFAULT_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
+                   ("Server", "wxbackend"))
+
+
+def new_request_id(incoming: str) -> str:
+    """The request's id for logs and the response header: the caller's, if sane, else ours; it
+    also becomes the current request id of the running task."""
     rid = incoming if _REQUEST_ID.match(incoming) else f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
-    handler._request_id = rid  # type: ignore[attr-defined]
     request_id.set(rid)
+    return rid
+
+
+def tag_request(handler: tornado.web.RequestHandler) -> None:
+    rid = new_request_id(handler.request.headers.get("X-Request-Id", ""))
+    handler._request_id = rid  # type: ignore[attr-defined]
     handler.set_header("X-Request-Id", rid)
+
+
+def log_access(method: str, path: str, status: int, seconds: float, remote_ip: str | None,
+               rid: str) -> None:
+    """One access-log line per answered request."""
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not access_log.isEnabledFor(level):
+        return
+    # Only the path: query strings may carry signatures, codes or tokens.
+    access_log.log(level, "%s %s %d", method, path, status,
+                   extra={"status": status, "duration_ms": round(1000 * seconds, 2),
+                          "remote_ip": remote_ip, "request_id": rid})
+
+
+def error_body(status: int, exc: BaseException | None = None) -> str:
+    """The one JSON error shape: a domain error's own code and message, else the status's."""
+    if isinstance(exc, DomainError):
+        code, message = exc.code, exc.message
+    else:
+        code, message = _STATUS_MESSAGES.get(status, _INTERNAL)
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -52,9 +84,8 @@ class BaseHandler(tornado.web.RequestHandler):
         tag_request(self)
 
     def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Server", "wxbackend")
+        for name, value in DEFAULT_HEADERS:
+            self.set_header(name, value)
 
     def set_private_cookie(self, name: str, value: str, *, samesite: str, path: str,
                            max_age: int) -> None:
@@ -95,13 +126,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, DomainError):
-            code, message = exc.code, exc.message
             for name, value in exc.headers.items():
                 self.set_header(name, value)
-        else:
-            code, message = _STATUS_MESSAGES.get(status_code, _INTERNAL)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False))
+        self.finish(error_body(status_code, exc))
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, DomainError):

@@ -1,61 +1,220 @@
-"""``/wechat/oa``: the Official Account message endpoint (URL verification and pushes)."""
+"""``/wechat/oa``: the Official Account message endpoint (URL verification and pushes).
+
+Pushes (POST) are the platform's hottest path: every follower's message and menu tap, in bursts.
+They are answered by :class:`PushExchange`, a Tornado ``HTTPMessageDelegate`` that the HTTP
+server hands the request to directly (:class:`Front`), before Tornado builds a request object
+and routes it: a push needs none of a ``RequestHandler``'s machinery (cookies, XSRF, output
+transforms, header objects and flushing per request), nor the deep copy of the query string
+that every ``HTTPServerRequest`` makes, and together they were 40% of Tornado's own time per
+push. It keeps what every answer of ours has: the request id, the default headers, the JSON
+error shape, the access log and the request metrics. URL verification (GET) and every other
+request go to the application as usual.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable
+from email.utils import formatdate
+from urllib.parse import unquote_plus
 
+import tornado.httputil
 import tornado.web
 
-from wxbackend.handlers.base import BaseHandler
-from wxbackend.infra.metrics import WECHAT_PUSHES
+from wxbackend.handlers.base import DEFAULT_HEADERS, BaseHandler, error_body, log_access, new_request_id
+from wxbackend.infra.metrics import WECHAT_PUSHES, observe_request
+from wxbackend.services.errors import DomainError
 from wxbackend.services.oa_inbox import OAInbox
 from wxbackend.wechat.envelope import Envelope, PushRejected
 
 log = logging.getLogger(__name__)
 
+ROUTE = "/wechat/oa"
 _PARAMS = ("signature", "timestamp", "nonce", "openid", "encrypt_type", "msg_signature", "echostr")
+_XML = "application/xml; charset=UTF-8"
+_TEXT = "text/plain; charset=UTF-8"
+_JSON = "application/json; charset=UTF-8"
+_REJECTED = WECHAT_PUSHES.labels("rejected")
+
+
+def _query(query: str) -> dict[str, str]:
+    """WeChat's parameters from a query string (the last of repeated ones; empty ones left out).
+    Only these few are wanted, so the query is not parsed into Tornado's argument lists."""
+    out: dict[str, str] = {}
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name in _PARAMS and value:
+            out[name] = unquote_plus(value) if "%" in value or "+" in value else value
+    return out
+
+
+def _rejected(exc: PushRejected) -> None:
+    _REJECTED.inc()
+    log.warning("push rejected: %s", exc.reason, extra={"status": exc.status})
 
 
 class OAHandler(BaseHandler):
-    route = "/wechat/oa"
+    """URL verification; any method but GET and POST is a 405."""
+    route = ROUTE
 
-    def initialize(self, envelope: Envelope, inbox: OAInbox) -> None:
+    def initialize(self, envelope: Envelope) -> None:
         self.envelope = envelope
-        self.inbox = inbox
-
-    def _query(self) -> dict[str, str]:
-        # Straight from the parsed query string: get_query_argument's per-call decoding and
-        # stripping is a measurable share of a push's cost, and these values are ASCII.
-        args = self.request.query_arguments
-        return {k: v[-1].decode("latin-1") for k in _PARAMS if (v := args.get(k)) and v[-1]}
-
-    def _reject(self, exc: PushRejected) -> None:
-        WECHAT_PUSHES.labels("rejected").inc()
-        log.warning("push rejected: %s", exc.reason, extra={"status": exc.status})
-        raise tornado.web.HTTPError(exc.status, reason=None)
 
     def get(self) -> None:
         try:
-            echostr = self.envelope.verify_url(self._query())
+            echostr = self.envelope.verify_url(_query(self.request.query))
         except PushRejected as exc:
-            self._reject(exc)
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            _rejected(exc)
+            raise tornado.web.HTTPError(exc.status, reason=None) from None
+        self.set_header("Content-Type", _TEXT)
         self.finish(echostr)
 
-    async def post(self) -> None:
-        query = self._query()
+
+class _Date:
+    """The ``Date`` header, formatted once per second rather than once per answer."""
+    second = -1
+    value = ""
+
+    @classmethod
+    def now(cls) -> str:
+        second = int(time.time())
+        if second != cls.second:
+            cls.second, cls.value = second, formatdate(second, usegmt=True)
+        return cls.value
+
+
+class PushExchange(tornado.httputil.HTTPMessageDelegate):
+    """One push and its answer."""
+
+    def __init__(self, envelope: Envelope, inbox: OAInbox,
+                 connection: tornado.httputil.HTTPConnection, target: str,
+                 headers: tornado.httputil.HTTPHeaders) -> None:
+        self._envelope = envelope
+        self._inbox = inbox
+        self._connection = connection
+        self._target = target
+        self._incoming_id = headers.get("X-Request-Id", "")
+        # Read now: with xheaders on, the connection reverts to the peer's address once the
+        # request is read, before the answer (and its log line) is written.
+        self._remote_ip = getattr(getattr(connection, "context", None), "remote_ip", None)
+        self._started = time.monotonic()
+        self._chunks: list[bytes] = []
+        self._answered = False
+        self._rid = ""
+
+    def data_received(self, chunk: bytes) -> None:
+        # The body is bounded by the server's max_body_size; the envelope has its own, lower cap.
+        self._chunks.append(chunk)
+
+    def finish(self) -> None:
+        body, self._chunks = b"".join(self._chunks), []
+        asyncio.ensure_future(self._respond(body)).add_done_callback(self._done)
+
+    def on_connection_close(self) -> None:
+        self._answered = True  # the caller is gone: there is no one to answer
+
+    @staticmethod
+    def _done(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("push exchange failed", exc_info=task.exception())
+
+    async def _respond(self, body: bytes) -> None:
+        self._rid = new_request_id(self._incoming_id)
         try:
-            opened = self.envelope.open(query, self.request.body)
+            query = _query(self._target.partition("?")[2])
+            opened = self._envelope.open(query, body)
+            result = await self._inbox.handle(opened, self._answer_now)
+            if not self._answered:
+                reply = self._envelope.seal(result.reply, opened, query)
+                self._answer(200, reply.encode(), _TEXT if reply == "success" else _XML)
         except PushRejected as exc:
-            self._reject(exc)
-        result = await self.inbox.handle(opened)
-        body = self.envelope.seal(result.reply, opened, query)
-        if body == "success":
-            self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        else:
-            self.set_header("Content-Type", "application/xml; charset=UTF-8")
-        self.finish(body)
+            _rejected(exc)
+            self._answer_error(exc.status, None)
+        except DomainError as exc:
+            self._answer_error(exc.status, exc)
+        except Exception as exc:
+            log.exception("push not answered: %r", exc)
+            self._answer_error(500, None)
+
+    def _answer_now(self) -> None:
+        """The reply budget ran out: answer ``success`` now; the reply goes out later."""
+        self._answer(200, b"success", _TEXT)
+
+    def _answer_error(self, status: int, exc: DomainError | None) -> None:
+        extra = tuple(exc.headers.items()) if exc is not None else ()
+        self._answer(status, error_body(status, exc).encode(), _JSON, extra)
+
+    def _answer(self, status: int, body: bytes, content_type: str,
+                extra: tuple[tuple[str, str], ...] = ()) -> None:
+        if self._answered:
+            return
+        self._answered = True
+        headers = tornado.httputil.HTTPHeaders()
+        for name, value in (("Content-Type", content_type), ("Content-Length", str(len(body))),
+                            ("Date", _Date.now()), ("X-Request-Id", self._rid),
+                            *DEFAULT_HEADERS, *extra):
+            headers[name] = value
+        start = tornado.httputil.ResponseStartLine(
+            "HTTP/1.1", status, tornado.httputil.responses.get(status, "Unknown"))
+        self._connection.write_headers(start, headers, body)
+        self._connection.finish()
+        seconds = time.monotonic() - self._started
+        observe_request(ROUTE, "POST", status, seconds)
+        log_access("POST", ROUTE, status, seconds, self._remote_ip, self._rid)
 
 
-def routes(envelope: Envelope, inbox: OAInbox) -> list:
-    return [(r"/wechat/oa", OAHandler, {"envelope": envelope, "inbox": inbox})]
+class Front(tornado.httputil.HTTPServerConnectionDelegate):
+    """What the HTTP server calls for each request: a push goes to a :class:`PushExchange`,
+    anything else to the application."""
+
+    def __init__(self, app: tornado.httputil.HTTPServerConnectionDelegate, envelope: Envelope,
+                 inbox: OAInbox) -> None:
+        self._app = app
+        self._envelope = envelope
+        self._inbox = inbox
+
+    def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+                      ) -> tornado.httputil.HTTPMessageDelegate:
+        return _Dispatch(self, server_conn, request_conn)
+
+    def on_close(self, server_conn: object) -> None:
+        self._app.on_close(server_conn)
+
+
+class _Dispatch(tornado.httputil.HTTPMessageDelegate):
+    """Chooses the delegate once the request line is read, then passes everything on."""
+
+    def __init__(self, front: Front, server_conn: object,
+                 request_conn: tornado.httputil.HTTPConnection) -> None:
+        self._front = front
+        self._server_conn = server_conn
+        self._request_conn = request_conn
+        self._delegate: tornado.httputil.HTTPMessageDelegate | None = None
+
+    def headers_received(self, start_line: tornado.httputil.RequestStartLine,  # type: ignore[override]
+                         headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
+        front = self._front
+        if start_line.method == "POST" and start_line.path.partition("?")[0] == ROUTE:
+            self._delegate = PushExchange(front._envelope, front._inbox, self._request_conn,
+                                          start_line.path, headers)
+            return None
+        self._delegate = front._app.start_request(self._server_conn, self._request_conn)
+        return self._delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        assert self._delegate is not None
+        return self._delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        assert self._delegate is not None
+        self._delegate.finish()
+
+    def on_connection_close(self) -> None:
+        if self._delegate is not None:
+            self._delegate.on_connection_close()
+
+
+def routes(envelope: Envelope) -> list:
+    return [(ROUTE, OAHandler, {"envelope": envelope})]
