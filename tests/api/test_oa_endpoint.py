@@ -37,6 +37,36 @@ async def test_url_verification(http, server, pusher) -> None:
     assert response.text == "8675309"
 
 
+async def test_a_push_answer_has_what_every_answer_has(http, server, pusher, caplog) -> None:
+    """Pushes skip Tornado's request handlers; their answers still carry the request id (the
+    caller's, if sane), the default headers, a Date, an access-log line and the request metric."""
+    query, body = pusher.request(pusher.text(WORKER, "帮助"))
+    with caplog.at_level("INFO", logger="wxbackend.access"):
+        response = await http.post(f"{server}/wechat/oa", params={**query, "x": "%E5%B8%AE+1"},
+                                   content=body, headers={"X-Request-Id": "wx-push-42"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/xml; charset=UTF-8"
+    assert response.headers["X-Request-Id"] == "wx-push-42"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Date"].endswith(" GMT")
+    assert int(response.headers["Content-Length"]) == len(response.content)
+    [line] = [r for r in caplog.records if r.name == "wxbackend.access"]
+    assert line.getMessage() == "POST /wechat/oa 200" and line.request_id == "wx-push-42"
+    metrics = (await http.get(f"{server}/metrics")).text
+    assert 'wxbackend_http_requests_total{method="POST",route="/wechat/oa",status="200"}' in metrics
+    # The same connection goes on serving other requests through the application.
+    assert (await http.get(f"{server}/healthz")).status_code == 200
+
+
+async def test_percent_encoded_parameters_are_decoded(http, server, pusher) -> None:
+    query, body = pusher.request(pusher.text(WORKER, "帮助"))
+    target = f"{server}/wechat/oa?" + "&".join(
+        f"{k}={''.join(f'%{b:02X}' for b in v.encode())}" for k, v in query.items())
+    response = await http.post(target, content=body)
+    assert response.status_code == 200 and b"<Encrypt>" in response.content
+
+
 async def test_follow_with_qr_scene_is_persisted_and_welcomed(http, server, pusher, db) -> None:
     response, reply = await push(http, server, pusher, pusher.event(
         WORKER, "subscribe", EventKey="qrscene_chengdu-2026", Ticket="gQH47joAAAAAAAAAASxodHRw"))
