@@ -842,8 +842,7 @@ def render_section(report: dict) -> str:
         "|---|---|",
         f"| machine | {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB memory; "
         f"{m['os']}, Linux {m['kernel']} |",
-        f"| code | commit {report['commit'] or 'unknown'} plus the working tree's uncommitted "
-        "changes at the time |",
+        f"| code | commit {report['commit'] or 'unknown'} |",
         f"| Python | {v['python']} |",
         f"| our server | tornado {v['tornado']}, asyncpg {v['asyncpg']}, redis-py {v['redis']} "
         f"(hiredis {v.get('hiredis', '-')}), httpx {v['httpx']} (httpcore {v['httpcore']}, "
