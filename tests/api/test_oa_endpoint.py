@@ -4,6 +4,7 @@ encrypted by the fake WeChat exactly as WeChat does."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import asyncpg
@@ -326,3 +327,16 @@ async def test_a_burst_of_mixed_pushes_is_recorded_with_each_effect(http, server
         row = rows[f"oBurst{i:03d}"]
         assert row["subscribed"] and row["subscribe_scene"] == f"s{i}"
         assert row["latitude"] == pytest.approx(30 + i / 100)
+
+
+async def test_connections_keep_tcp_nodelay_between_requests(http, pusher, rt) -> None:
+    """The server sets TCP_NODELAY once per connection instead of on and off per response."""
+    srv, url = await start_server(rt)
+    try:
+        await push(http, url, pusher, pusher.text(WORKER, "帮助"))
+        assert (await http.get(f"{url}/healthz")).status_code == 200
+        sockets = [conn.stream.socket for conn in srv._connections]
+        assert sockets
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
+    finally:
+        srv.stop()
