@@ -22,8 +22,9 @@ from wxbackend.services import audit
 from wxbackend.services.errors import Forbidden, InvalidInput, NotFound
 from wxbackend.services.idnumbers import id_check_char, parse_id_number
 from wxbackend.services.member_forms import clean_name
+from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
 from wxbackend.services.roster_files import Upload
-from wxbackend.services.roster_rows import HEADER, ID_COLUMN, PHONE_COLUMN
+from wxbackend.services.roster_rows import HEADER
 from wxbackend.services.rosters import RosterService
 from wxbackend.store import orgs as org_store
 from wxbackend.store import rosters as rosters_store

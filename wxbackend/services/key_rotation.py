@@ -13,13 +13,15 @@ import asyncio
 import asyncpg
 
 from wxbackend.infra.pii import PersonalData
+from wxbackend.services import accounts, cadres, membership, platform
 from wxbackend.store import sealed as store
 
-# the AAD each stored value was sealed with
-_AAD = {"accounts.phone": "accounts.phone", "members.id_number": "members.id_number",
-        "members.phone": "members.phone", "applications.id_number": "members.id_number",
-        "applications.phone": "members.phone", "platform_apps.secret": "platform_apps.secret",
-        "cadres.totp_secret": "cadres.totp_secret"}
+# The AAD each stored value was sealed with: the services' own labels, so the two cannot drift
+# (an application holds the values it will hand to a member record, sealed for its columns).
+_AAD = {"accounts.phone": accounts.PHONE_COLUMN, "members.id_number": membership.ID_COLUMN,
+        "members.phone": membership.PHONE_COLUMN, "applications.id_number": membership.ID_COLUMN,
+        "applications.phone": membership.PHONE_COLUMN, "platform_apps.secret": platform.SECRET_COLUMN,
+        "cadres.totp_secret": cadres.TOTP_COLUMN}
 
 
 async def reseal_all(pool: asyncpg.Pool, pii: PersonalData, *, batch: int = 1000) -> dict[str, int]:

@@ -27,7 +27,8 @@ import asyncpg
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.xlsx import Watermark, WatermarkedWorkbook
 from wxbackend.services.idnumbers import id_check_char
-from wxbackend.services.roster_rows import COLUMNS, HEADER, ID_COLUMN, PHONE_COLUMN
+from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
+from wxbackend.services.roster_rows import COLUMNS, HEADER
 
 
 @dataclass

@@ -37,11 +37,10 @@ from wxbackend.infra.pii import PersonalData, normalise_phone
 from wxbackend.services.errors import InvalidInput
 from wxbackend.services.idnumbers import IdNumber, parse_id_number
 from wxbackend.services.member_forms import clean_name
+from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
 from wxbackend.services.permissions import Actor
 from wxbackend.services.roster_files import RosterFileError, Source, open_rows
 
-ID_COLUMN = "members.id_number"
-PHONE_COLUMN = "members.phone"
 ROW_COLUMN = "members.roster_row"
 
 

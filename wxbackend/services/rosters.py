@@ -32,8 +32,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import asyncpg
 
@@ -41,6 +40,7 @@ from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.xlsx import Watermark
 from wxbackend.services import audit
+from wxbackend.services.clock import china_now, china_today
 from wxbackend.services.errors import InvalidInput, NotFound
 from wxbackend.services.permissions import Actor
 from wxbackend.services.roster_export import ExportBook, RosterExport, template
@@ -51,7 +51,6 @@ from wxbackend.store import rosters as store
 
 log = logging.getLogger(__name__)
 
-CHINA = ZoneInfo("Asia/Shanghai")
 MAX_REPORTED_ERRORS = 1000
 EXPORT_MAX_ROWS = 1_000_000
 EXPORT_CHUNK = 2000
@@ -60,9 +59,6 @@ _SPACES = re.compile(r"\s+")
 _MSG_INTERRUPTED = "导入被中断（服务重启），名册未导入，请重新导入"
 _MSG_INTERNAL = "导入时发生内部错误，名册未导入，请稍后重新导入"
 
-
-def china_today() -> date:
-    return datetime.now(CHINA).date()
 
 
 # --- the service -----------------------------------------------------------------------------
@@ -325,7 +321,7 @@ class RosterService:
                     if total > EXPORT_MAX_ROWS:
                         raise InvalidInput(f"该范围内会员超过 {EXPORT_MAX_ROWS} 人，请按下级工会分别导出",
                                            code="export_too_large")
-                    now = datetime.now(CHINA)
+                    now = china_now()
                     watermark = Watermark(exporter=actor.username, stamp=now.strftime("%Y-%m-%d %H:%M:%S"),
                                           purpose=purpose)
                     book = await loop.run_in_executor(None, ExportBook, self._pii, watermark)
