@@ -37,14 +37,15 @@ log = logging.getLogger(__name__)
 
 SUCCESS = "success"
 _SCENE_PREFIX = "qrscene_"
-_NEW, _DUPLICATE, _DEFERRED_PUSH, _UNAVAILABLE = (
-    WECHAT_PUSHES.labels(o) for o in ("new", "duplicate", "deferred", "unavailable"))
+_NEW, _DUPLICATE, _DEFERRED_PUSH, _UNAVAILABLE, _LOST = (
+    WECHAT_PUSHES.labels(o) for o in ("new", "duplicate", "deferred", "unavailable", "lost"))
+_STORAGE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 @dataclass(frozen=True)
 class InboxResult:
     reply: str        # plaintext reply XML, or "success"
-    outcome: str      # new | duplicate | deferred
+    outcome: str      # new | duplicate | deferred | lost
 
 
 def dedup_key(fields: dict) -> str:
@@ -72,11 +73,13 @@ def _float(value: object) -> float | None:
 
 class OAInbox:
     def __init__(self, pool: asyncpg.Pool, router: KeywordRouter, *, appid: str,
-                 reply_budget: float = 4.0) -> None:
+                 reply_budget: float = 4.0,
+                 late_retries: tuple[float, ...] = (1.0, 5.0, 15.0)) -> None:
         self._pool = pool
         self._router = router
         self._appid = appid
         self._deadlines = Deadlines(reply_budget)
+        self._late_retries = late_retries
         self._background: set[asyncio.Task] = set()
         # In a burst, concurrent pushes share their statements. Batches of at most 32 rather
         # than all at once: several smaller statements come back one after another, so the first
@@ -106,15 +109,12 @@ class OAInbox:
         late = self._deadlines.start(self._deadline_passed, answer_now, asyncio.current_task())
         try:
             reply, outcome = await self._process(push, late)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _STORAGE_ERRORS as exc:
             _UNAVAILABLE.inc()
             if not late.passed:
                 log.error("push not processed, storage unavailable: %s", type(exc).__name__)
                 raise Unavailable() from exc
-            # "success" was answered: nothing was committed, so WeChat's retry processes it.
-            log.error("deferred push not processed, storage unavailable: %s; WeChat's retry "
-                      "will process it", type(exc).__name__)
-            return InboxResult(SUCCESS, "deferred")
+            return await self._record_late(push, late, exc)
         finally:
             late.close()
         if late.passed:
@@ -122,6 +122,25 @@ class OAInbox:
             return InboxResult(SUCCESS, "deferred")
         (_NEW if outcome == "new" else _DUPLICATE).inc()
         return InboxResult(reply or SUCCESS, outcome)
+
+    async def _record_late(self, push: OpenedPush, late: Deadline, exc: BaseException) -> InboxResult:
+        """``success`` was answered, so WeChat will not deliver this push again: keep trying to
+        record it (and queue its reply) for a while before giving it up as lost."""
+        for delay in self._late_retries:
+            log.warning("deferred push not recorded (%s); trying again in %gs",
+                        type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            try:
+                await self._process(push, late)
+            except _STORAGE_ERRORS as again:
+                exc = again
+                continue
+            _DEFERRED_PUSH.inc()
+            return InboxResult(SUCCESS, "deferred")
+        _LOST.inc()
+        log.error("push lost: answered success but never recorded, storage unavailable (%s)",
+                  type(exc).__name__)
+        return InboxResult(SUCCESS, "lost")
 
     def _deadline_passed(self, answer_now: Callable[[], None], task: asyncio.Task | None) -> None:
         answer_now()
