@@ -77,12 +77,6 @@ class Coalescer(Generic[T, R]):
 
     async def _run(self, batch: list[tuple[T, asyncio.Future]], keys: list[Hashable]) -> None:
         try:
-            await self._flush_batch(batch)
-        finally:
-            self._busy.difference_update(keys)
-
-    async def _flush_batch(self, batch: list[tuple[T, asyncio.Future]]) -> None:
-        try:
             results = await self._flush([item for item, _ in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"flush returned {len(results)} results for {len(batch)} items")
@@ -93,6 +87,8 @@ class Coalescer(Generic[T, R]):
             if not isinstance(exc, Exception):
                 raise
             return
+        finally:
+            self._busy.difference_update(keys)
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)

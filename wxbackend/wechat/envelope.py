@@ -214,9 +214,7 @@ class Envelope:
             xml, key_index = self._decrypt(fields, query)
             root, fields = _parse(xml.encode())  # the inner document gets the same scrutiny
         if root != "xml" or not all(isinstance(fields.get(name), str) and fields[name]
-                                    for name in _REQUIRED):
-            raise PushRejected(400, "not a wechat message")
-        if not fields["CreateTime"].isdigit():
+                                    for name in _REQUIRED) or not fields["CreateTime"].isdigit():
             raise PushRejected(400, "not a wechat message")
         if self._original_id and fields.get("ToUserName") != self._original_id:
             raise PushRejected(403, "push addressed to another account")
