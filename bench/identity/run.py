@@ -272,29 +272,6 @@ class Disturbed(BenchError):
     """Something outside this benchmark used the CPU during a run: the run is repeated."""
 
 
-def wait_quiet(timeout: float, seconds: int = QUIET_SECONDS) -> None:
-    """Both cores idle (as bench/oa_messages counts it) for ``seconds`` in a row; other work on
-    this machine comes in bursts, so one idle second is not enough."""
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    said = False
-    while quiet < seconds:
-        before = oa.core_jiffies()
-        time.sleep(1.0)
-        after = oa.core_jiffies()
-        busy = {c: (after[c][0] - b) / max(1, after[c][1] - t) for c, (b, t) in before.items()}
-        if all(busy.get(c, 0.0) < oa.IDLE_LIMIT for c in (SERVER_CORE, LOAD_CORE)):
-            quiet += 1
-            continue
-        quiet = 0
-        shown = ", ".join(f"core {c} {v:.0%}" for c, v in sorted(busy.items()))
-        if time.monotonic() > deadline:
-            raise BenchError(f"the machine is busy ({shown}); figures would not be trustworthy")
-        if not said:
-            log(f"waiting for {seconds} quiet seconds in a row ({shown} busy)")
-            said = True
-
-
 def process_times() -> dict[int, tuple[int, float]]:
     """pid -> (parent pid, CPU seconds used) of every user-space process (kernel threads left out)."""
     out = {}
@@ -564,7 +541,7 @@ class Bench:
                     raise
                 self.repeated += 1
                 log(f"{exc}; repeating the run once the machine is quiet")
-                wait_quiet(self.args.wait)
+                oa.wait_until_idle(self.args.wait, QUIET_SECONDS)
         raise AssertionError("unreachable")
 
     def _attempt(self, key: str, duration: float, label: str, on_start) -> dict:
@@ -1110,7 +1087,7 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
                          f"have {sorted(os.sched_getaffinity(0))}")
     stack.callback(os.close, oa.take_lock(args.wait))  # the same lock as bench/oa_messages
     oa.ensure_wrk()
-    wait_quiet(args.wait)
+    oa.wait_until_idle(args.wait, QUIET_SECONDS)
     os.sched_setaffinity(0, {LOAD_CORE})  # before the embedded servers: they inherit core 1
     log(f"driver pinned to core {LOAD_CORE}; the server under test goes to core {SERVER_CORE}")
 

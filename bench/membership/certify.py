@@ -637,7 +637,7 @@ class Bench:
                     raise
                 self.repeated += 1
                 log(f"{exc}; repeating the run once the machine is quiet")
-                ident.wait_quiet(self.args.wait)
+                oa.wait_until_idle(self.args.wait, ident.QUIET_SECONDS)
         raise AssertionError("unreachable")
 
     def _attempt(self, mix: str, connections: int, duration: float, label: str,
@@ -714,7 +714,9 @@ class Bench:
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) as wrk:
             try:
-                load_began = load_started(pid, wrk, timeout=120)
+                # bench/oa_messages' test (20 ms of CPU within 50 ms) is too strict for one
+                # connection, which leaves the server idle while it waits for PostgreSQL.
+                load_began = oa.wait_for_load(pid, wrk, timeout=120, busy=0.005)
                 meter = oa.CpuMeter(pid)
                 meter.start()
                 irq_before = ident.interrupt_jiffies(SERVER_CORE)
@@ -759,21 +761,6 @@ class Bench:
         if any(result["socket_errors"].values()):
             raise BenchError(f"socket errors {result['socket_errors']} (see {raw_out})")
         return result, cmd
-
-
-def load_started(pid: int, wrk: subprocess.Popen, timeout: float) -> float:
-    """When the server started working: bench/oa_messages' test (its CPU time grows by 20 ms
-    within 50 ms) is too strict for one connection, which leaves the server idle while it waits
-    for PostgreSQL; here 5 ms within 50 ms."""
-    deadline = time.monotonic() + timeout
-    before = oa.process_seconds(pid)
-    while time.monotonic() < deadline and wrk.poll() is None:
-        time.sleep(0.05)
-        now = oa.process_seconds(pid)
-        if now - before > 0.005:
-            return time.monotonic()
-        before = now
-    raise BenchError("the server under test never got busy under wrk")
 
 
 # --- the lookup alone, and the profile -----------------------------------------------------------
@@ -1001,12 +988,12 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="certify-bench-"))
     stack.callback(shutil.rmtree, tmp, ignore_errors=True)
 
-    ident.wait_quiet(args.wait)
+    oa.wait_until_idle(args.wait, ident.QUIET_SECONDS)
     meta, reused = prepare_database(args, tmp)
     keys = Keys(meta["field_keys"], meta["index_key"])
     copy_cluster(cache_dir(args.members), tmp)
 
-    ident.wait_quiet(args.wait)
+    oa.wait_until_idle(args.wait, ident.QUIET_SECONDS)
     os.sched_setaffinity(0, {LOAD_CORE})  # before the embedded servers: they inherit core 1
     log(f"driver pinned to core {LOAD_CORE}; the server under test goes to core {SERVER_CORE}")
     log("starting embedded PostgreSQL and Redis on the copy")

@@ -416,22 +416,26 @@ class CpuMeter:
         return out
 
 
-def wait_until_idle(timeout: float) -> None:
-    """Both cores below IDLE_LIMIT over one second, or BenchError after ``timeout`` seconds."""
+def wait_until_idle(timeout: float, seconds: int = 1) -> None:
+    """Both cores below IDLE_LIMIT for ``seconds`` seconds in a row (other work on a machine
+    comes in bursts, so one idle second may not be enough), or BenchError after ``timeout``."""
     deadline = time.monotonic() + timeout
+    quiet = 0
     said = False
-    while True:
+    while quiet < seconds:
         before = core_jiffies()
         time.sleep(1.0)
         after = core_jiffies()
         busy = {c: (after[c][0] - b) / max(1, after[c][1] - t) for c, (b, t) in before.items()}
         if all(busy.get(c, 0.0) < IDLE_LIMIT for c in (SERVER_CORE, LOAD_CORE)):
-            return
+            quiet += 1
+            continue
+        quiet = 0
         shown = ", ".join(f"core {c} {v:.0%}" for c, v in sorted(busy.items()))
         if time.monotonic() > deadline:
             raise BenchError(f"the machine is busy ({shown}); figures would not be trustworthy")
         if not said:
-            log(f"waiting for the machine to be idle ({shown} busy)")
+            log(f"waiting for {seconds} idle second(s) in a row ({shown} busy)")
             said = True
 
 
@@ -504,14 +508,14 @@ def parse_wrk(text: str) -> dict:
     return out
 
 
-def wait_for_load(pid: int, wrk: subprocess.Popen, timeout: float) -> float:
-    """When the server started working (its CPU time grows by 20 ms within 50 ms)."""
+def wait_for_load(pid: int, wrk: subprocess.Popen, timeout: float, busy: float = 0.02) -> float:
+    """When the server started working (its CPU time grows by ``busy`` seconds within 50 ms)."""
     deadline = time.monotonic() + timeout
     before = process_seconds(pid)
     while time.monotonic() < deadline and wrk.poll() is None:
         time.sleep(0.05)
         now = process_seconds(pid)
-        if now - before > 0.02:
+        if now - before > busy:
             return time.monotonic()
         before = now
     raise BenchError("the server under test never got busy under wrk")
