@@ -23,6 +23,7 @@ from wxbackend.services.platform import (
     PlatformApps,
     identity_issuer,
     profile_for,
+    userinfo_for,
 )
 from wxbackend.services.sessions import SessionStore
 from wxbackend.services.sso import SingleSignOn, SsoRequest
@@ -90,9 +91,7 @@ class ProfileHandler(SignedHandler):
 
     async def get(self, account_id: str) -> None:
         self.app.require("profile.read")
-        account = await self.accounts.by_public_id(account_id)
-        phone = await self.accounts.phone_of(account.id) if "profile.phone" in self.app.scopes else None
-        self.write_json(profile_for(self.app, account, phone))
+        self.write_json(await profile_for(self.accounts, account_id, self.app.scopes))
 
 
 # --- OAuth 2 (single sign-on) -------------------------------------------------------------------
@@ -158,15 +157,7 @@ class UserInfoHandler(_OAuthHandler):
         if info is None:
             raise Unauthenticated("访问令牌无效或已过期", code="token_invalid",
                                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        account = await self.accounts.get_account(info["account_id"])
-        scopes = set(info["scope"].split())
-        body = {"sub": account.public_id, "registered": account.registered}
-        if "profile.read" in scopes:
-            body |= {"region": {"code": account.region_code, "name": account.region_name}
-                     if account.region_code else None, "nickname": account.nickname}
-        if "profile.phone" in scopes:
-            body["phone"] = await self.accounts.phone_of(account.id)
-        self.write_json(body)
+        self.write_json(await userinfo_for(self.accounts, info["account_id"], info["scope"].split()))
 
 
 def routes(apps: PlatformApps, accounts: AccountService, sso: SingleSignOn,

@@ -16,7 +16,9 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
 import asyncpg
@@ -26,6 +28,9 @@ from wxbackend.config import PlatformSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from wxbackend.store import platform as store
+
+if TYPE_CHECKING:
+    from wxbackend.services.accounts import Account, AccountService
 
 SECRET_COLUMN = "platform_apps.secret"  # noqa: S105 - a column name
 SCOPES = {
@@ -68,16 +73,35 @@ def identity_issuer(app: PlatformApp, kind: str, issuer: str | None) -> str:
     return str(issuer or "")
 
 
-def profile_for(app: PlatformApp, account, phone: str | None) -> dict:
-    """An account as an entrance may see it: its scopes decide the fields."""
-    out = {"account_id": account.public_id, "registered": account.registered}
-    if "profile.read" in app.scopes:
-        out |= {"registered_at": account.registered_at.isoformat() if account.registered_at else None,
-                "region": {"code": account.region_code, "name": account.region_name}
+async def profile_for(accounts: AccountService, public_id: str, scopes: Collection[str]) -> dict:
+    """An account as an entrance may see it (``GET /api/v1/accounts/{account_id}``): the
+    entrance's scopes decide the fields."""
+    account = await accounts.by_public_id(public_id)
+    return {"account_id": account.public_id,
+            **await _scoped_fields(accounts, account, scopes, registered_at=True)}
+
+
+async def userinfo_for(accounts: AccountService, account_id: int, scopes: Collection[str]) -> dict:
+    """The OAuth userinfo answer: the account under ``sub``, with the fields the access token's
+    scopes allow (without ``registered_at``)."""
+    account = await accounts.get_account(account_id)
+    return {"sub": account.public_id,
+            **await _scoped_fields(accounts, account, scopes, registered_at=False)}
+
+
+async def _scoped_fields(accounts: AccountService, account: Account, scopes: Collection[str], *,
+                         registered_at: bool) -> dict:
+    """``profile.read``: registration, region and nickname; ``profile.phone``: the full phone
+    number, read (decrypted) only then."""
+    out: dict = {"registered": account.registered}
+    if "profile.read" in scopes:
+        if registered_at:
+            out["registered_at"] = account.registered_at.isoformat() if account.registered_at else None
+        out |= {"region": {"code": account.region_code, "name": account.region_name}
                 if account.region_code else None,
                 "nickname": account.nickname}
-    if "profile.phone" in app.scopes:
-        out["phone"] = phone
+    if "profile.phone" in scopes:
+        out["phone"] = await accounts.phone_of(account.id)
     return out
 
 
