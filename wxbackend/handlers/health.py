@@ -8,8 +8,8 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from wxbackend.handlers.base import BaseHandler
-from wxbackend.infra.db import ping
 from wxbackend.infra.metrics import OUTBOX_DEPTH, render
+from wxbackend.store import health as health_store
 from wxbackend.store import outbox
 
 _TIMEOUT = 2.0
@@ -32,7 +32,7 @@ class HealthHandler(BaseHandler):
 
     async def get(self) -> None:
         postgres, redis = await asyncio.gather(
-            _check(ping(self.pool)), _check(self.redis.ping()))
+            _check(health_store.ping(self.pool)), _check(self.redis.ping()))
         ok = postgres == "ok" and redis == "ok"
         self.set_header("Cache-Control", "no-store")
         self.write_json({"status": "ok" if ok else "unavailable",

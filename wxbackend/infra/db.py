@@ -42,8 +42,3 @@ async def create_pool(dsn: str, settings: DatabaseSettings | None = None,
         reset=_keep_session,
         server_settings={"application_name": "wxbackend", "timezone": "Asia/Shanghai"},
     )
-
-
-async def ping(pool: asyncpg.Pool) -> None:
-    """A round trip to the database (health checks)."""
-    await pool.fetchval("SELECT 1")
