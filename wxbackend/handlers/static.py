@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tornado.web
 
-from wxbackend.handlers.base import tag_request
+from wxbackend.handlers.base import DEFAULT_HEADERS, tag_request
 
 STATIC_ROOT = Path(__file__).resolve().parent.parent.parent / "static"
 
@@ -15,8 +15,11 @@ class PageHandler(tornado.web.StaticFileHandler):
     def prepare(self) -> None:
         tag_request(self)
 
+    def set_default_headers(self) -> None:
+        for name, value in DEFAULT_HEADERS:
+            self.set_header(name, value)
+
     def set_extra_headers(self, path: str) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
         if path.endswith(".html"):
             self.set_header("Cache-Control", "no-cache")
 
