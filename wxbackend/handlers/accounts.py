@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 
-from wxbackend.handlers.base import BaseHandler
+from wxbackend.handlers.base import BaseHandler, url_pattern
 from wxbackend.services.accounts import AccountService
 from wxbackend.services.errors import Forbidden, InvalidInput, Unauthenticated
 from wxbackend.services.sms_codes import SmsCodeService
@@ -182,15 +182,14 @@ _COMMON = (MeHandler, PrivacyHandler, RegionHandler, RegionsHandler, DataHandler
 
 def worker_routes(common: tuple, *, h5: tuple = (), mp: tuple = (), **services) -> list:
     """The same handlers under both transports (``/h5/api/v1`` and ``/mp/v1``), plus each
-    transport's own. A handler's ``route`` is relative; its metrics label becomes the full
-    pattern with ``{id}`` for a numeric group."""
+    transport's own. A handler's ``route`` is relative (``{id}`` for a numeric id); under each
+    transport it becomes the full route, which is also its metrics label."""
     out = []
     for prefix, auth, extra in (("/h5/api/v1", "h5", h5), ("/mp/v1", "mp", mp)):
         kwargs = {**services, "auth": auth}
         for handler in (*common, *extra):
-            pattern = f"{prefix}/{handler.route}"
-            label = pattern.replace("([0-9]{1,12})", "{id}")
-            out.append((pattern, type(handler.__name__, (handler,), {"route": label}), kwargs))
+            route = f"{prefix}/{handler.route}"
+            out.append((url_pattern(route), type(handler.__name__, (handler,), {"route": route}), kwargs))
     return out
 
 

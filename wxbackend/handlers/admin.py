@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from urllib.parse import quote
 
-from wxbackend.handlers.base import BaseHandler
+from wxbackend.handlers.base import BaseHandler, route_table
 from wxbackend.infra.xlsx import XLSX_TYPE
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.errors import Forbidden, InvalidInput
@@ -172,18 +172,6 @@ class LedgerHandler(AdminHandler):
 
 
 def routes(cadres: CadreService) -> list:
-    kwargs = {"cadres": cadres}
-    return [
-        (LoginHandler.route, LoginHandler, kwargs),
-        (LogoutHandler.route, LogoutHandler, kwargs),
-        (MeHandler.route, MeHandler, kwargs),
-        (PasswordHandler.route, PasswordHandler, kwargs),
-        (CadresHandler.route, CadresHandler, kwargs),
-        (r"/admin/v1/cadres/([0-9]{1,12})/permissions", PermissionsHandler, kwargs),
-        (FilingsHandler.route, FilingsHandler, kwargs),
-        (OrgsHandler.route, OrgsHandler, kwargs),
-        (VerificationHandler.route, VerificationHandler, kwargs),
-        (r"/admin/v1/cadres/([0-9]{1,12})/verify", VerifyHandler, kwargs),
-        (AuditHandler.route, AuditHandler, kwargs),
-        (LedgerHandler.route, LedgerHandler, kwargs),
-    ]
+    return route_table((LoginHandler, LogoutHandler, MeHandler, PasswordHandler, CadresHandler,
+                        PermissionsHandler, FilingsHandler, OrgsHandler, VerificationHandler,
+                        VerifyHandler, AuditHandler, LedgerHandler), {"cadres": cadres})

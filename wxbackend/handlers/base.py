@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import tornado.web
@@ -37,9 +38,23 @@ _ID_PREFIX = os.urandom(6).hex()
 _ID_COUNTER = itertools.count(1)
 
 
-# Sent with every answer, whichever way it is written (handlers, the push endpoint).
+# Sent with every answer, whichever way it is written (handlers, pages, the push endpoint).
 DEFAULT_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"),
                    ("Server", "wxbackend"))
+JSON_TYPE = "application/json; charset=UTF-8"
+
+# A numeric id in a URL. A handler's ``route`` (its metrics label) writes it as ``{id}``.
+ID = r"([0-9]{1,12})"
+
+
+def url_pattern(route: str) -> str:
+    """The URL pattern for a route: each ``{id}`` becomes a numeric capture group."""
+    return route.replace("{id}", ID)
+
+
+def route_table(handlers: Iterable[type[BaseHandler]], kwargs: dict) -> list:
+    """Tornado's URL rules for handlers, each at its ``route`` (``{id}`` for a numeric id)."""
+    return [(url_pattern(handler.route), handler, kwargs) for handler in handlers]
 
 
 def new_request_id(incoming: str) -> str:
@@ -77,6 +92,13 @@ def error_body(status: int, exc: BaseException | None = None) -> str:
     return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
 
 
+def error_response(status: int, exc: BaseException | None = None) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """An error answer's body and headers: a domain error's own headers (``Retry-After``,
+    ``WWW-Authenticate``), then the JSON content type."""
+    extra = tuple(exc.headers.items()) if isinstance(exc, DomainError) else ()
+    return error_body(status, exc), (*extra, ("Content-Type", JSON_TYPE))
+
+
 class BaseHandler(tornado.web.RequestHandler):
     route = "other"  # metrics label: the route pattern, never the raw path
 
@@ -94,7 +116,7 @@ class BaseHandler(tornado.web.RequestHandler):
         mode = self.settings.get("secure_cookies", "auto")
         secure = mode == "always" or (mode == "auto" and self.request.protocol == "https")
         self.set_cookie(name, value, httponly=True, secure=secure, samesite=samesite, path=path,
-                        expires_days=max_age / 86_400)
+                        max_age=max_age)
 
     def json_body(self, limit: int = 16_384) -> dict:
         """The request's JSON object, or an InvalidInput the worker can read."""
@@ -120,16 +142,14 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Content-Type", JSON_TYPE)
         self.finish(json.dumps(data, ensure_ascii=False))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, DomainError):
-            for name, value in exc.headers.items():
-                self.set_header(name, value)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(error_body(status_code, exc))
+        body, headers = error_response(status_code, kwargs.get("exc_info", (None, None, None))[1])
+        for name, value in headers:
+            self.set_header(name, value)
+        self.finish(body)
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, DomainError):

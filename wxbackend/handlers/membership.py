@@ -48,7 +48,7 @@ class JoinHandler(MembershipHandler):
 
 
 class WithdrawHandler(MembershipHandler):
-    route = r"membership/applications/([0-9]{1,12})/withdraw"
+    route = "membership/applications/{id}/withdraw"
 
     async def post(self, application_id: str) -> None:
         application = await self.membership.withdraw(self.account_id, int(application_id))

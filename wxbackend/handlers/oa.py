@@ -14,16 +14,16 @@ request go to the application as usual.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable
-from email.utils import formatdate
 from urllib.parse import unquote_plus
 
 import tornado.httputil
 import tornado.web
 
-from wxbackend.handlers.base import DEFAULT_HEADERS, BaseHandler, error_body, log_access, new_request_id
+from wxbackend.handlers.base import DEFAULT_HEADERS, BaseHandler, error_response, log_access, new_request_id
 from wxbackend.infra.metrics import WECHAT_PUSHES, observe_request
 from wxbackend.services.errors import DomainError
 from wxbackend.services.oa_inbox import OAInbox
@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 ROUTE = "/wechat/oa"
 _PARAMS = ("signature", "timestamp", "nonce", "openid", "encrypt_type", "msg_signature", "echostr")
-_XML = "application/xml; charset=UTF-8"
-_TEXT = "text/plain; charset=UTF-8"
-_JSON = "application/json; charset=UTF-8"
+_TEXT_TYPE = "text/plain; charset=UTF-8"
+_TEXT = (("Content-Type", _TEXT_TYPE),)
+_XML = (("Content-Type", "application/xml; charset=UTF-8"),)
 _REJECTED = WECHAT_PUSHES.labels("rejected")
 
 
@@ -68,21 +68,14 @@ class OAHandler(BaseHandler):
         except PushRejected as exc:
             _rejected(exc)
             raise tornado.web.HTTPError(exc.status, reason=None) from None
-        self.set_header("Content-Type", _TEXT)
+        self.set_header("Content-Type", _TEXT_TYPE)
         self.finish(echostr)
 
 
-class _Date:
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
     """The ``Date`` header, formatted once per second rather than once per answer."""
-    second = -1
-    value = ""
-
-    @classmethod
-    def now(cls) -> str:
-        second = int(time.time())
-        if second != cls.second:
-            cls.second, cls.value = second, formatdate(second, usegmt=True)
-        return cls.value
+    return tornado.httputil.format_timestamp(second)
 
 
 class PushExchange(tornado.httputil.HTTPMessageDelegate):
@@ -131,30 +124,30 @@ class PushExchange(tornado.httputil.HTTPMessageDelegate):
                 self._answer(200, reply.encode(), _TEXT if reply == "success" else _XML)
         except PushRejected as exc:
             _rejected(exc)
-            self._answer_error(exc.status, None)
+            self._answer_error(exc.status)
         except DomainError as exc:
             self._answer_error(exc.status, exc)
         except Exception as exc:
             log.exception("push not answered: %r", exc)
-            self._answer_error(500, None)
+            self._answer_error(500)
 
     def _answer_now(self) -> None:
         """The reply budget ran out: answer ``success`` now; the reply goes out later."""
         self._answer(200, b"success", _TEXT)
 
-    def _answer_error(self, status: int, exc: DomainError | None) -> None:
-        extra = tuple(exc.headers.items()) if exc is not None else ()
-        self._answer(status, error_body(status, exc).encode(), _JSON, extra)
+    def _answer_error(self, status: int, exc: DomainError | None = None) -> None:
+        body, headers = error_response(status, exc)
+        self._answer(status, body.encode(), headers)
 
-    def _answer(self, status: int, body: bytes, content_type: str,
-                extra: tuple[tuple[str, str], ...] = ()) -> None:
+    def _answer(self, status: int, body: bytes, own: tuple[tuple[str, str], ...]) -> None:
+        """Answers once: the common headers, then the answer's ``own`` (its content type, and an
+        error's extra headers)."""
         if self._answered:
             return
         self._answered = True
         headers = tornado.httputil.HTTPHeaders()
-        for name, value in (("Content-Type", content_type), ("Content-Length", str(len(body))),
-                            ("Date", _Date.now()), ("X-Request-Id", self._rid),
-                            *DEFAULT_HEADERS, *extra):
+        for name, value in (("Content-Length", str(len(body))), ("Date", _http_date(int(time.time()))),
+                            ("X-Request-Id", self._rid), *DEFAULT_HEADERS, *own):
             headers[name] = value
         start = tornado.httputil.ResponseStartLine(
             "HTTP/1.1", status, tornado.httputil.responses.get(status, "Unknown"))
@@ -179,6 +172,14 @@ class Front(tornado.httputil.HTTPServerConnectionDelegate):
                       ) -> tornado.httputil.HTTPMessageDelegate:
         return _Dispatch(self, server_conn, request_conn)
 
+    def push_exchange(self, request_conn: tornado.httputil.HTTPConnection, target: str,
+                      headers: tornado.httputil.HTTPHeaders) -> PushExchange:
+        return PushExchange(self._envelope, self._inbox, request_conn, target, headers)
+
+    def app_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+                    ) -> tornado.httputil.HTTPMessageDelegate:
+        return self._app.start_request(server_conn, request_conn)
+
     def on_close(self, server_conn: object) -> None:
         self._app.on_close(server_conn)
 
@@ -195,12 +196,10 @@ class _Dispatch(tornado.httputil.HTTPMessageDelegate):
 
     def headers_received(self, start_line: tornado.httputil.RequestStartLine,  # type: ignore[override]
                          headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
-        front = self._front
         if start_line.method == "POST" and start_line.path.partition("?")[0] == ROUTE:
-            self._delegate = PushExchange(front._envelope, front._inbox, self._request_conn,
-                                          start_line.path, headers)
+            self._delegate = self._front.push_exchange(self._request_conn, start_line.path, headers)
             return None
-        self._delegate = front._app.start_request(self._server_conn, self._request_conn)
+        self._delegate = self._front.app_request(self._server_conn, self._request_conn)
         return self._delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:

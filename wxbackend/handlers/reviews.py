@@ -4,6 +4,7 @@ grassroots unions. Scope and permissions are decided in :mod:`wxbackend.services
 from __future__ import annotations
 
 from wxbackend.handlers.admin import AdminHandler
+from wxbackend.handlers.base import route_table
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.reviews import ReviewService
 
@@ -72,9 +73,6 @@ class UnionsHandler(ReviewHandler):
 
 
 def routes(cadres: CadreService, reviews: ReviewService) -> list:
-    kwargs = {"cadres": cadres, "reviews": reviews}
-    out = []
-    for handler in (ApplicationsHandler, ApplicationHandler, ApproveHandler, RejectHandler,
-                    MembersHandler, CardCheckHandler, UnionsHandler):
-        out.append((handler.route.replace("{id}", "([0-9]{1,12})"), handler, kwargs))
-    return out
+    return route_table((ApplicationsHandler, ApplicationHandler, ApproveHandler, RejectHandler,
+                        MembersHandler, CardCheckHandler, UnionsHandler),
+                       {"cadres": cadres, "reviews": reviews})
