@@ -1,11 +1,12 @@
 """``/admin/v1/rosters`` over HTTP: upload → 202 → the report, the template, the export's round
-trip, and the refusals (permission, CSRF, session, a file that is not a spreadsheet)."""
+trip, and the refusals (permission, CSRF, session, a file too large or not a spreadsheet)."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-from urllib.parse import quote
+import json
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -171,4 +172,27 @@ async def test_a_file_that_is_not_a_spreadsheet_is_refused_with_400(server, db, 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "file_format"
     assert "Excel" in response.json()["error"]["message"]
+    assert await nothing_written(db)
+
+
+async def test_an_upload_declared_over_the_limit_is_refused_with_413(server, rt, db, lisi) -> None:
+    """Refused from its Content-Length, before a byte of the body is read: the client is told
+    why in Chinese, not cut off by the HTTP server."""
+    browser, headers = lisi
+    limit = rt.settings.membership.import_max_bytes
+    url = urlsplit(server)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write((f"POST /admin/v1/rosters/imports?filename=big.xlsx HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                      f"Cookie: wx_admin={browser.cookies['wx_admin']}\r\n"
+                      f"X-CSRF-Token: {headers['X-CSRF-Token']}\r\n"
+                      f"Content-Length: {limit + 1}\r\n\r\n").encode())
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), 10)   # answered, then the connection closed
+    finally:
+        writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 413 Request Entity Too Large"
+    assert json.loads(body)["error"] == {"code": "file_too_large",
+                                         "message": f"文件超过 {limit // 1_048_576} MB，请分批导入"}
     assert await nothing_written(db)

@@ -23,7 +23,7 @@ from wxbackend.services.errors import Forbidden, InvalidInput, NotFound
 from wxbackend.services.idnumbers import id_check_char, parse_id_number
 from wxbackend.services.member_forms import clean_name
 from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
-from wxbackend.services.roster_files import Upload
+from wxbackend.services.roster_files import Upload, UploadTooLarge
 from wxbackend.services.roster_rows import HEADER
 from wxbackend.services.rosters import RosterService
 from wxbackend.store import orgs as org_store
@@ -284,6 +284,27 @@ async def test_each_bad_row_is_reported_and_the_rest_imported(rt, db, tree, lisi
         sorted([("张三", tree["a_id"]), ("钱七", tree["b_id"])])
 
 
+async def test_the_vocabularies_are_the_worker_forms(rt, db, tree, lisi, tmp_path) -> None:
+    """Ethnicity, education and political status are held to the lists a joining worker picks
+    from: anything else is a row error saying what to write."""
+    rows = [row(tree["a"], "张三", idn(1)),                                          # 2: fine
+            row(tree["a"], "某甲", idn(2)) | {"民族": "汉"},                          # 3
+            row(tree["a"], "某乙", idn(3)) | {"学历": "大学"},                        # 4
+            row(tree["a"], "某丙", idn(4)) | {"政治面貌": "党员"},                    # 5
+            row(tree["a"], "某丁", idn(5)) | {"民族": "", "学历": "", "政治面貌": ""}]  # 6: blank is fine
+    report = await run(rt, lisi, xlsx(tmp_path / "vocab.xlsx", rows))
+    errors = {e["row"]: (e["code"], e["message"]) for e in report["errors"]}
+    assert errors == {
+        3: ("ethnicity_invalid", "民族应填写全称，如“汉族”"),
+        4: ("education_invalid",
+            "学历应填“小学及以下”、“初中”、“高中”、“中专”、“大专”、“本科”、“硕士研究生”或“博士研究生”"),
+        5: ("political_status_invalid",
+            "政治面貌应填“中共党员”、“中共预备党员”、“共青团员”、“民主党派”、“无党派人士”或“群众”"),
+    }
+    assert report["counts"] == {"total": 5, "created": 2, "updated": 0, "unchanged": 0, "error": 3}
+    assert await db.fetchval("SELECT ethnicity FROM members WHERE name = '某丁'") is None
+
+
 async def test_names_are_stored_as_certification_compares_them(rt, db, tree, lisi, tmp_path) -> None:
     """Certification compares the stored name with the worker's input after ``clean_name``: the
     import stores names the same way, and a name clean_name refuses is a row error."""
@@ -421,6 +442,16 @@ async def test_importing_needs_the_permission(rt, db, tree, wangwu, tmp_path) ->
     with pytest.raises(Forbidden):
         await rt.rosters.list_imports(zhaoliu)
     assert await written(db) == {"members": 0, "changes": 0, "imports": 0, "audit": 0}
+
+
+async def test_an_upload_declared_over_the_limit_is_refused_before_it_is_received(rt, lisi) -> None:
+    limit = rt.settings.membership.import_max_bytes
+    with pytest.raises(UploadTooLarge) as refused:
+        await rt.rosters.receive(lisi, limit + 1)
+    assert refused.value.status == 413 and refused.value.code == "file_too_large"
+    assert refused.value.message == f"文件超过 {limit // 1_048_576} MB，请分批导入"
+    upload = await rt.rosters.receive(lisi, limit)
+    upload.discard()
 
 
 async def test_a_received_upload_is_removed_after_its_import(rt, db, tree, lisi, tmp_path) -> None:

@@ -15,10 +15,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADER_ROW = 4   # title, watermark, a blank row, then the table's header
 
@@ -39,6 +35,13 @@ class WatermarkedWorkbook:
     """One sheet: title, watermark, a blank row, the header, then the rows appended."""
 
     def __init__(self, *, title: str, sheet: str, header: Sequence[str], watermark: Watermark) -> None:
+        # openpyxl is imported here, not at start-up: most processes never build a workbook.
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        self._illegal = ILLEGAL_CHARACTERS_RE
+        self._text_cell = WriteOnlyCell
         self._wb = Workbook(write_only=True)
         ws = self._wb.create_sheet(sheet)
         # "&" starts a control code in Excel's header and footer; a purpose may contain one.
@@ -62,12 +65,11 @@ class WatermarkedWorkbook:
             return value
         # Control characters are not allowed in the file format (openpyxl refuses the cell),
         # and data from a worker's form may hold one: drop them rather than fail the export.
-        if ILLEGAL_CHARACTERS_RE.search(value):
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        value = self._illegal.sub("", value)
         # openpyxl writes any string starting with "=" as a formula: data a worker typed (an
         # employer's name, say) must never become a formula on a cadre's machine.
         if value.startswith("="):
-            cell = WriteOnlyCell(self._ws, value)
+            cell = self._text_cell(self._ws, value)
             cell.data_type = "s"
             return cell
         return value

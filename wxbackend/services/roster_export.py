@@ -27,8 +27,24 @@ import asyncpg
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.xlsx import Watermark, WatermarkedWorkbook
 from wxbackend.services.idnumbers import id_check_char
+from wxbackend.services.member_forms import EDUCATION, HOUSEHOLD_TYPES, POLITICAL_STATUS
 from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
 from wxbackend.services.roster_rows import COLUMNS, HEADER
+
+# How to fill each column, for the template's notes sheet.
+_NOTES = {
+    "org_code": "会员所在基层工会的编码（在“工会组织”中查看）",
+    "name": "与身份证一致，2–30 个字，少数民族姓名的间隔号用“·”",
+    "id_number": "18 位居民身份证号码，性别和出生日期由此得出",
+    "phone": "11 位手机号",
+    "ethnicity": "民族全称，如：汉族",
+    "education": "、".join(EDUCATION),
+    "political_status": "、".join(POLITICAL_STATUS),
+    "household_type": " 或 ".join(HOUSEHOLD_TYPES),
+    "migrant_worker": "是 或 否，不填为否",
+    "joined_on": "YYYY-MM-DD，不填为导入当天",
+    "member_no": "不填由平台编号",
+}
 
 
 @dataclass
@@ -108,24 +124,11 @@ def template() -> bytes:
     ws.freeze_panes = "A2"
     notes = wb.create_sheet("填写说明")
     notes.append(["列名", "是否必填", "填写说明"])
-    for row in (
-        ("工会编码", "必填", "会员所在基层工会的编码（在“工会组织”中查看）"),
-        ("姓名", "必填", "与身份证一致，2–30 个字，少数民族姓名的间隔号用“·”"),
-        ("身份证号码", "必填", "18 位居民身份证号码，性别和出生日期由此得出"),
-        ("手机号码", "选填", "11 位手机号"),
-        ("民族", "选填", "如：汉族"),
-        ("学历", "选填", "如：本科"),
-        ("政治面貌", "选填", "如：群众"),
-        ("户籍类型", "选填", "城镇 或 农村"),
-        ("是否农民工", "选填", "是 或 否，不填为否"),
-        ("工作单位", "选填", ""),
-        ("职务", "选填", ""),
-        ("入会日期", "选填", "YYYY-MM-DD，不填为导入当天"),
-        ("会员编号", "选填", "不填由平台编号"),
-        ("说明", "", "第一行为列名，列的顺序可以调整；同一文件可以重复导入，未变化的行不会重复写入；"
-                     "示例行请删除后再导入"),
-    ):
-        notes.append(row)
+    for col in COLUMNS:
+        how = _NOTES.get(col.field) or f"不超过 {col.limit} 个字"
+        notes.append([col.header, "必填" if col.required else "选填", how])
+    notes.append(["说明", "", "第一行为列名，列的顺序可以调整；同一文件可以重复导入，未变化的行不会重复写入；"
+                              "示例行请删除后再导入"])
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

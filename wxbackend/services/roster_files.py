@@ -57,6 +57,11 @@ class RosterFileError(InvalidInput):
 
 
 # --- receiving the file ----------------------------------------------------------------------
+class UploadTooLarge(InvalidInput):
+    code = "file_too_large"
+    status = 413
+
+
 class Upload:
     """A roster file on local disk: written and hashed off the event loop, bounded in size.
     An upload received over HTTP is a temporary file the import removes when done with it."""
@@ -72,8 +77,13 @@ class Upload:
         self._discarded = False
 
     @classmethod
-    async def receive(cls, max_bytes: int) -> Upload:
-        """An empty temporary file to stream an upload into."""
+    async def receive(cls, max_bytes: int, declared_bytes: int | None = None) -> Upload:
+        """An empty temporary file to stream an upload into; an upload declaring more than
+        ``max_bytes`` is refused before a byte of it is read (the HTTP server enforces the limit
+        on the bytes that arrive)."""
+        if declared_bytes is not None and declared_bytes > max_bytes:
+            raise UploadTooLarge(f"文件超过 {max_bytes // 1_048_576} MB，请分批导入")
+
         def create() -> Upload:
             fd, path = tempfile.mkstemp(prefix="wx-roster-", suffix=".upload")
             upload = cls(path, owned=True, max_bytes=max_bytes)
@@ -104,9 +114,6 @@ class Upload:
         if self._file is None:
             raise RuntimeError("upload already closed")
         self.size += len(chunk)
-        if self.max_bytes is not None and self.size > self.max_bytes:
-            raise InvalidInput(f"文件超过 {self.max_bytes // 1_048_576} MB，请分批导入",
-                               code="file_too_large")
         file = self._file
 
         def write() -> None:

@@ -13,7 +13,8 @@ Why it is built the way it is:
 * Names are normalised by ``member_forms.clean_name``, the function certification runs on the
   name a worker types: the roster must store the name in the form certification compares with,
   and a name it would refuse is a row error (``name_invalid``) rather than a record no worker can
-  ever certify against.
+  ever certify against. Ethnicity, education, political status and household type are held to the
+  form's vocabularies too: a value a joining worker could not pick is a row error.
 * Imports are idempotent: each member keeps a keyed hash of the row last imported
   (``roster_digest``; keyed, because a plain hash of a row with an ID number can be brute-forced).
   Re-importing a file writes nothing; a changed row updates the record, never the account link
@@ -36,7 +37,13 @@ import asyncpg
 from wxbackend.infra.pii import PersonalData, normalise_phone
 from wxbackend.services.errors import InvalidInput
 from wxbackend.services.idnumbers import IdNumber, parse_id_number
-from wxbackend.services.member_forms import clean_name
+from wxbackend.services.member_forms import (
+    EDUCATION,
+    ETHNICITIES,
+    HOUSEHOLD_TYPES,
+    POLITICAL_STATUS,
+    clean_name,
+)
 from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
 from wxbackend.services.permissions import Actor
 from wxbackend.services.roster_files import RosterFileError, Source, open_rows
@@ -57,12 +64,12 @@ COLUMNS = (
     Column("姓名", "name", required=True),
     Column("身份证号码", "id_number", required=True),
     Column("手机号码", "phone"),
-    Column("民族", "ethnicity", limit=20),
-    Column("学历", "education", limit=20),
-    Column("政治面貌", "political_status", limit=20),
+    Column("民族", "ethnicity"),
+    Column("学历", "education"),
+    Column("政治面貌", "political_status"),
     Column("户籍类型", "household_type"),
     Column("是否农民工", "migrant_worker"),
-    Column("工作单位", "employer", limit=100),
+    Column("工作单位", "employer", limit=100),   # the limits of the worker's form (member_forms)
     Column("职务", "job"),
     Column("入会日期", "joined_on"),
     Column("会员编号", "member_no", limit=32),
@@ -71,7 +78,10 @@ HEADER = [c.header for c in COLUMNS]
 # Fields a row sets on the member record, in the order of the digest and the change report.
 _RECORD_FIELDS = ("name", "phone", "ethnicity", "education", "political_status", "household_type",
                   "migrant_worker", "employer", "job", "joined_on")
-_FREE_TEXT = ("ethnicity", "education", "political_status", "employer", "job")
+# The worker's form's vocabularies: an imported member is held to what a joining worker may pick.
+_CHOICES = {"ethnicity": ETHNICITIES, "education": EDUCATION, "political_status": POLITICAL_STATUS,
+            "household_type": HOUSEHOLD_TYPES}
+_FREE_TEXT = ("employer", "job")
 
 MAX_ROWS = 1_048_576          # an Excel sheet's limit; a larger roster is imported in parts
 HEADER_SEARCH_ROWS = 20       # an export's title and watermark rows come before its header
@@ -104,6 +114,13 @@ class Row:
     job: str | None = None
     joined_on: date | None = None
     member_no: str | None = None
+
+
+def _one_of(header: str, allowed: tuple[str, ...]) -> str:
+    if len(allowed) > 10:
+        return f"{header}应填写全称，如“{allowed[0]}”"
+    quoted = [f"“{v}”" for v in allowed]
+    return f"{header}应填{'、'.join(quoted[:-1])}或{quoted[-1]}"
 
 
 class _RowError(Exception):
@@ -162,7 +179,6 @@ class RosterReader:
         self._row_no = 0
         self._data_rows = 0
         self.index: dict[str, int] = {}
-        self.present: frozenset[str] = frozenset()
 
     @classmethod
     def open(cls, path: str, source: Source, pii: PersonalData, today: date, batch_rows: int, *,
@@ -174,6 +190,11 @@ class RosterReader:
             reader.close()
             raise
         return reader
+
+    @property
+    def present(self) -> frozenset[str]:
+        """The fields the file has a column for."""
+        return frozenset(self.index)
 
     def close(self) -> None:
         self._rows.close()
@@ -197,7 +218,6 @@ class RosterReader:
             required = sum(1 for c in COLUMNS if c.required and c.field in index)
             if required == sum(1 for c in COLUMNS if c.required):
                 self.index = index
-                self.present = frozenset(index)
                 return
             if required > sum(1 for c in COLUMNS if c.required and c.field in best):
                 best = index
@@ -251,15 +271,16 @@ class RosterReader:
                     raise _RowError("phone_invalid", "手机号码应为 11 位大陆手机号")
                 row.phone_bidx = self._pii.blind_index(row.phone, PHONE_COLUMN)
             for col in COLUMNS:
-                if col.field in _FREE_TEXT:
+                if col.field in _CHOICES:
+                    text = _text(self._cell(values, col.field))
+                    if text and text not in _CHOICES[col.field]:
+                        raise _RowError(f"{col.field}_invalid", _one_of(col.header, _CHOICES[col.field]))
+                    setattr(row, col.field, text or None)
+                elif col.field in _FREE_TEXT:
                     text = _text(self._cell(values, col.field))
                     if len(text) > col.limit:
                         raise _RowError("value_too_long", f"{col.header}不能超过 {col.limit} 个字")
                     setattr(row, col.field, text or None)
-            household = _text(self._cell(values, "household_type"))
-            if household and household not in ("城镇", "农村"):
-                raise _RowError("household_type_invalid", "户籍类型应填“城镇”或“农村”")
-            row.household_type = household or None
             migrant = _text(self._cell(values, "migrant_worker"))
             if migrant and migrant not in _YES:
                 raise _RowError("migrant_worker_invalid", "是否农民工应填“是”或“否”")
@@ -352,7 +373,7 @@ def _plan_row(row: Row, look: Lookups, numbers: dict[str, bytes], plan: Plan, *,
     elif old is not None:
         phone_enc, phone_bidx = old["phone_enc"], old["phone_bidx"]
     record = {"name": row.name, "phone": phone_bidx}
-    for field in (*_FREE_TEXT, "household_type"):
+    for field in (*_CHOICES, *_FREE_TEXT):
         record[field] = value(field)
     record["migrant_worker"] = bool(value("migrant_worker", False))
     record["joined_on"] = row.joined_on or (old["joined_on"] if old is not None else today)

@@ -104,39 +104,40 @@ class RosterService:
         before sending 50 MB."""
         actor.require("member.import")
 
-    async def receive(self, actor: Actor) -> Upload:
+    async def receive(self, actor: Actor, declared_bytes: int | None = None) -> Upload:
+        """Where an upload goes; refused (413) when its declared size is over the limit."""
         self.require_import(actor)
-        return await Upload.receive(self._s.import_max_bytes)
+        return await Upload.receive(self._s.import_max_bytes, declared_bytes)
 
     async def start_import(self, actor: Actor, upload: Upload, filename: str) -> dict:
         """Check the file is a roster spreadsheet, file the import and run it in the background;
         the report as it starts. The upload is the import's from here on."""
-        import_id, source = await self._begin(actor, upload, filename)
-        task = asyncio.create_task(self._run(actor, import_id, _clean_filename(filename), upload, source))
+        import_id, filename, source = await self._begin(actor, upload, filename)
+        task = asyncio.create_task(self._run(actor, import_id, filename, upload, source))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return await self.get_import(actor, import_id)
 
     async def import_roster(self, actor: Actor, upload: Upload, filename: str) -> dict:
         """The same import, awaited: the final report (scripts, tests)."""
-        import_id, source = await self._begin(actor, upload, filename)
-        await self._run(actor, import_id, _clean_filename(filename), upload, source)
+        import_id, filename, source = await self._begin(actor, upload, filename)
+        await self._run(actor, import_id, filename, upload, source)
         return await self.get_import(actor, import_id)
 
-    async def _begin(self, actor: Actor, upload: Upload, filename: str) -> tuple[int, Source]:
+    async def _begin(self, actor: Actor, upload: Upload, filename: str) -> tuple[int, str, Source]:
+        """The import filed: its id, the file's name as recorded, the file's format."""
         try:
             self.require_import(actor)
+            filename = _clean_filename(filename)
             await upload.close()
-            source = await asyncio.get_running_loop().run_in_executor(
-                None, inspect, upload.path, _clean_filename(filename))
+            source = await asyncio.get_running_loop().run_in_executor(None, inspect, upload.path, filename)
             async with self._pool.acquire() as conn:
-                import_id = await store.create_import(
-                    conn, cadre_id=actor.id, org_id=actor.org_id, filename=_clean_filename(filename),
-                    file_sha256=upload.sha256)
+                import_id = await store.create_import(conn, cadre_id=actor.id, org_id=actor.org_id,
+                                                      filename=filename, file_sha256=upload.sha256)
         except BaseException:
             upload.discard()
             raise
-        return import_id, source
+        return import_id, filename, source
 
     async def _run(self, actor: Actor, import_id: int, filename: str, upload: Upload,
                    source: Source) -> None:
@@ -196,7 +197,7 @@ class RosterService:
         valid = [r for r in batch if r.error is None]
         codes = {r.org_code for r in valid} - orgs.keys()
         if codes:
-            found = {r["code"]: r for r in await store.orgs_by_code(conn, sorted(codes))}
+            found = {r["code"]: r for r in await org_store.by_codes(conn, sorted(codes))}
             orgs.update({c: found.get(c) for c in codes})
         bidxs = [r.bidx for r in batch if r.bidx is not None]
         numbers = sorted({r.member_no for r in valid if r.member_no})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 
@@ -65,3 +67,8 @@ async def get(conn: asyncpg.Connection, org_id: int) -> asyncpg.Record | None:
 async def by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, kind, path::text AS path, name FROM orgs WHERE code = $1", code)
+
+
+async def by_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, code, kind, path::text AS path FROM orgs WHERE code = ANY($1::text[])", list(codes))

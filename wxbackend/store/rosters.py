@@ -29,23 +29,23 @@ async def create_import(conn: asyncpg.Connection, *, cadre_id: int, org_id: int,
            VALUES ($1, $2, $3, $4) RETURNING id""", cadre_id, org_id, filename, file_sha256)
 
 
+# An import's report, without its row errors (up to 1000 of them: only get_import reads them).
+_IMPORT = """i.id, i.cadre_id, c.username AS cadre, i.org_id, o.path::text AS org_path, i.filename,
+             i.file_sha256, i.status, i.total_rows, i.created_rows, i.updated_rows, i.unchanged_rows,
+             i.error_rows, i.message, i.started_at, i.finished_at"""
+_FROM = "roster_imports i JOIN orgs o ON o.id = i.org_id JOIN cadres c ON c.id = i.cadre_id"
+
+
 async def get_import(conn: asyncpg.Connection, import_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT i.id, i.cadre_id, c.username AS cadre, i.org_id, o.path::text AS org_path,
-                  i.filename, i.file_sha256, i.status, i.total_rows, i.created_rows, i.updated_rows,
-                  i.unchanged_rows, i.error_rows, i.errors, i.message, i.started_at, i.finished_at
-           FROM roster_imports i JOIN orgs o ON o.id = i.org_id JOIN cadres c ON c.id = i.cadre_id
-           WHERE i.id = $1""", import_id)
+    return await conn.fetchrow(f"SELECT {_IMPORT}, i.errors FROM {_FROM} WHERE i.id = $1",  # noqa: S608
+                               import_id)
 
 
 async def list_imports(conn: asyncpg.Connection, org_path: str, limit: int) -> list[asyncpg.Record]:
+    """The newest imports in a subtree, without their row errors."""
     return await conn.fetch(
-        """SELECT i.id, i.cadre_id, c.username AS cadre, i.org_id, o.path::text AS org_path,
-                  i.filename, i.file_sha256, i.status, i.total_rows, i.created_rows, i.updated_rows,
-                  i.unchanged_rows, i.error_rows, i.errors, i.message, i.started_at, i.finished_at
-           FROM roster_imports i JOIN orgs o ON o.id = i.org_id JOIN cadres c ON c.id = i.cadre_id
-           WHERE o.path <@ $1::ltree
-           ORDER BY i.id DESC LIMIT $2""", org_path, limit)
+        f"SELECT {_IMPORT} FROM {_FROM} WHERE o.path <@ $1::ltree ORDER BY i.id DESC LIMIT $2",  # noqa: S608
+        org_path, limit)
 
 
 async def record_progress(conn: asyncpg.Connection, import_id: int, counts: dict[str, int]) -> None:
@@ -110,11 +110,6 @@ async def open_staging(conn: asyncpg.Connection) -> None:
                migrant_worker boolean NOT NULL, employer text, job text, joined_on date NOT NULL,
                roster_digest bytea NOT NULL, changed text[]
            ) ON COMMIT DROP""")
-
-
-async def orgs_by_code(conn: asyncpg.Connection, codes: Sequence[str]) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, code, kind, path::text AS path FROM orgs WHERE code = ANY($1::text[])", list(codes))
 
 
 async def members_by_bidx(conn: asyncpg.Connection, bidxs: Sequence[bytes]) -> list[asyncpg.Record]:
