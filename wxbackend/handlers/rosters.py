@@ -13,6 +13,7 @@ import contextlib
 from tornado.web import stream_request_body
 
 from wxbackend.handlers.admin import AdminHandler
+from wxbackend.handlers.base import route_table
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.errors import InvalidInput
 from wxbackend.services.roster_files import Upload
@@ -105,9 +106,4 @@ class ExportHandler(RosterHandler):
 
 def routes(cadres: CadreService, rosters: RosterService) -> list:
     kwargs = {"cadres": cadres, "rosters": rosters}
-    return [
-        (ImportsHandler.route, ImportsHandler, kwargs),
-        (r"/admin/v1/rosters/imports/([0-9]{1,12})", ImportHandler, kwargs),
-        (TemplateHandler.route, TemplateHandler, kwargs),
-        (ExportHandler.route, ExportHandler, kwargs),
-    ]
+    return route_table((ImportsHandler, ImportHandler, TemplateHandler, ExportHandler), kwargs)

@@ -20,6 +20,8 @@ ETHNICITIES = tuple((
 EDUCATION = ("小学及以下", "初中", "高中", "中专", "大专", "本科", "硕士研究生", "博士研究生")
 POLITICAL_STATUS = ("中共党员", "中共预备党员", "共青团员", "民主党派", "无党派人士", "群众")
 HOUSEHOLD_TYPES = ("城镇", "农村")
+EMPLOYER_MAX = 100   # characters, the form and the roster import alike
+JOB_MAX = 50
 
 # Names as on the ID card: Chinese characters (with the middle dot of minority names) or letters.
 _NAME = re.compile(r"^[\u3400-\u9fff\U00020000-\U0002ebef·•A-Za-z ]{2,30}$")
@@ -66,8 +68,8 @@ def clean_member_form(body: dict, today: date) -> tuple[str, IdNumber, dict]:
                                     required=True),
         "household_type": _choice(body.get("household_type"), HOUSEHOLD_TYPES, "户籍类型", required=True),
         "migrant_worker": migrant,
-        "employer": _text(body.get("employer"), "工作单位", 100, required=True),
-        "job": _text(body.get("job"), "职务/岗位", 50, required=False),
+        "employer": _text(body.get("employer"), "工作单位", EMPLOYER_MAX, required=True),
+        "job": _text(body.get("job"), "职务/岗位", JOB_MAX, required=False),
     }
     return name, ident, form
 
@@ -82,7 +84,7 @@ def clean_founding_form(body: dict) -> dict:
     return {
         "union_name": union_name,
         "credit_code": parse_credit_code(str(body.get("credit_code", ""))),
-        "employer_name": _text(body.get("employer_name"), "单位名称", 100, required=True),
+        "employer_name": _text(body.get("employer_name"), "单位名称", EMPLOYER_MAX, required=True),
         "region_code": _text(body.get("region_code"), "所在地区", 6, required=True),
         "organiser_name": clean_name(body.get("organiser_name")),
         "headcount": headcount,

@@ -39,8 +39,10 @@ from wxbackend.services.errors import InvalidInput
 from wxbackend.services.idnumbers import IdNumber, parse_id_number
 from wxbackend.services.member_forms import (
     EDUCATION,
+    EMPLOYER_MAX,
     ETHNICITIES,
     HOUSEHOLD_TYPES,
+    JOB_MAX,
     POLITICAL_STATUS,
     clean_name,
 )
@@ -69,8 +71,8 @@ COLUMNS = (
     Column("政治面貌", "political_status"),
     Column("户籍类型", "household_type"),
     Column("是否农民工", "migrant_worker"),
-    Column("工作单位", "employer", limit=100),   # the limits of the worker's form (member_forms)
-    Column("职务", "job"),
+    Column("工作单位", "employer", limit=EMPLOYER_MAX),
+    Column("职务", "job", limit=JOB_MAX),
     Column("入会日期", "joined_on"),
     Column("会员编号", "member_no", limit=32),
 )
