@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
@@ -14,9 +15,10 @@ from tests.services.test_cadres import PASSWORD, UA, org_id, otp
 from wxbackend.runtime import open_runtime
 from wxbackend.services import audit, member_card
 from wxbackend.services.accounts import WeChatIdentity
+from wxbackend.services.clock import CHINA, china_today
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.idnumbers import id_check_char, uscc_check_char
-from wxbackend.services.membership import card_key
+from wxbackend.services.membership import MembershipService, card_key
 
 
 def id_number(region: str = "510104", born: str = "19900307", seq: str = "123") -> str:
@@ -240,6 +242,33 @@ async def test_certification_attempts_are_limited(rt, db, unions) -> None:
         await rt.membership.certify(late, {"name": "王五", "id_number": LI_ID}, "10.1.1.4")
 
 
+
+async def test_a_limited_client_waits_until_its_china_time_window_ends(rt, db, unions) -> None:
+    now = [datetime(china_today().year + 1, 3, 5, 10, 50, tzinfo=CHINA)]   # 10:50 Beijing time
+    limits = dataclasses.replace(rt.settings.membership, certify_per_ip_hour=2, certify_per_account_day=1)
+    service = MembershipService(rt.pool, rt.redis, rt.pii, limits, accounts=rt.accounts, card_key=b"k" * 32,
+                                card_url="https://example.invalid/card.html", now=lambda: now[0])
+    li, wang = await worker(rt, "oLi", "13900000002"), await worker(rt, "oWang", "13900000003")
+    zhao = await worker(rt, "oZhao", "13900000004")
+    attempt = {"name": "李四", "id_number": LI_ID}
+    with pytest.raises(InvalidInput):
+        await service.certify(li, attempt, "10.1.1.7")       # the hour's first attempt at 10:50
+    now[0] = now[0].replace(minute=55)
+    with pytest.raises(InvalidInput):
+        await service.certify(wang, attempt, "10.1.1.7")
+    with pytest.raises(TooManyRequests) as per_ip:
+        await service.certify(wang, attempt, "10.1.1.7")
+    assert per_ip.value.headers["Retry-After"] == "300"            # the hour ends at 11:00
+    hour_ends = now[0].replace(hour=11, minute=0).timestamp()     # the counter expires with its window
+    assert abs(await rt.redis.ttl(f"certify:ip:10.1.1.7:{now[0]:%Y%m%d%H}") - (hour_ends - time.time())) <= 2
+    with pytest.raises(TooManyRequests) as per_account:            # li's second today, another network
+        await service.certify(li, attempt, "10.1.1.8")
+    assert per_account.value.headers["Retry-After"] == str(13 * 3600 + 5 * 60)   # midnight, Beijing
+    now[0] = now[0].replace(hour=11, minute=0)
+    with pytest.raises(InvalidInput):                               # a new hour: the network may try again
+        await service.certify(zhao, attempt, "10.1.1.7")
+
+
 async def test_a_dispute_is_decided_by_the_union(rt, db, unions, reviewer) -> None:
     member_id = await roster_member(rt, db, unions["tianfu"], "张叁", ZHANG_ID, "13700000009")
     zhang = await worker(rt, "oZhang")
@@ -391,3 +420,11 @@ async def test_consent_given_with_an_application_completes_registration(rt, db, 
     assert account.registered and account.privacy_version == "2026-11"
     assert await db.fetchval("SELECT action FROM base_data_changes WHERE entity = 'registered_user' "
                              "ORDER BY id DESC LIMIT 1") == "registered"
+    accepted_at = await db.fetchval("SELECT privacy_accepted_at FROM accounts WHERE id = $1", zhang)
+    withdrawn = await db.fetchval("SELECT id FROM applications WHERE account_id = $1", zhang)
+    await rt.membership.withdraw(zhang, withdrawn)
+    await rt.membership.apply_join(zhang, join_form(unions["jinjiang"]))    # consent already recorded
+    assert await db.fetchval("SELECT privacy_accepted_at FROM accounts WHERE id = $1", zhang) == accepted_at
+    with pytest.raises(InvalidInput) as failed:                             # but still asked for
+        await rt.membership.apply_join(zhang, {**join_form(unions["jinjiang"]), "privacy_version": None})
+    assert failed.value.code == "privacy_required"

@@ -356,9 +356,14 @@ class AccountService:
             return self._view(await self._live(conn, row["id"]))
 
     async def phone_of(self, account_id: int) -> str | None:
+        return (await self.phone_and_consent(account_id))[0]
+
+    async def phone_and_consent(self, account_id: int) -> tuple[str | None, bool]:
+        """The verified phone, and whether the current privacy notice is accepted (one read)."""
         async with self._pool.acquire() as conn:
             row = await self._live(conn, account_id)
-        return self._pii.decrypt(row["phone_enc"], PHONE_COLUMN) if row["phone_enc"] else None
+        phone = self._pii.decrypt(row["phone_enc"], PHONE_COLUMN) if row["phone_enc"] else None
+        return phone, row["privacy_version"] == self.privacy_version
 
     async def link_app_user(self, account_id: int, app_id: str, app_user_id: str) -> Account:
         """An entrance's own user id joins the account (the entrance proved who the user is)."""

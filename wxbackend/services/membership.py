@@ -14,7 +14,8 @@ import asyncio
 import hashlib
 import hmac
 import time
-from datetime import date
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -22,7 +23,9 @@ import redis.asyncio as aioredis
 
 from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData, mask_phone
+from wxbackend.infra.redis import WindowCounter, day_window, hour_window, retry_after
 from wxbackend.services import member_card
+from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.idnumbers import mask_id_number, parse_id_number
 from wxbackend.services.member_forms import clean_founding_form, clean_member_form, clean_name
@@ -50,19 +53,6 @@ def row_id(value: object) -> int | None:
 def _like(text: str) -> str:
     """``text`` matched literally inside ILIKE … ESCAPE '!': its own % and _ are not wildcards."""
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-
-
-# Count an attempt under every key (each with its own window); return each count and its TTL.
-_COUNT = """
-local out = {}
-for i, key in ipairs(KEYS) do
-    local n = redis.call('INCR', key)
-    if n == 1 then redis.call('EXPIRE', key, ARGV[i]) end
-    out[#out + 1] = n
-    out[#out + 1] = redis.call('TTL', key)
-end
-return out
-"""
 
 
 def card_key(index_key: bytes) -> bytes:
@@ -107,7 +97,7 @@ def application_view(row: asyncpg.Record, pii: PersonalData) -> dict:
 class MembershipService:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
                  settings: MembershipSettings, *, accounts: AccountService, card_key: bytes,
-                 card_url: str) -> None:
+                 card_url: str, now: Callable[[], datetime] = china_now) -> None:
         self._pool = pool
         self._redis = redis
         self._pii = pii
@@ -115,7 +105,8 @@ class MembershipService:
         self._accounts = accounts   # the worker's phone and privacy consent live with the account
         self._card_key = card_key
         self._card_url = card_url     # the QR code opens this URL + "#" + token
-        self._count = redis.register_script(_COUNT)
+        self._now = now               # ages and rate-limit windows are counted in China time
+        self._counter = WindowCounter(redis)
 
     # --- finding a union -----------------------------------------------------------------------
     async def search_unions(self, *, text: str = "", region_code: str = "",
@@ -145,11 +136,12 @@ class MembershipService:
         return {"member": member_view(member, self._pii) if member else None,
                 "applications": [application_view(a, self._pii) for a in applications]}
 
-    async def _phone(self, account_id: int) -> str:
-        phone = await self._accounts.phone_of(account_id)
+    async def _phone(self, account_id: int) -> tuple[str, bool]:
+        """The worker's verified phone, and whether the current privacy notice is accepted."""
+        phone, consented = await self._accounts.phone_and_consent(account_id)
         if phone is None:
             raise InvalidInput("请先验证手机号码", code="phone_required")
-        return phone
+        return phone, consented
 
     async def _joinable(self, conn: asyncpg.Connection, org_id: object) -> asyncpg.Record:
         org = await org_store.get(conn, row_id(org_id)) if row_id(org_id) else None
@@ -159,7 +151,8 @@ class MembershipService:
 
     async def _file(self, *, consent: bool, **fields) -> dict:
         """File an application whose checks have passed; ``consent``: the worker agreed to the
-        privacy notice with it, which the account records (and which may complete registration)."""
+        privacy notice with it and the account has yet to record that (which may complete
+        registration)."""
         if consent:
             await self._accounts.accept_privacy(fields["account_id"], self._accounts.privacy_version)
         async with self._pool.acquire() as conn:
@@ -174,15 +167,16 @@ class MembershipService:
             return application_view(await store.application(conn, application_id), self._pii)
 
     def _check_privacy(self, body: dict) -> None:
+        """The application carries consent to the current privacy notice."""
         if body.get("privacy_version") != self._accounts.privacy_version:
             raise InvalidInput("请阅读并同意《隐私政策》", code="privacy_required")
 
     # --- 入会 ----------------------------------------------------------------------------------
     async def apply_join(self, account_id: int, body: dict) -> dict:
         self._check_privacy(body)
-        name, ident, form = clean_member_form(body, date.today())
+        name, ident, form = clean_member_form(body, self._now().date())
         bidx = self._pii.blind_index(ident.number, ID_COLUMN)
-        phone = await self._phone(account_id)
+        phone, consented = await self._phone(account_id)
         async with self._pool.acquire() as conn:
             org = await self._joinable(conn, body.get("union_id"))
             if await store.member_of_account(conn, account_id) or await store.member_by_id_number(conn, bidx):
@@ -191,7 +185,7 @@ class MembershipService:
             if await store.pending_with_id_number(conn, bidx, "join", account_id):
                 raise Conflict("该身份证号码已有待审核的入会申请", code="application_pending")
         return await self._file(
-            consent=True, kind="join", account_id=account_id, org_id=org["id"], from_org_id=None,
+            consent=not consented, kind="join", account_id=account_id, org_id=org["id"], from_org_id=None,
             member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
             id_number_bidx=bidx, phone_enc=self._pii.encrypt(phone, PHONE_COLUMN),
             form={**form, "gender": ident.gender, "birth_date": ident.birth_date.isoformat()})
@@ -208,23 +202,25 @@ class MembershipService:
 
     # --- 会员认证 ------------------------------------------------------------------------------
     async def _limit(self, account_id: int, client_ip: str) -> None:
-        """Per network address per hour and per worker per day, counted in one round trip."""
-        ip_key = f"certify:ip:{client_ip}:{time.strftime('%Y%m%d%H')}"
-        account_key = f"certify:acct:{account_id}:{time.strftime('%Y%m%d')}"
-        ip_count, ip_ttl, account_count, account_ttl = await self._count(
-            keys=[ip_key, account_key], args=[3600, 86_400])
+        """Per network address per clock hour and per worker per day (China time), counted in one
+        round trip; a limited client waits until its hour or day ends."""
+        now = self._now()
+        hour, hour_ends = hour_window(now)
+        day, day_ends = day_window(now)
+        ip_count, account_count = await self._counter.hit(
+            {f"certify:ip:{client_ip}:{hour}": hour_ends, f"certify:acct:{account_id}:{day}": day_ends})
         if ip_count > self._s.certify_per_ip_hour:
-            raise TooManyRequests("当前网络认证尝试过于频繁，请一小时后再试", code="certify_limit",
-                                  headers={"Retry-After": str(max(1, ip_ttl))})
+            raise TooManyRequests("当前网络认证尝试过于频繁，请稍后再试", code="certify_limit",
+                                  headers={"Retry-After": retry_after(hour_ends, now)})
         if account_count > self._s.certify_per_account_day:
             raise TooManyRequests("今日认证次数已用完，请明天再试或提交认证申诉", code="certify_limit",
-                                  headers={"Retry-After": str(max(1, account_ttl))})
+                                  headers={"Retry-After": retry_after(day_ends, now)})
 
     async def certify(self, account_id: int, body: dict, client_ip: str) -> dict:
         # Counted before anything is checked: a malformed attempt is still an attempt.
         await self._limit(account_id, client_ip)
         name = clean_name(body.get("name"))
-        ident = parse_id_number(str(body.get("id_number", "")), date.today(), min_age=0)
+        ident = parse_id_number(str(body.get("id_number", "")), self._now().date(), min_age=0)
         bidx = self._pii.blind_index(ident.number, ID_COLUMN)
         no_match = InvalidInput("未找到与姓名、身份证号码相符的会员信息。如确已入会，请提交认证申诉，"
                                 "由所在工会核实", code="certify_no_match")
@@ -236,7 +232,7 @@ class MembershipService:
             raise no_match
         if member["account_id"] == account_id:
             return member_view(member, self._pii)
-        phone = await self._phone(account_id)
+        phone, _ = await self._phone(account_id)
         if member["phone_bidx"] is not None and \
                 member["phone_bidx"] != self._pii.blind_index(phone, PHONE_COLUMN):
             raise InvalidInput("会员名册登记的手机号码与您验证的手机号码不一致，请提交认证申诉",
@@ -256,15 +252,15 @@ class MembershipService:
         """认证申诉: the roster does not match; the union checks the worker's papers."""
         self._check_privacy(body)
         name = clean_name(body.get("name"))
-        ident = parse_id_number(str(body.get("id_number", "")), date.today(), min_age=0)
+        ident = parse_id_number(str(body.get("id_number", "")), self._now().date(), min_age=0)
         note = str(body.get("note", "")).strip()[:200]
-        phone = await self._phone(account_id)
+        phone, consented = await self._phone(account_id)
         async with self._pool.acquire() as conn:
             org = await self._joinable(conn, body.get("union_id"))
             if await store.member_of_account(conn, account_id):
                 raise Conflict("您的账号已认证会员信息", code="already_certified")
         return await self._file(
-            consent=True, kind="certify", account_id=account_id, org_id=org["id"], from_org_id=None,
+            consent=not consented, kind="certify", account_id=account_id, org_id=org["id"], from_org_id=None,
             member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
             id_number_bidx=self._pii.blind_index(ident.number, ID_COLUMN),
             phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form={"note": note})
@@ -293,7 +289,7 @@ class MembershipService:
     async def apply_found(self, account_id: int, body: dict) -> dict:
         self._check_privacy(body)
         form = clean_founding_form(body)
-        phone = await self._phone(account_id)
+        phone, consented = await self._phone(account_id)
         async with self._pool.acquire() as conn:
             if await account_store.get_region(conn, form["region_code"]) is None:
                 raise InvalidInput("请选择单位所在地区", code="region_invalid")
@@ -305,7 +301,7 @@ class MembershipService:
             if await store.union_exists_for(conn, form["credit_code"]):
                 raise Conflict("该单位已建立工会，可直接申请入会", code="union_exists")
         return await self._file(
-            consent=True, kind="found", account_id=account_id, org_id=upper, from_org_id=None,
+            consent=not consented, kind="found", account_id=account_id, org_id=upper, from_org_id=None,
             member_id=None, name=form["organiser_name"], id_number_enc=None, id_number_bidx=None,
             phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form=form)
 

@@ -13,22 +13,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import time
+from collections.abc import Callable
+from datetime import datetime
 
 import redis.asyncio as aioredis
 
 from wxbackend.config import SmsSettings
 from wxbackend.infra.pii import PersonalData, mask_phone, normalise_phone
+from wxbackend.infra.redis import WindowCounter, day_window, hour_window, retry_after
 from wxbackend.infra.sms import SmsError, SmsSender
+from wxbackend.services.clock import china_now
 from wxbackend.services.errors import InvalidInput, TooManyRequests, Unavailable
 
 log = logging.getLogger(__name__)
 
-_COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
 _CHECK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
@@ -46,12 +44,13 @@ return 0
 
 class SmsCodeService:
     def __init__(self, redis: aioredis.Redis, sender: SmsSender, pii: PersonalData,
-                 settings: SmsSettings) -> None:
+                 settings: SmsSettings, *, now: Callable[[], datetime] = china_now) -> None:
         self._redis = redis
         self._sender = sender
         self._pii = pii
         self._s = settings
-        self._count = redis.register_script(_COUNT)
+        self._now = now     # hours and days are counted in China time
+        self._counter = WindowCounter(redis)
         self._check = redis.register_script(_CHECK)
 
     def _phone_key(self, phone: str) -> str:
@@ -75,14 +74,18 @@ class SmsCodeService:
             wait = max(1, await self._redis.ttl(f"sms:cool:{key}"))
             raise TooManyRequests(f"验证码已发送，请 {wait} 秒后再试", code="sms_cooldown",
                                   headers={"Retry-After": str(wait)})
-        day = time.strftime("%Y%m%d")
-        ip_hour = time.strftime("%Y%m%d%H")
-        if await self._count(keys=[f"sms:ip:{client_ip}:{ip_hour}"], args=[3600]) > self._s.max_per_ip_hour:
+        now = self._now()
+        hour, hour_ends = hour_window(now)
+        day, day_ends = day_window(now)
+        # Two counts, the phone's only once the network's allows: a blocked network uses no phone's quota.
+        [ip_count] = await self._counter.hit({f"sms:ip:{client_ip}:{hour}": hour_ends})
+        if ip_count > self._s.max_per_ip_hour:
             raise TooManyRequests("当前网络发送验证码过于频繁，请稍后再试", code="sms_ip_limit",
-                                  headers={"Retry-After": "3600"})
-        if await self._count(keys=[f"sms:day:{key}:{day}"], args=[86_400]) > self._s.max_per_phone_day:
-            raise TooManyRequests("该手机号今日获取验证码次数已达上限，请明天再试",
-                                  code="sms_daily_limit", headers={"Retry-After": "86400"})
+                                  headers={"Retry-After": retry_after(hour_ends, now)})
+        [phone_count] = await self._counter.hit({f"sms:day:{key}:{day}": day_ends})
+        if phone_count > self._s.max_per_phone_day:
+            raise TooManyRequests("该手机号今日获取验证码次数已达上限，请明天再试", code="sms_daily_limit",
+                                  headers={"Retry-After": retry_after(day_ends, now)})
         code = f"{secrets.randbelow(1_000_000):06d}"
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(f"sms:code:{key}")
