@@ -61,13 +61,22 @@ class Runtime:
 
     @property
     def h5_base(self) -> str:
-        return self.settings.server.public_url.rstrip("/") + "/h5"
+        return _h5_base(self.settings)
 
 
-def personal_data(settings: Settings) -> PersonalData:
+def _h5_base(settings: Settings) -> str:
+    return settings.server.public_url.rstrip("/") + "/h5"
+
+
+def _index_key(settings: Settings) -> bytes:
+    return base64.b64decode(settings.security.index_key.reveal() or "")
+
+
+def personal_data(settings: Settings, index_key: bytes | None = None) -> PersonalData:
+    """``index_key``: the blind-index key, when the caller has decoded it already."""
     sec = settings.security
     return PersonalData(parse_keyring(sec.field_keys.reveal()), sec.field_key_current,
-                        base64.b64decode(sec.index_key.reveal() or ""))
+                        _index_key(settings) if index_key is None else index_key)
 
 
 @contextlib.asynccontextmanager
@@ -81,11 +90,12 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
     rosters: RosterService | None = None
     try:
         wx = settings.wechat
+        h5_base = _h5_base(settings)
         api = WeChatAPI(http, wx, redis)
-        router = KeywordRouter(pool, h5_base=settings.server.public_url.rstrip("/") + "/h5",
-                               cache_seconds=wx.keyword_cache_seconds)
+        router = KeywordRouter(pool, h5_base=h5_base, cache_seconds=wx.keyword_cache_seconds)
         inbox = OAInbox(pool, router, appid=wx.appid, reply_budget=wx.reply_budget)
-        pii = personal_data(settings)
+        index_key = _index_key(settings)   # the blind index's key; the card key derives from it
+        pii = personal_data(settings, index_key)
         accounts = AccountService(pool, pii, privacy_version=settings.privacy.version)
         mp = WeChatAPI(http, wx, redis, appid=settings.miniprogram.appid,
                        secret=settings.miniprogram.secret.reveal()) \
@@ -98,12 +108,12 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
             state_ttl=settings.sessions.oauth_state_ttl, authorize_url=wx.oauth_authorize_url)
         apps = PlatformApps(pool, redis, pii, settings.platform)
         public_url = settings.server.public_url.rstrip("/")
-        cards = card_key(base64.b64decode(settings.security.index_key.reveal() or ""))
+        cards = card_key(index_key)
         membership = MembershipService(pool, redis, pii, settings.membership,
                                        accounts=accounts, card_key=cards,
                                        card_url=f"{public_url}/admin/card.html")
         reviews = ReviewService(pool, pii, settings.membership, oa_appid=wx.appid,
-                                h5_base=f"{public_url}/h5", card_key=cards)
+                                h5_base=h5_base, card_key=cards)
         rosters = RosterService(pool, pii, settings.membership)
         yield Runtime(settings=settings, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,

@@ -82,7 +82,7 @@ class Session:
     replaced_other: bool
 
 
-def _by(cadre_id: int | None) -> str:
+def changed_by(cadre_id: int | None) -> str:
     """Who made a base-data change, as the change log names it."""
     return f"cadre:{cadre_id}" if cadre_id else "cli"
 
@@ -147,7 +147,7 @@ class CadreService:
             raise Conflict("该用户名已被使用", code="username_taken")
         await store.set_grants(conn, cadre_id, sorted(permissions), created_by)
         await store.add_password_history(conn, cadre_id, hashed)
-        await log_change(conn, "cadre", str(cadre_id), "created", _by(created_by),
+        await log_change(conn, "cadre", str(cadre_id), "created", changed_by(created_by),
                          {"org_id": org_id, "role": role, "duty": duty, "permissions": sorted(permissions)})
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=self._issuer) if secret else None
         return NewAccount(cadre_id, username, uri)
@@ -191,7 +191,7 @@ class CadreService:
                 raise Conflict("该工会已有超级管理员；更换请选择“更换”并备案", code="super_admin_exists")
             if previous:
                 await store.disable(conn, previous)
-                await log_change(conn, "cadre", str(previous), "disabled", _by(actor.id),
+                await log_change(conn, "cadre", str(previous), "disabled", changed_by(actor.id),
                                  {"reason": "replaced"})
                 await self._end_sessions(previous, "replaced")
             account = await self._create(conn, username=username, display_name=display_name,
@@ -221,7 +221,7 @@ class CadreService:
                 raise Forbidden("只能给本单位干部或下级工会超级管理员授权", code="grant_target_invalid")
             granted = grantable(actor, set(permissions), target["duty"])
             await store.set_grants(conn, cadre_id, sorted(granted), actor.id)
-            await log_change(conn, "cadre", str(cadre_id), "permissions_changed", _by(actor.id),
+            await log_change(conn, "cadre", str(cadre_id), "permissions_changed", changed_by(actor.id),
                              {"permissions": sorted(granted)})
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
                                action="permissions.set", target=f"cadre:{cadre_id}", ip=actor.ip,

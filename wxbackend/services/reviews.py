@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import date
 
 import asyncpg
 
 from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services import audit, member_card
+from wxbackend.services.cadres import changed_by
+from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.services.idnumbers import mask_name, parse_credit_code
 from wxbackend.services.membership import (
@@ -38,9 +40,6 @@ from wxbackend.store import outbox as outbox_store
 
 log = logging.getLogger(__name__)
 
-KINDS = tuple(KIND_NAMES)
-STATUSES = tuple(STATUS_NAMES)
-
 
 class ReviewService:
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, settings: MembershipSettings, *,
@@ -56,16 +55,14 @@ class ReviewService:
     async def queue(self, actor: Actor, *, kind: str = "", status: str = "", overdue: bool = False,
                     before: int | None = None, limit: int = 50) -> dict:
         actor.require("member.review")
-        if (kind and kind not in KINDS) or (status and status not in STATUSES):
+        if (kind and kind not in KIND_NAMES) or (status and status not in STATUS_NAMES):
             raise InvalidInput("筛选条件无效", code="invalid_filter")
         async with self._pool.acquire() as conn:
             rows = await store.review_queue(conn, subtree=actor.org_path, kind=kind or None,
                                             status=status or None, overdue=overdue, before=before,
                                             limit=max(1, min(limit, 200)))
             counts = await store.queue_counts(conn, actor.org_path)
-        return {"applications": [self._cadre_view(actor, r) for r in rows],
-                "counts": {"pending": counts["pending"], "overdue": counts["overdue"],
-                           "decided": counts["decided"], "decided_on_time": counts["decided_on_time"]}}
+        return {"applications": [self._cadre_view(actor, r) for r in rows], "counts": dict(counts)}
 
     def _cadre_view(self, actor: Actor, row: asyncpg.Record) -> dict:
         view = application_view(row, self._pii)
@@ -135,9 +132,9 @@ class ReviewService:
             conn, org_id=row["org_id"], name=row["name"], id_number_enc=row["id_number_enc"],
             id_number_bidx=row["id_number_bidx"], phone_enc=row["phone_enc"],
             phone_bidx=self._pii.blind_index(phone, PHONE_COLUMN), gender=form["gender"],
-            birth_date=datetime.strptime(form["birth_date"], "%Y-%m-%d").date(), form=form,
+            birth_date=date.fromisoformat(form["birth_date"]), form=form,
             source="platform", account_id=row["account_id"])
-        await account_store.log_change(conn, "member", str(created["id"]), "joined", f"cadre:{actor.id}",
+        await account_store.log_change(conn, "member", str(created["id"]), "joined", changed_by(actor.id),
                                        {"member_no": created["member_no"], "org_id": row["org_id"],
                                         "source": "platform"})
         return created["id"], None, {"member_no": created["member_no"]}
@@ -155,9 +152,9 @@ class ReviewService:
         if member["account_id"] is not None and member["account_id"] != row["account_id"]:
             # The cadre has checked the papers: the record moves to the rightful account.
             await account_store.log_change(conn, "member", str(member["id"]), "unlinked",
-                                           f"cadre:{actor.id}", {"member_no": member["member_no"]})
+                                           changed_by(actor.id), {"member_no": member["member_no"]})
         await store.link_account(conn, member["id"], row["account_id"], name=row["name"])
-        await account_store.log_change(conn, "member", str(member["id"]), "certified", f"cadre:{actor.id}",
+        await account_store.log_change(conn, "member", str(member["id"]), "certified", changed_by(actor.id),
                                        {"member_no": member["member_no"], "via": "dispute"})
         return member["id"], None, {"member_no": member["member_no"]}
 
@@ -167,7 +164,7 @@ class ReviewService:
         if member is None or member["org_id"] != row["from_org_id"] or member["status"] != "active":
             raise Conflict("会员的会籍已发生变化，请驳回该申请", code="member_changed")
         await store.move_member(conn, member["id"], row["org_id"])
-        await account_store.log_change(conn, "member", str(member["id"]), "transferred", f"cadre:{actor.id}",
+        await account_store.log_change(conn, "member", str(member["id"]), "transferred", changed_by(actor.id),
                                        {"member_no": member["member_no"], "from_org_id": row["from_org_id"],
                                         "to_org_id": row["org_id"]})
         return member["id"], None, {"member_no": member["member_no"], "from_org_id": row["from_org_id"]}
@@ -180,7 +177,7 @@ class ReviewService:
         org = await org_store.create_grassroots(
             conn, parent_id=row["org_id"], name=form["union_name"], credit_code=form["credit_code"],
             employer_name=form["employer_name"], region_code=form["region_code"], founded_via_platform=True)
-        await account_store.log_change(conn, "org", str(org["id"]), "founded", f"cadre:{actor.id}",
+        await account_store.log_change(conn, "org", str(org["id"]), "founded", changed_by(actor.id),
                                        {"code": org["code"], "name": org["name"], "parent_id": row["org_id"],
                                         "founded_via_platform": True})
         return None, org["id"], {"org_id": org["id"], "org_code": org["code"]}
@@ -188,7 +185,7 @@ class ReviewService:
     async def _notify(self, conn: asyncpg.Connection, row: asyncpg.Record, result: str, note: str) -> None:
         """Tell the applicant through the Official Account (written with the decision, sent by
         the outbox worker)."""
-        openid = await store.oa_openid(conn, row["account_id"], self._oa_appid)
+        openid = await account_store.oa_openid(conn, row["account_id"], self._oa_appid)
         if openid is None:
             log.info("application %s: applicant has no Official Account identity; not notified", row["id"])
             return
@@ -198,7 +195,7 @@ class ReviewService:
             payload = {"touser": openid, "template_id": self._s.notify_template_id, "url": url,
                        "client_msg_id": f"application-{row['id']}",
                        "data": {"thing1": {"value": subject}, "phrase2": {"value": result},
-                                "time3": {"value": time.strftime("%Y-%m-%d %H:%M")},
+                                "time3": {"value": china_now().strftime("%Y-%m-%d %H:%M")},
                                 "thing4": {"value": note[:20]}}}
             kind = "template"
         else:
@@ -226,10 +223,10 @@ class ReviewService:
                 raise InvalidInput("会员卡无效", code="card_invalid")
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
                                action="card.verify", target=f"member:{member_id}", ip=actor.ip)
-        view = member_view(row, self._pii)
-        return {"valid": row["status"] == "active", "member_no": view["member_no"],
-                "name": mask_name(view["name"]), "union": view["union"],
-                "status_label": MEMBER_STATUS[row["status"]], "joined_on": view["joined_on"]}
+        # Built from the row: the ID number and phone stay sealed.
+        return {"valid": row["status"] == "active", "member_no": row["member_no"],
+                "name": mask_name(row["name"]), "union": {"id": row["org_id"], "name": row["org_name"]},
+                "status_label": MEMBER_STATUS[row["status"]], "joined_on": row["joined_on"].isoformat()}
 
     async def create_union(self, actor: Actor, body: dict) -> dict:
         """A grassroots union added by a cadre (one founded offline)."""
@@ -248,12 +245,16 @@ class ReviewService:
             region = body.get("region_code") or None
             if region is not None and await account_store.get_region(conn, str(region)) is None:
                 raise InvalidInput("所在地区无效", code="region_invalid")
+            exists = Conflict("该统一社会信用代码已有工会", code="union_exists")
             if credit_code and await store.union_exists_for(conn, credit_code):
-                raise Conflict("该统一社会信用代码已有工会", code="union_exists")
-            org = await org_store.create_grassroots(conn, parent_id=parent["id"], name=name,
-                                                    credit_code=credit_code, employer_name=employer,
-                                                    region_code=region, founded_via_platform=False)
-            await account_store.log_change(conn, "org", str(org["id"]), "created", f"cadre:{actor.id}",
+                raise exists
+            try:
+                org = await org_store.create_grassroots(conn, parent_id=parent["id"], name=name,
+                                                        credit_code=credit_code, employer_name=employer,
+                                                        region_code=region, founded_via_platform=False)
+            except asyncpg.UniqueViolationError:   # the same credit code added meanwhile
+                raise exists from None
+            await account_store.log_change(conn, "org", str(org["id"]), "created", changed_by(actor.id),
                                            {"code": org["code"], "name": name, "parent_id": parent["id"]})
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=parent["id"],
                                action="org.create", target=f"org:{org['id']}",

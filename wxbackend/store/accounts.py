@@ -174,6 +174,13 @@ async def identities(conn: asyncpg.Connection, account_id: int) -> list[asyncpg.
            WHERE account_id = $1 ORDER BY id""", account_id)
 
 
+async def oa_openid(conn: asyncpg.Connection, account_id: int, appid: str) -> str | None:
+    """The account's openid under this Official Account, if it has signed in there."""
+    return await conn.fetchval(
+        """SELECT subject FROM account_identities
+           WHERE account_id = $1 AND kind = 'oa_openid' AND issuer = $2""", account_id, appid)
+
+
 async def record_conflict(conn: asyncpg.Connection, account_id: int, other_id: int, reason: str,
                           detail: dict) -> None:
     await conn.execute(

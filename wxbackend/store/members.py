@@ -186,11 +186,5 @@ async def decide(conn: asyncpg.Connection, application_id: int, *, status: str, 
         application_id, status, reviewed_by, reason, member_id, result_org_id)
 
 
-async def oa_openid(conn: asyncpg.Connection, account_id: int, appid: str) -> str | None:
-    return await conn.fetchval(
-        """SELECT subject FROM account_identities
-           WHERE account_id = $1 AND kind = 'oa_openid' AND issuer = $2""", account_id, appid)
-
-
 async def union_exists_for(conn: asyncpg.Connection, credit_code: str) -> bool:
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE credit_code = $1)", credit_code)
