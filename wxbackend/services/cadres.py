@@ -21,6 +21,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import pyotp
@@ -32,6 +33,7 @@ from wxbackend.config import AdminSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services import audit
+from wxbackend.services.clock import CHINA, china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from wxbackend.services.permissions import CATALOGUE, DUTY_LIMITS, Actor, grantable
 from wxbackend.store import cadres as store
@@ -276,7 +278,7 @@ class CadreService:
             out.append({"id": r["id"], "username": r["username"], "display_name": r["display_name"],
                         "org": {"id": r["org_id"], "name": r["org_name"]},
                         "verified_at": r["verified_at"].isoformat(),
-                        "due_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(due)),
+                        "due_at": datetime.fromtimestamp(due, CHINA).isoformat(timespec="seconds"),
                         "state": state})
         out.sort(key=lambda c: c["due_at"])
         return {"days": days, "cadres": out}
@@ -328,10 +330,11 @@ class CadreService:
             rows = await store.audit_within(conn, actor.org_path, None, 100_000, LEDGER_ACTIONS)
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
                                action="ledger.export", ip=actor.ip, detail={"rows": len(rows)})
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        now = china_now()
         data = await asyncio.get_running_loop().run_in_executor(
-            None, _ledger_workbook, [tuple(r.values()) for r in rows], actor.username, stamp)
-        return data, f"工作台账-{time.strftime('%Y%m%d%H%M%S')}.xlsx"
+            None, _ledger_workbook, [tuple(r.values()) for r in rows], actor.username,
+            now.strftime("%Y-%m-%d %H:%M:%S"))
+        return data, f"工作台账-{now:%Y%m%d%H%M%S}.xlsx"
 
     # --- sign-in -------------------------------------------------------------------------------
     def _actor(self, row: asyncpg.Record, ip: str = "") -> Actor:

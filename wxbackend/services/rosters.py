@@ -40,6 +40,7 @@ from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.xlsx import Watermark
 from wxbackend.services import audit
+from wxbackend.services.cadres import changed_by
 from wxbackend.services.clock import china_now, china_today
 from wxbackend.services.errors import InvalidInput, NotFound
 from wxbackend.services.permissions import Actor
@@ -213,7 +214,7 @@ class RosterService:
             await store.mark_seen(conn, plan.seen)
         outcome = _Outcome(unchanged=plan.unchanged, errors=plan.errors)
         if plan.stage:
-            who = f"cadre:{actor.id}"
+            who = changed_by(actor.id)
             await store.stage(conn, plan.stage)
             created = await store.apply_creates(conn, import_id, who) if plan.creates else set()
             updated = await store.apply_updates(conn, import_id, who) if plan.updates else set()
