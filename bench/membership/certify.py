@@ -107,9 +107,9 @@ import certify_data as data  # noqa: E402
 
 from wxbackend.config import load_settings  # noqa: E402
 from wxbackend.infra.embedded import EmbeddedServers  # noqa: E402
-from wxbackend.infra.pii import PersonalData, mask_phone, new_key, parse_keyring  # noqa: E402
+from wxbackend.infra.pii import PersonalData, mask_id_number, mask_phone, new_key, parse_keyring  # noqa: E402
 from wxbackend.services.accounts import PHONE_COLUMN as ACCOUNT_PHONE  # noqa: E402
-from wxbackend.services.idnumbers import mask_id_number, uscc_check_char  # noqa: E402
+from wxbackend.services.idnumbers import uscc_check_char  # noqa: E402
 from wxbackend.services.sessions import SessionStore  # noqa: E402
 from wxbackend.services.wechat_login import SESSION_KEY_COLUMN  # noqa: E402
 from wxbackend.store import members as member_store  # noqa: E402

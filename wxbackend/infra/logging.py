@@ -17,12 +17,12 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 # Mainland mobile numbers and resident ID numbers: never printed whole.
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
 def mask(text: str) -> str:
-    text = _ID_NUMBER.sub(r"\1********\2", text)
+    text = _ID_NUMBER.sub(r"\1**********\2", text)  # as infra.pii.mask_id_number
     return _PHONE.sub(r"\1****\2", text)
 
 

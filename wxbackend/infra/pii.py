@@ -120,3 +120,10 @@ def normalise_phone(raw: str) -> str | None:
 
 def mask_phone(phone: str | None) -> str | None:
     return f"{phone[:3]}****{phone[-4:]}" if phone else None
+
+
+def mask_id_number(number: str | None) -> str | None:
+    """A resident ID number with its province and city (first four) and the end of its sequence
+    with the check character (last four) visible, enough to tell two records apart; the county,
+    the birth date and the rest of the sequence are hidden. Logs mask the same way."""
+    return f"{number[:4]}**********{number[-4:]}" if number else None

@@ -52,12 +52,6 @@ def parse_id_number(raw: str, today: date, *, min_age: int = MIN_WORKING_AGE) ->
     return parsed
 
 
-def mask_id_number(number: str | None) -> str | None:
-    """Region and check digit stay visible (enough to tell two records apart), the birth date
-    and sequence do not."""
-    return f"{number[:4]}**********{number[-4:]}" if number else None
-
-
 def uscc_check_char(first17: str) -> str:
     total = sum(_USCC_CHARSET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     return _USCC_CHARSET[(31 - total % 31) % 31]

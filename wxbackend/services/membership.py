@@ -22,12 +22,12 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from wxbackend.config import MembershipSettings
-from wxbackend.infra.pii import PersonalData, mask_phone
+from wxbackend.infra.pii import PersonalData, mask_id_number, mask_phone
 from wxbackend.infra.redis import WindowCounter, day_window, hour_window, retry_after
 from wxbackend.services import member_card
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
-from wxbackend.services.idnumbers import mask_id_number, parse_id_number
+from wxbackend.services.idnumbers import parse_id_number
 from wxbackend.services.member_forms import clean_founding_form, clean_member_form, clean_name
 from wxbackend.store import accounts as account_store
 from wxbackend.store import members as store
