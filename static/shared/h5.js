@@ -9,6 +9,8 @@
 
   // --- small DOM helpers (static/shared/dom.js) -------------------------------------------------
   const { $, show, el, setMessage, pad } = window.dom;
+  /** The trimmed text of the field that matches selector. */
+  const value = (selector) => $(selector).value.trim();
 
   /** An ISO time as Beijing time, "2026-11-24 09:30" (or just the day). */
   function formatTime(iso, withClock = true) {
@@ -592,11 +594,9 @@
       el("option", { value: "", textContent: "请先选择市（州）" }));
     const credit = text("credit", { maxLength: 18, placeholder: "18 位数字或字母", spellcheck: false,
                                     autocapitalize: "characters", enterKeyHint: "search" });
-    const error = el("p", { className: "error", hidden: true });
-    error.setAttribute("role", "alert");
+    const error = el("p", { className: "error", hidden: true, role: "alert" });
     const go = el("button", { type: "button", className: "button secondary", textContent: "查找工会" });
-    const results = el("div", { className: "union-results" });
-    results.setAttribute("aria-live", "polite");
+    const results = el("div", { className: "union-results", "aria-live": "polite" });
     const fields = el("div", null,
       el("label", { htmlFor: q.id, textContent: "工会或单位名称" }), q,
       el("div", { className: "pair" },
@@ -714,26 +714,59 @@
     show($("#submitted"));
   }
 
-  // --- 申请入会 (join.html) ---------------------------------------------------------------------
-  async function joinPage() {
-    const me = await signedIn("/h5/join.html");
-    if (!me) return;
+  /** The start of an application page (join, certify, found): sign in, load the membership and
+   *  hide #loading; then onMember(member) for a member (when given), the pending application of
+   *  this kind, or #need-phone without a verified phone. Returns the worker when the form is due. */
+  async function applicationPage(path, kind, onMember) {
+    const me = await signedIn(path);
+    if (!me) return null;
     const overview = await api("GET", "membership");
     show($("#loading"), false);
-    if (overview.member) {
-      const m = overview.member;
-      $("#member-text").textContent = `您是${m.union.name}的会员，会员编号 ${m.member_no}。`;
-      show($("#member"));
-      return;
-    }
-    const pending = overview.applications.find((a) => a.kind === "join" && a.status === "pending");
-    if (pending) { showSubmitted(pending); return; }
-    if (!me.account.phone_verified) { show($("#need-phone")); return; }
+    if (onMember && overview.member) { onMember(overview.member); return null; }
+    const pending = overview.applications.find((a) => a.kind === kind && a.status === "pending");
+    if (pending) { showSubmitted(pending); return null; }
+    if (!me.account.phone_verified) { show($("#need-phone")); return null; }
+    return me;
+  }
 
-    const form = $("#join-form");
+  /** Submitting an application form: check() returns a message when something is missing, #agree
+   *  must be ticked (it enables the submit button); send()'s application then replaces `hide`.
+   *  A field the server refuses is marked unless markFields is false. */
+  function applicationForm(form, { check, send, hide = [form], markFields = true }) {
     const errorBox = $(".error", form);
     const agree = $("#agree");
     const submit = $("[type=submit]", form);
+    agree.addEventListener("change", () => { submit.disabled = !agree.checked; });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      setMessage(errorBox, "");
+      const missing = check();
+      if (missing) { setMessage(errorBox, missing); return; }
+      if (!agree.checked) { setMessage(errorBox, "请阅读并同意《隐私政策》"); return; }
+      submit.disabled = true;
+      try {
+        const { application } = await send();
+        for (const node of hide) show(node, false);
+        showSubmitted(application);
+        window.scrollTo(0, 0);
+      } catch (err) {
+        if (markFields) markInvalid(form, err.code);
+        setMessage(errorBox, err.message);
+      } finally {
+        submit.disabled = !agree.checked;
+      }
+    });
+  }
+
+  // --- 申请入会 (join.html) ---------------------------------------------------------------------
+  async function joinPage() {
+    const me = await applicationPage("/h5/join.html", "join", (m) => {
+      $("#member-text").textContent = `您是${m.union.name}的会员，会员编号 ${m.member_no}。`;
+      show($("#member"));
+    });
+    if (!me) return;
+
+    const form = $("#join-form");
     fillSelect($("#ethnicity"), ETHNICITIES, "请选择民族");
     fillSelect($("#education"), EDUCATION, "请选择学历");
     fillSelect($("#political-status"), POLITICAL_STATUS, "请选择政治面貌");
@@ -747,36 +780,20 @@
       show(form, Boolean(union));
       if (!union) return;
       form.className = "card step current";
-      if (!$("#employer").value.trim() && union.employer_name) $("#employer").value = union.employer_name;
+      if (!value("#employer") && union.employer_name) $("#employer").value = union.employer_name;
       form.scrollIntoView({ behavior: "smooth", block: "start" });
     });
 
-    agree.addEventListener("change", () => { submit.disabled = !agree.checked; });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      setMessage(errorBox, "");
-      const union = search.chosen();
-      if (!union) { setMessage(errorBox, "请先选择要加入的工会"); return; }
-      if (!agree.checked) { setMessage(errorBox, "请阅读并同意《隐私政策》"); return; }
-      const value = (selector) => $(selector).value.trim();
-      submit.disabled = true;
-      try {
-        const { application } = await api("POST", "membership/join", {
-          union_id: union.id, name: value("#name"), id_number: value("#id-number"),
-          ethnicity: value("#ethnicity"), education: value("#education"),
-          political_status: value("#political-status"), household_type: value("#household-type"),
-          migrant_worker: $("#migrant").checked, employer: value("#employer"), job: value("#job"),
-          privacy_version: me.privacy_version,
-        });
-        show($("#apply"), false);
-        showSubmitted(application);
-        window.scrollTo(0, 0);
-      } catch (err) {
-        markInvalid(form, err.code);
-        setMessage(errorBox, err.message);
-      } finally {
-        submit.disabled = !agree.checked;
-      }
+    applicationForm(form, {
+      check: () => (search.chosen() ? "" : "请先选择要加入的工会"),
+      send: () => api("POST", "membership/join", {
+        union_id: search.chosen().id, name: value("#name"), id_number: value("#id-number"),
+        ethnicity: value("#ethnicity"), education: value("#education"),
+        political_status: value("#political-status"), household_type: value("#household-type"),
+        migrant_worker: $("#migrant").checked, employer: value("#employer"), job: value("#job"),
+        privacy_version: me.privacy_version,
+      }),
+      hide: [$("#apply")],
     });
     show($("#apply"));
   }
@@ -786,18 +803,12 @@
   const DISPUTABLE = new Set(["certify_no_match", "certify_phone_mismatch", "member_linked_elsewhere"]);
 
   async function certifyPage() {
-    const me = await signedIn("/h5/certify.html");
-    if (!me) return;
-    const overview = await api("GET", "membership");
-    show($("#loading"), false);
     const certified = (member) => {
       $("#certified-facts").replaceChildren(...memberFacts(member));
       show($("#certified"));
     };
-    if (overview.member) { certified(overview.member); return; }
-    const pending = overview.applications.find((a) => a.kind === "certify" && a.status === "pending");
-    if (pending) { showSubmitted(pending); return; }
-    if (!me.account.phone_verified) { show($("#need-phone")); return; }
+    const me = await applicationPage("/h5/certify.html", "certify", certified);
+    if (!me) return;
 
     const form = $("#certify-form");
     const errorBox = $(".error", form);
@@ -805,12 +816,9 @@
     const disputeForm = $("#dispute-form");
     const disputeError = $(".error", disputeForm);
     let disputeUnion = null;        // the union search, built when first needed
-    const agree = $("#agree");
-    const disputeSubmit = $("[type=submit]", disputeForm);
     idNumberInput($("#id-number"));
     $("[data-version]", disputeForm).textContent = me.privacy_version;
-    agree.addEventListener("change", () => { disputeSubmit.disabled = !agree.checked; });
-    const entered = () => ({ name: $("#name").value.trim(), id_number: $("#id-number").value.trim() });
+    const entered = () => ({ name: value("#name"), id_number: value("#id-number") });
 
     function openDispute() {
       const who = entered();
@@ -851,26 +859,13 @@
       form.scrollIntoView({ behavior: "smooth", block: "start" });
     });
 
-    disputeForm.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      setMessage(disputeError, "");
-      const union = disputeUnion && disputeUnion.chosen();
-      if (!union) { setMessage(disputeError, "请选择您所在的基层工会"); return; }
-      if (!agree.checked) { setMessage(disputeError, "请阅读并同意《隐私政策》"); return; }
-      disputeSubmit.disabled = true;
-      try {
-        const { application } = await api("POST", "membership/certify/dispute", {
-          ...entered(), union_id: union.id, note: $("#note").value.trim(), privacy_version: me.privacy_version,
-        });
-        show(form, false);
-        show(disputeForm, false);
-        showSubmitted(application);
-        window.scrollTo(0, 0);
-      } catch (err) {
-        setMessage(disputeError, err.message);
-      } finally {
-        disputeSubmit.disabled = !agree.checked;
-      }
+    applicationForm(disputeForm, {
+      check: () => (disputeUnion && disputeUnion.chosen() ? "" : "请选择您所在的基层工会"),
+      send: () => api("POST", "membership/certify/dispute", {
+        ...entered(), union_id: disputeUnion.chosen().id, note: value("#note"), privacy_version: me.privacy_version,
+      }),
+      hide: [form, disputeForm],
+      markFields: false,
     });
     show(form);
   }
@@ -906,8 +901,7 @@
     function withdrawControl(application) {
       const box = el("div", { className: "withdraw" });
       const start = el("button", { type: "button", className: "button plain small", textContent: "撤回申请" });
-      const error = el("p", { className: "error", hidden: true });
-      error.setAttribute("role", "alert");
+      const error = el("p", { className: "error", hidden: true, role: "alert" });
       const ask = () => {
         const yes = el("button", { type: "button", className: "button small", textContent: "确认撤回" });
         const no = el("button", { type: "button", className: "button plain small", textContent: "取消" });
@@ -962,7 +956,7 @@
       const button = $("[type=submit]", transferForm);
       button.disabled = true;
       try {
-        await api("POST", "membership/transfer", { union_id: union.id, reason: $("#transfer-reason").value.trim() });
+        await api("POST", "membership/transfer", { union_id: union.id, reason: value("#transfer-reason") });
         overview = await api("GET", "membership");
         render();
         $("#applications").scrollIntoView({ behavior: "smooth", block: "center" });
@@ -980,18 +974,11 @@
 
   // --- 申请建会 (found.html) --------------------------------------------------------------------
   async function foundPage() {
-    const me = await signedIn("/h5/found.html");
+    const me = await applicationPage("/h5/found.html", "found");
     if (!me) return;
-    const overview = await api("GET", "membership");
-    show($("#loading"), false);
-    const pending = overview.applications.find((a) => a.kind === "found" && a.status === "pending");
-    if (pending) { showSubmitted(pending); return; }
-    if (!me.account.phone_verified) { show($("#need-phone")); return; }
 
     const form = $("#found-form");
     const errorBox = $(".error", form);
-    const agree = $("#agree");
-    const submit = $("[type=submit]", form);
     const upper = $("#upper");
     $("#phone").textContent = me.account.phone || "";
     $("[data-version]", form).textContent = me.privacy_version;
@@ -1039,33 +1026,18 @@
     $("#credit-code").addEventListener("input", (event) => {
       event.target.value = event.target.value.replace(/\s/g, "").toUpperCase().slice(0, 18);
     });
-    agree.addEventListener("change", () => { submit.disabled = !agree.checked; });
 
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      setMessage(errorBox, "");
-      const region = pick();
-      if (!region) { setMessage(errorBox, "请选择单位所在的市（州）和区（县）"); return; }
-      if (!agree.checked) { setMessage(errorBox, "请阅读并同意《隐私政策》"); return; }
-      const value = (selector) => $(selector).value.trim();
-      const count = Number(headcount.value);
-      submit.disabled = true;
-      try {
-        const { application } = await api("POST", "unions/found", {
+    applicationForm(form, {
+      check: () => (pick() ? "" : "请选择单位所在的市（州）和区（县）"),
+      send: () => {
+        const count = Number(headcount.value);
+        return api("POST", "unions/found", {
           union_name: value("#union-name"), employer_name: value("#employer-name"),
           credit_code: value("#credit-code"), headcount: Number.isInteger(count) && count > 0 ? count : null,
-          region_code: region, upper_union_id: Number(upper.value) || null, organiser_name: value("#organiser"),
+          region_code: pick(), upper_union_id: Number(upper.value) || null, organiser_name: value("#organiser"),
           privacy_version: me.privacy_version,
         });
-        show(form, false);
-        showSubmitted(application);
-        window.scrollTo(0, 0);
-      } catch (err) {
-        markInvalid(form, err.code);
-        setMessage(errorBox, err.message);
-      } finally {
-        submit.disabled = !agree.checked;
-      }
+      },
     });
   }
 
