@@ -130,9 +130,9 @@
     setMessage(node, (error && error.message) || "操作失败，请稍后重试");
   }
 
-  /** 读取一页列表：读取期间停用“加载更多”按钮；失败时在 errorNode 显示原因并返回 null。 */
+  /** 读取列表（GET path）：读取期间停用 button（如“加载更多”，可为 null）；失败时在 errorNode 显示原因并返回 null。 */
   async function fetchPage(path, button, errorNode) {
-    button.disabled = true;
+    if (button) button.disabled = true;
     try {
       const data = await api("GET", path);
       setMessage(errorNode, "");
@@ -141,7 +141,7 @@
       report(errorNode, e);
       return null;
     } finally {
-      button.disabled = false;
+      if (button) button.disabled = false;
     }
   }
 
@@ -318,14 +318,9 @@
 
   // --- 账号管理 -----------------------------------------------------------------------------------
   async function loadAccounts() {
-    const error = $("#accounts-error");
-    try {
-      state.cadres = (await api("GET", "/cadres")).cadres;
-      setMessage(error, "");
-    } catch (e) {
-      report(error, e);
-      return;
-    }
+    const data = await fetchPage("/cadres", null, $("#accounts-error"));
+    if (data === null) return;
+    state.cadres = data.cadres;
     renderAccounts();
     const creator = state.me.role === "operator" || state.me.role === "super_admin";
     show($("#new-account"), creator);
@@ -548,15 +543,8 @@
 
   // --- 定期核实 -----------------------------------------------------------------------------------
   async function loadVerification() {
-    const error = $("#verification-error");
-    let data;
-    try {
-      data = await api("GET", "/verification");
-      setMessage(error, "");
-    } catch (e) {
-      report(error, e);
-      return;
-    }
+    const data = await fetchPage("/verification", null, $("#verification-error"));
+    if (data === null) return;
     $("#verification-intro").textContent =
       `账号须每 ${data.days} 天核实一次：确认使用人仍在岗、账号及权限仍需保留。逾期未核实的账号将被停用。` +
       "超级管理员核实本单位干部和下级工会超级管理员的账号，平台核实各级超级管理员的账号。";
@@ -606,15 +594,9 @@
 
   // --- 备案记录 -----------------------------------------------------------------------------------
   async function loadFilings() {
-    const error = $("#filings-error");
-    let filings;
-    try {
-      filings = (await api("GET", "/filings")).filings;
-      setMessage(error, "");
-    } catch (e) {
-      report(error, e);
-      return;
-    }
+    const data = await fetchPage("/filings", null, $("#filings-error"));
+    if (data === null) return;
+    const filings = data.filings;
     $("#filings-table tbody").replaceChildren(...filings.map((f) =>
       el("tr", {},
         el("td", {}, f.union),
@@ -872,17 +854,9 @@
     if ($("#members-name").value.trim()) query.set("name", $("#members-name").value.trim());
     if (more === true && state.membersNext != null) query.set("before", String(state.membersNext));
     const button = $("#members-more");
-    button.disabled = true;
-    let members;
-    try {
-      members = (await api("GET", `/members?${query}`)).members;
-      setMessage(error, "");
-    } catch (e) {
-      report(error, e);
-      return;
-    } finally {
-      button.disabled = false;
-    }
+    const data = await fetchPage(`/members?${query}`, button, error);
+    if (data === null) return;
+    const members = data.members;
     if (more !== true) body.replaceChildren();
     body.append(...members.map(memberRow));
     state.membersNext = members.length === PAGE ? members[members.length - 1].id : null;
