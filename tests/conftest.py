@@ -8,6 +8,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -22,6 +23,7 @@ from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedServers
 from wxbackend.infra.migrations import migrate
 from wxbackend.runtime import Runtime, open_runtime
+from wxbackend.services.clock import CHINA, china_now
 from wxbackend.services.seed import seed
 
 APPID = "wx0123456789abcdef"
@@ -106,6 +108,42 @@ async def db(clean_db: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
+# --- the services' clock ----------------------------------------------------------------------
+class TestClock:
+    """The clock the runtime hands to every service. It follows the system clock until a test
+    sets it; a set clock runs on from the instant set (a frozen one stays there), so a test
+    predicts what a service computes from this clock, never from the wall clock."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+        self._frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self._frozen if self._frozen is not None else china_now() + self._offset
+
+    def set(self, when: datetime, *, frozen: bool = False) -> None:
+        """From now on the clock reads ``when`` (an aware datetime, or naive China time)."""
+        when = when if when.tzinfo else when.replace(tzinfo=CHINA)
+        when = when.astimezone(CHINA)
+        self._frozen = when if frozen else None
+        self._offset = when - china_now()
+
+    def advance(self, seconds: float) -> None:
+        if self._frozen is not None:
+            self._frozen += timedelta(seconds=seconds)
+        self._offset += timedelta(seconds=seconds)
+
+
+# The instants most often gotten wrong: China's date and year differ from UTC's eight hours a day.
+NEW_YEARS_EVE = datetime(2026, 12, 31, 23, 30, tzinfo=CHINA)     # 15:30 UTC, same date
+NEW_YEAR = datetime(2027, 1, 1, 0, 30, tzinfo=CHINA)             # 16:30 UTC on 31 December
+
+
+@pytest.fixture
+def clock() -> TestClock:
+    return TestClock()
+
+
 # --- WeChat, faked over real HTTP ------------------------------------------------------------
 @pytest.fixture
 async def fake_wechat() -> AsyncIterator[FakeWeChat]:
@@ -160,8 +198,9 @@ def pusher() -> FakePusher:
 
 
 @pytest.fixture
-async def rt(settings: Settings, backing: EmbeddedServers, clean_db: str) -> AsyncIterator[Runtime]:
-    async with open_runtime(settings, backing.dsn, backing.redis_url) as runtime:
+async def rt(settings: Settings, backing: EmbeddedServers, clean_db: str,
+             clock: TestClock) -> AsyncIterator[Runtime]:
+    async with open_runtime(settings, backing.dsn, backing.redis_url, now=clock) as runtime:
         await runtime.redis.flushdb()
         yield runtime
 

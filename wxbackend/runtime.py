@@ -22,6 +22,7 @@ from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
 from wxbackend.services.accounts import AccountService
 from wxbackend.services.cadres import CadreService
+from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.membership import MembershipService, card_key
 from wxbackend.services.oa_inbox import OAInbox
@@ -40,6 +41,7 @@ from wxbackend.wechat.envelope import Envelope
 @dataclass
 class Runtime:
     settings: Settings
+    clock: Clock          # the one clock every service takes (tests set it)
     pool: asyncpg.Pool
     redis: aioredis.Redis
     http: httpx.AsyncClient
@@ -80,7 +82,9 @@ def personal_data(settings: Settings, index_key: bytes | None = None) -> Persona
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
+                       now: Clock = china_now) -> AsyncIterator[Runtime]:
+    """``now``: the clock handed to every service."""
     pool = await create_pool(dsn, settings.database)
     redis = create_redis(redis_url, settings.redis)
     http = httpx.AsyncClient(
@@ -102,24 +106,25 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
             if settings.miniprogram.appid else None
         login = WeChatLogin(
             oa=api, mp=mp, accounts=accounts, redis=redis,
-            h5_sessions=SessionStore(redis, kind="h5", ttl=settings.sessions.h5_ttl),
-            mp_sessions=SessionStore(redis, kind="mp", ttl=settings.sessions.mp_ttl),
+            h5_sessions=SessionStore(redis, kind="h5", ttl=settings.sessions.h5_ttl, now=now),
+            mp_sessions=SessionStore(redis, kind="mp", ttl=settings.sessions.mp_ttl, now=now),
             pii=pii, public_url=settings.server.public_url,
-            state_ttl=settings.sessions.oauth_state_ttl, authorize_url=wx.oauth_authorize_url)
+            state_ttl=settings.sessions.oauth_state_ttl, authorize_url=wx.oauth_authorize_url, now=now)
         apps = PlatformApps(pool, redis, pii, settings.platform)
         public_url = settings.server.public_url.rstrip("/")
         cards = card_key(index_key)
         membership = MembershipService(pool, redis, pii, settings.membership,
                                        accounts=accounts, card_key=cards,
-                                       card_url=f"{public_url}/admin/card.html")
+                                       card_url=f"{public_url}/admin/card.html", now=now)
         reviews = ReviewService(pool, pii, settings.membership, oa_appid=wx.appid,
-                                h5_base=h5_base, card_key=cards)
-        rosters = RosterService(pool, pii, settings.membership)
-        yield Runtime(settings=settings, pool=pool, redis=redis, http=http, api=api,
+                                h5_base=h5_base, card_key=cards, now=now)
+        rosters = RosterService(pool, pii, settings.membership, now=now)
+        yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
                       accounts=accounts, login=login,
-                      sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms),
+                      sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms,
+                                         now=now),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
                       cadres=CadreService(pool, redis, pii, settings.admin),
                       membership=membership, reviews=reviews, rosters=rosters)

@@ -5,7 +5,6 @@ member card's QR code checks out in the console."""
 from __future__ import annotations
 
 import base64
-import time
 from io import BytesIO
 
 import pytest
@@ -18,6 +17,7 @@ from tests.conftest import INDEX_KEY, PUBLIC_URL
 from tests.services.test_cadres import PASSWORD, org_id, otp
 from tests.services.test_membership import LI_ID, ZHANG_ID, join_form
 from wxbackend.services import member_card
+from wxbackend.services.clock import unix_time
 from wxbackend.services.membership import card_key
 from wxbackend.store import orgs as org_store
 
@@ -127,7 +127,7 @@ async def _token_from_card(rt, png: bytes) -> str:
     member_id = await rt.pool.fetchval("SELECT id FROM members")
     key = card_key(base64.b64decode(INDEX_KEY))
     for skew in range(120):
-        token = member_card.issue_token(key, member_id, int(time.time()) - skew)
+        token = member_card.issue_token(key, member_id, unix_time(rt.clock) - skew)
         payload = f"{PUBLIC_URL}/admin/card.html#{token}"
         place = member_card.qr_placement(payload)
         matrix = segno.make(payload, error="M", micro=False, boost_error=False)\

@@ -10,16 +10,16 @@ import base64
 import os
 import re
 import secrets
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.browser import test_console as console
 from tests.browser.conftest import PASSWORD, Page, expect, otp, require_browser
-from tests.conftest import INDEX_KEY
+from tests.conftest import INDEX_KEY, NEW_YEARS_EVE
 from wxbackend.services import member_card
 from wxbackend.services.accounts import WeChatIdentity
+from wxbackend.services.clock import unix_time
 from wxbackend.services.idnumbers import id_check_char, uscc_check_char
 from wxbackend.services.member_forms import EDUCATION, ETHNICITIES, HOUSEHOLD_TYPES, POLITICAL_STATUS
 from wxbackend.services.membership import card_key
@@ -273,11 +273,13 @@ async def test_worker_joins_a_union_on_the_h5_page(h5_page, rt, db, chengdu) -> 
 
 
 # --- 3. 会员认证 ---------------------------------------------------------------------------------
-async def test_certify_no_match_offers_a_dispute(h5_page, rt, db, chengdu) -> None:
+async def test_certify_no_match_offers_a_dispute(h5_page, rt, db, chengdu, clock) -> None:
     tianfu = await grassroots(db, chengdu, TIANFU)
     zhang = await worker(rt, "oZhang", "13800000001")
+    # 23:30 in China is still the same day there, 15:30 in UTC: the day is China's
+    clock.set(NEW_YEARS_EVE)
     # four attempts already today: this page may try once more before the daily limit
-    await rt.redis.set(f"certify:acct:{zhang}:{time.strftime('%Y%m%d')}", 4, ex=3600)
+    await rt.redis.set(f"certify:acct:{zhang}:20261231", 4, ex=3600)
     page = await h5_page(zhang, "/h5/certify.html")
 
     form = page.locator("#certify-form")
@@ -372,7 +374,7 @@ async def test_card_page_signs_the_cadre_in_and_verifies(new_page, rt, db, cheng
     wangwu = await wangwu_and_lisi(rt, chengdu, {"member.review"})
     approved = await member_of(rt, wangwu, tianfu["id"], zhang, "张三", ZHANG_ID)
     member_id = await db.fetchval("SELECT id FROM members")
-    token = member_card.issue_token(card_key(base64.b64decode(INDEX_KEY)), member_id, int(time.time()))
+    token = member_card.issue_token(card_key(base64.b64decode(INDEX_KEY)), member_id, unix_time(rt.clock))
 
     # The QR code opens /admin/card.html#<token>, as a cadre's phone would.
     page = await new_page()

@@ -10,12 +10,12 @@ from datetime import date, datetime
 
 import pytest
 
-from tests.conftest import INDEX_KEY, make_settings
+from tests.conftest import INDEX_KEY, NEW_YEAR, make_settings
 from tests.services.test_cadres import PASSWORD, UA, org_id, otp
 from wxbackend.runtime import open_runtime
 from wxbackend.services import audit, member_card
 from wxbackend.services.accounts import WeChatIdentity
-from wxbackend.services.clock import CHINA, china_today
+from wxbackend.services.clock import CHINA, china_today, unix_time
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.idnumbers import id_check_char, uscc_check_char
 from wxbackend.services.membership import MembershipService, card_key
@@ -45,7 +45,8 @@ async def worker(rt, openid: str, phone: str | None = "13800000001") -> int:
 
 
 # --- 入会 ----------------------------------------------------------------------------------------
-async def test_join_is_reviewed_and_creates_a_linked_member(rt, db, unions, reviewer) -> None:
+async def test_join_is_reviewed_and_creates_a_linked_member(rt, db, unions, reviewer, clock) -> None:
+    clock.set(NEW_YEAR)   # already 2027 in China, still 2026 in UTC
     zhang = await worker(rt, "oZhang")
     application = await rt.membership.apply_join(zhang, join_form(unions["tianfu"]))
     assert application["status"] == "pending" and application["id_number"] == "5101**********" + ZHANG_ID[-4:]
@@ -58,9 +59,10 @@ async def test_join_is_reviewed_and_creates_a_linked_member(rt, db, unions, revi
     assert queue["applications"][0]["decidable"] and queue["counts"]["pending"] == 1
 
     decided = await rt.reviews.approve(reviewer, application["id"])
-    assert decided["status"] == "approved" and decided["member_no"].startswith(f"SC{date.today().year}")
+    assert decided["status"] == "approved" and decided["member_no"].startswith("SC2027")
     member = await db.fetchrow("SELECT * FROM members")
     assert (member["account_id"], member["source"], member["org_id"]) == (zhang, "platform", unions["tianfu"])
+    assert member["joined_on"] == date(2027, 1, 1)
     assert rt.pii.decrypt(member["id_number_enc"], "members.id_number") == ZHANG_ID
     assert rt.pii.decrypt(member["phone_enc"], "members.phone") == "13800000001"
     change = await db.fetchrow("SELECT * FROM base_data_changes WHERE entity = 'member'")
@@ -165,7 +167,7 @@ async def roster_member(rt, db, union_id: int, name: str, number: str, phone: st
     return await db.fetchval(
         """INSERT INTO members (org_id, member_no, name, id_number_enc, id_number_bidx, phone_enc,
                                 phone_bidx, gender, birth_date, source, joined_on)
-           VALUES ($1, next_member_no(), $2, $3, $4, $5, $6, 1, '1990-03-07', 'roster', '2019-05-01')
+           VALUES ($1, next_member_no('2019-05-01'), $2, $3, $4, $5, $6, 1, '1990-03-07', 'roster', '2019-05-01')
            RETURNING id""",
         union_id, name, pii.encrypt(number, "members.id_number"),
         pii.blind_index(number, "members.id_number"),
@@ -366,7 +368,7 @@ async def test_card_verification_is_audited_and_masks_the_name(rt, db, unions, r
     await rt.membership.certify(zhang, {"name": "张三丰", "id_number": ZHANG_ID}, "10.1.1.7")
     png = await rt.membership.member_card(zhang)
     assert png.startswith(b"\x89PNG")
-    token = member_card.issue_token(card_key(base64.b64decode(INDEX_KEY)), member_id, int(time.time()))
+    token = member_card.issue_token(card_key(base64.b64decode(INDEX_KEY)), member_id, unix_time(rt.clock))
     card = await rt.reviews.verify_card(reviewer, token)
     assert card["valid"] and card["name"] == "张**" and card["union"]["id"] == unions["tianfu"]
     count, breaks = await audit.verify(db)

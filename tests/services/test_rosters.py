@@ -131,7 +131,7 @@ async def lisi(rt, wangwu):
 def batches_of(rt, rows: int, *, child_reader_bytes: int = 1 << 30) -> RosterService:
     """The service with small batches, so a short file crosses batch boundaries."""
     return RosterService(rt.pool, rt.pii, dataclasses.replace(rt.settings.membership, import_batch_rows=rows),
-                         child_reader_bytes=child_reader_bytes)
+                         now=rt.clock, child_reader_bytes=child_reader_bytes)
 
 
 async def run(rt, actor, path: str, filename: str | None = None, *, service=None) -> dict:
@@ -169,7 +169,7 @@ async def test_an_xlsx_roster_is_imported_and_its_reimport_changes_nothing(rt, d
     assert zhang["account_id"] is None and zhang["roster_digest"] is not None
     zhao = members["赵六"]
     assert (zhao["household_type"], zhao["migrant_worker"], zhao["phone_enc"]) == ("农村", True, None)
-    assert zhao["joined_on"] == rt.rosters._today()   # no join date: today
+    assert zhao["joined_on"] == rt.clock().date()   # no join date: today
     assert members["钱七"]["member_no"] == "CD-0001" and members["钱七"]["joined_on"] == date(2019, 7, 1)
     assert members["钱七"]["org_id"] == tree["b_id"]
 
@@ -574,13 +574,13 @@ async def test_shutting_down_fails_a_running_import_and_writes_none_of_it(rt, db
     second_batch = asyncio.Event()
     calls = 0
 
-    async def stall_at_the_second_batch(conn, import_id, actor):
+    async def stall_at_the_second_batch(conn, import_id, actor, today):
         nonlocal calls
         calls += 1
         if calls == 2:
             second_batch.set()
             await asyncio.Event().wait()   # the process is asked to stop here
-        return await applying(conn, import_id, actor)
+        return await applying(conn, import_id, actor, today)
     monkeypatch.setattr(rosters_store, "apply_creates", stall_at_the_second_batch)
     path = xlsx(tmp_path / "r.xlsx", [row(tree["a"], person(i), idn(i)) for i in range(1, 6)])
     started = await service.start_import(lisi, await Upload.of_file(path), "r.xlsx")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData, mask_id_number, mask_phone
 from wxbackend.infra.redis import WindowCounter, day_window, hour_window, retry_after
 from wxbackend.services import member_card
-from wxbackend.services.clock import china_now
+from wxbackend.services.clock import china_now, unix_time
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.idnumbers import parse_id_number
 from wxbackend.services.member_forms import clean_founding_form, clean_member_form, clean_name
@@ -313,7 +312,7 @@ class MembershipService:
             raise Forbidden("您还不是认证会员，请先入会或进行会员认证", code="not_a_member")
         if member["status"] == "withdrawn":
             raise Conflict("会籍已终止，会员卡不可用", code="member_not_active")
-        token = member_card.issue_token(self._card_key, member["id"], int(time.time()))
+        token = member_card.issue_token(self._card_key, member["id"], unix_time(self._now))
         data = member_card.CardData(name=member["name"], member_no=member["member_no"],
                                     union_name=member["org_name"], joined_on=member["joined_on"],
                                     status_label=MEMBER_STATUS[member["status"]])

@@ -10,7 +10,6 @@ not decided within ``review_days`` are overdue: they count against the completio
 from __future__ import annotations
 
 import logging
-import time
 from datetime import date
 
 import asyncpg
@@ -19,7 +18,7 @@ from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services import audit, member_card
 from wxbackend.services.cadres import changed_by
-from wxbackend.services.clock import china_now
+from wxbackend.services.clock import Clock, china_now, unix_time
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.services.idnumbers import mask_name, parse_credit_code
 from wxbackend.services.membership import (
@@ -43,8 +42,9 @@ log = logging.getLogger(__name__)
 
 class ReviewService:
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, settings: MembershipSettings, *,
-                 oa_appid: str, h5_base: str, card_key: bytes) -> None:
+                 oa_appid: str, h5_base: str, card_key: bytes, now: Clock = china_now) -> None:
         self._pool = pool
+        self._now = now
         self._pii = pii
         self._s = settings
         self._oa_appid = oa_appid
@@ -133,7 +133,7 @@ class ReviewService:
             id_number_bidx=row["id_number_bidx"], phone_enc=row["phone_enc"],
             phone_bidx=self._pii.blind_index(phone, PHONE_COLUMN), gender=form["gender"],
             birth_date=date.fromisoformat(form["birth_date"]), form=form,
-            source="platform", account_id=row["account_id"])
+            source="platform", account_id=row["account_id"], joined_on=self._now().date())
         await account_store.log_change(conn, "member", str(created["id"]), "joined", changed_by(actor.id),
                                        {"member_no": created["member_no"], "org_id": row["org_id"],
                                         "source": "platform"})
@@ -195,7 +195,7 @@ class ReviewService:
             payload = {"touser": openid, "template_id": self._s.notify_template_id, "url": url,
                        "client_msg_id": f"application-{row['id']}",
                        "data": {"thing1": {"value": subject}, "phrase2": {"value": result},
-                                "time3": {"value": china_now().strftime("%Y-%m-%d %H:%M")},
+                                "time3": {"value": self._now().strftime("%Y-%m-%d %H:%M")},
                                 "thing4": {"value": note[:20]}}}
             kind = "template"
         else:
@@ -216,7 +216,7 @@ class ReviewService:
     async def verify_card(self, actor: Actor, token: str) -> dict:
         """A cadre scans a member card: valid, and whose? Any signed-in cadre may check a card
         (services are redeemed across unions); only masked data is shown."""
-        member_id = member_card.read_token(self._card_key, token, int(time.time()), self._s.card_max_age)
+        member_id = member_card.read_token(self._card_key, token, unix_time(self._now), self._s.card_max_age)
         async with self._pool.acquire() as conn, conn.transaction():
             row = await store.member(conn, member_id)
             if row is None or row["account_id"] is None:

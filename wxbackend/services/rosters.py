@@ -30,7 +30,7 @@ import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -41,7 +41,7 @@ from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.xlsx import Watermark
 from wxbackend.services import audit
 from wxbackend.services.cadres import changed_by
-from wxbackend.services.clock import china_now, china_today
+from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.errors import InvalidInput, NotFound
 from wxbackend.services.permissions import Actor
 from wxbackend.services.roster_export import ExportBook, RosterExport, template
@@ -89,14 +89,14 @@ def _zero() -> dict[str, int]:
 
 class RosterService:
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, settings: MembershipSettings, *,
-                 today: Callable[[], date] = china_today, child_reader_bytes: int = 2 * 1_048_576) -> None:
+                 now: Clock = china_now, child_reader_bytes: int = 2 * 1_048_576) -> None:
         """``child_reader_bytes``: a workbook at least this large is read in a child process
         (starting one costs about half a second, worth it only for a large file)."""
         self._pool = pool
         self._child_from = child_reader_bytes
         self._pii = pii
         self._s = settings
-        self._today = today
+        self._now = now
         self._running: set[asyncio.Task] = set()
 
     # --- import ------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ class RosterService:
     async def _import_rows(self, conn: asyncpg.Connection, actor: Actor, import_id: int, upload: Upload,
                            source: Source, counts: dict[str, int], errors: list[dict]) -> None:
         loop = asyncio.get_running_loop()
-        today = self._today()
+        today = self._now().date()
         in_child = source.kind == "xlsx" and upload.size >= self._child_from
         reader = await loop.run_in_executor(None, functools.partial(
             RosterReader.open, upload.path, source, self._pii, today, self._s.import_batch_rows,
@@ -216,7 +216,7 @@ class RosterService:
         if plan.stage:
             who = changed_by(actor.id)
             await store.stage(conn, plan.stage)
-            created = await store.apply_creates(conn, import_id, who) if plan.creates else set()
+            created = await store.apply_creates(conn, import_id, who, today) if plan.creates else set()
             updated = await store.apply_updates(conn, import_id, who) if plan.updates else set()
             # A row another transaction took meanwhile (a worker joining at this moment, a
             # transfer) is reported, not overwritten.
@@ -323,7 +323,7 @@ class RosterService:
                     if total > EXPORT_MAX_ROWS:
                         raise InvalidInput(f"该范围内会员超过 {EXPORT_MAX_ROWS} 人，请按下级工会分别导出",
                                            code="export_too_large")
-                    now = china_now()
+                    now = self._now()
                     watermark = Watermark(exporter=actor.username, stamp=now.strftime("%Y-%m-%d %H:%M:%S"),
                                           purpose=purpose)
                     book = await loop.run_in_executor(None, ExportBook, self._pii, watermark)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 
 import redis.asyncio as aioredis
+
+from wxbackend.services.clock import Clock, china_now, unix_time
 
 
 def _digest(token: str) -> str:
@@ -20,8 +21,9 @@ def _digest(token: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, redis: aioredis.Redis, *, kind: str, ttl: int) -> None:
+    def __init__(self, redis: aioredis.Redis, *, kind: str, ttl: int, now: Clock = china_now) -> None:
         self._redis = redis
+        self._now = now
         self._kind = kind
         self._ttl = ttl
 
@@ -37,7 +39,7 @@ class SessionStore:
 
     async def create(self, account_id: int, data: dict | None = None) -> str:
         token = secrets.token_urlsafe(32)
-        record = {"account_id": account_id, "created": int(time.time()), **(data or {})}
+        record = {"account_id": account_id, "created": unix_time(self._now), **(data or {})}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key(token), json.dumps(record), ex=self._ttl)
             pipe.sadd(self._account_key(account_id), _digest(token))

@@ -17,7 +17,6 @@ import hmac
 import json
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -26,6 +25,7 @@ import redis.asyncio as aioredis
 
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services.accounts import Account, AccountService, WeChatIdentity
+from wxbackend.services.clock import Clock, china_now, unix_time
 from wxbackend.services.errors import DomainError, Forbidden, InvalidInput, Unavailable
 from wxbackend.services.sessions import SessionStore
 from wxbackend.wechat.api import WeChatAPI, WeChatAPIError, WeChatUnreachable
@@ -81,8 +81,9 @@ class WeChatLogin:
     def __init__(self, *, oa: WeChatAPI, mp: WeChatAPI | None, accounts: AccountService,
                  redis: aioredis.Redis, h5_sessions: SessionStore, mp_sessions: SessionStore,
                  pii: PersonalData, public_url: str, state_ttl: int,
-                 authorize_url: str = OAUTH_AUTHORIZE) -> None:
+                 authorize_url: str = OAUTH_AUTHORIZE, now: Clock = china_now) -> None:
         self._oa = oa
+        self._now = now
         self._mp = mp
         self._accounts = accounts
         self._redis = redis
@@ -150,7 +151,7 @@ class WeChatLogin:
             raise InvalidInput("只能为本站页面签名", code="jssdk_url_invalid")
         with _wechat_errors({}):
             ticket = await self._oa.tickets.get()
-        nonce, timestamp = secrets.token_hex(8), str(int(time.time()))
+        nonce, timestamp = secrets.token_hex(8), str(unix_time(self._now))
         plain = f"jsapi_ticket={ticket}&noncestr={nonce}&timestamp={timestamp}&url={page}"
         return {"appId": self._oa.appid, "timestamp": timestamp, "nonceStr": nonce,
                 "signature": hashlib.sha1(plain.encode()).hexdigest()}  # noqa: S324 - WeChat's scheme

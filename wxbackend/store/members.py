@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import asyncpg
 
 
@@ -58,19 +60,20 @@ async def member(conn: asyncpg.Connection, member_id: int) -> asyncpg.Record | N
 async def create_member(conn: asyncpg.Connection, *, org_id: int, name: str, id_number_enc: bytes,
                         id_number_bidx: bytes, phone_enc: bytes | None, phone_bidx: bytes | None,
                         gender: int, birth_date, form: dict, source: str,
-                        account_id: int | None) -> asyncpg.Record:
+                        account_id: int | None, joined_on: date) -> asyncpg.Record:
+    """A new member record, joined (and numbered in the year of) ``joined_on``, a China date."""
     return await conn.fetchrow(
         """INSERT INTO members (org_id, member_no, name, id_number_enc, id_number_bidx, phone_enc,
                                 phone_bidx, gender, birth_date, ethnicity, education,
                                 political_status, household_type, migrant_worker, employer, job,
                                 source, joined_on, account_id, certified_at)
-           VALUES ($1, next_member_no(), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                   $15, $16, current_date, $17, CASE WHEN $17::bigint IS NULL THEN NULL ELSE now() END)
+           VALUES ($1, next_member_no($18), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                   $15, $16, $18, $17, CASE WHEN $17::bigint IS NULL THEN NULL ELSE now() END)
            RETURNING id, member_no""",
         org_id, name, id_number_enc, id_number_bidx, phone_enc, phone_bidx, gender, birth_date,
         form.get("ethnicity"), form.get("education"), form.get("political_status"),
         form.get("household_type"), bool(form.get("migrant_worker")), form.get("employer"),
-        form.get("job"), source, account_id)
+        form.get("job"), source, account_id, joined_on)
 
 
 async def certify(conn: asyncpg.Connection, member_id: int, account_id: int) -> asyncpg.Record | None:

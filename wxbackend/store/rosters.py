@@ -8,6 +8,7 @@ the same statement, so 100,000 rows cost a few hundred round trips, not 100,000.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import date
 
 import asyncpg
 
@@ -140,16 +141,17 @@ async def stage(conn: asyncpg.Connection, records: Sequence[tuple]) -> None:
         await conn.copy_records_to_table("roster_stage", records=records, columns=STAGE_COLUMNS)
 
 
-async def apply_creates(conn: asyncpg.Connection, import_id: int, actor: str) -> set[bytes]:
+async def apply_creates(conn: asyncpg.Connection, import_id: int, actor: str, today: date) -> set[bytes]:
     """Insert the staged new members with their change-log rows; the ID-number indexes of
-    those inserted (a row taken meanwhile by another transaction is left out)."""
+    those inserted (a row taken meanwhile by another transaction is left out). New member numbers
+    carry the year of ``today``, a China date."""
     rows = await conn.fetch(
         """WITH created AS (
                INSERT INTO members (org_id, member_no, name, id_number_enc, id_number_bidx, phone_enc,
                                     phone_bidx, gender, birth_date, ethnicity, education,
                                     political_status, household_type, migrant_worker, employer, job,
                                     source, joined_on, roster_digest)
-               SELECT org_id, coalesce(member_no, next_member_no()), name, id_number_enc,
+               SELECT org_id, coalesce(member_no, next_member_no($3)), name, id_number_enc,
                       id_number_bidx, phone_enc, phone_bidx, gender, birth_date, ethnicity, education,
                       political_status, household_type, migrant_worker, employer, job, 'roster',
                       joined_on, roster_digest
@@ -164,7 +166,7 @@ async def apply_creates(conn: asyncpg.Connection, import_id: int, actor: str) ->
                       $2
                FROM created c JOIN orgs o ON o.id = c.org_id
            )
-           SELECT id_number_bidx FROM created""", import_id, actor)
+           SELECT id_number_bidx FROM created""", import_id, actor, today)
     return {r["id_number_bidx"] for r in rows}
 
 
