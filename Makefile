@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= var/local.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint browser clean
+.PHONY: run test test-anytime install lint browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,22 @@ run: $(STAMP) $(CONFIG)
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The suite where date arithmetic breaks: at 23:30 on 31 December China time (15:30 UTC) and at
+# 00:30 on 1 January China time (still 31 December in UTC), every process (PostgreSQL and Redis
+# too) shifted alike by Debian's libfaketime; then in a time zone eight hours behind UTC.
+ANYTIME_AT := 2026-12-31T15:30:00Z 2026-12-31T16:30:00Z
+test-anytime: $(STAMP) browser
+	@command -v faketime >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
+	@for at in $(ANYTIME_AT); do \
+	  off=$$(( $$(date -d "$$at" +%s) - $$(date +%s) )); \
+	  case $$off in -*) ;; *) off="+$$off" ;; esac; \
+	  echo "== the suite with every clock at $$at (TZ=UTC)"; \
+	  TZ=UTC faketime -f "$${off}s" $(BIN)/python -m pytest -q -p no:cacheprovider || exit 1; \
+	done
+	@echo "== the suite in TZ=America/Los_Angeles"
+	TZ=America/Los_Angeles $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
