@@ -127,6 +127,26 @@ async def test_redis_down_is_a_503_with_retry_after(no_redis, rt, http, fake_wec
         assert int(response.headers["Retry-After"]) > 0, name
 
 
+@pytest.mark.expected_errors(r" 503$")
+async def test_database_down_is_a_503_with_retry_after(rt, backing, http, caplog, monkeypatch) -> None:
+    from wxbackend.handlers import base
+    monkeypatch.setattr(base, "_outage_log", base._OutageLog())  # no report from earlier tests
+    async with open_runtime(rt.settings, backing.dsn, backing.redis_url) as broken:
+        await broken.pool.close()  # every later acquire fails, as when PostgreSQL is gone
+        srv, url = await start_server(broken)
+        try:
+            answers = [await http.get(f"{url}/h5/api/v1/regions") for _ in range(3)]
+        finally:
+            srv.stop()
+    for response in answers:
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "database_unavailable"
+        assert int(response.headers["Retry-After"]) > 0
+    # one warning for the outage, no traceback per request
+    warnings = [r for r in caplog.records if "database_unavailable" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
+
+
 # --- no query string in any log line ---------------------------------------------------------------
 @pytest.mark.expected_errors(r"(?i)uncaught exception", r"GET /wechat/oauth/callback 500")
 async def test_an_uncaught_exception_logs_no_query_string(rt, server, monkeypatch, caplog) -> None:
