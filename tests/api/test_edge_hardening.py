@@ -87,6 +87,7 @@ def test_the_client_address_rule() -> None:
     h = tornado.httputil.HTTPHeaders
     assert proxies.client("192.0.2.1", h({"X-Real-Ip": "6.6.6.6"})) == "192.0.2.1"
     assert proxies.client("127.0.0.1", h({})) == "127.0.0.1"
+    assert proxies.client("::ffff:127.0.0.1", h({"X-Real-Ip": "192.0.2.8"})) == "192.0.2.8"
     assert proxies.client("127.0.0.1", h({"X-Forwarded-For": "6.6.6.6, 10.0.0.9"})) == "6.6.6.6"
     assert proxies.client("10.2.3.4", h({"X-Forwarded-For": "1.1.1.1, [2001:db8::1]:443, 192.0.2.5"})) \
         == "192.0.2.5"

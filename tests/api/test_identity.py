@@ -347,17 +347,19 @@ async def test_cookies_are_secure_behind_tls(rt, fake_wechat) -> None:
     behind_nginx = dataclasses.replace(
         rt, settings=rt.settings.replace(server={"trusted_proxies": ["127.0.0.1"]}))
     srv, server = await start_server(behind_nginx)
-    async with httpx.AsyncClient(trust_env=False, headers=tls) as browser:
-        start = await browser.get(f"{server}/wechat/oauth/start")
-        nonce_cookie = _set_cookie(start, "wx_oauth")
-        wechat = await browser.get(start.headers["Location"].split("#")[0] + "&fake_openid=oZhang")
-        callback = urlsplit(wechat.headers["Location"])
-        # A browser returns a Secure cookie over https only; this test client speaks http.
-        landed = await browser.get(f"{server}{callback.path}?{callback.query}",
-                                   headers={"Cookie": nonce_cookie.split(";")[0]})
+    try:
+        async with httpx.AsyncClient(trust_env=False, headers=tls) as browser:
+            start = await browser.get(f"{server}/wechat/oauth/start")
+            nonce_cookie = _set_cookie(start, "wx_oauth")
+            wechat = await browser.get(start.headers["Location"].split("#")[0] + "&fake_openid=oZhang")
+            callback = urlsplit(wechat.headers["Location"])
+            # A browser returns a Secure cookie over https only; this test client speaks http.
+            landed = await browser.get(f"{server}{callback.path}?{callback.query}",
+                                       headers={"Cookie": nonce_cookie.split(";")[0]})
+    finally:
+        srv.stop()
     assert landed.status_code == 302
     for cookie in (nonce_cookie, _set_cookie(landed, "wx_h5")):
         attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
         assert {"httponly", "secure", "samesite"} <= attributes, cookie
         assert "SameSite=Lax" in cookie
-    srv.stop()

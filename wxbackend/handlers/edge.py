@@ -41,6 +41,8 @@ class TrustedProxies:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d
         return any(ip in network for network in self._networks)
 
     def client(self, peer: str, headers: tornado.httputil.HTTPHeaders) -> str:
