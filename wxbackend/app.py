@@ -20,6 +20,7 @@ from wxbackend.handlers import (
     wechat_login,
 )
 from wxbackend.handlers.base import NotFoundHandler, log_access
+from wxbackend.handlers.edge import TrustedProxies
 from wxbackend.infra.logging import request_id
 from wxbackend.runtime import Runtime
 
@@ -73,6 +74,11 @@ class _Server(tornado.httpserver.HTTPServer):
 
 
 def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
-    """The HTTP server for the application, with the limits from the settings."""
-    return _Server(oa.Front(make_app(rt), rt.envelope, rt.inbox), xheaders=rt.settings.server.xheaders,
-                   max_body_size=rt.settings.server.max_body_bytes, idle_connection_timeout=60)
+    """The HTTP server for the application, with the limits from the settings. Tornado's own
+    ``xheaders`` stays off: :class:`oa.Front` believes forwarded headers from our proxies only."""
+    server = rt.settings.server
+    front = oa.Front(make_app(rt), rt.envelope, rt.inbox,
+                     proxies=TrustedProxies(server.trusted_proxies), max_body=server.max_body_bytes,
+                     own_limits=frozenset({rosters.ImportsHandler.route}))
+    return _Server(front, xheaders=False, max_body_size=front.server_max_body,
+                   idle_connection_timeout=60)

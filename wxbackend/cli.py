@@ -311,7 +311,6 @@ LOCAL_CONFIG = """# Local configuration made by `wxbackend init-config` for runn
 port = 8000
 data_dir = "{data_dir}"
 public_url = "http://localhost:8000"
-xheaders = false
 
 [wechat]
 appid = "wx{appid}"

@@ -7,6 +7,7 @@ no ``repr``, log line or traceback ever shows their value.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import tomllib
@@ -56,7 +57,9 @@ class ServerSettings:
     address: str = "0.0.0.0"  # noqa: S104 - a server binds all interfaces behind nginx by design
     data_dir: str = "./var"
     public_url: str = "http://localhost:8000"
-    xheaders: bool = True
+    # Peers (addresses or CIDRs) whose X-Real-IP / X-Forwarded-For / X-Forwarded-Proto are
+    # believed; from anyone else those headers are ignored, or a client could pick its address.
+    trusted_proxies: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
     run_worker: bool = True
     debug: bool = False
@@ -253,6 +256,12 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if typing.get_origin(hint) is tuple:
+        # a TOML array, or a comma-separated string from the environment
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if hint is dict or hint == "dict":
         if not isinstance(value, dict):
             raise ConfigError(f"{name}: expected a table")
@@ -261,7 +270,9 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
 
 
 # Settings that no longer do anything: accepted, with a warning, so older config files still load.
-_RETIRED = {("wechat", "dedup_ttl"): "retries are recognised by PostgreSQL alone"}
+_RETIRED = {("wechat", "dedup_ttl"): "retries are recognised by PostgreSQL alone",
+            ("server", "xheaders"): "forwarded headers are believed only from [server] "
+                                    "trusted_proxies, e.g. [\"127.0.0.1\"] with nginx on this host"}
 
 
 def _coerce_section(cls: type, values: dict[str, Any], section: str = "") -> dict[str, Any]:
@@ -332,6 +343,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("[sms] provider must be console or tencent")
     if settings.sessions.secure_cookies not in {"auto", "always", "never"}:
         raise ConfigError("[sessions] secure_cookies must be auto, always or never")
+    for proxy in settings.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"[server] trusted_proxies: {proxy!r} is not an address or CIDR") from None
     if settings.server.max_body_bytes < wx.max_message_bytes:
         raise ConfigError("[server] max_body_bytes must be at least [wechat] max_message_bytes")
 

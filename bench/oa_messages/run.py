@@ -256,7 +256,6 @@ def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, *,
 address = "127.0.0.1"
 data_dir = "{tmp / 'server'}"
 public_url = "http://127.0.0.1:{port}"
-xheaders = false
 run_worker = false
 
 [database]

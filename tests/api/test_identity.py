@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -11,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import APPID, MP_APPID, MP_SECRET, PUBLIC_URL
+from tests.conftest import APPID, MP_APPID, MP_SECRET, PUBLIC_URL, start_server
 from tests.fakes import FakeWeChat
 from wxbackend.runtime import Runtime
 from wxbackend.services import platform as platform_service
@@ -340,17 +341,23 @@ def _set_cookie(response: httpx.Response, name: str) -> str:
                 if k.lower() == "set-cookie" and v.startswith(f"{name}="))
 
 
-async def test_cookies_are_secure_behind_tls(server, fake_wechat) -> None:
+async def test_cookies_are_secure_behind_tls(rt, fake_wechat) -> None:
     fake_wechat.oauth_user("oZhang")
-    tls = {"X-Forwarded-Proto": "https"}  # nginx terminates TLS in front of us
-    async with httpx.AsyncClient(trust_env=False, headers=tls) as browser:
-        start = await browser.get(f"{server}/wechat/oauth/start")
-        nonce_cookie = _set_cookie(start, "wx_oauth")
-        wechat = await browser.get(start.headers["Location"].split("#")[0] + "&fake_openid=oZhang")
-        callback = urlsplit(wechat.headers["Location"])
-        # A browser returns a Secure cookie over https only; this test client speaks http.
-        landed = await browser.get(f"{server}{callback.path}?{callback.query}",
-                                   headers={"Cookie": nonce_cookie.split(";")[0]})
+    tls = {"X-Forwarded-Proto": "https"}  # nginx, on this host, terminates TLS in front of us
+    behind_nginx = dataclasses.replace(
+        rt, settings=rt.settings.replace(server={"trusted_proxies": ["127.0.0.1"]}))
+    srv, server = await start_server(behind_nginx)
+    try:
+        async with httpx.AsyncClient(trust_env=False, headers=tls) as browser:
+            start = await browser.get(f"{server}/wechat/oauth/start")
+            nonce_cookie = _set_cookie(start, "wx_oauth")
+            wechat = await browser.get(start.headers["Location"].split("#")[0] + "&fake_openid=oZhang")
+            callback = urlsplit(wechat.headers["Location"])
+            # A browser returns a Secure cookie over https only; this test client speaks http.
+            landed = await browser.get(f"{server}{callback.path}?{callback.query}",
+                                       headers={"Cookie": nonce_cookie.split(";")[0]})
+    finally:
+        srv.stop()
     assert landed.status_code == 302
     for cookie in (nonce_cookie, _set_cookie(landed, "wx_h5")):
         attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}

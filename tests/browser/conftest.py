@@ -70,10 +70,27 @@ async def browser() -> AsyncIterator[object]:
                                                         headless=True)
         except Error as exc:
             unavailable(f"Chromium at {CHROMIUM} cannot be started: {exc.message.splitlines()[0]}")
+        # The pages run under a Content-Security-Policy: anything it blocks (an inline script or
+        # style, a foreign image) shows as a console error, and fails the test.
+        violations: list[str] = []
+
+        def watch(page) -> None:
+            page.on("console", lambda message: violations.append(message.text)
+                    if "Content Security Policy" in message.text else None)
+
+        opened = chromium.new_context
+
+        async def new_context(**kwargs):
+            context = await opened(**kwargs)
+            context.on("page", watch)
+            return context
+
+        chromium.new_context = new_context
         try:
             yield chromium
         finally:
             await chromium.close()
+        assert not violations, f"blocked by the Content-Security-Policy: {violations}"
 
 
 @pytest.fixture

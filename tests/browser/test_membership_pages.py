@@ -329,11 +329,12 @@ async def test_member_sees_the_card_and_withdraws_a_transfer(h5_page, rt, db, ch
     await expect(facts).to_contain_text(approved["member_no"])
     await expect(facts).to_contain_text("5101**********" + ZHANG_ID[-4:])
     await expect(facts).to_contain_text(TIANFU)
-    await page.wait_for_function("document.querySelector('#card-image').naturalWidth === 1000")
+    # read as properties: the page's Content-Security-Policy forbids evaluating strings
+    await expect(page.locator("#card-image")).to_have_js_property("naturalWidth", 1000)
     await page.get_by_role("button", name="刷新会员卡").click()
     await expect(page.locator("#card-image")).to_have_attribute("src", re.compile(r"card\.png\?t=\d+$"))
-    await page.wait_for_function("document.querySelector('#card-image').complete && "
-                                 "document.querySelector('#card-image').naturalWidth === 1000")
+    await expect(page.locator("#card-image")).to_have_js_property("complete", True)
+    await expect(page.locator("#card-image")).to_have_js_property("naturalWidth", 1000)
     applications = page.locator("#applications")
     await expect(applications).to_contain_text("入会申请")
     await expect(applications).to_contain_text("已通过")

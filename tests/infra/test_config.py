@@ -92,3 +92,21 @@ def test_missing_or_broken_file(tmp_path) -> None:
         load_settings(tmp_path / "none.toml", environ={})
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_settings(write(tmp_path, "[server\n"), environ={})
+
+
+def test_trusted_proxies_from_the_file_or_the_environment(tmp_path) -> None:
+    path = write(tmp_path, '[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n')
+    assert load_settings(path, environ={}).server.trusted_proxies == ("127.0.0.1", "10.0.0.0/8")
+    env = {"WXBACKEND__SERVER__TRUSTED_PROXIES": "127.0.0.1, ::1"}
+    assert load_settings(None, environ=env).server.trusted_proxies == ("127.0.0.1", "::1")
+    assert load_settings(None, environ={}).server.trusted_proxies == ()
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        load_settings(None, environ={"WXBACKEND__SERVER__TRUSTED_PROXIES": "nginx.local"})
+
+
+def test_xheaders_is_retired_and_trusts_no_one(tmp_path, caplog) -> None:
+    path = write(tmp_path, "[server]\nxheaders = true\n")
+    with caplog.at_level(logging.WARNING, logger="wxbackend.config"):
+        settings = load_settings(path, environ={})
+    assert "xheaders is no longer used" in caplog.text and "trusted_proxies" in caplog.text
+    assert settings.server.trusted_proxies == ()

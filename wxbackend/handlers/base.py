@@ -7,19 +7,24 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any
 
+import asyncpg
+import redis.exceptions
 import tornado.web
 
 from wxbackend.infra.logging import request_id
 from wxbackend.infra.metrics import observe_request
-from wxbackend.services.errors import DomainError, InvalidInput
+from wxbackend.services.errors import DomainError, InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("wxbackend.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also takes "²", which int() refuses
 _INTERNAL = ("internal_error", "服务器内部错误，请稍后再试")
 _STATUS_MESSAGES = {
     400: ("bad_request", "请求格式有误"),
@@ -99,7 +104,76 @@ def error_response(status: int, exc: BaseException | None = None) -> tuple[str, 
     return error_body(status, exc), (*extra, ("Content-Type", JSON_TYPE))
 
 
-class BaseHandler(tornado.web.RequestHandler):
+# A backing server that is down or overloaded: the request may well work in a moment, so the
+# answer is a 503 with Retry-After, not an internal error.
+_OUTAGES = (
+    ((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
+     Unavailable("缓存服务暂时不可用，请稍后再试", code="cache_unavailable",
+                 headers={"Retry-After": "10"})),
+    ((asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+      asyncpg.TooManyConnectionsError, asyncpg.InterfaceError, ConnectionError, TimeoutError),
+     Unavailable("数据库暂时不可用，请稍后再试", code="database_unavailable",
+                 headers={"Retry-After": "10"})),
+)
+
+
+def outage(exc: BaseException) -> Unavailable | None:
+    """The 503 for an exception that means Redis or PostgreSQL is unreachable, else None."""
+    for kinds, answer in _OUTAGES:
+        if isinstance(exc, kinds):
+            return answer
+    return None
+
+
+class _OutageLog:
+    """One warning per backing server per ``every`` seconds while it is down, with how many
+    requests failed since the last one: an outage under load must not bury the log."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self._every = every
+        self._next: dict[str, float] = {}
+        self._missed: dict[str, int] = {}
+
+    def report(self, code: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now < self._next.get(code, 0.0):
+            self._missed[code] = self._missed.get(code, 0) + 1
+            return
+        self._next[code] = now + self._every
+        missed = self._missed.pop(code, 0)
+        log.warning("%s: %s: %s (%d more requests failed since the last report)",
+                    code, type(exc).__name__, exc, missed)
+
+
+_outage_log = _OutageLog()
+
+
+def _safe_args(args: Iterable[Any]) -> tuple:
+    """An HTTPError's log arguments without raw bytes: Tornado passes the start of a badly
+    encoded query argument's value, which is the caller's data."""
+    return tuple(f"<{len(a)} bytes>" if isinstance(a, bytes | bytearray) else a for a in args)
+
+
+class QuietRequestLog:
+    """Log lines about a request name its method and path only: a query string may carry an
+    OAuth code, a signature or a token (Tornado's own lines carry the whole URI)."""
+
+    request: Any
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {self.request.path}"
+
+    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
+                      tb: TracebackType | None) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            if value.log_message:
+                message = value.log_message % _safe_args(value.args) if value.args else value.log_message
+                log.warning("%d %s: %s", value.status_code, self._request_summary(), message)
+            return
+        log.error("uncaught exception in %s", self._request_summary(), exc_info=(typ, value, tb))
+
+
+class BaseHandler(QuietRequestLog, tornado.web.RequestHandler):
     route = "other"  # metrics label: the route pattern, never the raw path
 
     def prepare(self) -> None:
@@ -125,7 +199,8 @@ class BaseHandler(tornado.web.RequestHandler):
             raise DomainError("提交的内容过大", code="too_large")
         try:
             data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: arrays or objects nested thousands deep
             raise DomainError("请求内容不是有效的 JSON", code="invalid_json") from None
         if not isinstance(data, dict):
             raise DomainError("请求内容应为 JSON 对象", code="invalid_json")
@@ -136,7 +211,7 @@ class BaseHandler(tornado.web.RequestHandler):
         value = self.get_query_argument(name, "")
         if not value:
             return default
-        if not value.isdigit() or len(value) > 12:
+        if not _DIGITS.fullmatch(value):
             raise InvalidInput(f"{name} 应为数字", code="invalid_input")
         return int(value)
 
@@ -152,6 +227,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(body)
 
     def _handle_request_exception(self, e: BaseException) -> None:
+        unavailable = outage(e)
+        if unavailable is not None:
+            _outage_log.report(unavailable.code, e)
+            e = unavailable
         if isinstance(e, DomainError):
             if self._finished:
                 return

