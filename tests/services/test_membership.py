@@ -167,7 +167,8 @@ async def roster_member(rt, db, union_id: int, name: str, number: str, phone: st
     return await db.fetchval(
         """INSERT INTO members (org_id, member_no, name, id_number_enc, id_number_bidx, phone_enc,
                                 phone_bidx, gender, birth_date, source, joined_on)
-           VALUES ($1, next_member_no('2019-05-01'), $2, $3, $4, $5, $6, 1, '1990-03-07', 'roster', '2019-05-01')
+           VALUES ($1, next_member_no('2019-05-01'), $2, $3, $4, $5, $6, 1, '1990-03-07', 'roster',
+                   '2019-05-01')
            RETURNING id""",
         union_id, name, pii.encrypt(number, "members.id_number"),
         pii.blind_index(number, "members.id_number"),
