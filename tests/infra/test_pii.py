@@ -64,6 +64,8 @@ def test_current_key_must_exist_and_index_key_be_long_enough() -> None:
 @pytest.mark.parametrize(("raw", "normal"), [
     ("13800000001", "13800000001"), ("+86 138-0000-0001", "13800000001"),
     ("008613800000001", "13800000001"), ("12800000001", None), ("1380000000", None), ("", None),
+    # digits of other scripts are digits to Python's \d, never to a phone
+    ("1380000\u06630001", None), ("138" + "\uff10" * 7 + "\uff11", None),
 ])
 def test_phone_normalisation(raw: str, normal: str | None) -> None:
     assert normalise_phone(raw) == normal

@@ -160,6 +160,9 @@ def test_any_dtd_is_refused_before_anything_is_expanded(body: bytes) -> None:
     "<CreateTime><t>1</t></CreateTime><MsgType>text</MsgType></xml>",
     "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>o1</FromUserName>"
     "<CreateTime>-1</CreateTime><MsgType>text</MsgType></xml>",
+    # digits that str.isdigit() takes and int() refuses
+    "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>o1</FromUserName>"
+    "<CreateTime>\u00b2</CreateTime><MsgType>text</MsgType></xml>",
     # deep nesting within the size cap: refused, not a crash
     "<xml>" + "<a>" * 6000 + "</a>" * 6000 + "</xml>",
     "<xml><x>1</x></xml><xml><y>2</y></xml>",

@@ -105,7 +105,7 @@ class PersonalData:
         return mac.finalize()
 
 
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
 
 
 def normalise_phone(raw: str) -> str | None:

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 import weakref
@@ -113,6 +114,7 @@ def _sha1(*parts: str) -> str:
 
 # Every push has these, as text; CreateTime in digits.
 _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+_DIGITS = re.compile(r"[0-9]{1,12}")  # str.isdigit() also takes "²", which int() refuses
 
 
 class _Forbidden(Exception):
@@ -214,7 +216,7 @@ class Envelope:
             xml, key_index = self._decrypt(fields, query)
             root, fields = _parse(xml.encode())  # the inner document gets the same scrutiny
         if root != "xml" or not all(isinstance(fields.get(name), str) and fields[name]
-                                    for name in _REQUIRED) or not fields["CreateTime"].isdigit():
+                                    for name in _REQUIRED) or not _DIGITS.fullmatch(fields["CreateTime"]):
             raise PushRejected(400, "not a wechat message")
         if self._original_id and fields.get("ToUserName") != self._original_id:
             raise PushRejected(403, "push addressed to another account")
