@@ -14,9 +14,10 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from tests.api.test_identity import api, bearer, h5_sign_in, mp_sign_in, signed
-from tests.conftest import MP_APPID, start_server
+from tests.conftest import APPID, MP_APPID, start_server
 from tests.fakes import FakeWeChat
 from wxbackend.runtime import Runtime
+from wxbackend.services.accounts import WeChatIdentity
 from wxbackend.services.clock import CHINA
 from wxbackend.services.platform import NONCE_EPOCH_KEY, PlatformApps
 from wxbackend.services.sso import SingleSignOn
@@ -279,3 +280,17 @@ async def test_the_signature_window_follows_the_clock(http, clocked_server, cloc
     stale = signed("POST", RESOLVE, body, app_id, secret, timestamp=now)
     response = await http.post(server + RESOLVE, content=body, headers=stale)
     assert response.json()["error"]["code"] == "timestamp_expired"
+
+
+# --- the record of sign-ins follows the person ---------------------------------------------------
+async def test_sign_ins_follow_a_merge_and_go_with_a_cancellation(rt, db) -> None:
+    app_id, _ = await entrance(rt, "chengdu-channel", "SC-510100", CHENGDU_CB)
+    oa_only = await rt.accounts.sign_in_wechat(WeChatIdentity("oa_openid", APPID, "oZhang"))
+    await rt.apps.record_sign_in(app_id, oa_only.id)  # signed in to the channel from the OA page
+    mp_acct = await rt.accounts.sign_in_wechat(WeChatIdentity("mp_openid", MP_APPID, "mZhang", "uZhang"))
+    await rt.accounts.verify_phone(mp_acct.id, ZHANG_PHONE, "miniprogram")
+    merged = await rt.accounts.sign_in_wechat(WeChatIdentity("oa_openid", APPID, "oZhang", "uZhang"))
+    assert merged.id == mp_acct.id != oa_only.id
+    assert await rt.apps.is_linked(app_id, merged.id)
+    await rt.accounts.cancel(merged.id)
+    assert await db.fetchval("SELECT count(*) FROM platform_sign_ins") == 0
