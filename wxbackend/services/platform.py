@@ -277,12 +277,16 @@ class PlatformApps:
         expected = sign(app.secret, method, path, query, timestamp, nonce, body)
         if not hmac.compare_digest(expected, signature.lower()):
             raise Unauthenticated("请求签名无效", code="signature_invalid")
-        if signed_at < await self.nonce_epoch():
+        # Checked last, so a forged request cannot burn a legitimate client's nonce; the epoch is
+        # read in the same round trip.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(NONCE_EPOCH_KEY)
+            pipe.set(f"api:nonce:{app_id}:{nonce}", 1, nx=True, ex=self._s.nonce_ttl)
+            epoch, fresh = await pipe.execute()
+        if signed_at < (int(epoch) if epoch is not None else await self.nonce_epoch()):
             raise Unauthenticated("请求签于重放保护记录起点之前，请用当前时间重新签名后再发",
                                   code="request_stale")
-        # Checked last, so a forged request cannot burn a legitimate client's nonce.
-        if not await self._redis.set(f"api:nonce:{app_id}:{nonce}", 1, nx=True,
-                                     ex=self._s.nonce_ttl):
+        if not fresh:
             raise Unauthenticated("重复的请求（nonce 已使用）", code="nonce_replayed")
         return app
 
