@@ -3,6 +3,7 @@ cities (成都 SC-510100, 绵阳 SC-510700), a 成都 worker 张三, and a Redis
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import secrets
@@ -199,6 +200,22 @@ async def test_a_code_survives_exchanges_by_anyone_but_its_client(http, server, 
     assert token.status_code == 200, token.text
     again = await http.post(f"{server}/api/v1/oauth/token", auth=(app_id, secret), data=form)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    await browser.aclose()
+
+
+async def test_two_exchanges_of_one_code_at_once_give_one_token(http, server, fake_wechat, rt) -> None:
+    app_id, secret = await entrance(rt, "chengdu-channel", "SC-510100", CHENGDU_CB)
+    browser = await h5_sign_in(server, fake_wechat, "oZhang")
+    verifier = secrets.token_urlsafe(48)
+    code = code_of(await authorize(browser, server, app_id, redirect_uri=CHENGDU_CB,
+                                   code_challenge=create_s256_code_challenge(verifier),
+                                   code_challenge_method="S256"))
+    form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": CHENGDU_CB}
+    answers = await asyncio.gather(*(http.post(f"{server}/api/v1/oauth/token", auth=(app_id, secret),
+                                               data=form) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 400, 400, 400]
+    assert len(await rt.redis.keys("sso:token:*")) == 1
     await browser.aclose()
 
 

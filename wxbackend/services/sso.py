@@ -257,12 +257,12 @@ class SingleSignOn:
                 return self._server.handle_error_response(request, error)
         for kind, (issued, account_id, app_id) in exchange.writes:
             if kind == "token":
+                await self._apps.record_sign_in(app_id, account_id)  # readable before it is usable
                 await self._redis.set(
                     f"sso:token:{_hash(issued['access_token'])}",
                     json.dumps({"account_id": account_id, "app_id": app_id,
                                 "scope": issued.get("scope", "")}),
                     ex=int(issued.get("expires_in", self._s.access_token_ttl)))
-                await self._apps.record_sign_in(app_id, account_id)
         return response
 
     async def token_info(self, access_token: str | None) -> dict | None:
