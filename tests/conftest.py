@@ -40,9 +40,9 @@ INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 
 _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",
-           "platform_apps", "regions", "base_data_changes", "audit_log", "super_admin_filings",
-           "cadre_devices", "cadre_grants", "cadre_password_history", "cadres", "applications",
-           "members", "roster_imports")
+           "platform_sign_ins", "platform_apps", "regions", "base_data_changes", "audit_log",
+           "super_admin_filings", "cadre_devices", "cadre_grants", "cadre_password_history",
+           "cadres", "applications", "members", "roster_imports")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------
@@ -202,6 +202,7 @@ async def rt(settings: Settings, backing: EmbeddedServers, clean_db: str,
              clock: TestClock) -> AsyncIterator[Runtime]:
     async with open_runtime(settings, backing.dsn, backing.redis_url, now=clock) as runtime:
         await runtime.redis.flushdb()
+        await runtime.apps.nonce_epoch()  # as at start-up: nonces are recorded from here
         yield runtime
 
 

@@ -201,12 +201,17 @@ def cmd_platform_app(settings: Settings, args: argparse.Namespace) -> int:
     """The platform office registers, lists and disables access entrances."""
     from wxbackend.store import platform as store
 
+    operator = os.environ.get("SUDO_USER") or os.environ.get("USER") or "?"
+
     async def job(rt) -> None:
         if args.app_command == "create":
             app, secret = await rt.apps.create_app(
                 app_id=args.app_id, name=args.name, org_code=args.org,
-                scopes=[s for s in args.scopes.split(",") if s], redirect_uris=args.redirect_uri or [])
+                scopes=[s for s in args.scopes.split(",") if s], redirect_uris=args.redirect_uri or [],
+                province_scope=args.province_scope, by=f"cli:{operator}")
             print(f"app_id: {app.app_id}\nsecret: {secret}\nscopes: {' '.join(sorted(app.scopes))}")
+            if app.province_scope:
+                print("province scope: 可查找全省的账号 / may resolve accounts of the whole province")
             print("请妥善保存 secret：它只显示这一次。/ Keep the secret: it is shown only once.")
         elif args.app_command == "disable":
             await rt.apps.set_status(args.app_id, active=False)
@@ -214,7 +219,8 @@ def cmd_platform_app(settings: Settings, args: argparse.Namespace) -> int:
         else:
             async with rt.pool.acquire() as conn:
                 for row in await store.list_apps(conn):
-                    print(f"{row['app_id']}\t{row['status']}\t{row['org_name']}\t"
+                    reach = "province" if row["province_scope"] else "subtree"
+                    print(f"{row['app_id']}\t{row['status']}\t{row['org_name']}\t{reach}\t"
                           f"{','.join(row['scopes'])}\t{row['name']}")
 
     with_runtime(settings, job)
@@ -392,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated: identity.resolve, identity.resolve_phone, "
                              "identity.link, profile.read, profile.phone, sso")
     create.add_argument("--redirect-uri", action="append", help="SSO redirect URI (repeatable)")
+    create.add_argument("--province-scope", action="store_true",
+                        help="let it resolve accounts of the whole province, not only those of its "
+                             "union's subtree (an explicit grant, written to the audit trail)")
     create.set_defaults(func=cmd_platform_app)
     disable = app.add_parser("disable", help="stop accepting an entrance's requests")
     disable.add_argument("app_id")

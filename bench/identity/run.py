@@ -192,7 +192,8 @@ def start_server(cfg: Path, out: Path, port: int, name: str, env: dict | None = 
 def create_platform_app(cfg: Path) -> str:
     """Registers the entrance with the CLI, as the platform office does; returns its secret."""
     out = oa.wxbackend(cfg, "platform", "app", "create", "--app-id", APP_ID, "--name", APP_NAME,
-                       "--org", APP_ORG, "--scopes", APP_SCOPES)
+                       "--org", APP_ORG, "--scopes", APP_SCOPES,
+                       "--province-scope")  # the simulated users have no home region
     secret = re.search(r"^secret: (\S+)$", out, re.M)
     app_id = re.search(r"^app_id: (\S+)$", out, re.M)
     if not secret or not app_id or app_id.group(1) != APP_ID:

@@ -234,6 +234,8 @@ async def api(http, server, method, path, payload, app_id, secret, **kw) -> http
 async def test_resolve_an_account_from_a_wechat_identity(http, server, fake_wechat, rt) -> None:
     app_id, secret = await make_app(rt)
     body = await mp_sign_in(http, server, fake_wechat, "mZhang", "uZhang")
+    # A 成都 entrance finds the accounts of 成都's subtree: the worker's home is 锦江区.
+    await http.put(f"{server}/mp/v1/me/region", headers=bearer(body["token"]), json={"region_code": "510104"})
     found = await api(http, server, "POST", "/api/v1/accounts/resolve",
                       {"identity": {"kind": "unionid", "subject": "uZhang"}}, app_id, secret)
     assert found.status_code == 200

@@ -460,7 +460,8 @@ async def test_platform_api_responses_match_the_document(http, server, rt, mini_
     _, account = await _sign_in(http, server, mini_program, Contract(MP_DOC), "o-openapi-entrance")
     app, secret = await rt.apps.create_app(
         app_id="openapi-check", name="接口文档检查", org_code="SC",
-        scopes=["identity.resolve", "profile.read", "sso"], redirect_uris=["https://entrance.example.org/cb"])
+        scopes=["identity.resolve", "profile.read", "sso"], redirect_uris=["https://entrance.example.org/cb"],
+        province_scope=True)  # the account has no home region yet: only a province grant finds it
 
     resolve = "/api/v1/accounts/resolve"
     unsigned = await http.post(server + resolve, json={})
@@ -480,6 +481,10 @@ async def test_platform_api_responses_match_the_document(http, server, rt, mini_
     assert api.check(resolve, "post", no_scope)["error"]["code"] == "scope_missing"
 
     path = f"/api/v1/accounts/{account['id']}"
+    unlinked = await http.get(server + path, headers=signed_headers(app.app_id, secret, "GET", path))
+    assert unlinked.status_code == 404
+    assert api.check("/api/v1/accounts/{account_id}", "get", unlinked)["error"]["code"] == "account_not_found"
+    await rt.apps.record_sign_in(app.app_id, (await rt.accounts.by_public_id(account["id"])).id)
     profile = await http.get(server + path, headers=signed_headers(app.app_id, secret, "GET", path))
     assert profile.status_code == 200
     assert api.check("/api/v1/accounts/{account_id}", "get", profile)["account_id"] == account["id"]

@@ -74,13 +74,16 @@ async def test_profile_and_userinfo_follow_the_scopes(http, server, fake_wechat,
         app_id = "entrance-" + str(len(scopes))
         _, secret = await rt.apps.create_app(app_id=app_id, name="入口", org_code="SC-510100",
                                              scopes=list(scopes), redirect_uris=[])
+        await rt.apps.record_sign_in(app_id, account_id)  # entrances read only their own users
         path = f"/api/v1/accounts/{public_id}"
         profile = (await http.get(server + path, headers=signed("GET", path, b"", app_id, secret))).json()
         expected = {"account_id": public_id, "registered": False, "registered_at": None, "region": None,
                     "nickname": None}
         assert profile == (expected | {"phone": phone} if phone else expected)
 
-    userinfo = platform_service.userinfo_for
-    assert await userinfo(rt.accounts, account_id, ["sso"]) == {"sub": public_id, "registered": False}
-    assert await userinfo(rt.accounts, account_id, ["profile.read", "profile.phone"]) == {
+    def userinfo(scopes: list[str]):
+        return platform_service.userinfo_for(rt.apps, rt.accounts, "entrance-1", account_id, scopes)
+
+    assert await userinfo(["sso"]) == {"sub": public_id, "registered": False}
+    assert await userinfo(["profile.read", "profile.phone"]) == {
         "sub": public_id, "registered": False, "region": None, "nickname": None, "phone": WORKER_PHONE}

@@ -233,8 +233,13 @@ async def test_platform_office_registers_lists_and_disables_an_entrance(tmp_path
     assert code == 0, err
     secret = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("secret: "))
     assert len(secret) >= 40
+    code, out, err = await run("--config", str(cfg), "platform", "app", "create", "--app-id", "my-wide",
+                               "--name", "绵阳全省查找", "--org", "SC-510700", "--scopes",
+                               "identity.resolve_phone", "--province-scope", env=env)
+    assert code == 0 and "province scope" in out, err
     code, out, _ = await run("--config", str(cfg), "platform", "app", "list", env=env)
-    assert "cd-channel\tactive\t成都市总工会\tidentity.resolve,sso" in out
+    assert "cd-channel\tactive\t成都市总工会\tsubtree\tidentity.resolve,sso" in out
+    assert "my-wide\tactive\t绵阳市总工会\tprovince\tidentity.resolve_phone" in out
     assert secret not in out
     code, _, err = await run("--config", str(cfg), "platform", "app", "create", "--app-id", "cd-other",
                              "--name", "n", "--org", "SC-510100", "--scopes", "everything", env=env)

@@ -16,13 +16,13 @@ from urllib.parse import quote
 from wxbackend.handlers.accounts import H5_COOKIE
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.services.accounts import AccountService
-from wxbackend.services.errors import DomainError, InvalidInput, NotFound, Unauthenticated
+from wxbackend.services.errors import DomainError, InvalidInput, Unauthenticated
 from wxbackend.services.platform import (
     IDENTITY_KINDS,
     PlatformApp,
     PlatformApps,
-    identity_issuer,
     profile_for,
+    resolve_for,
     userinfo_for,
 )
 from wxbackend.services.sessions import SessionStore
@@ -54,7 +54,7 @@ class ResolveHandler(SignedHandler):
         body = self.json_body()
         if "phone" in body:
             self.app.require("identity.resolve_phone")
-            account = await self.accounts.resolve_phone(str(body["phone"]))
+            account = await resolve_for(self.apps, self.accounts, self.app, phone=str(body["phone"]))
         else:
             self.app.require("identity.resolve")
             ident = body.get("identity")
@@ -62,11 +62,8 @@ class ResolveHandler(SignedHandler):
                     or not ident.get("subject"):
                 raise InvalidInput("identity 需要 kind（oa_openid、mp_openid、unionid、app_user）和 subject",
                                    code="identity_invalid")
-            account = await self.accounts.resolve(
-                kind=ident["kind"], issuer=identity_issuer(self.app, ident["kind"], ident.get("issuer")),
-                subject=str(ident["subject"]))
-        if account is None:
-            raise NotFound("没有找到对应的平台账号", code="account_not_found")
+            account = await resolve_for(self.apps, self.accounts, self.app, kind=ident["kind"],
+                                        issuer=ident.get("issuer"), subject=str(ident["subject"]))
         self.write_json({"account_id": account.public_id, "registered": account.registered})
 
 
@@ -91,14 +88,15 @@ class ProfileHandler(SignedHandler):
 
     async def get(self, account_id: str) -> None:
         self.app.require("profile.read")
-        self.write_json(await profile_for(self.accounts, account_id, self.app.scopes))
+        self.write_json(await profile_for(self.apps, self.accounts, self.app, account_id))
 
 
 # --- OAuth 2 (single sign-on) -------------------------------------------------------------------
 class _OAuthHandler(BaseHandler):
-    def initialize(self, sso: SingleSignOn, accounts: AccountService, h5_sessions: SessionStore,
-                   public_url: str) -> None:
+    def initialize(self, sso: SingleSignOn, apps: PlatformApps, accounts: AccountService,
+                   h5_sessions: SessionStore, public_url: str) -> None:
         self.sso = sso
+        self.apps = apps
         self.accounts = accounts
         self.h5_sessions = h5_sessions
         self.public_url = public_url.rstrip("/")
@@ -157,13 +155,15 @@ class UserInfoHandler(_OAuthHandler):
         if info is None:
             raise Unauthenticated("访问令牌无效或已过期", code="token_invalid",
                                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        self.write_json(await userinfo_for(self.accounts, info["account_id"], info["scope"].split()))
+        self.write_json(await userinfo_for(self.apps, self.accounts, info["app_id"], info["account_id"],
+                                           info["scope"].split()))
 
 
 def routes(apps: PlatformApps, accounts: AccountService, sso: SingleSignOn,
            h5_sessions: SessionStore, public_url: str) -> list:
     signed = {"apps": apps, "accounts": accounts, "sso": sso}
-    oauth = {"sso": sso, "accounts": accounts, "h5_sessions": h5_sessions, "public_url": public_url}
+    oauth = {"sso": sso, "apps": apps, "accounts": accounts, "h5_sessions": h5_sessions,
+             "public_url": public_url}
     return [
         (ResolveHandler.route, ResolveHandler, signed),
         (LinkHandler.route, LinkHandler, signed),

@@ -1,14 +1,18 @@
-"""Single sign-on for other access entrances: OAuth 2 authorization code (+ PKCE) with Authlib.
+"""Single sign-on for other access entrances: OAuth 2 authorization code + PKCE (S256, required)
+with Authlib.
 
 A city's self-built channel sends the worker to ``/api/v1/oauth/authorize``; a worker signed in to
 the platform (H5 session) is sent back with a code; the channel's server trades it at
 ``/api/v1/oauth/token`` for an access token and reads ``/api/v1/oauth/userinfo``. Registered
-entrances are trusted by the platform office, so there is no consent page.
+entrances are trusted by the platform office, so there is no consent page; a sign-in makes the
+account readable by that entrance (:meth:`PlatformApps.record_sign_in`).
 
 Authlib's authorization server is synchronous. Rather than block the event loop on the
 database, each request first loads what Authlib will ask for (the client; for the token
-endpoint, the code — consumed atomically, so a code works once whatever happens next), runs
-Authlib over that, and then stores what Authlib produced (a code, a token) before answering.
+endpoint, the code, read without consuming it), runs Authlib over that, and then stores what
+Authlib produced (a code, a token) before answering. A code is consumed once its own client
+has authenticated — someone who only saw the code cannot burn it — and atomically, so it works
+once: of two exchanges that both passed Authlib, the one that did not consume it gets no token.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin
+from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -64,6 +68,7 @@ class _Request(OAuth2Request):
 class _Exchange:
     client: _Client | None = None
     code: _Code | None = None
+    authenticated: str | None = None    # the client id that proved its secret at the token endpoint
     writes: list[tuple[str, Any]] = field(default_factory=list)
 
 
@@ -105,12 +110,12 @@ class _Code:
     code: str
     client_id: str
     account_id: int
-    redirect_uri: str
+    redirect_uri: str | None    # only when the authorize request named one (RFC 6749 §4.1.3)
     scope: str
     code_challenge: str | None = None
     code_challenge_method: str | None = None
 
-    def get_redirect_uri(self) -> str:
+    def get_redirect_uri(self) -> str | None:
         return self.redirect_uri
 
     def get_scope(self) -> str:
@@ -125,14 +130,34 @@ class _User:
         return self.account_id
 
 
+class _S256Only(CodeChallenge):
+    """PKCE on every code, S256 only: ``plain`` would hand the verifier to whoever sees the
+    authorize URL, and without a challenge a stolen code is as good as the client's."""
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: AuthorizationCodeGrant, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("Missing 'code_challenge': PKCE is required")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be 'S256'")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
 class _CodeGrant(AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+    def authenticate_token_endpoint_client(self) -> _Client:
+        client = super().authenticate_token_endpoint_client()
+        _exchange.get().authenticated = client.get_client_id()
+        return client
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         data = request.payload.data
         _exchange.get().writes.append(("code", _Code(
             code=code, client_id=request.client.get_client_id(), account_id=request.user.account_id,
-            redirect_uri=data.get("redirect_uri") or request.client.get_default_redirect_uri(),
+            redirect_uri=data.get("redirect_uri") or None,
             scope=request.client.get_allowed_scope(data.get("scope", "")),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"))))
@@ -144,7 +169,7 @@ class _CodeGrant(AuthorizationCodeGrant):
         return None
 
     def delete_authorization_code(self, authorization_code: _Code) -> None:
-        """Already consumed when it was loaded."""
+        """Consumed after Authlib ran, once the client authenticated (:meth:`SingleSignOn.token`)."""
 
     def authenticate_user(self, authorization_code: _Code) -> _User:
         return _User(authorization_code.account_id)
@@ -153,7 +178,7 @@ class _CodeGrant(AuthorizationCodeGrant):
 class _Server(AuthorizationServer):
     def __init__(self, token_ttl: int) -> None:
         super().__init__(scopes_supported=list(SSO_SCOPES))
-        self.register_grant(_CodeGrant, [CodeChallenge(required=False)])
+        self.register_grant(_CodeGrant, [_S256Only(required=True)])
         self.register_token_generator("default", BearerTokenGenerator(
             access_token_generator=lambda **_: secrets.token_urlsafe(32),
             expires_generator=lambda client, grant_type: token_ttl))
@@ -215,16 +240,24 @@ class SingleSignOn:
     async def token(self, request: SsoRequest, client_id: str | None) -> tuple[int, Any, dict]:
         exchange = _Exchange(client=await self._client(client_id))
         code = request.form.get("code")
-        if code:  # consumed now, whatever follows: a code is good for one try only
-            raw = await self._redis.getdel(f"sso:code:{_hash(code)}")
+        key = f"sso:code:{_hash(code)}" if code else None
+        if key:
+            raw = await self._redis.get(key)
             exchange.code = _Code(**json.loads(raw)) if raw else None
         token = _exchange.set(exchange)
         try:
             response = self._server.create_token_response(request)
         finally:
             _exchange.reset(token)
+        if key and exchange.code and exchange.authenticated == exchange.code.client_id:
+            # Its own client tried it (right or wrong): a code is good for one try only.
+            if not await self._redis.delete(key) and exchange.writes:
+                exchange.writes.clear()  # a concurrent exchange consumed it first
+                error = InvalidGrantError("Invalid 'code' in request.")
+                return self._server.handle_error_response(request, error)
         for kind, (issued, account_id, app_id) in exchange.writes:
             if kind == "token":
+                await self._apps.record_sign_in(app_id, account_id)  # readable before it is usable
                 await self._redis.set(
                     f"sso:token:{_hash(issued['access_token'])}",
                     json.dumps({"account_id": account_id, "app_id": app_id,

@@ -79,6 +79,12 @@ async def absorb(conn: asyncpg.Connection, survivor: int, absorbed: int) -> None
     ``absorbed`` merged. The caller has checked the two may be merged."""
     await conn.execute("UPDATE account_identities SET account_id = $1 WHERE account_id = $2",
                        survivor, absorbed)
+    # The entrances the absorbed account signed in to may go on reading the person.
+    await conn.execute(
+        """INSERT INTO platform_sign_ins (app_id, account_id, first_at, last_at)
+           SELECT app_id, $1, first_at, last_at FROM platform_sign_ins WHERE account_id = $2
+           ON CONFLICT (app_id, account_id) DO NOTHING""", survivor, absorbed)
+    await conn.execute("DELETE FROM platform_sign_ins WHERE account_id = $1", absorbed)
     # One person, one certified member record: it follows the person unless the survivor has one.
     await conn.execute(
         """UPDATE members SET account_id = $1, updated_at = now()
@@ -122,6 +128,7 @@ async def cancel(conn: asyncpg.Connection, account_id: int) -> None:
     member record stays with the union, no longer linked; what the worker filed loses its
     personal data, and what was still pending is withdrawn."""
     await conn.execute("DELETE FROM account_identities WHERE account_id = $1", account_id)
+    await conn.execute("DELETE FROM platform_sign_ins WHERE account_id = $1", account_id)
     await conn.execute("UPDATE members SET account_id = NULL, certified_at = NULL, updated_at = now() "
                        "WHERE account_id = $1", account_id)
     await conn.execute(
