@@ -24,7 +24,7 @@ from wxbackend.services.accounts import AccountService
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.membership import MembershipService, card_key
-from wxbackend.services.oa_inbox import OAInbox
+from wxbackend.services.oa_inbox import InboxRetention, OAInbox
 from wxbackend.services.outbox import OutboxWorker
 from wxbackend.services.platform import PlatformApps
 from wxbackend.services.reviews import ReviewService
@@ -47,6 +47,7 @@ class Runtime:
     envelope: Envelope
     keywords: KeywordRouter
     inbox: OAInbox
+    inbox_retention: InboxRetention
     outbox: OutboxWorker
     pii: PersonalData
     accounts: AccountService
@@ -93,9 +94,9 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
         h5_base = _h5_base(settings)
         api = WeChatAPI(http, wx, redis)
         router = KeywordRouter(pool, h5_base=h5_base, cache_seconds=wx.keyword_cache_seconds)
-        inbox = OAInbox(pool, router, appid=wx.appid, reply_budget=wx.reply_budget)
         index_key = _index_key(settings)   # the blind index's key; the card key derives from it
         pii = personal_data(settings, index_key)
+        inbox = OAInbox(pool, router, pii, appid=wx.appid, reply_budget=wx.reply_budget)
         accounts = AccountService(pool, pii, privacy_version=settings.privacy.version)
         mp = WeChatAPI(http, wx, redis, appid=settings.miniprogram.appid,
                        secret=settings.miniprogram.secret.reveal()) \
@@ -117,6 +118,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
         rosters = RosterService(pool, pii, settings.membership)
         yield Runtime(settings=settings, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
+                      inbox_retention=InboxRetention(
+                          pool, pii, retention_days=settings.privacy.inbound_retention_days),
                       outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
                       accounts=accounts, login=login,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms),

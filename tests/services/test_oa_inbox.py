@@ -3,12 +3,15 @@ the push again, so the inbox itself tries again before giving the push up."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 import pytest
 
 from tests.fakes import FakePusher
+from wxbackend.infra.pii import SealError
 from wxbackend.runtime import Runtime
-from wxbackend.services.oa_inbox import OAInbox
+from wxbackend.services.oa_inbox import InboxRetention, OAInbox, open_payload
 from wxbackend.store import inbound
 
 WORKER = "oZhangSan_0001"
@@ -16,7 +19,7 @@ WORKER = "oZhangSan_0001"
 
 def late_inbox(rt: Runtime) -> OAInbox:
     # A budget of nothing: every push overruns it and is answered "success" at once.
-    return OAInbox(rt.pool, rt.keywords, appid=rt.settings.wechat.appid, reply_budget=0.0,
+    return OAInbox(rt.pool, rt.keywords, rt.pii, appid=rt.settings.wechat.appid, reply_budget=0.0,
                    late_retries=(0.01, 0.01))
 
 
@@ -57,3 +60,47 @@ async def test_a_push_is_given_up_as_lost_only_after_the_retries(
     assert result.outcome == "lost" and calls["n"] == 3
     assert "push lost" in caplog.text
     assert await db.fetchval("SELECT count(*) FROM wechat_inbound") == 0
+
+
+# --- what a push leaves behind ------------------------------------------------------------------
+async def test_a_push_is_stored_sealed(rt: Runtime, pusher: FakePusher, db) -> None:
+    typed = "我的手机号码是13800000001"
+    query, body = pusher.request(pusher.text(WORKER, typed))
+    await rt.inbox.handle(rt.envelope.open(query, body), lambda: None)
+    row = await db.fetchrow("SELECT payload, payload_enc FROM wechat_inbound")
+    assert row["payload"] is None and b"13800000001" not in row["payload_enc"]
+    assert open_payload(rt.pii, row["payload_enc"])["Content"] == typed
+    with pytest.raises(SealError):      # bound to its column
+        rt.pii.decrypt(row["payload_enc"], "members.phone")
+
+
+async def test_retention_drops_the_content_and_keeps_the_dedup_key(
+        rt: Runtime, pusher: FakePusher, db) -> None:
+    old = pusher.request(pusher.text(WORKER, "入会"))
+    await rt.inbox.handle(rt.envelope.open(*old), lambda: None)
+    received = await db.fetchval("SELECT received_at FROM wechat_inbound")
+    await rt.inbox.handle(rt.envelope.open(*pusher.request(pusher.text("oLater", "会员卡"))), lambda: None)
+    await db.execute("UPDATE wechat_inbound SET received_at = $1 WHERE openid = 'oLater'",
+                     received + timedelta(days=5))
+    # a row written before payloads were sealed
+    await db.execute(
+        """INSERT INTO wechat_inbound (appid, dedup_key, openid, msg_type, created, payload, received_at)
+           VALUES ($1, 'm:1', 'oEarlier', 'text', $2, '{"Content": "13800000001"}', $2)""",
+        rt.settings.wechat.appid, received + timedelta(days=2))
+    clock = [received + timedelta(days=29)]
+    retention = InboxRetention(rt.pool, rt.pii, retention_days=30, now=lambda: clock[0])
+    assert await retention.sweep() == {"dropped": 0, "sealed": 1}
+    sealed = await db.fetchrow("SELECT payload, payload_enc FROM wechat_inbound WHERE openid = 'oEarlier'")
+    assert sealed["payload"] is None
+    assert open_payload(rt.pii, sealed["payload_enc"]) == {"Content": "13800000001"}
+    clock[0] = received + timedelta(days=30, seconds=1)
+    assert await retention.sweep() == {"dropped": 1, "sealed": 0}
+    rows = {r["openid"]: r for r in await db.fetch("SELECT * FROM wechat_inbound")}
+    first = rows[WORKER]
+    assert (first["payload"], first["payload_enc"], first["reply"]) == (None, None, None)
+    assert first["dedup_key"].startswith("m:") and rows["oLater"]["payload_enc"] is not None
+    # WeChat delivering the same push again changes nothing
+    again = await rt.inbox.handle(rt.envelope.open(*old), lambda: None)
+    assert again.outcome == "duplicate" and await db.fetchval("SELECT count(*) FROM wechat_inbound") == 3
+    clock[0] = received + timedelta(days=40)
+    assert await retention.sweep() == {"dropped": 2, "sealed": 0}

@@ -60,3 +60,13 @@ EFFECTS: dict[str, str] = {
 async def get(conn: asyncpg.Connection, appid: str, openid: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT * FROM wechat_followers WHERE appid = $1 AND openid = $2", appid, openid)
+
+
+async def forget_account(conn: asyncpg.Connection, account_id: int) -> None:
+    """Cancellation: the follower rows of the account's Official Account openids (and unionid)
+    go, last reported location included. Call before the account's identities are deleted."""
+    await conn.execute(
+        """DELETE FROM wechat_followers f USING account_identities i
+           WHERE i.account_id = $1
+             AND ((i.kind = 'oa_openid' AND f.appid = i.issuer AND f.openid = i.subject)
+                  OR (i.kind = 'unionid' AND f.unionid = i.subject))""", account_id)
