@@ -9,9 +9,9 @@ without a phone needs the union's confirmation unless ``certify_without_phone = 
 Nothing a worker is answered says whether somebody else's name or ID number is on a roster:
 attempts are counted per worker and per network address, every unsuccessful certification gets
 the same answer, and a join application with a member's ID number is accepted like any other.
-What the roster check found (:data:`ROSTER_CHECKS`) goes to the audit trail and, on what the
-worker files, to the reviewing cadres only. Filings are limited per worker per day, so filing and
-withdrawing cannot be used to probe either.
+What the roster check found (:data:`ROSTER_CHECKS`) is kept (``certification_misses``) and, on
+what the worker files, shown to the reviewing cadres only. Filings are limited per worker per
+day, so filing and withdrawing cannot be used to probe either.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData, mask_id_number, mask_phone
 from wxbackend.infra.redis import WindowCounter, day_window, hour_window, retry_after
-from wxbackend.services import audit, member_card
+from wxbackend.services import member_card
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.idnumbers import parse_id_number
@@ -307,20 +307,18 @@ class MembershipService:
             if linked is not None:
                 return member_view({**member, "account_id": account_id}, self._pii)
             check = "linked_elsewhere"                  # another account got there first
-        await self._record_miss(account_id, member, check, client_ip)
+        await self._record_miss(account_id, member, check)
         raise InvalidInput(NO_MATCH_MESSAGE, code="certify_no_match")
 
-    async def _record_miss(self, account_id: int, member: asyncpg.Record | None, check: str,
-                           client_ip: str) -> None:
-        """The audit trail keeps why an attempt failed, under the union of the record it was
-        compared with, so the union can tell a mistyped roster from someone trying ID numbers.
-        Every miss is recorded, found record or not, so misses cost the same either way."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await audit.record(conn, actor_id=None, actor=f"account:{account_id}",
-                               org_id=member["org_id"] if member else None,
-                               action="member.certify_miss",
-                               target=f"member:{member['id']}" if member else "",
-                               detail={"check": check}, ip=client_ip)
+    async def _record_miss(self, account_id: int, member: asyncpg.Record | None, check: str) -> None:
+        """Why an attempt failed, kept under the union of the record it was compared with, so the
+        union can tell a mistyped roster from someone trying ID numbers. Every miss is recorded,
+        found record or not, so misses cost the same either way. Its own table, not the cadres'
+        hash-chained audit trail: that one serialises its writers, and misses come in campaigns."""
+        async with self._pool.acquire() as conn:
+            await store.record_certification_miss(
+                conn, account_id=account_id, member_id=member["id"] if member else None,
+                org_id=member["org_id"] if member else None, reason=check)
 
     async def dispute(self, account_id: int, body: dict) -> dict:
         """认证申诉: the roster does not match; the union checks the worker's papers."""

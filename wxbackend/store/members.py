@@ -58,6 +58,13 @@ async def certify_lookup(conn: asyncpg.Connection, bidx: bytes,
     return (row if row["id"] is not None else None), row["account_holds_one"]
 
 
+async def record_certification_miss(conn: asyncpg.Connection, *, account_id: int,
+                                    member_id: int | None, org_id: int | None, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO certification_misses (account_id, member_id, org_id, reason) VALUES ($1, $2, $3, $4)",
+        account_id, member_id, org_id, reason)
+
+
 async def member_of_account(conn: asyncpg.Connection, account_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM member_rows WHERE account_id = $1", account_id)
 

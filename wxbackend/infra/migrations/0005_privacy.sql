@@ -18,6 +18,22 @@ ALTER TABLE applications ADD COLUMN roster_check text
                             'linked_elsewhere', 'roster_without_phone', 'matches',
                             'already_member', 'pending_elsewhere'));
 
+-- Why a certification attempt failed, under the union of the record it was compared with (none
+-- when no record has the ID number): the union tells a mistyped roster from someone trying ID
+-- numbers. No name, ID number or phone; the worker's answer never says any of it.
+CREATE TABLE certification_misses (
+    id          bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    account_id  bigint NOT NULL REFERENCES accounts (id),
+    member_id   bigint REFERENCES members (id),
+    org_id      bigint REFERENCES orgs (id),
+    reason      text NOT NULL CHECK (reason IN ('no_record', 'name_differs', 'member_withdrawn',
+                                                'phone_differs', 'linked_elsewhere',
+                                                'roster_without_phone'))
+);
+CREATE INDEX certification_misses_org ON certification_misses (org_id, at);
+CREATE INDEX certification_misses_member ON certification_misses (member_id) WHERE member_id IS NOT NULL;
+
 CREATE OR REPLACE VIEW application_rows AS
     SELECT a.id, a.kind, a.account_id, a.org_id, a.from_org_id, a.member_id, a.name,
            a.id_number_enc, a.id_number_bidx, a.phone_enc, a.form, a.status, a.reason,
