@@ -104,3 +104,26 @@ async def test_retention_drops_the_content_and_keeps_the_dedup_key(
     assert again.outcome == "duplicate" and await db.fetchval("SELECT count(*) FROM wechat_inbound") == 3
     clock[0] = received + timedelta(days=40)
     assert await retention.sweep() == {"dropped": 2, "sealed": 0}
+
+
+async def test_the_purge_command_drops_old_content(rt: Runtime, db, backing) -> None:
+    import asyncio
+    import os
+    import sys
+
+    from tests.conftest import FIELD_KEYS, INDEX_KEY
+
+    await db.execute(
+        """INSERT INTO wechat_inbound (appid, dedup_key, openid, msg_type, created, payload_enc, received_at)
+           VALUES ($1, 'm:1', $2, 'text', now(), '\\x01'::bytea, now() - interval '40 days'),
+                  ($1, 'm:2', $2, 'text', now(), '\\x01'::bytea, now() - interval '20 days')""",
+        rt.settings.wechat.appid, WORKER)
+    env = {**os.environ, "WXBACKEND__DATABASE__DSN": backing.dsn, "WXBACKEND__REDIS__URL": backing.redis_url,
+           "WXBACKEND__SECURITY__FIELD_KEYS": FIELD_KEYS, "WXBACKEND__SECURITY__INDEX_KEY": INDEX_KEY}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "wxbackend.cli", "inbound", "purge",
+                                                env=env, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and b"content dropped from 1 messages older than 30 days" in out
+    kept = await db.fetch("SELECT dedup_key, payload_enc IS NOT NULL AS has_content FROM wechat_inbound "
+                          "ORDER BY dedup_key")
+    assert [(r["dedup_key"], r["has_content"]) for r in kept] == [("m:1", False), ("m:2", True)]
