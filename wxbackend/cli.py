@@ -292,15 +292,17 @@ def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_inbound_purge(settings: Settings, args: argparse.Namespace) -> int:
-    """Drop the content of Official Account messages older than [privacy]
-    inbound_retention_days, and seal any still stored in clear (workers also do this hourly)."""
+    """Drop the content of Official Account messages and followers' locations older than
+    [privacy] inbound_retention_days, and seal any content still stored in clear (workers also
+    do this hourly)."""
 
     async def job(rt) -> dict:
         return await rt.inbox_retention.sweep()
 
     done = with_runtime(settings, job)
     print(f"content dropped from {done['dropped']} messages older than "
-          f"{settings.privacy.inbound_retention_days} days; {done['sealed']} sealed")
+          f"{settings.privacy.inbound_retention_days} days; {done['sealed']} sealed; "
+          f"{done['locations']} followers' locations dropped")
     return 0
 
 

@@ -89,12 +89,12 @@ async def test_retention_drops_the_content_and_keeps_the_dedup_key(
         rt.settings.wechat.appid, received + timedelta(days=2))
     clock = [received + timedelta(days=29)]
     retention = InboxRetention(rt.pool, rt.pii, retention_days=30, now=lambda: clock[0])
-    assert await retention.sweep() == {"dropped": 0, "sealed": 1}
+    assert await retention.sweep() == {"dropped": 0, "sealed": 1, "locations": 0}
     sealed = await db.fetchrow("SELECT payload, payload_enc FROM wechat_inbound WHERE openid = 'oEarlier'")
     assert sealed["payload"] is None
     assert open_payload(rt.pii, sealed["payload_enc"]) == {"Content": "13800000001"}
     clock[0] = received + timedelta(days=30, seconds=1)
-    assert await retention.sweep() == {"dropped": 1, "sealed": 0}
+    assert await retention.sweep() == {"dropped": 1, "sealed": 0, "locations": 0}
     rows = {r["openid"]: r for r in await db.fetch("SELECT * FROM wechat_inbound")}
     first = rows[WORKER]
     assert (first["payload"], first["payload_enc"], first["reply"]) == (None, None, None)
@@ -103,7 +103,21 @@ async def test_retention_drops_the_content_and_keeps_the_dedup_key(
     again = await rt.inbox.handle(rt.envelope.open(*old), lambda: None)
     assert again.outcome == "duplicate" and await db.fetchval("SELECT count(*) FROM wechat_inbound") == 3
     clock[0] = received + timedelta(days=40)
-    assert await retention.sweep() == {"dropped": 2, "sealed": 0}
+    assert await retention.sweep() == {"dropped": 2, "sealed": 0, "locations": 0}
+
+
+async def test_retention_drops_a_followers_old_location(rt: Runtime, pusher: FakePusher, db) -> None:
+    where = pusher.event(WORKER, "LOCATION", Latitude="30.657", Longitude="104.066", Precision="65")
+    await rt.inbox.handle(rt.envelope.open(*pusher.request(where)), lambda: None)
+    reported = await db.fetchval("SELECT location_at FROM wechat_followers")
+    clock = [reported + timedelta(days=30)]
+    retention = InboxRetention(rt.pool, rt.pii, retention_days=30, now=lambda: clock[0])
+    assert (await retention.sweep())["locations"] == 0
+    clock[0] += timedelta(seconds=1)
+    assert (await retention.sweep())["locations"] == 1
+    row = await db.fetchrow("SELECT * FROM wechat_followers")
+    assert (row["latitude"], row["longitude"], row["location_precision"]) == (None, None, None)
+    assert row["subscribed"] and row["location_at"] == reported   # when, not where
 
 
 async def test_the_purge_command_drops_old_content(rt: Runtime, db, backing) -> None:

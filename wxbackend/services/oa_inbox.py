@@ -36,7 +36,7 @@ from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Unavailable
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.outbox import custom_text
-from wxbackend.store import inbound, outbox
+from wxbackend.store import followers, inbound, outbox
 from wxbackend.store.inbound import PAYLOAD_COLUMN, PushRecord
 from wxbackend.wechat.envelope import OpenedPush, text_reply
 
@@ -251,10 +251,11 @@ _SEAL_BATCH = 500   # about 5 ms of sealing between two statements
 
 
 class InboxRetention:
-    """Drops the content of pushes older than the retention period, and seals the content of
-    rows written before contents were sealed. Run periodically by the worker and by
-    ``wxbackend inbound purge``; each batch is its own short transaction, so running it on
-    several processes at once is safe (rows locked by one are skipped by the others)."""
+    """Drops the content of pushes and the followers' last locations older than the retention
+    period, and seals the content of rows written before contents were sealed. Run periodically
+    by the worker and by ``wxbackend inbound purge``; each batch is its own short statement, so
+    running it on several processes at once is safe (rows locked by one are skipped by the
+    others)."""
 
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, *, retention_days: int,
                  batch: int = 5000, now: Callable[[], datetime] = china_now) -> None:
@@ -265,7 +266,8 @@ class InboxRetention:
         self._now = now
 
     async def sweep(self) -> dict:
-        """How many rows lost their content (``dropped``) and how many were sealed."""
+        """How many pushes lost their content (``dropped``), how many were sealed, and how many
+        followers' locations were dropped."""
         before = self._now() - self._retention
         dropped = sealed = 0
         while True:
@@ -283,6 +285,9 @@ class InboxRetention:
             async with self._pool.acquire() as conn:
                 await inbound.seal_payloads(conn, [r["id"] for r in rows], blobs)
             sealed += len(rows)
-        if dropped or sealed:
-            log.info("inbound retention: content of %d pushes dropped, %d sealed", dropped, sealed)
-        return {"dropped": dropped, "sealed": sealed}
+        async with self._pool.acquire() as conn:
+            locations = await followers.drop_locations(conn, before)
+        if dropped or sealed or locations:
+            log.info("inbound retention: content of %d pushes dropped, %d sealed, %d locations dropped",
+                     dropped, sealed, locations)
+        return {"dropped": dropped, "sealed": sealed, "locations": locations}

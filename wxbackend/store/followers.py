@@ -8,6 +8,8 @@ recording pushes and applying their effects is one atomic statement and one roun
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 _UPSERT = "INSERT INTO wechat_followers AS f ({columns}) SELECT {values} FROM new " \
@@ -70,3 +72,12 @@ async def forget_account(conn: asyncpg.Connection, account_id: int) -> None:
            WHERE i.account_id = $1
              AND ((i.kind = 'oa_openid' AND f.appid = i.issuer AND f.openid = i.subject)
                   OR (i.kind = 'unionid' AND f.unionid = i.subject))""", account_id)
+
+
+async def drop_locations(conn: asyncpg.Connection, reported_before: datetime) -> int:
+    """Retention: last locations reported before ``reported_before`` go (a location is
+    sensitive personal information); the follower row stays."""
+    status = await conn.execute(
+        """UPDATE wechat_followers SET latitude = NULL, longitude = NULL, location_precision = NULL
+           WHERE location_at < $1 AND latitude IS NOT NULL""", reported_before)
+    return int(status.split()[-1])
