@@ -48,7 +48,7 @@ KIND_NAMES = {"join": "入会申请", "certify": "会员认证申诉", "transfer
 STATUS_NAMES = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "withdrawn": "已撤回"}
 MEMBER_STATUS = {"active": "正常", "retained": "保留会籍", "withdrawn": "已退会"}
 # What comparing a filing (or a certification attempt) with the roster found: for the reviewing
-# cadres and the audit trail, never for the worker.
+# cadres and ``certification_misses``, never for the worker.
 ROSTER_CHECKS = {
     "no_record": "名册中没有该身份证号码",
     "name_differs": "名册中该身份证号码登记的姓名与填写的不同",
