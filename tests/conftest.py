@@ -42,7 +42,7 @@ _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",
            "platform_sign_ins", "platform_apps", "regions", "base_data_changes", "audit_log",
            "super_admin_filings", "cadre_devices", "cadre_grants", "cadre_password_history",
-           "cadres", "applications", "members", "roster_imports")
+           "cadres", "applications", "members", "roster_imports", "certification_misses")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------

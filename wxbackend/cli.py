@@ -103,11 +103,13 @@ async def _periodically(stop: asyncio.Event, seconds: float, job, name: str) -> 
 
 
 def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
-    """What a worker runs: the outbox, the disabling of overdue cadre accounts, and marking
-    failed the roster imports whose process died (every process may run them: each is one
-    idempotent transaction)."""
+    """What a worker runs: the outbox, the disabling of overdue cadre accounts, marking failed
+    the roster imports whose process died, and the retention of Official Account messages
+    (every process may run them: each is idempotent, in short transactions)."""
     return [asyncio.create_task(rt.outbox.run(stop)),
             asyncio.create_task(_periodically(stop, 6 * 3600, rt.cadres.sweep_overdue, "sweep")),
+            asyncio.create_task(_periodically(stop, 3600, rt.inbox_retention.sweep,
+                                              "inbound retention")),
             asyncio.create_task(_periodically(stop, 600, rt.rosters.mark_stale_imports_failed,
                                               "stale roster imports"))]
 
@@ -295,6 +297,21 @@ def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inbound_purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Drop the content of Official Account messages and followers' locations older than
+    [privacy] inbound_retention_days, and seal any content still stored in clear (workers also
+    do this hourly)."""
+
+    async def job(rt) -> dict:
+        return await rt.inbox_retention.sweep()
+
+    done = with_runtime(settings, job)
+    print(f"content dropped from {done['dropped']} messages older than "
+          f"{settings.privacy.inbound_retention_days} days; {done['sealed']} sealed; "
+          f"{done['locations']} followers' locations dropped")
+    return 0
+
+
 def cmd_pii_reseal(settings: Settings, args: argparse.Namespace) -> int:
     """Re-encrypt personal data sealed under an older field key (after a key change)."""
     from wxbackend.services.key_rotation import reseal_all
@@ -427,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = admin.add_parser("sweep", help="disable accounts overdue for re-confirmation (daily)")
     sweep.add_argument("--grace-days", type=int, default=14)
     sweep.set_defaults(func=cmd_admin_sweep)
+    inbound = sub.add_parser("inbound", help="Official Account messages received").add_subparsers(
+        dest="inbound_command", required=True)
+    inbound.add_parser("purge", help="drop message content past [privacy] inbound_retention_days")\
+        .set_defaults(func=cmd_inbound_purge)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True)
     audit.add_parser("verify", help="check the hash chain; exit 1 on any break")\

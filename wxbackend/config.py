@@ -116,6 +116,7 @@ class SecuritySettings:
 @dataclass(frozen=True)
 class PrivacySettings:
     version: str = "2026-11"
+    inbound_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,8 @@ class MembershipSettings:
     import_max_bytes: int = 50 * 1_048_576
     import_batch_rows: int = 2000
     notify_template_id: str = ""
+    applications_per_account_day: int = 5
+    certify_without_phone: str = "review"
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,10 @@ def load_settings(path: str | os.PathLike | None = None,
 
 def validate(settings: Settings) -> None:
     wx = settings.wechat
+    if settings.membership.certify_without_phone not in {"review", "allow"}:
+        raise ConfigError("[membership] certify_without_phone must be review or allow")
+    if settings.privacy.inbound_retention_days < 1:
+        raise ConfigError("[privacy] inbound_retention_days must be at least 1")
     if wx.message_mode not in {"plain", "compat", "safe"}:
         raise ConfigError("[wechat] message_mode must be plain, compat or safe")
     if wx.token_endpoint not in {"stable", "classic"}:

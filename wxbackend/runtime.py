@@ -25,7 +25,7 @@ from wxbackend.services.cadres import CadreService
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.membership import MembershipService, card_key
-from wxbackend.services.oa_inbox import OAInbox
+from wxbackend.services.oa_inbox import InboxRetention, OAInbox
 from wxbackend.services.outbox import OutboxWorker
 from wxbackend.services.platform import PlatformApps
 from wxbackend.services.reviews import ReviewService
@@ -49,6 +49,7 @@ class Runtime:
     envelope: Envelope
     keywords: KeywordRouter
     inbox: OAInbox
+    inbox_retention: InboxRetention
     outbox: OutboxWorker
     pii: PersonalData
     accounts: AccountService
@@ -97,9 +98,9 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         h5_base = _h5_base(settings)
         api = WeChatAPI(http, wx, redis)
         router = KeywordRouter(pool, h5_base=h5_base, cache_seconds=wx.keyword_cache_seconds)
-        inbox = OAInbox(pool, router, appid=wx.appid, reply_budget=wx.reply_budget)
         index_key = _index_key(settings)   # the blind index's key; the card key derives from it
         pii = personal_data(settings, index_key)
+        inbox = OAInbox(pool, router, pii, appid=wx.appid, reply_budget=wx.reply_budget)
         accounts = AccountService(pool, pii, privacy_version=settings.privacy.version)
         mp = WeChatAPI(http, wx, redis, appid=settings.miniprogram.appid,
                        secret=settings.miniprogram.secret.reveal()) \
@@ -110,7 +111,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
             mp_sessions=SessionStore(redis, kind="mp", ttl=settings.sessions.mp_ttl, now=now),
             pii=pii, public_url=settings.server.public_url,
             state_ttl=settings.sessions.oauth_state_ttl, authorize_url=wx.oauth_authorize_url, now=now)
-        apps = PlatformApps(pool, redis, pii, settings.platform)
+        apps = PlatformApps(pool, redis, pii, settings.platform, now=now)
         public_url = settings.server.public_url.rstrip("/")
         cards = card_key(index_key)
         membership = MembershipService(pool, redis, pii, settings.membership,
@@ -121,6 +122,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         rosters = RosterService(pool, pii, settings.membership, now=now)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
+                      inbox_retention=InboxRetention(
+                          pool, pii, retention_days=settings.privacy.inbound_retention_days, now=now),
                       outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
                       accounts=accounts, login=login,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms,

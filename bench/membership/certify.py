@@ -27,7 +27,9 @@ exit, including on an exception, Ctrl-C or SIGTERM):
    core 1 and starts embedded PostgreSQL and Redis there (they inherit core 1); writes a config
    with the cache's keys and both certification limits ``[membership] certify_per_account_day``
    and ``certify_per_ip_hour`` set to 10^9 (every request comes from 127.0.0.1, and the limits are
-   not what is measured; the Redis counters are still incremented on every request), runs
+   not what is measured; the Redis counters are still incremented on every request) and
+   ``certify_without_phone = "allow"`` (the generated roster leaves some phones out, and a first
+   certification must link at once to be measured), runs
    ``migrate`` and ``seed`` (both no-ops unless a migration was added since the cache was built)
    and starts ``taskset -c 0 wxbackend serve --no-worker``;
 4. creates the workers: accounts with a verified phone (as ``POST /mp/v1/phone`` leaves them:
@@ -163,10 +165,12 @@ def write_config(path: Path, tmp: Path, port: int, dsn: str, redis_url: str, key
                        script="bench/membership/certify.py", field_keys=keys.field_keys,
                        index_key=keys.index_key,
                        after_security=f"\n[membership]\ncertify_per_account_day = {LIMIT}\n"
-                                      f"certify_per_ip_hour = {LIMIT}\n")
+                                      f"certify_per_ip_hour = {LIMIT}\n"
+                                      'certify_without_phone = "allow"\n')
     settings = load_settings(path, environ={})
     m = settings.membership
     if m.certify_per_account_day != LIMIT or m.certify_per_ip_hour != LIMIT or \
+            m.certify_without_phone != "allow" or \
             settings.security.index_key.reveal() != keys.index_key:
         raise BenchError(f"the config written to {path} does not read back as intended")
 
@@ -998,7 +1002,8 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
                       if k.startswith("WXBACKEND__") and not any(
                           word in k for word in ("SECRET", "TOKEN", "KEY", "DSN", "URL"))},
         "config": {"membership.certify_per_account_day": LIMIT,
-                   "membership.certify_per_ip_hour": LIMIT},
+                   "membership.certify_per_ip_hour": LIMIT,
+                   "membership.certify_without_phone": "allow"},
         "versions": facts,
         "database": {"members": args.members, "cache_reused": reused,
                      "cache": str(cache_dir(args.members).relative_to(ROOT)),

@@ -751,6 +751,7 @@
       [a.kind === "found" ? "联系人" : "申请人", a.name],
       ["身份证号码", a.id_number],
       ["手机号", a.phone],
+      ["名册核对", a.roster_check && a.roster_check.label],
       ...Object.keys(FORM_NAMES).filter((k) => k in form && form[k] != null && !(a.kind === "found" && k === "organiser_name"))
         .map((k) => [FORM_NAMES[k], formValue(k, form[k])]),
       ["提交时间", formatTime(a.created_at)],

@@ -799,8 +799,9 @@
   }
 
   // --- 会员认证 (certify.html) ------------------------------------------------------------------
-  // Misses that the worker's union can settle by checking their papers (认证申诉).
-  const DISPUTABLE = new Set(["certify_no_match", "certify_phone_mismatch", "member_linked_elsewhere"]);
+  // Every miss gets one answer (it says nothing about the roster); the union settles it by
+  // checking the worker's papers (认证申诉).
+  const DISPUTABLE = new Set(["certify_no_match"]);
 
   async function certifyPage() {
     const certified = (member) => {

@@ -160,3 +160,35 @@ async def test_outside_the_subtree_and_unknown_ids_are_404(server, rt, db, fake_
     assert await db.fetchval("SELECT status FROM applications") == "pending"
     await li.aclose()
     await cadre.aclose()
+
+
+async def test_answers_say_nothing_of_anothers_membership(server, rt, db, fake_wechat, tianfu) -> None:
+    from tests.services.test_membership import roster_member
+
+    await roster_member(rt, db, tianfu, "张三", ZHANG_ID, "13800000001")
+    probe, csrf = await h5_worker(server, fake_wechat, "oProbe", "13900000009", rt)
+    api = f"{server}/h5/api/v1/membership"
+    # certification: the rostered phone differs / no such record — one answer
+    misses = [await probe.post(f"{api}/certify", headers=csrf, json={"name": "张三", "id_number": number})
+              for number in (ZHANG_ID, LI_ID)]
+    assert [m.status_code for m in misses] == [400, 400] and misses[0].json() == misses[1].json()
+    assert misses[0].json()["error"]["code"] == "certify_no_match"
+    # joining with a member's ID number is accepted; the reviewer sees why it needs a look
+    filed = await probe.post(f"{api}/join", headers=csrf, json=join_form(tianfu, name="某某"))
+    assert filed.status_code == 201 and "roster_check" not in filed.json()["application"]
+    cadre, _ = await reviewer_console(server, rt, db)
+    seen = (await cadre.get(f"{server}/admin/v1/applications/{filed.json()['application']['id']}")).json()
+    assert seen["application"]["roster_check"]["code"] == "already_member"
+    await cadre.aclose()
+    # filing and withdrawing is limited per day
+    withdrawn = await probe.post(f"{api}/applications/{filed.json()['application']['id']}/withdraw",
+                                 headers=csrf)
+    assert withdrawn.status_code == 200
+    for _ in range(rt.settings.membership.applications_per_account_day - 1):
+        again = await probe.post(f"{api}/join", headers=csrf, json=join_form(tianfu, number=LI_ID))
+        assert again.status_code == 201, again.text
+        await probe.post(f"{api}/applications/{again.json()['application']['id']}/withdraw", headers=csrf)
+    limited = await probe.post(f"{api}/join", headers=csrf, json=join_form(tianfu, number=LI_ID))
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "application_limit"
+    assert 0 < int(limited.headers["Retry-After"]) <= 86_400
+    await probe.aclose()

@@ -430,9 +430,10 @@ async def test_mini_program_membership_responses_match_the_document(http, server
     assert (founded["kind"], founded["union"]["id"], founded["id_number"]) == ("found", chengdu, None)
     assert founded["form"]["form_of_union"] == "工会委员会"
 
-    # --- the worker's own export: the member record in full, applications still masked
+    # --- the worker's own export: the member record masked like everywhere else
     exported = await call("GET", "/mp/v1/me/data", 200)
-    assert (exported["member"]["id_number"], exported["member"]["phone"]) == (number, "13800138000")
+    assert (exported["member"]["id_number"], exported["member"]["phone"]) == (masked, "138****8000")
+    assert exported["account"]["phone"] == "13800138000"
     assert {a["kind"] for a in exported["applications"]} == {"join", "certify", "transfer", "found"}
     assert all(a["id_number"] in (masked, None) for a in exported["applications"])
 

@@ -286,7 +286,7 @@ async def test_certify_no_match_offers_a_dispute(h5_page, rt, db, chengdu, clock
     await form.get_by_label("姓名").fill("张三")
     await form.get_by_label("身份证号码").fill(ZHANG_ID)
     await form.get_by_role("button", name="开始认证").click()
-    await expect(form.locator(".error")).to_contain_text("未找到与姓名、身份证号码相符的会员信息")
+    await expect(form.locator(".error")).to_contain_text("未能自动完成会员认证")
     dispute = page.locator("#dispute-form")
     await expect(dispute).to_be_visible()
     await expect(page.locator("#dispute-who")).to_have_text(

@@ -189,3 +189,36 @@ async def test_conflicts_are_resolved_explicitly(rt, db) -> None:
     assert row["status"] == "resolved" and "王五" in row["resolution"]
     with pytest.raises(NotFound):
         await rt.accounts.resolve_conflict(conflict["id"], action="separate", by="王五")
+
+
+async def test_the_data_export_masks_the_member_id_number(rt, db) -> None:
+    from tests.services.test_membership import ZHANG_ID, roster_member
+    from wxbackend.store import orgs as org_store
+
+    union = await org_store.create_grassroots(
+        db, parent_id=await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'"),
+        name="成都天府软件有限公司工会", credit_code=None, employer_name=None, region_code=None,
+        founded_via_platform=False)
+    await roster_member(rt, db, union["id"], "张三", ZHANG_ID, ZHANGSAN_PHONE)
+    a = await register(rt, (await rt.accounts.sign_in_wechat(oa("oZhang"))).id)
+    await rt.membership.certify(a.id, {"name": "张三", "id_number": ZHANG_ID}, "10.9.0.1")
+    data = await rt.accounts.export_data(a.id)
+    assert data["member"]["id_number"] == ZHANG_ID[:4] + "*" * 10 + ZHANG_ID[-4:]
+    assert ZHANG_ID not in str(data)
+    assert data["account"]["phone"] == ZHANGSAN_PHONE        # the verified phone: their own
+
+
+async def test_cancellation_forgets_what_the_official_account_recorded(rt, db, pusher) -> None:
+    a = await register(rt, (await rt.accounts.sign_in_wechat(oa("oZhang", "uZhang"))).id)
+    pushes = [pusher.event("oZhang", "subscribe"),
+              pusher.text("oZhang", "我的身份证号码是510104199003071316，手机13800000001"),
+              pusher.event("oZhang", "LOCATION", Latitude="30.657", Longitude="104.066", Precision="65")]
+    for xml in [*pushes, pusher.text("oOther", "入会")]:
+        await rt.inbox.handle(rt.envelope.open(*pusher.request(xml)), lambda: None)
+    assert await db.fetchval("SELECT latitude FROM wechat_followers WHERE openid = 'oZhang'") == 30.657
+    await rt.accounts.cancel(a.id)
+    assert await db.fetchval("SELECT count(*) FROM wechat_followers WHERE openid = 'oZhang'") == 0
+    assert await db.fetchval("SELECT count(*) FROM wechat_inbound WHERE openid = 'oZhang'") == 0
+    # another follower's records stay
+    assert await db.fetchval("SELECT count(*) FROM wechat_inbound WHERE openid = 'oOther'") == 1
+    assert await db.fetchval("SELECT count(*) FROM wechat_followers WHERE openid = 'oOther'") == 1

@@ -108,8 +108,6 @@ async def test_one_pending_application_then_withdraw(rt, db, unions) -> None:
         await rt.membership.apply_join(zhang, join_form(unions["jinjiang"]))
     assert twice.value.code == "application_pending"
     li = await worker(rt, "oLi", "13900000002")
-    with pytest.raises(Conflict):   # somebody else's pending application with the same ID number
-        await rt.membership.apply_join(li, join_form(unions["jinjiang"]))
     with pytest.raises(NotFound):
         await rt.membership.withdraw(li, first["id"])
     withdrawn = await rt.membership.withdraw(zhang, first["id"])
@@ -187,19 +185,21 @@ async def test_certification_links_a_roster_record(rt, db, unions) -> None:
     again = await rt.membership.certify(zhang, {"name": "张三", "id_number": ZHANG_ID}, "10.1.1.1")
     assert again["id"] == member_id
     li = await worker(rt, "oLi", "13900000002")
-    with pytest.raises(InvalidInput) as mismatch:
+    with pytest.raises(InvalidInput) as taken:
         await rt.membership.certify(li, {"name": "张三", "id_number": ZHANG_ID}, "10.1.1.1")
-    assert mismatch.value.code == "certify_phone_mismatch"
+    assert taken.value.code == "certify_no_match"
 
 
 async def test_a_certified_record_is_not_taken_by_another_account(rt, db, unions) -> None:
-    await roster_member(rt, db, unions["tianfu"], "张三", ZHANG_ID, None)
+    await roster_member(rt, db, unions["tianfu"], "张三", ZHANG_ID, "13800000001")
     zhang = await worker(rt, "oZhang")
     await rt.membership.certify(zhang, {"name": "张三", "id_number": ZHANG_ID}, "10.1.1.1")
+    # the same phone on another account (a second WeChat) still cannot take a linked record
+    await db.execute("UPDATE members SET phone_bidx = $1", rt.pii.blind_index("13900000002", "members.phone"))
     li = await worker(rt, "oLi", "13900000002")
-    with pytest.raises(Conflict) as taken:
+    with pytest.raises(InvalidInput) as taken:
         await rt.membership.certify(li, {"name": "张三", "id_number": ZHANG_ID}, "10.1.1.1")
-    assert taken.value.code == "member_linked_elsewhere"
+    assert taken.value.code == "certify_no_match"
     assert await db.fetchval("SELECT account_id FROM members") == zhang
 
 
@@ -220,7 +220,8 @@ async def test_certification_checks_the_rostered_phone(rt, db, unions) -> None:
     zhang = await worker(rt, "oZhang")
     with pytest.raises(InvalidInput) as mismatch:
         await rt.membership.certify(zhang, {"name": "张三", "id_number": ZHANG_ID}, "10.1.1.3")
-    assert mismatch.value.code == "certify_phone_mismatch"
+    assert mismatch.value.code == "certify_no_match"
+    assert await db.fetchval("SELECT account_id FROM members") is None
 
 
 async def test_certification_attempts_are_limited(rt, db, unions) -> None:
@@ -288,7 +289,7 @@ async def test_a_dispute_is_decided_by_the_union(rt, db, unions, reviewer) -> No
 
 # --- 会员关系接转 -------------------------------------------------------------------------------
 async def test_transfer_moves_the_record_once_approved(rt, db, unions, reviewer) -> None:
-    member_id = await roster_member(rt, db, unions["tianfu"], "张三", ZHANG_ID, None)
+    member_id = await roster_member(rt, db, unions["tianfu"], "张三", ZHANG_ID, "13800000001")
     zhang = await worker(rt, "oZhang")
     await rt.membership.certify(zhang, {"name": "张三", "id_number": ZHANG_ID}, "10.1.1.6")
     with pytest.raises(InvalidInput):
@@ -364,7 +365,7 @@ async def test_upper_unions_of_a_region(rt, db) -> None:
 
 
 async def test_card_verification_is_audited_and_masks_the_name(rt, db, unions, reviewer) -> None:
-    member_id = await roster_member(rt, db, unions["tianfu"], "张三丰", ZHANG_ID, None)
+    member_id = await roster_member(rt, db, unions["tianfu"], "张三丰", ZHANG_ID, "13800000001")
     zhang = await worker(rt, "oZhang")
     await rt.membership.certify(zhang, {"name": "张三丰", "id_number": ZHANG_ID}, "10.1.1.7")
     png = await rt.membership.member_card(zhang)
@@ -403,8 +404,8 @@ async def test_a_configured_template_message_carries_the_decision(db, unions, ba
 async def test_concurrent_certifications_link_one_record_per_account(rt, db, unions) -> None:
     import asyncio
 
-    await roster_member(rt, db, unions["tianfu"], "张三", ZHANG_ID, None)
-    await roster_member(rt, db, unions["jinjiang"], "张三", id_number(seq="351"), None)
+    await roster_member(rt, db, unions["tianfu"], "张三", ZHANG_ID, "13800000001")
+    await roster_member(rt, db, unions["jinjiang"], "张三", id_number(seq="351"), "13800000001")
     zhang = await worker(rt, "oZhang")
     results = await asyncio.gather(
         rt.membership.certify(zhang, {"name": "张三", "id_number": ZHANG_ID}, "10.3.3.3"),

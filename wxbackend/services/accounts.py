@@ -29,6 +29,7 @@ from wxbackend.infra.pii import PersonalData, mask_phone, normalise_phone
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.services.membership import application_view, member_view
 from wxbackend.store import accounts as store
+from wxbackend.store import followers, inbound
 from wxbackend.store import members as member_store
 
 log = logging.getLogger(__name__)
@@ -277,8 +278,8 @@ class AccountService:
             "identities": [{"kind": i["kind"], "issuer": i["issuer"], "subject": i["subject"],
                             "since": i["created_at"].isoformat()} for i in idents],
             "open_conflicts": len(conflicts),
-            # their own data: shown in full
-            "member": member_view(member, self._pii, reveal=True) if member else None,
+            # Masked like everywhere else: a certified record is not proof of owning its ID number.
+            "member": member_view(member, self._pii) if member else None,
             "applications": [application_view(a, self._pii) for a in applications],
         }
 
@@ -286,6 +287,9 @@ class AccountService:
         """注销: personal data deleted, the account's KPI facts kept (docs/privacy.md)."""
         async with self._pool.acquire() as conn, conn.transaction():
             me = await self._live(conn, account_id, lock=True)
+            # What the Official Account recorded of this person goes with the identities.
+            await followers.forget_account(conn, me["id"])
+            await inbound.forget_account(conn, me["id"])
             await store.cancel(conn, me["id"])
             await store.log_change(conn, "registered_user", str(me["id"]), "cancelled", "self")
         return str(me["public_id"])

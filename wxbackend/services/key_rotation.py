@@ -14,6 +14,7 @@ import asyncpg
 
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services import accounts, cadres, membership, platform
+from wxbackend.store import inbound
 from wxbackend.store import sealed as store
 
 # The AAD each stored value was sealed with: the services' own labels, so the two cannot drift
@@ -21,7 +22,7 @@ from wxbackend.store import sealed as store
 _AAD = {"accounts.phone": accounts.PHONE_COLUMN, "members.id_number": membership.ID_COLUMN,
         "members.phone": membership.PHONE_COLUMN, "applications.id_number": membership.ID_COLUMN,
         "applications.phone": membership.PHONE_COLUMN, "platform_apps.secret": platform.SECRET_COLUMN,
-        "cadres.totp_secret": cadres.TOTP_COLUMN}
+        "cadres.totp_secret": cadres.TOTP_COLUMN, "wechat_inbound.payload": inbound.PAYLOAD_COLUMN}
 
 
 async def reseal_all(pool: asyncpg.Pool, pii: PersonalData, *, batch: int = 1000) -> dict[str, int]:

@@ -3,9 +3,15 @@
 
 The same service answers the Official Account's H5 pages and the Mini Program. Every
 application waits for a cadre's decision (:mod:`wxbackend.services.reviews`). Certification is
-immediate when name and ID number (and the verified phone, where the roster has one) match the
-roster; attempts are counted per worker and per network address so ID numbers cannot be
-enumerated, and a miss never says whether the ID number exists.
+immediate when name, ID number and the worker's verified phone match the roster record (a record
+without a phone needs the union's confirmation unless ``certify_without_phone = "allow"``).
+
+Nothing a worker is answered says whether somebody else's name or ID number is on a roster:
+attempts are counted per worker and per network address, every unsuccessful certification gets
+the same answer, and a join application with a member's ID number is accepted like any other.
+What the roster check found (:data:`ROSTER_CHECKS`) is kept (``certification_misses``) and, on
+what the worker files, shown to the reviewing cadres only. Filings are limited per worker per
+day, so filing and withdrawing cannot be used to probe either.
 """
 
 from __future__ import annotations
@@ -40,6 +46,22 @@ PHONE_COLUMN = "members.phone"
 KIND_NAMES = {"join": "入会申请", "certify": "会员认证申诉", "transfer": "会员关系接转", "found": "建会申请"}
 STATUS_NAMES = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "withdrawn": "已撤回"}
 MEMBER_STATUS = {"active": "正常", "retained": "保留会籍", "withdrawn": "已退会"}
+# What comparing a filing (or a certification attempt) with the roster found: for the reviewing
+# cadres and ``certification_misses``, never for the worker.
+ROSTER_CHECKS = {
+    "no_record": "名册中没有该身份证号码",
+    "name_differs": "名册中该身份证号码登记的姓名与填写的不同",
+    "member_withdrawn": "名册中该会员已退会",
+    "linked_elsewhere": "该会员信息已被另一个账号认证；核实本人后通过，会员信息将改由本账号认证",
+    "phone_differs": "名册登记的手机号码与申请人验证的手机号码不同",
+    "roster_without_phone": "名册未登记手机号码，姓名与身份证号码相符：请核实是否本人",
+    "matches": "姓名、身份证号码和手机号码与名册相符",
+    "already_member": "该身份证号码已有会员记录（可能已通过名册导入）：请驳回并提示其进行会员认证",
+    "pending_elsewhere": "另一个账号已用该身份证号码提交了待审核的入会申请",
+}
+# The one answer to every unsuccessful certification, whatever the roster holds.
+NO_MATCH_MESSAGE = ("未能自动完成会员认证：名册中没有与您填写的姓名、身份证号码和已验证的手机号码"
+                    "都相符的会员信息。如确已入会，请提交认证申诉，由所在工会核实")
 
 _MAX_ID = 2**63 - 1
 
@@ -59,13 +81,15 @@ def card_key(index_key: bytes) -> bytes:
     return hmac.new(index_key, b"member-card-v1", hashlib.sha256).digest()
 
 
-def member_view(row: asyncpg.Record, pii: PersonalData, *, reveal: bool = False) -> dict:
+def member_view(row: asyncpg.Record, pii: PersonalData) -> dict:
+    """A member record as workers and cadres see it, the worker's own data export included: the
+    ID number and phone masked (whoever certified a record is not proof of owning its ID number
+    when the union allows certifying records without a phone)."""
     number = pii.decrypt(row["id_number_enc"], ID_COLUMN)
     phone = pii.decrypt(row["phone_enc"], PHONE_COLUMN) if row["phone_enc"] else None
     return {
         "id": row["id"], "member_no": row["member_no"], "name": row["name"],
-        "id_number": number if reveal else mask_id_number(number),
-        "phone": phone if reveal else mask_phone(phone),
+        "id_number": mask_id_number(number), "phone": mask_phone(phone),
         "gender": "男" if row["gender"] == 1 else "女", "birth_date": row["birth_date"].isoformat(),
         "ethnicity": row["ethnicity"], "education": row["education"],
         "political_status": row["political_status"], "household_type": row["household_type"],
@@ -91,6 +115,30 @@ def application_view(row: asyncpg.Record, pii: PersonalData) -> dict:
         "created_at": row["created_at"].isoformat(), "due_at": row["due_at"].isoformat(),
         "reviewed_at": row["reviewed_at"].isoformat() if row["reviewed_at"] else None,
     }
+
+
+def roster_check_view(row: asyncpg.Record) -> dict | None:
+    """What the roster check found when the application was filed, for the reviewing cadres."""
+    check = row["roster_check"]
+    return {"code": check, "label": ROSTER_CHECKS[check]} if check else None
+
+
+def roster_check(member: asyncpg.Record | None, name: str, phone_bidx: bytes,
+                 account_id: int) -> str:
+    """How a roster record compares with a name, a verified phone and an account."""
+    if member is None:
+        return "no_record"
+    if member["name"] != name:
+        return "name_differs"
+    if member["status"] == "withdrawn":
+        return "member_withdrawn"
+    if member["account_id"] is not None and member["account_id"] != account_id:
+        return "linked_elsewhere"
+    if member["phone_bidx"] is None:
+        return "roster_without_phone"
+    if member["phone_bidx"] != phone_bidx:
+        return "phone_differs"
+    return "matches"
 
 
 class MembershipService:
@@ -152,6 +200,7 @@ class MembershipService:
         """File an application whose checks have passed; ``consent``: the worker agreed to the
         privacy notice with it and the account has yet to record that (which may complete
         registration)."""
+        await self._limit_filings(fields["account_id"])
         if consent:
             await self._accounts.accept_privacy(fields["account_id"], self._accounts.privacy_version)
         async with self._pool.acquire() as conn:
@@ -164,6 +213,16 @@ class MembershipService:
                 raise Conflict(f"您已有一份待审核的{KIND_NAMES[fields['kind']]}，请等待审核结果或先撤回",
                                code="application_pending") from None
             return application_view(await store.application(conn, application_id), self._pii)
+
+    async def _limit_filings(self, account_id: int) -> None:
+        """Filings per worker per day (China time), withdrawn ones included: filing and
+        withdrawing must not become an unthrottled way to try ID numbers."""
+        now = self._now()
+        day, day_ends = day_window(now)
+        [count] = await self._counter.hit({f"apply:acct:{account_id}:{day}": day_ends})
+        if count > self._s.applications_per_account_day:
+            raise TooManyRequests("今日提交申请的次数已用完，请明天再试", code="application_limit",
+                                  headers={"Retry-After": retry_after(day_ends, now)})
 
     def _check_privacy(self, body: dict) -> None:
         """The application carries consent to the current privacy notice."""
@@ -178,16 +237,20 @@ class MembershipService:
         phone, consented = await self._phone(account_id)
         async with self._pool.acquire() as conn:
             org = await self._joinable(conn, body.get("union_id"))
-            if await store.member_of_account(conn, account_id) or await store.member_by_id_number(conn, bidx):
-                raise Conflict("您已是工会会员。如已在其他单位工作，请办理会员关系接转；"
-                               "如入会时未使用本账号，请进行会员认证", code="already_member")
-            if await store.pending_with_id_number(conn, bidx, "join", account_id):
-                raise Conflict("该身份证号码已有待审核的入会申请", code="application_pending")
+            # The worker's own account may be told it is a member; whether the ID number is on
+            # a roster (or in someone else's pending application) is for the reviewer to see.
+            if await store.member_of_account(conn, account_id):
+                raise Conflict("您已是工会会员。如已在其他单位工作，请办理会员关系接转",
+                               code="already_member")
+            check = "already_member" if await store.member_by_id_number(conn, bidx) else \
+                "pending_elsewhere" if await store.pending_with_id_number(conn, bidx, "join", account_id) \
+                else None
         return await self._file(
             consent=not consented, kind="join", account_id=account_id, org_id=org["id"], from_org_id=None,
             member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
             id_number_bidx=bidx, phone_enc=self._pii.encrypt(phone, PHONE_COLUMN),
-            form={**form, "gender": ident.gender, "birth_date": ident.birth_date.isoformat()})
+            form={**form, "gender": ident.gender, "birth_date": ident.birth_date.isoformat()},
+            roster_check=check)
 
     async def withdraw(self, account_id: int, application_id: int) -> dict:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -221,31 +284,40 @@ class MembershipService:
         name = clean_name(body.get("name"))
         ident = parse_id_number(str(body.get("id_number", "")), self._now().date(), min_age=0)
         bidx = self._pii.blind_index(ident.number, ID_COLUMN)
-        no_match = InvalidInput("未找到与姓名、身份证号码相符的会员信息。如确已入会，请提交认证申诉，"
-                                "由所在工会核实", code="certify_no_match")
-        # Three round trips at most (the hot path of a certification campaign): the record, the
-        # account's phone when it is to be linked, and one atomic link-and-log statement.
-        async with self._pool.acquire() as conn:
-            member = await store.member_by_id_number(conn, bidx)
-        if member is None or member["name"] != name or member["status"] == "withdrawn":
-            raise no_match
-        if member["account_id"] == account_id:
-            return member_view(member, self._pii)
+        # Asked of every attempt, before the roster is read: what the worker is told never
+        # depends on what the roster holds, only on their own account.
         phone, _ = await self._phone(account_id)
-        if member["phone_bidx"] is not None and \
-                member["phone_bidx"] != self._pii.blind_index(phone, PHONE_COLUMN):
-            raise InvalidInput("会员名册登记的手机号码与您验证的手机号码不一致，请提交认证申诉",
-                               code="certify_phone_mismatch")
-        if member["account_id"] is not None:
-            raise Conflict("该会员信息已被其他账号认证，请提交认证申诉", code="member_linked_elsewhere")
+        # Three round trips at most (the hot path of a certification campaign): the account's
+        # phone, the record, and one atomic link-and-log statement.
         async with self._pool.acquire() as conn:
-            try:
-                linked = await store.certify(conn, member["id"], account_id)
-            except asyncpg.UniqueViolationError:   # this account holds another record
-                raise Conflict("您的账号已认证其他会员信息", code="already_certified") from None
-            if linked is None:                     # another account got there first
-                raise Conflict("该会员信息已被其他账号认证，请提交认证申诉", code="member_linked_elsewhere")
-        return member_view({**member, "account_id": account_id}, self._pii)
+            member, holds_one = await store.certify_lookup(conn, bidx, account_id)
+        if member is not None and member["account_id"] == account_id and member["name"] == name:
+            return member_view(member, self._pii)
+        if holds_one:
+            raise Conflict("您的账号已认证其他会员信息", code="already_certified")
+        check = roster_check(member, name, self._pii.blind_index(phone, PHONE_COLUMN), account_id)
+        if check == "matches" or (check == "roster_without_phone"
+                                  and self._s.certify_without_phone == "allow"):
+            async with self._pool.acquire() as conn:
+                try:
+                    linked = await store.certify(conn, member["id"], account_id)
+                except asyncpg.UniqueViolationError:   # this account certified another one meanwhile
+                    raise Conflict("您的账号已认证其他会员信息", code="already_certified") from None
+            if linked is not None:
+                return member_view({**member, "account_id": account_id}, self._pii)
+            check = "linked_elsewhere"                  # another account got there first
+        await self._record_miss(account_id, member, check)
+        raise InvalidInput(NO_MATCH_MESSAGE, code="certify_no_match")
+
+    async def _record_miss(self, account_id: int, member: asyncpg.Record | None, check: str) -> None:
+        """Why an attempt failed, kept under the union of the record it was compared with, so the
+        union can tell a mistyped roster from someone trying ID numbers. Every miss is recorded,
+        found record or not, so misses cost the same either way. Its own table, not the cadres'
+        hash-chained audit trail: that one serialises its writers, and misses come in campaigns."""
+        async with self._pool.acquire() as conn:
+            await store.record_certification_miss(
+                conn, account_id=account_id, member_id=member["id"] if member else None,
+                org_id=member["org_id"] if member else None, reason=check)
 
     async def dispute(self, account_id: int, body: dict) -> dict:
         """认证申诉: the roster does not match; the union checks the worker's papers."""
@@ -254,15 +326,19 @@ class MembershipService:
         ident = parse_id_number(str(body.get("id_number", "")), self._now().date(), min_age=0)
         note = str(body.get("note", "")).strip()[:200]
         phone, consented = await self._phone(account_id)
+        bidx = self._pii.blind_index(ident.number, ID_COLUMN)
         async with self._pool.acquire() as conn:
             org = await self._joinable(conn, body.get("union_id"))
             if await store.member_of_account(conn, account_id):
                 raise Conflict("您的账号已认证会员信息", code="already_certified")
+            member = await store.member_by_id_number(conn, bidx)
+        # Why the automatic certification would not pass, for the union deciding the dispute.
+        check = roster_check(member, name, self._pii.blind_index(phone, PHONE_COLUMN), account_id)
         return await self._file(
             consent=not consented, kind="certify", account_id=account_id, org_id=org["id"], from_org_id=None,
             member_id=None, name=name, id_number_enc=self._pii.encrypt(ident.number, ID_COLUMN),
-            id_number_bidx=self._pii.blind_index(ident.number, ID_COLUMN),
-            phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form={"note": note})
+            id_number_bidx=bidx, phone_enc=self._pii.encrypt(phone, PHONE_COLUMN), form={"note": note},
+            roster_check=check)
 
     # --- 会员关系接转 ---------------------------------------------------------------------------
     async def request_transfer(self, account_id: int, body: dict) -> dict:

@@ -28,6 +28,7 @@ from wxbackend.services.membership import (
     STATUS_NAMES,
     application_view,
     member_view,
+    roster_check_view,
     row_id,
 )
 from wxbackend.services.outbox import custom_text
@@ -68,6 +69,7 @@ class ReviewService:
         view = application_view(row, self._pii)
         # A transfer is decided by the union joined; the union left only watches it go.
         view["decidable"] = row["status"] == "pending" and actor.covers(row["org_path"])
+        view["roster_check"] = roster_check_view(row)   # the worker was not told this
         return view
 
     async def get(self, actor: Actor, application_id: int) -> dict:

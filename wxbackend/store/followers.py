@@ -8,6 +8,8 @@ recording pushes and applying their effects is one atomic statement and one roun
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 _UPSERT = "INSERT INTO wechat_followers AS f ({columns}) SELECT {values} FROM new " \
@@ -60,3 +62,22 @@ EFFECTS: dict[str, str] = {
 async def get(conn: asyncpg.Connection, appid: str, openid: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT * FROM wechat_followers WHERE appid = $1 AND openid = $2", appid, openid)
+
+
+async def forget_account(conn: asyncpg.Connection, account_id: int) -> None:
+    """Cancellation: the follower rows of the account's Official Account openids (and unionid)
+    go, last reported location included. Call before the account's identities are deleted."""
+    await conn.execute(
+        """DELETE FROM wechat_followers f USING account_identities i
+           WHERE i.account_id = $1
+             AND ((i.kind = 'oa_openid' AND f.appid = i.issuer AND f.openid = i.subject)
+                  OR (i.kind = 'unionid' AND f.unionid = i.subject))""", account_id)
+
+
+async def drop_locations(conn: asyncpg.Connection, reported_before: datetime) -> int:
+    """Retention: last locations reported before ``reported_before`` go (a location is
+    sensitive personal information); the follower row stays."""
+    status = await conn.execute(
+        """UPDATE wechat_followers SET latitude = NULL, longitude = NULL, location_precision = NULL
+           WHERE location_at < $1 AND latitude IS NOT NULL""", reported_before)
+    return int(status.split()[-1])

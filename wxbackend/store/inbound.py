@@ -1,4 +1,8 @@
-"""SQL for ``wechat_inbound``: the record of every push, and what we answered."""
+"""SQL for ``wechat_inbound``: the record of every push, and what we answered.
+
+A push's content is stored sealed (``payload_enc``, SM4-GCM under the column label
+:data:`PAYLOAD_COLUMN`) and dropped after the retention period; the row itself stays, since its
+dedup key is what makes a retried push a no-op."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ class PushRecord:
     event_key: str | None
     msg_id: int | None
     created: datetime
-    payload: dict
+    payload_enc: bytes          # the push's fields as JSON, sealed under PAYLOAD_COLUMN
     reply: str | None
     deferred: bool
     effect: str                 # a key of wxbackend.store.followers.EFFECTS
@@ -29,9 +33,11 @@ class PushRecord:
     prec: float | None = None
 
 
+PAYLOAD_COLUMN = "wechat_inbound.payload"
+
 _COLUMNS = ("dedup_key", "openid", "msg_type", "event", "event_key", "msg_id", "created",
-            "payload", "reply", "deferred", "effect", "arg", "lat", "lng", "prec")
-_TYPES = ("text", "text", "text", "text", "text", "bigint", "timestamptz", "jsonb", "text",
+            "payload_enc", "reply", "deferred", "effect", "arg", "lat", "lng", "prec")
+_TYPES = ("text", "text", "text", "text", "text", "bigint", "timestamptz", "bytea", "text",
           "boolean", "text", "text", "float8", "float8", "float8")
 
 _RECORD = f"""
@@ -40,8 +46,8 @@ WITH input AS (
         AS t({", ".join(_COLUMNS)})
 ), ins AS (
     INSERT INTO wechat_inbound (appid, dedup_key, openid, msg_type, event, event_key, msg_id,
-                                created, payload, reply, deferred)
-    SELECT $1, dedup_key, openid, msg_type, event, event_key, msg_id, created, payload, reply,
+                                created, payload_enc, reply, deferred)
+    SELECT $1, dedup_key, openid, msg_type, event, event_key, msg_id, created, payload_enc, reply,
            deferred
     FROM input
     ON CONFLICT (appid, dedup_key) DO NOTHING
@@ -73,3 +79,41 @@ async def get_reply(conn: asyncpg.Connection, appid: str, dedup_key: str) -> asy
     return await conn.fetchrow(
         "SELECT id, reply, deferred FROM wechat_inbound WHERE appid = $1 AND dedup_key = $2",
         appid, dedup_key)
+
+
+async def forget_account(conn: asyncpg.Connection, account_id: int) -> None:
+    """Cancellation: every push from the account's Official Account openids goes. Call before
+    the account's identities are deleted."""
+    await conn.execute(
+        """DELETE FROM wechat_inbound w USING account_identities i
+           WHERE i.account_id = $1 AND i.kind = 'oa_openid'
+             AND w.appid = i.issuer AND w.openid = i.subject""", account_id)
+
+
+async def drop_content(conn: asyncpg.Connection, received_before: datetime, limit: int) -> int:
+    """Retention: the content (and our reply, which quotes the sender) of up to ``limit`` pushes
+    received before ``received_before`` goes; the rows and their dedup keys stay. Rows another
+    sweep is working on are skipped. Returns how many were emptied."""
+    status = await conn.execute(
+        """UPDATE wechat_inbound SET payload = NULL, payload_enc = NULL, reply = NULL
+           WHERE id IN (SELECT id FROM wechat_inbound
+                        WHERE received_at < $1
+                          AND (payload IS NOT NULL OR payload_enc IS NOT NULL OR reply IS NOT NULL)
+                        ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+        received_before, limit)
+    return int(status.split()[-1])
+
+
+async def clear_payloads(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Rows written before payloads were sealed."""
+    return await conn.fetch(
+        "SELECT id, payload FROM wechat_inbound WHERE payload IS NOT NULL LIMIT $1", limit)
+
+
+async def seal_payloads(conn: asyncpg.Connection, ids: list[int], sealed: list[bytes]) -> None:
+    """Store sealed payloads in place of clear ones (a row emptied meanwhile stays empty)."""
+    await conn.execute(
+        """UPDATE wechat_inbound w SET payload_enc = v.sealed, payload = NULL
+           FROM unnest($1::bigint[], $2::bytea[]) AS v(id, sealed)
+           WHERE w.id = v.id AND w.payload IS NOT NULL""",
+        ids, sealed)

@@ -49,6 +49,24 @@ async def member_by_id_number(conn: asyncpg.Connection, bidx: bytes, *,
     return await conn.fetchrow("SELECT * FROM member_rows WHERE id_number_bidx = $1", bidx)
 
 
+async def certify_lookup(conn: asyncpg.Connection, bidx: bytes,
+                         account_id: int) -> tuple[asyncpg.Record | None, bool]:
+    """The record of an ID number, and whether ``account_id`` already holds a record: one round
+    trip."""
+    row = await conn.fetchrow(
+        """SELECT m.*, EXISTS (SELECT 1 FROM members WHERE account_id = $2) AS account_holds_one
+           FROM (SELECT 1) AS one LEFT JOIN member_rows m ON m.id_number_bidx = $1""",
+        bidx, account_id)
+    return (row if row["id"] is not None else None), row["account_holds_one"]
+
+
+async def record_certification_miss(conn: asyncpg.Connection, *, account_id: int,
+                                    member_id: int | None, org_id: int | None, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO certification_misses (account_id, member_id, org_id, reason) VALUES ($1, $2, $3, $4)",
+        account_id, member_id, org_id, reason)
+
+
 async def member_of_account(conn: asyncpg.Connection, account_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM member_rows WHERE account_id = $1", account_id)
 
@@ -118,16 +136,18 @@ async def list_members(conn: asyncpg.Connection, *, subtree: str, org_id: int | 
 async def create_application(conn: asyncpg.Connection, *, kind: str, account_id: int, org_id: int,
                              from_org_id: int | None, member_id: int | None, name: str,
                              id_number_enc: bytes | None, id_number_bidx: bytes | None,
-                             phone_enc: bytes | None, form: dict, review_days: int) -> int:
+                             phone_enc: bytes | None, form: dict, review_days: int,
+                             roster_check: str | None = None) -> int:
     """The new application's id; raises UniqueViolationError when one of the same kind is
     already pending for this worker (or, for a founding, for this employer)."""
     return await conn.fetchval(
         """INSERT INTO applications (kind, account_id, org_id, from_org_id, member_id, name,
-                                     id_number_enc, id_number_bidx, phone_enc, form, due_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(days => $11))
+                                     id_number_enc, id_number_bidx, phone_enc, form, due_at,
+                                     roster_check)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(days => $11), $12)
            RETURNING id""",
         kind, account_id, org_id, from_org_id, member_id, name, id_number_enc, id_number_bidx,
-        phone_enc, form, review_days)
+        phone_enc, form, review_days, roster_check)
 
 
 async def application(conn: asyncpg.Connection, application_id: int, *,

@@ -16,6 +16,7 @@ _SEALED = {
     "applications.phone": ("applications", "phone_enc"),
     "platform_apps.secret": ("platform_apps", "secret_enc"),
     "cadres.totp_secret": ("cadres", "totp_secret_enc"),
+    "wechat_inbound.payload": ("wechat_inbound", "payload_enc"),
 }
 
 
