@@ -4,10 +4,9 @@ cities (成都 SC-510100, 绵阳 SC-510700), a 成都 worker 张三, and a Redis
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,13 +14,12 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from tests.api.test_identity import api, bearer, h5_sign_in, mp_sign_in, signed
-from tests.conftest import APPID, MP_APPID, start_server
+from tests.conftest import APPID, MP_APPID
 from tests.fakes import FakeWeChat
 from wxbackend.runtime import Runtime
 from wxbackend.services.accounts import WeChatIdentity
 from wxbackend.services.clock import CHINA
-from wxbackend.services.platform import NONCE_EPOCH_KEY, PlatformApps
-from wxbackend.services.sso import SingleSignOn
+from wxbackend.services.platform import NONCE_EPOCH_KEY
 
 ZHANG_PHONE = "13800000001"
 NOBODY_PHONE = "13900000009"
@@ -241,59 +239,50 @@ async def test_a_code_issued_without_redirect_uri_is_exchanged_without_one(http,
 
 
 # --- finding: a replay after Redis lost its data -------------------------------------------------
-@pytest.fixture
-def clock() -> list[datetime]:
-    return [datetime(2026, 12, 31, 23, 58, tzinfo=CHINA)]
+START = datetime(2026, 12, 31, 23, 58, tzinfo=CHINA)
 
 
 @pytest.fixture
-async def clocked_server(rt, clock) -> tuple[str, PlatformApps]:
-    """The real application whose platform API reads the test's clock."""
-    apps = PlatformApps(rt.pool, rt.redis, rt.pii, rt.settings.platform, now=lambda: clock[0])
-    clocked = dataclasses.replace(rt, apps=apps, sso=SingleSignOn(apps, rt.redis, rt.settings.platform))
+async def started(rt, clock) -> None:
+    """The services' clock stands at START, when the nonce record began (as at start-up)."""
+    clock.set(START, frozen=True)
     await rt.redis.delete(NONCE_EPOCH_KEY)
-    await apps.nonce_epoch()  # the server starts at the test's time
-    srv, url = await start_server(clocked)
-    yield url, apps
-    srv.stop()
-    await srv.close_all_connections()
+    await rt.apps.nonce_epoch()
 
 
-async def test_a_request_captured_before_redis_lost_its_data_is_not_replayed(http, clocked_server,
+async def test_a_request_captured_before_redis_lost_its_data_is_not_replayed(http, server, started,
                                                                              clock, rt) -> None:
-    server, _ = clocked_server
     app_id, secret = await entrance(rt, "chengdu-channel", "SC-510100", CHENGDU_CB)
     body = json.dumps({"identity": {"kind": "unionid", "subject": "u-none"}}).encode()
-    captured = signed("POST", RESOLVE, body, app_id, secret, timestamp=int(clock[0].timestamp()))
+    captured = signed("POST", RESOLVE, body, app_id, secret, timestamp=int(clock().timestamp()))
     first = await http.post(server + RESOLVE, content=body, headers=captured)
     assert first.status_code == 404  # authenticated, nothing found
     replay = await http.post(server + RESOLVE, content=body, headers=captured)
     assert replay.status_code == 401 and replay.json()["error"]["code"] == "nonce_replayed"
 
-    clock[0] += timedelta(minutes=2)  # still inside the 5-minute window
+    clock.advance(120)                # still inside the 5-minute window
     await rt.redis.flushdb()          # Redis restarted without its data
     after_loss = await http.post(server + RESOLVE, content=body, headers=captured)
     assert after_loss.status_code == 401
     assert after_loss.json()["error"]["code"] == "request_stale"
 
-    fresh = signed("POST", RESOLVE, body, app_id, secret, timestamp=int(clock[0].timestamp()))
+    fresh = signed("POST", RESOLVE, body, app_id, secret, timestamp=int(clock().timestamp()))
     assert (await http.post(server + RESOLVE, content=body, headers=fresh)).status_code == 404
-    assert int(await rt.redis.get(NONCE_EPOCH_KEY)) == int(clock[0].timestamp())
+    assert int(await rt.redis.get(NONCE_EPOCH_KEY)) == int(clock().timestamp())
     assert await rt.redis.ttl(NONCE_EPOCH_KEY) == -1  # never expires
 
 
-async def test_the_signature_window_follows_the_clock(http, clocked_server, clock, rt) -> None:
-    server, _ = clocked_server
+async def test_the_signature_window_follows_the_clock(http, server, started, clock, rt) -> None:
     app_id, secret = await entrance(rt, "chengdu-channel", "SC-510100", CHENGDU_CB)
     body = json.dumps({"identity": {"kind": "unionid", "subject": "u-none"}}).encode()
-    now = int(clock[0].timestamp())
+    now = int(clock().timestamp())
     window = rt.settings.platform.signature_window
     for timestamp, status in ((now + window + 1, 401), (now + window, 404)):
         response = await http.post(server + RESOLVE, content=body,
                                    headers=signed("POST", RESOLVE, body, app_id, secret,
                                                   timestamp=timestamp))
         assert response.status_code == status, response.text
-    clock[0] += timedelta(seconds=window + 1)
+    clock.advance(window + 1)
     stale = signed("POST", RESOLVE, body, app_id, secret, timestamp=now)
     response = await http.post(server + RESOLVE, content=body, headers=stale)
     assert response.json()["error"]["code"] == "timestamp_expired"
