@@ -20,7 +20,9 @@ from wxbackend.infra.db import create_pool
 from wxbackend.infra.pii import PersonalData, parse_keyring
 from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
+from wxbackend.services import audit
 from wxbackend.services.accounts import AccountService
+from wxbackend.services.audit import AuditTrail, parse_key
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.keywords import KeywordRouter
 from wxbackend.services.membership import MembershipService, card_key
@@ -58,6 +60,7 @@ class Runtime:
     membership: MembershipService
     reviews: ReviewService
     rosters: RosterService
+    audit: AuditTrail
 
     @property
     def h5_base(self) -> str:
@@ -94,6 +97,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
         api = WeChatAPI(http, wx, redis)
         router = KeywordRouter(pool, h5_base=h5_base, cache_seconds=wx.keyword_cache_seconds)
         inbox = OAInbox(pool, router, appid=wx.appid, reply_budget=wx.reply_budget)
+        trail = AuditTrail(parse_key(settings.security.audit_key.reveal()))
+        audit.use(trail)   # audited actions across the services append with this process's key
         index_key = _index_key(settings)   # the blind index's key; the card key derives from it
         pii = personal_data(settings, index_key)
         accounts = AccountService(pool, pii, privacy_version=settings.privacy.version)
@@ -122,7 +127,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str) -> AsyncIte
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
                       cadres=CadreService(pool, redis, pii, settings.admin),
-                      membership=membership, reviews=reviews, rosters=rosters)
+                      membership=membership, reviews=reviews, rosters=rosters, audit=trail)
     finally:
         if rosters is not None:
             await rosters.close()  # imports still running end as failed, before the pool goes
