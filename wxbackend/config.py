@@ -172,6 +172,8 @@ class MembershipSettings:
     card_max_age: int = 86_400
     import_max_bytes: int = 50 * 1_048_576
     import_batch_rows: int = 2000
+    import_max_sheet_bytes: int = 128 * 1_048_576
+    import_read_seconds: float = 120.0
     notify_template_id: str = ""
 
 
