@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import AUDIT_KEY
+from wxbackend.cli import _background_jobs
 from wxbackend.infra.db import connect
 from wxbackend.services import audit
 from wxbackend.services.audit import AuditTrail, Head
@@ -233,3 +234,21 @@ async def test_the_cli_publishes_the_head_and_reports_a_missing_tail(clean_db, d
     await tamper(db, "DELETE FROM audit_heads")
     code, out = await cli("verify", "--head", line.strip())
     assert code == 1 and "record 3: missing_tail" in out and "the table ends at #2" in out
+
+
+async def test_the_workers_publish_the_head_to_the_table_and_the_log(rt, db, caplog) -> None:
+    async with db.transaction():
+        await audit.record(db, actor_id=None, actor="system", org_id=None, action="test")
+    stop = asyncio.Event()
+    with caplog.at_level("INFO", logger="wxbackend.audit"):
+        tasks = _background_jobs(rt, stop)
+        for _ in range(100):
+            if await db.fetchval("SELECT count(*) FROM audit_heads"):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*tasks)
+    line = next(r.getMessage() for r in caplog.records if r.name == "wxbackend.audit")
+    head = Head.parse(line)
+    assert head.seq == 1 and rt.audit.head_is_genuine(head)
+    assert await db.fetchval("SELECT seq FROM audit_heads") == 1
