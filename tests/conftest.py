@@ -5,6 +5,7 @@ unexpected ERROR log."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,8 @@ from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedServers
 from wxbackend.infra.migrations import migrate
 from wxbackend.runtime import Runtime, open_runtime
+from wxbackend.services import audit
+from wxbackend.services.audit import AuditTrail
 from wxbackend.services.clock import CHINA, china_now
 from wxbackend.services.seed import seed
 
@@ -37,12 +40,16 @@ MP_APPID = "wxmp0123456789abc"
 MP_SECRET = "fake-mp-secret-0123456789abcdef"
 FIELD_KEYS = "1:MDEyMzQ1Njc4OWFiY2RlZg==,2:ZmVkY2JhOTg3NjU0MzIxMA=="
 INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
+AUDIT_KEY = "YXVkaXQta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
+# What tests append directly, outside a runtime, is chained with the tests' key.
+audit.use(AuditTrail(base64.b64decode(AUDIT_KEY)))
 
 _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",
            "platform_sign_ins", "platform_apps", "regions", "base_data_changes", "audit_log",
-           "super_admin_filings", "cadre_devices", "cadre_grants", "cadre_password_history",
-           "cadres", "applications", "members", "roster_imports", "certification_misses")
+           "audit_heads", "super_admin_filings", "cadre_devices", "cadre_grants",
+           "cadre_password_history", "cadres", "applications", "members", "roster_imports",
+           "certification_misses")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------
@@ -180,7 +187,8 @@ def make_settings(api_base: str, **sections: dict) -> Settings:
     wechat.update(sections.pop("wechat", {}))
     server = {"public_url": PUBLIC_URL} | sections.pop("server", {})
     outbox = {"poll_interval": 0.05, "backoff_base": 1.0} | sections.pop("outbox", {})
-    security = {"field_keys": FIELD_KEYS, "field_key_current": 1, "index_key": INDEX_KEY} \
+    security = {"field_keys": FIELD_KEYS, "field_key_current": 1, "index_key": INDEX_KEY,
+                "audit_key": AUDIT_KEY} \
         | sections.pop("security", {})
     miniprogram = {"appid": MP_APPID, "secret": MP_SECRET} | sections.pop("miniprogram", {})
     return base.replace(wechat=wechat, server=server, outbox=outbox, security=security,

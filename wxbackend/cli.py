@@ -104,9 +104,17 @@ async def _periodically(stop: asyncio.Event, seconds: float, job, name: str) -> 
 
 def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
     """What a worker runs: the outbox, the disabling of overdue cadre accounts, marking failed
-    the roster imports whose process died, and the retention of Official Account messages
-    (every process may run them: each is idempotent, in short transactions)."""
+    the roster imports whose process died, the retention of Official Account messages and
+    publishing the audit trail's head (every process may run them: each is idempotent, in short
+    transactions)."""
+
+    async def publish_head() -> None:
+        async with rt.pool.acquire() as conn:
+            await rt.audit.publish_head(conn)
+
     return [asyncio.create_task(rt.outbox.run(stop)),
+            asyncio.create_task(_periodically(stop, rt.settings.security.audit_head_seconds,
+                                              publish_head, "audit head")),
             asyncio.create_task(_periodically(stop, 6 * 3600, rt.cadres.sweep_overdue, "sweep")),
             asyncio.create_task(_periodically(stop, 3600, rt.inbox_retention.sweep,
                                               "inbound retention")),
@@ -245,24 +253,49 @@ def cmd_conflicts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_trail(settings: Settings):
+    from wxbackend.services.audit import AuditKeyError, AuditTrail, parse_key
+
+    try:
+        return AuditTrail(parse_key(settings.security.audit_key.reveal()))
+    except AuditKeyError as exc:
+        raise ConfigError(f"{exc}（可用 wxbackend init-config 生成）") from None
+
+
+async def _with_conn(dsn: str, job):
+    conn = await connect(dsn)
+    try:
+        return await job(conn)
+    finally:
+        await conn.close()
+
+
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    """Walk the audit trail's hash chain; exit 1 and name every record that was edited or
-    follows a deletion."""
-    from wxbackend.services.audit import verify
+    """Walk the audit trail's MAC chain and compare its tail with the newest published head
+    (and ``--head``, a head line from the shipped log); exit 1 and name every record that was
+    edited, follows a deletion, or is missing from the tail."""
+    from wxbackend.services.audit import Head
 
-    async def run(dsn: str):
-        conn = await connect(dsn)
-        try:
-            return await verify(conn)
-        finally:
-            await conn.close()
-
+    trail = _audit_trail(settings)
+    try:
+        published = Head.parse(args.head) if args.head else None
+    except (ValueError, KeyError, StopIteration):
+        raise ConfigError("--head: expected a line 'audit head #N mac=… at=… sig=…'") from None
     with backing_services(settings) as (dsn, _):
-        count, breaks = run_async(run(dsn))
+        count, breaks = run_async(_with_conn(dsn, lambda c: trail.verify(c, published=published)))
     for b in breaks:
-        print(f"record {b.record_id}: {b.problem}")
+        print(f"record {b.record_id}: {b.problem}" + (f" ({b.note})" if b.note else ""))
     print(f"audit trail: {count} records checked, {len(breaks)} problems")
     return 1 if breaks else 0
+
+
+def cmd_audit_head(settings: Settings, args: argparse.Namespace) -> int:
+    """Publish the trail's signed head now (workers do it every [security] audit_head_seconds)."""
+    trail = _audit_trail(settings)
+    with backing_services(settings) as (dsn, _):
+        head = run_async(_with_conn(dsn, trail.publish_head))
+    print(head.line() if head else "audit trail is empty: no head to publish")
+    return 0
 
 
 def cmd_create_operator(settings: Settings, args: argparse.Namespace) -> int:
@@ -349,6 +382,8 @@ message_mode = "safe"
 field_keys = "1:{field_key}"
 field_key_current = 1
 index_key = "{index_key}"
+# The audit trail's HMAC-SM3 chain key: without it the trail cannot be verified.
+audit_key = "{audit_key}"
 
 [sms]
 provider = "console"   # prints codes to the log; use "tencent" with real credentials
@@ -374,7 +409,8 @@ def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
         data_dir=str(path.parent.resolve()), appid=rand(16, "0123456789abcdef"),
         secret=rand(32, "0123456789abcdef"), token=rand(32), aes_key=rand(43),
         original=rand(12, "0123456789abcdef"), field_key=new_key(),
-        index_key=base64.b64encode(os.urandom(32)).decode())
+        index_key=base64.b64encode(os.urandom(32)).decode(),
+        audit_key=base64.b64encode(os.urandom(32)).decode())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -450,8 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
         .set_defaults(func=cmd_inbound_purge)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True)
-    audit.add_parser("verify", help="check the hash chain; exit 1 on any break")\
-        .set_defaults(func=cmd_audit_verify)
+    verify = audit.add_parser("verify", help="check the MAC chain and its tail; exit 1 on any break")
+    verify.add_argument("--head", help="a head line from the shipped log to check the tail against")
+    verify.set_defaults(func=cmd_audit_verify)
+    audit.add_parser("head", help="publish the signed head now (to audit_heads and the log)")\
+        .set_defaults(func=cmd_audit_head)
     pii = sub.add_parser("pii", help="personal data at rest").add_subparsers(
         dest="pii_command", required=True)
     reseal = pii.add_parser("reseal", help="re-encrypt values under the current field key")

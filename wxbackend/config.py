@@ -6,6 +6,7 @@ no ``repr``, log line or traceback ever shows their value.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import ipaddress
 import logging
@@ -111,6 +112,8 @@ class SecuritySettings:
     field_keys: Secret = field(default_factory=lambda: Secret(""))
     field_key_current: int = 1
     index_key: Secret = field(default_factory=lambda: Secret(""))
+    audit_key: Secret = field(default_factory=lambda: Secret(""))
+    audit_head_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,8 @@ class MembershipSettings:
     card_max_age: int = 86_400
     import_max_bytes: int = 50 * 1_048_576
     import_batch_rows: int = 2000
+    import_max_sheet_bytes: int = 128 * 1_048_576
+    import_read_seconds: float = 120.0
     notify_template_id: str = ""
     applications_per_account_day: int = 5
     certify_without_phone: str = "review"
@@ -360,13 +365,22 @@ def validate(settings: Settings) -> None:
 
 
 def require_security(settings: Settings) -> None:
-    """Personal data cannot be stored without the field and blind-index keys."""
+    """Personal data cannot be stored without the field and blind-index keys, nor an audit
+    record written without the audit key."""
     sec = settings.security
     missing = [f"[security] {k}" for k, v in (("field_keys", sec.field_keys),
-                                              ("index_key", sec.index_key)) if not v]
+                                              ("index_key", sec.index_key),
+                                              ("audit_key", sec.audit_key)) if not v]
     if missing:
-        raise ConfigError(f"缺少个人信息加密密钥：{', '.join(missing)}（可用 wxbackend init-config 生成）"
+        raise ConfigError(f"缺少加密密钥：{', '.join(missing)}（可用 wxbackend init-config 生成）"
                           f" / missing keys: {', '.join(missing)}")
+    try:
+        audit_key = base64.b64decode(sec.audit_key.reveal(), validate=True)
+    except ValueError:
+        audit_key = b""
+    if len(audit_key) < 16:
+        raise ConfigError("[security] audit_key 应为至少 16 字节的 base64（可用 wxbackend init-config 生成）"
+                          " / [security] audit_key must be base64 of at least 16 bytes")
     if settings.sms.provider == "tencent":
         sms = settings.sms
         absent = [f"[sms] {k}" for k, v in (

@@ -20,7 +20,9 @@ from wxbackend.infra.db import create_pool
 from wxbackend.infra.pii import PersonalData, parse_keyring
 from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
+from wxbackend.services import audit
 from wxbackend.services.accounts import AccountService
+from wxbackend.services.audit import AuditTrail, parse_key
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.keywords import KeywordRouter
@@ -61,6 +63,7 @@ class Runtime:
     membership: MembershipService
     reviews: ReviewService
     rosters: RosterService
+    audit: AuditTrail
 
     @property
     def h5_base(self) -> str:
@@ -98,6 +101,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         h5_base = _h5_base(settings)
         api = WeChatAPI(http, wx, redis)
         router = KeywordRouter(pool, h5_base=h5_base, cache_seconds=wx.keyword_cache_seconds)
+        trail = AuditTrail(parse_key(settings.security.audit_key.reveal()), now=now)
+        audit.use(trail)   # audited actions across the services append with this process's key
         index_key = _index_key(settings)   # the blind index's key; the card key derives from it
         pii = personal_data(settings, index_key)
         inbox = OAInbox(pool, router, pii, appid=wx.appid, reply_budget=wx.reply_budget)
@@ -130,7 +135,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                                          now=now),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
                       cadres=CadreService(pool, redis, pii, settings.admin),
-                      membership=membership, reviews=reviews, rosters=rosters)
+                      membership=membership, reviews=reviews, rosters=rosters, audit=trail)
     finally:
         if rosters is not None:
             await rosters.close()  # imports still running end as failed, before the pool goes

@@ -275,7 +275,7 @@ async def bench(tmp: Path, rows: int, runs: int) -> None:
         chengdu, unions, pg_version = await prepare(servers.dsn)
         settings = load_settings(None, environ={}).replace(
             security={"field_keys": f"1:{new_key()}", "field_key_current": 1,
-                      "index_key": new_key() + new_key()},
+                      "index_key": new_key() + new_key(), "audit_key": new_key() + new_key()},
             logging={"level": "WARNING"})
         files = {"Excel-written workbook (shared strings)": tmp / "excel.xlsx",
                  "openpyxl-written workbook (inline strings)": tmp / "openpyxl.xlsx"}

@@ -277,6 +277,7 @@ api_base = "{api_base}"
 field_keys = "{field_keys or f'1:{new_key()}'}"
 field_key_current = 1
 index_key = "{index_key or base64.b64encode(os.urandom(32)).decode()}"
+audit_key = "{base64.b64encode(os.urandom(32)).decode()}"
 {after_security}
 [logging]
 level = "WARNING"

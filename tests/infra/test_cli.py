@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import AES_KEY, APPID, FIELD_KEYS, INDEX_KEY, ORIGINAL_ID, SECRET, TOKEN
+from tests.conftest import AES_KEY, APPID, AUDIT_KEY, FIELD_KEYS, INDEX_KEY, ORIGINAL_ID, SECRET, TOKEN
 from tests.fakes import FakePusher, FakeWeChat
 from wxbackend.infra.embedded import _free_port
 
@@ -28,6 +28,7 @@ def config(tmp_path: Path, api_base: str = "http://127.0.0.1:9", **extra: str) -
         f'encoding_aes_key = "{AES_KEY}"', f'original_id = "{ORIGINAL_ID}"',
         f'api_base = "{api_base}"',
         "[security]", f'field_keys = "{FIELD_KEYS}"', f'index_key = "{INDEX_KEY}"',
+        f'audit_key = "{AUDIT_KEY}"',
         "[logging]", 'level = "INFO"', "json = true",
     ]
     for key, value in extra.items():
@@ -179,7 +180,7 @@ async def test_configured_servers_start_nothing_embedded_and_logs_hide_secrets(
     log = served.log.read_text()
     assert served.children() == []
     assert not (tmp_path / "var" / "postgres").exists()
-    for secret in (SECRET, TOKEN, AES_KEY, FIELD_KEYS.split(",")[0][2:], INDEX_KEY,
+    for secret in (SECRET, TOKEN, AES_KEY, FIELD_KEYS.split(",")[0][2:], INDEX_KEY, AUDIT_KEY,
                    query["signature"], query["msg_signature"]):
         assert secret not in log
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
@@ -195,6 +196,9 @@ async def test_missing_secret_stops_start_up_with_a_clear_message(tmp_path) -> N
     assert "缺少必需的公众号配置" in err and "[wechat] secret" in err
     code, _, err = await run("--config", str(cfg), "serve", env={"WXBACKEND__SECURITY__INDEX_KEY": ""})
     assert code == 2 and "[security] index_key" in err
+    short = {"WXBACKEND__SECURITY__AUDIT_KEY": "c2hvcnQ="}
+    code, _, err = await run("--config", str(cfg), "serve", env=short)
+    assert code == 2 and "[security] audit_key" in err
 
 
 async def test_menu_push_sends_the_configured_menu(tmp_path, backing, fake_wechat: FakeWeChat) -> None:

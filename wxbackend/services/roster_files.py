@@ -14,8 +14,14 @@ Why it is built the way it is:
   so the import's audit record names the exact file.
 * A large workbook is read by a child process: openpyxl is most of an import's CPU time and would
   otherwise hold the GIL against the event loop (bench/membership/roster_import.py measures it).
-  The child is spawned, never forked (the parent holds an event loop), and the pipe's buffer
-  holds it back when the import is slower than the file, so neither side's memory grows.
+  "Large" is the workbook's inflated size, never the upload's: a 572 KB file can hold 196 MB of
+  sheet XML, which takes openpyxl over a minute (``reads_in_child``). Sheet XML past a limit is
+  refused before it is read; the declared sizes cannot lie about what is read, because zipfile
+  stops each member at its declared size and a member that inflates past it fails its CRC. The
+  child is spawned, never forked (the parent holds an event loop), and the pipe's buffer holds
+  it back when the import is slower than the file, so neither side's memory grows. The import
+  waits on the child for at most ``read_seconds`` in all; then the child is killed and the import
+  fails.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import hashlib
 import multiprocessing
 import os
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +45,7 @@ from wxbackend.services.errors import InvalidInput
 
 MAX_UNZIPPED_BYTES = 1 << 30  # a 50 MB workbook that inflates beyond this is a zip bomb
 MAX_SHARED_STRINGS_BYTES = 128 << 20   # openpyxl holds the shared strings in memory
+MAX_SHEET_BYTES = 128 << 20   # inflated sheet XML: openpyxl reads about 3 MB of it a second
 _READ_CHUNK = 1 << 20
 _CHILD_CHUNK_ROWS = 500
 
@@ -49,6 +57,8 @@ _XLSX_NAMES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 _MSG_NOT_TEXT = ("文件既不是 Excel 工作簿（.xlsx），也不是 UTF-8 或 GB18030 编码的 CSV 文件，"
                  "请使用会员名册模板填写后上传")
 _MSG_UNREADABLE = "无法读取 Excel 工作簿，文件可能已损坏，请用 Excel 打开后重新保存为 .xlsx 再导入"
+_MSG_TOO_SLOW = ("读取工作簿超时，名册未导入：工作表可能含有大量空白或无用的单元格，"
+                 "请删除多余的行列、另存为 .xlsx 或分批导入")
 
 
 class RosterFileError(InvalidInput):
@@ -154,22 +164,29 @@ class Upload:
 class Source:
     kind: str                 # xlsx | csv
     encoding: str | None      # of a CSV
+    unzipped: int = 0         # a workbook's members, inflated (as the zip declares and zipfile enforces)
+
+
+def reads_in_child(source: Source, threshold: int) -> bool:
+    """Whether the rows are read by a child process: a workbook whose inflated size reaches
+    ``threshold``; never decided by the upload's size, which a compressed workbook hides."""
+    return source.kind == "xlsx" and source.unzipped >= threshold
 
 
 def _format_error(message: str) -> RosterFileError:
     return RosterFileError(message, code="file_format")
 
 
-def inspect(path: str, filename: str) -> Source:
+def inspect(path: str, filename: str, *, max_sheet_bytes: int = MAX_SHEET_BYTES) -> Source:
     """Decide the format from the content (the name only sharpens the message); refuse a file
-    that is not the spreadsheet it claims to be. Blocking: run in an executor."""
+    that is not the spreadsheet it claims to be, or a workbook whose sheets inflate past
+    ``max_sheet_bytes``. Blocking: run in an executor."""
     with open(path, "rb") as fh:
         head = fh.read(8)
     if not head:
         raise RosterFileError("文件是空的，请选择要导入的会员名册", code="file_empty")
     if head.startswith(b"PK\x03\x04"):
-        _check_workbook_zip(path)
-        return Source("xlsx", None)
+        return Source("xlsx", None, _check_workbook_zip(path, max_sheet_bytes))
     if head.startswith(_OLE2):
         raise _format_error("不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV 后再导入")
     if filename.lower().endswith(_XLSX_NAMES):
@@ -178,14 +195,22 @@ def inspect(path: str, filename: str) -> Source:
     return Source("csv", _text_encoding(path))
 
 
-def _check_workbook_zip(path: str) -> None:
+def _check_workbook_zip(path: str, max_sheet_bytes: int) -> int:
+    """The workbook's inflated size, once it is known to be a workbook of bounded size."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-            if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES or any(
+            unzipped = sum(i.file_size for i in infos)
+            sheets = sum(i.file_size for i in infos if i.filename.startswith("xl/worksheets/"))
+            if unzipped > MAX_UNZIPPED_BYTES or any(
                     i.filename.endswith("sharedStrings.xml") and i.file_size > MAX_SHARED_STRINGS_BYTES
                     for i in infos):
                 raise RosterFileError("工作簿解压后过大，请分批导入", code="file_too_large")
+            if sheets > max_sheet_bytes:
+                raise RosterFileError(
+                    f"工作簿中的工作表解压后约 {sheets // 1_048_576} MB，超过 "
+                    f"{max_sheet_bytes // 1_048_576} MB 的上限，请删除多余的行列或分批导入",
+                    code="file_too_large")
             try:
                 types = zf.getinfo("[Content_Types].xml")
             except KeyError:
@@ -195,6 +220,7 @@ def _check_workbook_zip(path: str) -> None:
         raise _format_error(_MSG_UNREADABLE) from None
     if not any(t in content for t in _WORKBOOK_TYPES):
         raise _format_error("文件是压缩包但不是 Excel 工作簿（.xlsx），请上传用会员名册模板填写的文件")
+    return unzipped
 
 
 def _text_encoding(path: str) -> str:
@@ -215,10 +241,12 @@ def _text_encoding(path: str) -> str:
 
 
 # --- reading the rows ------------------------------------------------------------------------
-def open_rows(path: str, source: Source, *, in_child: bool) -> Iterator[tuple]:
+def open_rows(path: str, source: Source, *, in_child: bool,
+              read_seconds: float = 300.0) -> Iterator[tuple]:
     """The file's rows as tuples of cell values, read here or (``in_child``, a workbook) by a
-    child process. Blocking: run in an executor; ``close()`` the rows when done with them."""
-    return _ChildRows(path, source) if in_child else _rows(path, source)
+    child process that may keep the import waiting ``read_seconds`` in all. Blocking: run in an
+    executor; ``close()`` the rows when done with them."""
+    return _ChildRows(path, source, read_seconds) if in_child else _rows(path, source)
 
 
 def _rows(path: str, source: Source) -> Iterator[tuple]:
@@ -289,7 +317,8 @@ class _ChildRows:
     time on a large workbook; in a thread it would hold the GIL against the event loop and the
     rest of the import, in a child it uses the other core."""
 
-    def __init__(self, path: str, source: Source) -> None:
+    def __init__(self, path: str, source: Source, read_seconds: float) -> None:
+        self._wait_left = read_seconds
         ctx = multiprocessing.get_context("spawn")  # never fork a process holding an event loop
         self._conn, child = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_read_in_child, args=(path, source, child, _CHILD_CHUNK_ROWS),
@@ -306,6 +335,15 @@ class _ChildRows:
         while (row := next(self._chunk, None)) is None:
             if self._done:
                 raise StopIteration
+            # Only the time spent waiting on the child counts: a slow database does not fail an
+            # import, a sheet that takes openpyxl minutes does.
+            started = time.monotonic()
+            ready = self._conn.poll(max(self._wait_left, 0))
+            self._wait_left -= time.monotonic() - started
+            if not ready:
+                self._done = True
+                self._stop()
+                raise RosterFileError(_MSG_TOO_SLOW, code="file_too_slow")
             try:
                 message = self._conn.recv()
             except EOFError:
@@ -319,9 +357,12 @@ class _ChildRows:
             self._chunk = iter(message)
         return row
 
-    def close(self) -> None:
-        self._conn.close()
+    def _stop(self) -> None:
         if self._proc.is_alive():
             self._proc.kill()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._stop()
         self._proc.join()
         self._proc.close()

@@ -185,8 +185,9 @@ class RosterReader:
 
     @classmethod
     def open(cls, path: str, source: Source, pii: PersonalData, today: date, batch_rows: int, *,
-             in_child: bool) -> RosterReader:
-        reader = cls(open_rows(path, source, in_child=in_child), pii, today, batch_rows)
+             in_child: bool, read_seconds: float = 300.0) -> RosterReader:
+        reader = cls(open_rows(path, source, in_child=in_child, read_seconds=read_seconds), pii,
+                     today, batch_rows)
         try:
             reader._find_header()
         except BaseException:

@@ -45,7 +45,7 @@ from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.errors import InvalidInput, NotFound
 from wxbackend.services.permissions import Actor
 from wxbackend.services.roster_export import ExportBook, RosterExport, template
-from wxbackend.services.roster_files import RosterFileError, Source, Upload, inspect
+from wxbackend.services.roster_files import RosterFileError, Source, Upload, inspect, reads_in_child
 from wxbackend.services.roster_rows import CONTROL, Lookups, RosterReader, Row, plan_batch
 from wxbackend.store import orgs as org_store
 from wxbackend.store import rosters as store
@@ -90,8 +90,9 @@ def _zero() -> dict[str, int]:
 class RosterService:
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, settings: MembershipSettings, *,
                  now: Clock = china_now, child_reader_bytes: int = 2 * 1_048_576) -> None:
-        """``child_reader_bytes``: a workbook at least this large is read in a child process
-        (starting one costs about half a second, worth it only for a large file)."""
+        """``child_reader_bytes``: a workbook that inflates to at least this much is read in a
+        child process (starting one costs about half a second, worth it only for a large file;
+        openpyxl reads about 3 MB of sheet XML a second)."""
         self._pool = pool
         self._child_from = child_reader_bytes
         self._pii = pii
@@ -131,7 +132,8 @@ class RosterService:
             self.require_import(actor)
             filename = _clean_filename(filename)
             await upload.close()
-            source = await asyncio.get_running_loop().run_in_executor(None, inspect, upload.path, filename)
+            source = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+                inspect, upload.path, filename, max_sheet_bytes=self._s.import_max_sheet_bytes))
             async with self._pool.acquire() as conn:
                 import_id = await store.create_import(conn, cadre_id=actor.id, org_id=actor.org_id,
                                                       filename=filename, file_sha256=upload.sha256)
@@ -170,10 +172,9 @@ class RosterService:
                            source: Source, counts: dict[str, int], errors: list[dict]) -> None:
         loop = asyncio.get_running_loop()
         today = self._now().date()
-        in_child = source.kind == "xlsx" and upload.size >= self._child_from
         reader = await loop.run_in_executor(None, functools.partial(
             RosterReader.open, upload.path, source, self._pii, today, self._s.import_batch_rows,
-            in_child=in_child))
+            in_child=reads_in_child(source, self._child_from), read_seconds=self._s.import_read_seconds))
         # The next batch is read while this one is written: the file and the database overlap.
         pending = loop.run_in_executor(None, reader.next_batch)
         orgs: dict[str, asyncpg.Record | None] = {}
