@@ -3,11 +3,15 @@ the push again, so the inbox itself tries again before giving the push up."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
+from tests.conftest import AUDIT_KEY, FIELD_KEYS, INDEX_KEY
 from tests.fakes import FakePusher
 from wxbackend.infra.pii import SealError
 from wxbackend.runtime import Runtime
@@ -121,19 +125,14 @@ async def test_retention_drops_a_followers_old_location(rt: Runtime, pusher: Fak
 
 
 async def test_the_purge_command_drops_old_content(rt: Runtime, db, backing) -> None:
-    import asyncio
-    import os
-    import sys
-
-    from tests.conftest import FIELD_KEYS, INDEX_KEY
-
     await db.execute(
         """INSERT INTO wechat_inbound (appid, dedup_key, openid, msg_type, created, payload_enc, received_at)
            VALUES ($1, 'm:1', $2, 'text', now(), '\\x01'::bytea, now() - interval '40 days'),
                   ($1, 'm:2', $2, 'text', now(), '\\x01'::bytea, now() - interval '20 days')""",
         rt.settings.wechat.appid, WORKER)
     env = {**os.environ, "WXBACKEND__DATABASE__DSN": backing.dsn, "WXBACKEND__REDIS__URL": backing.redis_url,
-           "WXBACKEND__SECURITY__FIELD_KEYS": FIELD_KEYS, "WXBACKEND__SECURITY__INDEX_KEY": INDEX_KEY}
+           "WXBACKEND__SECURITY__FIELD_KEYS": FIELD_KEYS, "WXBACKEND__SECURITY__INDEX_KEY": INDEX_KEY,
+           "WXBACKEND__SECURITY__AUDIT_KEY": AUDIT_KEY}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "wxbackend.cli", "inbound", "purge",
                                                 env=env, stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
