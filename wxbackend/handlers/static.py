@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tornado.web
 
-from wxbackend.handlers.base import DEFAULT_HEADERS, tag_request
+from wxbackend.handlers.base import DEFAULT_HEADERS, NotFoundHandler, tag_request
 
 STATIC_ROOT = Path(__file__).resolve().parent.parent.parent / "static"
 
@@ -26,6 +26,9 @@ class PageHandler(tornado.web.StaticFileHandler):
 
 def routes(static_root: Path = STATIC_ROOT) -> list:
     return [
+        # The H5 pages' API is not a page: an unknown path there gets the JSON 404, never the
+        # static handler's HTML 404 or 405.
+        (r"/h5/api/.*", NotFoundHandler),
         (r"/h5/(.*)", PageHandler, {"path": str(static_root / "h5"),
                                     "default_filename": "index.html"}),
         (r"/admin/()", PageHandler, {"path": str(static_root / "admin"),
