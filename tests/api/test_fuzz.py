@@ -43,7 +43,7 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
 # Examples per operation and mode: about a minute and a half for the four APIs on two cores.
 # FUZZ_EXAMPLES=500 fuzzes longer; FUZZ_SEED=7 fuzzes other (still reproducible) requests.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 SEED = os.environ.get("FUZZ_SEED")
 # Operations that end the session they are called with: each example gets a session of its own
 # (on a throwaway account or cadre), so the rest of the run keeps its sign-in.
