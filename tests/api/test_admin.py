@@ -88,3 +88,31 @@ async def test_privilege_escalation_through_the_api_is_refused(server, rt, db, c
     assert await db.fetch("SELECT cadre_id, permission FROM cadre_grants ORDER BY 1, 2") == before
     assert await db.fetchval("SELECT count(*) FROM cadres") == 3
     await browser.aclose()
+
+
+async def test_an_org_id_beyond_the_database_range_is_refused_with_400(server, rt, db, chengdu) -> None:
+    """An id that is no database id (too large for bigint, a boolean) is bad input, not a crash."""
+    office = await rt.cadres.create_operator(username="office", display_name="平台", password=PASSWORD)
+    browser, csrf = await sign_in(server, "office", otp(office.totp_uri))
+    for org_id in (2**70, -(2**70), True):
+        created = await browser.post(f"{server}/admin/v1/cadres", headers={"X-CSRF-Token": csrf}, json={
+            "username": "wangwu", "display_name": "王五", "org_id": org_id, "role": "super_admin",
+            "duty": "system", "permissions": [], "password": PASSWORD})
+        assert created.status_code == 400, (org_id, created.text)
+        assert created.json()["error"]["code"] == "invalid_input"
+    assert await db.fetchval("SELECT count(*) FROM cadres WHERE username = 'wangwu'") == 0
+    await browser.aclose()
+
+
+async def test_a_nul_character_in_a_json_body_is_refused_with_400(http, server, db) -> None:
+    """PostgreSQL text cannot hold U+0000: a JSON body carrying one is bad input, not a crash.
+    The text "\\u0000" (an escaped backslash, then "u0000") is an ordinary string."""
+    for raw in (b'{"username": "office\\u0000", "password": "x"}', b'{"password": "\\\\\\u0000"}'):
+        refused = await http.post(f"{server}/admin/v1/login", content=raw,
+                                  headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400, (raw, refused.text)
+        assert refused.json()["error"]["code"] == "invalid_json"
+    ordinary = await http.post(f"{server}/admin/v1/login", content=b'{"username": "office\\\\u0000"}',
+                               headers={"Content-Type": "application/json"})
+    assert ordinary.status_code == 401 and ordinary.json()["error"]["code"] == "login_failed"
+    assert await db.fetchval("SELECT count(*) FROM audit_log") == 0

@@ -338,6 +338,20 @@ async def test_sso_refuses_unknown_redirects_and_wrong_verifiers(http, server, f
     await browser.aclose()
 
 
+async def test_sso_answers_a_malformed_response_type_with_400(server, fake_wechat, rt) -> None:
+    """A response_type outside RFC 6749's characters is a malformed request, not a crash:
+    Authlib would quote it in an error description that may only hold plain ASCII."""
+    app_id, _ = await make_app(rt)
+    browser = await h5_sign_in(server, fake_wechat, "oZhang")
+    for response_type in ("câde", 'co"de', "code\\"):
+        auth = await browser.get(f"{server}/api/v1/oauth/authorize", params={
+            "response_type": response_type, "client_id": app_id,
+            "redirect_uri": "https://cd.example.org/sso/callback"})
+        assert auth.status_code == 400 and "Location" not in auth.headers, response_type
+        assert auth.json()["error"] == "invalid_request"
+    await browser.aclose()
+
+
 def _set_cookie(response: httpx.Response, name: str) -> str:
     return next(v for k, v in response.headers.multi_items()
                 if k.lower() == "set-cookie" and v.startswith(f"{name}="))

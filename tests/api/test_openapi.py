@@ -1,6 +1,7 @@
-"""The two OpenAPI documents — ``/mp/v1`` (Mini Program) and ``/api/v1`` (shared platform API) —
-stay true to the application: valid OpenAPI 3.1, the same paths and methods as the real route
-table, served byte for byte, and real responses that match the documented schemas."""
+"""The three OpenAPI documents — ``/mp/v1`` (Mini Program), ``/api/v1`` (shared platform API) and
+``/admin/v1`` (cadre console) — stay true to the application: valid OpenAPI 3.1, the same paths
+and methods as the real route table, served byte for byte, and real responses that match the
+documented schemas."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 import referencing
@@ -22,6 +24,8 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import MP_APPID, MP_SECRET, NEW_YEARS_EVE
+from tests.services.test_cadres import PASSWORD, otp
+from tests.services.test_membership import join_form
 from wxbackend.app import make_app
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.services.idnumbers import id_check_char, uscc_check_char
@@ -33,8 +37,10 @@ from wxbackend.store import orgs as org_store
 ROOT = Path(__file__).resolve().parents[2]
 MP_DOC = "miniprogram_api/openapi.json"
 API_DOC = "wxbackend/data/openapi_api_v1.json"
-PREFIXES = {MP_DOC: "/mp/v1/", API_DOC: "/api/v1/"}
-SERVED = {MP_DOC: "/mp/v1/openapi.json", API_DOC: "/api/v1/openapi.json"}
+ADMIN_DOC = "wxbackend/data/openapi_admin_v1.json"
+DOCS = (MP_DOC, API_DOC, ADMIN_DOC)
+PREFIXES = {MP_DOC: "/mp/v1/", API_DOC: "/api/v1/", ADMIN_DOC: "/admin/v1/"}
+SERVED = {name: prefix + "openapi.json" for name, prefix in PREFIXES.items()}
 HTTP_METHODS = ("get", "post", "put", "delete", "patch")
 OPERATION_KEYS = (*HTTP_METHODS, "head", "options", "trace")
 JSON = "application/json"
@@ -89,7 +95,7 @@ def structural_check(doc: dict) -> None:
     assert len(ids) == len(set(ids))
 
 
-@pytest.mark.parametrize("name", [MP_DOC, API_DOC])
+@pytest.mark.parametrize("name", DOCS)
 def test_documents_are_valid_openapi_31(name: str) -> None:
     doc = load(name)
     structural_check(doc)
@@ -197,7 +203,7 @@ async def test_documents_match_the_route_table(rt) -> None:
                 f"implemented {methods}"
 
 
-@pytest.mark.parametrize("name", [MP_DOC, API_DOC])
+@pytest.mark.parametrize("name", DOCS)
 async def test_served_documents_are_the_files(http, server, name: str) -> None:
     response = await http.get(server + SERVED[name])
     assert response.status_code == 200
@@ -505,3 +511,106 @@ async def test_platform_api_responses_match_the_document(http, server, rt, mini_
     userinfo = await http.get(f"{server}/api/v1/oauth/userinfo", headers={"Authorization": "Bearer nope"})
     assert userinfo.status_code == 401
     assert api.check("/api/v1/oauth/userinfo", "get", userinfo)["error"]["code"] == "token_invalid"
+
+
+async def test_admin_responses_match_the_document(http, server, rt, db, fake_wechat) -> None:
+    """The console's calls, each answer as documented: sign-in, accounts and grants, periodic
+    verification, the audit trail and ledger, unions, the review queue and a decision, members,
+    cards, roster import and export, and what a missing session or CSRF token gets."""
+    admin = Contract(ADMIN_DOC)
+    chengdu = await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
+    office = await rt.cadres.create_operator(username="office", display_name="平台", password=PASSWORD)
+
+    failed = await http.post(f"{server}/admin/v1/login", json={"username": "office", "password": "x"})
+    assert admin.check("/admin/v1/login", "post", failed)["error"]["code"] == "login_failed"
+    anonymous = await http.get(f"{server}/admin/v1/me")
+    assert admin.check("/admin/v1/me", "get", anonymous)["error"]["code"] == "unauthenticated"
+
+    async with httpx.AsyncClient(trust_env=False, timeout=10, base_url=server) as browser:
+        login = await browser.post("/admin/v1/login", json={"username": "office", "password": PASSWORD,
+                                                            "totp": otp(office.totp_uri)})
+        assert login.status_code == 200
+        csrf = admin.check("/admin/v1/login", "post", login)["csrf_token"]
+        write = {"X-CSRF-Token": csrf}
+
+        async def call(method: str, path: str, status: int, *, template: str | None = None, **kw) -> Any:
+            response = await browser.request(method, path, **kw)
+            assert response.status_code == status, f"{method} {path}: {response.text}"
+            return admin.check(template or path.split("?")[0], method.lower(), response)
+
+        assert (await call("GET", "/admin/v1/me", 200))["me"]["role"] == "operator"
+        assert (await call("POST", "/admin/v1/cadres", 403, json={}))["error"]["code"] == "csrf_failed"
+        new = {"username": "wangwu", "display_name": "王五", "org_id": chengdu, "role": "super_admin",
+               "duty": "system", "permissions": ["account.manage", "member.review"], "password": PASSWORD}
+        wangwu = await call("POST", "/admin/v1/cadres", 201, headers=write, json=new)
+        assert (await call("POST", "/admin/v1/cadres", 409, headers=write, json=new))["error"]["code"] \
+            == "super_admin_exists"
+        assert (await call("POST", "/admin/v1/cadres", 404, headers=write, json=new | {"org_id": 999999}))
+        cadres = (await call("GET", "/admin/v1/cadres", 200))["cadres"]
+        assert {c["username"] for c in cadres} == {"office", "wangwu"}
+        permissions = "/admin/v1/cadres/{cadre_id}/permissions"
+        granted = await call("PUT", permissions.format(cadre_id=wangwu["id"]), 200, template=permissions,
+                             headers=write, json={"permissions": ["account.manage", "org.manage"]})
+        assert granted["permissions"] == ["account.manage", "org.manage"]
+        await call("PUT", permissions.format(cadre_id=999999), 404, template=permissions, headers=write,
+                   json={"permissions": []})
+        assert (await call("GET", "/admin/v1/verification", 200))["cadres"][0]["username"] == "wangwu"
+        verify = "/admin/v1/cadres/{cadre_id}/verify"
+        await call("POST", verify.format(cadre_id=wangwu["id"]), 200, template=verify, headers=write)
+        assert (await call("GET", "/admin/v1/filings", 200))["filings"][0]["action"] == "appointed"
+        assert (await call("GET", "/admin/v1/audit", 403))["error"]["code"] == "permission_missing"
+        orgs = (await call("GET", "/admin/v1/orgs", 200))["orgs"]
+        assert orgs[0]["kind"] == "province"
+        ledger = await call("GET", "/admin/v1/ledger.xlsx", 200)
+        assert ledger.startswith(b"PK")
+
+        union = {"name": "成都天府软件有限公司工会", "parent_id": chengdu, "credit_code": None,
+                 "employer_name": "成都天府软件有限公司", "region_code": "510104"}
+        tianfu = (await call("POST", "/admin/v1/unions", 201, headers=write, json=union))["union"]["id"]
+        assert (await call("POST", "/admin/v1/unions", 400, headers=write, json={"name": "x"}))
+
+        # a worker's application, decided in the console
+        account = await rt.accounts.account_for_phone("13800000001")
+        await rt.accounts.accept_privacy(account.id, rt.accounts.privacy_version)
+        await rt.membership.apply_join(account.id, join_form(tianfu) | {"privacy_version":
+                                                                          rt.accounts.privacy_version})
+        queue = await call("GET", "/admin/v1/applications?status=pending", 200)
+        application = queue["applications"][0]
+        assert application["decidable"] and queue["counts"]["pending"] == 1
+        bad_filter = await call("GET", "/admin/v1/applications?kind=nope", 400)
+        assert bad_filter["error"]["code"] == "invalid_filter"
+        one = "/admin/v1/applications/{application_id}"
+        await call("GET", one.format(application_id=application["id"]), 200, template=one)
+        await call("GET", one.format(application_id=999999), 404, template=one)
+        reject = one + "/reject"
+        await call("POST", reject.format(application_id=application["id"]), 400, template=reject,
+                   headers=write, json={"reason": ""})
+        approve = one + "/approve"
+        approved = await call("POST", approve.format(application_id=application["id"]), 200, template=approve,
+                              headers=write)
+        assert approved["application"]["status"] == "approved"
+        await call("POST", approve.format(application_id=application["id"]), 409, template=approve,
+                   headers=write)
+        members = (await call("GET", f"/admin/v1/members?org_id={tianfu}", 200))["members"]
+        assert members[0]["id_number"].count("*") == 10
+        assert (await call("POST", "/admin/v1/cards/verify", 400, headers=write,
+                           json={"token": "forged"}))["error"]["code"] == "card_invalid"
+
+        # rosters: office holds member.import and member.export through its duty
+        template = await call("GET", "/admin/v1/rosters/template.xlsx", 200)
+        imports = "/admin/v1/rosters/imports"
+        started = (await call("POST", f"{imports}?filename=roster.xlsx", 202, template=imports,
+                              headers=write, content=template))["import"]
+        await rt.rosters.drain()
+        report = "/admin/v1/rosters/imports/{import_id}"
+        await call("GET", report.format(import_id=started["id"]), 200, template=report)
+        await call("GET", report.format(import_id=999999), 404, template=report)
+        assert (await call("GET", "/admin/v1/rosters/imports", 200))["imports"][0]["id"] == started["id"]
+        assert (await call("POST", "/admin/v1/rosters/imports?filename=a.xlsx", 400,
+                           template="/admin/v1/rosters/imports", headers=write, content=b"not a workbook"))
+        export = "/admin/v1/rosters/export.xlsx"
+        await call("GET", f"{export}?org_id={tianfu}&purpose=会员年度核查", 200)
+        assert (await call("GET", f"{export}?org_id={tianfu}", 400))["error"]["code"] == "purpose_missing"
+
+        await call("POST", "/admin/v1/logout", 200, headers=write)
+        assert (await call("GET", "/admin/v1/me", 401))["error"]["code"] == "unauthenticated"

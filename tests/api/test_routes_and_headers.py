@@ -45,6 +45,18 @@ async def test_id_routes_are_counted_under_the_route_not_the_id(http, server) ->
     assert "/123" not in text and "/77/" not in text
 
 
+async def test_unknown_api_paths_answer_the_json_error_not_a_page(http, server) -> None:
+    """Under every API prefix an unknown path (or an id that is no id) is the one JSON 404,
+    whatever the method: the H5 pages' static route must not answer for ``/h5/api/``."""
+    for prefix in ("/h5/api/v1", "/mp/v1", "/admin/v1", "/api/v1"):
+        for method, path in (("GET", "/nope"), ("POST", "/nope"),
+                             ("POST", "/membership/applications/-5/withdraw")):
+            response = await http.request(method, f"{server}{prefix}{path}")
+            assert response.status_code == 404, (method, prefix + path, response.text)
+            assert response.headers["Content-Type"].startswith("application/json")
+            assert response.json()["error"]["code"] == "not_found"
+
+
 async def test_pages_carry_the_default_headers(http, server) -> None:
     for path, status in (("/h5/register.html", 200), ("/h5/no-such-page.html", 404)):
         response = await http.get(server + path)

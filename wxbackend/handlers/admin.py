@@ -14,6 +14,7 @@ from wxbackend.handlers.base import BaseHandler, route_table
 from wxbackend.infra.xlsx import XLSX_TYPE
 from wxbackend.services.cadres import CadreService
 from wxbackend.services.errors import Forbidden, InvalidInput
+from wxbackend.services.membership import row_id
 from wxbackend.services.permissions import Actor
 
 ADMIN_COOKIE = "wx_admin"
@@ -103,11 +104,12 @@ class CadresHandler(AdminHandler):
     async def post(self) -> None:
         body = self.json_body()
         permissions = body.get("permissions", [])
-        if not isinstance(permissions, list) or not isinstance(body.get("org_id"), int):
+        org_id = row_id(body.get("org_id"))  # a bool or an int past bigint is no org's id
+        if not isinstance(permissions, list) or org_id is None:
             raise InvalidInput("org_id 应为数字，permissions 应为列表", code="invalid_input")
         account = await self.cadres.create_account(
             self.actor, username=str(body.get("username", "")),
-            display_name=str(body.get("display_name", "")), org_id=body["org_id"],
+            display_name=str(body.get("display_name", "")), org_id=org_id,
             role=str(body.get("role", "cadre")), duty=str(body.get("duty", "business")),
             permissions={str(p) for p in permissions}, password=str(body.get("password", "")),
             replace=bool(body.get("replace", False)))

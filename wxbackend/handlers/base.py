@@ -25,6 +25,9 @@ access_log = logging.getLogger("wxbackend.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also takes "²", which int() refuses
+# A JSON escape for U+0000: "\u0000" after an even number of backslashes (an odd one would make
+# it the text "\u0000"). A raw NUL byte is not valid JSON in the first place.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _INTERNAL = ("internal_error", "服务器内部错误，请稍后再试")
 _STATUS_MESSAGES = {
     400: ("bad_request", "请求格式有误"),
@@ -204,6 +207,8 @@ class BaseHandler(QuietRequestLog, tornado.web.RequestHandler):
             raise DomainError("请求内容不是有效的 JSON", code="invalid_json") from None
         if not isinstance(data, dict):
             raise DomainError("请求内容应为 JSON 对象", code="invalid_json")
+        if _NUL_ESCAPE.search(body):  # PostgreSQL text cannot hold U+0000 (Tornado strips it from forms)
+            raise DomainError("请求内容含有不允许的控制字符", code="invalid_json")
         return data
 
     def int_argument(self, name: str, default: int | None = None) -> int | None:

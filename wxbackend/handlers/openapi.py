@@ -1,4 +1,5 @@
-"""``/api/v1/openapi.json`` and ``/mp/v1/openapi.json``: the API contracts, served as written."""
+"""``/api/v1/openapi.json``, ``/mp/v1/openapi.json`` and ``/admin/v1/openapi.json``: the API
+contracts, served as written."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from wxbackend.handlers.base import BaseHandler
 DOCUMENTS = {
     "/api/v1/openapi.json": ("wxbackend.data", "openapi_api_v1.json"),
     "/mp/v1/openapi.json": ("miniprogram_api", "openapi.json"),
+    "/admin/v1/openapi.json": ("wxbackend.data", "openapi_admin_v1.json"),
 }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import tornado.web
 
-from wxbackend.handlers.base import DEFAULT_HEADERS, QuietRequestLog, tag_request
+from wxbackend.handlers.base import DEFAULT_HEADERS, NotFoundHandler, QuietRequestLog, tag_request
 
 STATIC_ROOT = Path(__file__).resolve().parent.parent.parent / "static"
 
@@ -35,6 +35,9 @@ class PageHandler(QuietRequestLog, tornado.web.StaticFileHandler):
 
 def routes(static_root: Path = STATIC_ROOT) -> list:
     return [
+        # The H5 pages' API is not a page: an unknown path there gets the JSON 404, never the
+        # static handler's HTML 404 or 405.
+        (r"/h5/api/.*", NotFoundHandler),
         (r"/h5/(.*)", PageHandler, {"path": str(static_root / "h5"),
                                     "default_filename": "index.html"}),
         (r"/admin/()", PageHandler, {"path": str(static_root / "admin"),

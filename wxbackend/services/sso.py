@@ -21,6 +21,7 @@ import contextvars
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,6 +202,10 @@ class _Server(AuthorizationServer):
         return None
 
 
+# RFC 6749 §3.1.1: response-name *( SP response-name ), each of "_", digits and letters.
+_RESPONSE_TYPE = re.compile(r"[A-Za-z0-9_ ]*")
+
+
 def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -218,6 +223,11 @@ class SingleSignOn:
 
     async def authorize(self, request: SsoRequest, account_id: int) -> tuple[int, Any, dict]:
         """The signed-in worker approves; answers Authlib's redirect (or error)."""
+        if not _RESPONSE_TYPE.fullmatch(request.form.get("response_type", "")):
+            # Authlib quotes an unsupported type in its error description, which may only hold
+            # plain ASCII: it would fail building the error (a 500). Malformed, so refused here.
+            return self._server.handle_error_response(
+                request, InvalidRequestError("Invalid 'response_type' parameter."))
         exchange = _Exchange(client=await self._client(request.form.get("client_id")))
         token = _exchange.set(exchange)
         try:
