@@ -331,7 +331,7 @@ def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_inbound_purge(settings: Settings, args: argparse.Namespace) -> int:
-    """Drop the content of Official Account messages and followers' locations older than
+    """Drop the content of Official Account messages (received and sent) and followers' locations older than
     [privacy] inbound_retention_days, and seal any content still stored in clear (workers also
     do this hourly)."""
 
@@ -341,7 +341,7 @@ def cmd_inbound_purge(settings: Settings, args: argparse.Namespace) -> int:
     done = with_runtime(settings, job)
     print(f"content dropped from {done['dropped']} messages older than "
           f"{settings.privacy.inbound_retention_days} days; {done['sealed']} sealed; "
-          f"{done['locations']} followers' locations dropped")
+          f"{done['sent']} sent messages emptied; {done['locations']} followers' locations dropped")
     return 0
 
 

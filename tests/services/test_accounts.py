@@ -11,6 +11,8 @@ from tests.conftest import APPID, MP_APPID
 from wxbackend.runtime import Runtime
 from wxbackend.services.accounts import PHONE_COLUMN, WeChatIdentity
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
+from wxbackend.services.outbox import custom_text
+from wxbackend.store import outbox
 
 ZHANGSAN_PHONE = "13800000001"  # 职工 张三
 
@@ -216,7 +218,11 @@ async def test_cancellation_forgets_what_the_official_account_recorded(rt, db, p
     for xml in [*pushes, pusher.text("oOther", "入会")]:
         await rt.inbox.handle(rt.envelope.open(*pusher.request(xml)), lambda: None)
     assert await db.fetchval("SELECT latitude FROM wechat_followers WHERE openid = 'oZhang'") == 30.657
+    for openid in ("oZhang", "oOther"):   # what we told each of them
+        await outbox.enqueue(db, "custom", custom_text(openid, "您的入会申请已通过。"), f"decision:{openid}")
     await rt.accounts.cancel(a.id)
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE payload->>'touser' = 'oZhang'") == 0
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE payload->>'touser' = 'oOther'") == 1
     assert await db.fetchval("SELECT count(*) FROM wechat_followers WHERE openid = 'oZhang'") == 0
     assert await db.fetchval("SELECT count(*) FROM wechat_inbound WHERE openid = 'oZhang'") == 0
     # another follower's records stay

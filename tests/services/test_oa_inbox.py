@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
@@ -15,8 +15,10 @@ from tests.conftest import AUDIT_KEY, FIELD_KEYS, INDEX_KEY
 from tests.fakes import FakePusher
 from wxbackend.infra.pii import SealError
 from wxbackend.runtime import Runtime
+from wxbackend.services.clock import CHINA
 from wxbackend.services.oa_inbox import InboxRetention, OAInbox, open_payload
-from wxbackend.store import inbound
+from wxbackend.services.outbox import custom_text
+from wxbackend.store import inbound, outbox
 
 WORKER = "oZhangSan_0001"
 
@@ -93,12 +95,12 @@ async def test_retention_drops_the_content_and_keeps_the_dedup_key(
         rt.settings.wechat.appid, received + timedelta(days=2))
     clock = [received + timedelta(days=29)]
     retention = InboxRetention(rt.pool, rt.pii, retention_days=30, now=lambda: clock[0])
-    assert await retention.sweep() == {"dropped": 0, "sealed": 1, "locations": 0}
+    assert await retention.sweep() == {"dropped": 0, "sealed": 1, "sent": 0, "locations": 0}
     sealed = await db.fetchrow("SELECT payload, payload_enc FROM wechat_inbound WHERE openid = 'oEarlier'")
     assert sealed["payload"] is None
     assert open_payload(rt.pii, sealed["payload_enc"]) == {"Content": "13800000001"}
     clock[0] = received + timedelta(days=30, seconds=1)
-    assert await retention.sweep() == {"dropped": 1, "sealed": 0, "locations": 0}
+    assert await retention.sweep() == {"dropped": 1, "sealed": 0, "sent": 0, "locations": 0}
     rows = {r["openid"]: r for r in await db.fetch("SELECT * FROM wechat_inbound")}
     first = rows[WORKER]
     assert (first["payload"], first["payload_enc"], first["reply"]) == (None, None, None)
@@ -107,7 +109,26 @@ async def test_retention_drops_the_content_and_keeps_the_dedup_key(
     again = await rt.inbox.handle(rt.envelope.open(*old), lambda: None)
     assert again.outcome == "duplicate" and await db.fetchval("SELECT count(*) FROM wechat_inbound") == 3
     clock[0] = received + timedelta(days=40)
-    assert await retention.sweep() == {"dropped": 2, "sealed": 0, "locations": 0}
+    assert await retention.sweep() == {"dropped": 2, "sealed": 0, "sent": 0, "locations": 0}
+
+
+async def test_retention_empties_the_messages_we_sent_and_keeps_their_keys(rt: Runtime, db) -> None:
+    sent_at = datetime(2026, 12, 1, 9, 0, tzinfo=CHINA)
+    for key, status in (("application:1:decision", "sent"), ("application:2:decision", "failed"),
+                        ("application:3:decision", "pending")):
+        await outbox.enqueue(db, "custom", custom_text(WORKER, "您的入会申请已通过。"), key)
+        await db.execute("UPDATE outbox SET status = $2, sent_at = $3, created_at = $3 "
+                         "WHERE idempotency_key = $1", key, status, sent_at)
+    retention = InboxRetention(rt.pool, rt.pii, retention_days=30, now=lambda: sent_at + timedelta(days=30))
+    assert (await retention.sweep())["sent"] == 0
+    retention = InboxRetention(rt.pool, rt.pii, retention_days=30,
+                               now=lambda: sent_at + timedelta(days=30, seconds=1))
+    assert (await retention.sweep())["sent"] == 2
+    rows = {r["idempotency_key"]: r["payload"] for r in await db.fetch("SELECT * FROM outbox")}
+    assert rows["application:1:decision"] == rows["application:2:decision"] == {}
+    assert rows["application:3:decision"]["touser"] == WORKER     # not yet sent: kept to send
+    # the key stays: the same decision is still never notified twice
+    assert await outbox.enqueue(db, "custom", custom_text(WORKER, "again"), "application:1:decision") is None
 
 
 async def test_retention_drops_a_followers_old_location(rt: Runtime, pusher: FakePusher, db) -> None:

@@ -29,7 +29,7 @@ from wxbackend.infra.pii import PersonalData, mask_phone, normalise_phone
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.services.membership import application_view, member_view
 from wxbackend.store import accounts as store
-from wxbackend.store import followers, inbound
+from wxbackend.store import followers, inbound, outbox
 from wxbackend.store import members as member_store
 
 log = logging.getLogger(__name__)
@@ -290,6 +290,7 @@ class AccountService:
             # What the Official Account recorded of this person goes with the identities.
             await followers.forget_account(conn, me["id"])
             await inbound.forget_account(conn, me["id"])
+            await outbox.forget_account(conn, me["id"])
             await store.cancel(conn, me["id"])
             await store.log_change(conn, "registered_user", str(me["id"]), "cancelled", "self")
         return str(me["public_id"])

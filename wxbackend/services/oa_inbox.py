@@ -251,11 +251,11 @@ _SEAL_BATCH = 500   # about 5 ms of sealing between two statements
 
 
 class InboxRetention:
-    """Drops the content of pushes and the followers' last locations older than the retention
-    period, and seals the content of rows written before contents were sealed. Run periodically
-    by the worker and by ``wxbackend inbound purge``; each batch is its own short statement, so
-    running it on several processes at once is safe (rows locked by one are skipped by the
-    others)."""
+    """Drops the content of pushes, the payloads of messages we sent and the followers' last
+    locations older than the retention period, and seals the content of rows written before
+    contents were sealed. Run periodically by the worker and by ``wxbackend inbound purge``;
+    each batch is its own short statement, so running it on several processes at once is safe
+    (rows locked by one are skipped by the others)."""
 
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, *, retention_days: int,
                  batch: int = 5000, now: Callable[[], datetime] = china_now) -> None:
@@ -266,8 +266,8 @@ class InboxRetention:
         self._now = now
 
     async def sweep(self) -> dict:
-        """How many pushes lost their content (``dropped``), how many were sealed, and how many
-        followers' locations were dropped."""
+        """How many pushes lost their content (``dropped``), how many were sealed, how many sent
+        messages lost their payload (``sent``) and how many followers' locations were dropped."""
         before = self._now() - self._retention
         dropped = sealed = 0
         while True:
@@ -285,9 +285,16 @@ class InboxRetention:
             async with self._pool.acquire() as conn:
                 await inbound.seal_payloads(conn, [r["id"] for r in rows], blobs)
             sealed += len(rows)
+        sent = 0
+        while True:
+            async with self._pool.acquire() as conn:
+                done = await outbox.drop_payloads(conn, before, self._batch)
+            sent += done
+            if done < self._batch:
+                break
         async with self._pool.acquire() as conn:
             locations = await followers.drop_locations(conn, before)
-        if dropped or sealed or locations:
-            log.info("inbound retention: content of %d pushes dropped, %d sealed, %d locations dropped",
-                     dropped, sealed, locations)
-        return {"dropped": dropped, "sealed": sealed, "locations": locations}
+        if dropped or sealed or sent or locations:
+            log.info("message retention: content of %d pushes dropped, %d sealed, %d sent messages "
+                     "emptied, %d locations dropped", dropped, sealed, sent, locations)
+        return {"dropped": dropped, "sealed": sealed, "sent": sent, "locations": locations}

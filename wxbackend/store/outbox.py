@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 
@@ -70,3 +72,25 @@ async def depth(conn: asyncpg.Connection) -> dict[str, int]:
 
 async def get(conn: asyncpg.Connection, outbox_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM outbox WHERE id = $1", outbox_id)
+
+
+async def forget_account(conn: asyncpg.Connection, account_id: int) -> None:
+    """Cancellation: the messages to the account's openids go, sent or not (they name the
+    person and what was decided about them). Call before the account's identities are deleted."""
+    await conn.execute(
+        """DELETE FROM outbox o USING account_identities i
+           WHERE i.account_id = $1 AND i.kind IN ('oa_openid', 'mp_openid')
+             AND o.payload->>'touser' = i.subject""", account_id)
+
+
+async def drop_payloads(conn: asyncpg.Connection, finished_before: datetime, limit: int) -> int:
+    """Retention: the payload (recipient and text) of up to ``limit`` messages finished before
+    ``finished_before`` goes; the row and its idempotency key stay, so a decision is still never
+    notified twice. Returns how many were emptied."""
+    status = await conn.execute(
+        """UPDATE outbox SET payload = '{}'::jsonb
+           WHERE id IN (SELECT id FROM outbox
+                        WHERE status IN ('sent', 'failed', 'unknown') AND payload <> '{}'::jsonb
+                          AND coalesce(sent_at, created_at) < $1
+                        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)""", finished_before, limit)
+    return int(status.split()[-1])
