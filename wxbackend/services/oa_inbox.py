@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -265,17 +265,22 @@ class InboxRetention:
         self._batch = batch
         self._now = now
 
+    async def _in_batches(self, step: Callable[[asyncpg.Connection, int], Awaitable[int]]) -> int:
+        """Run ``step(conn, batch)``, a short statement each, until a batch comes back short."""
+        total = 0
+        while True:
+            async with self._pool.acquire() as conn:
+                done = await step(conn, self._batch)
+            total += done
+            if done < self._batch:
+                return total
+
     async def sweep(self) -> dict:
         """How many pushes lost their content (``dropped``), how many were sealed, how many sent
         messages lost their payload (``sent``) and how many followers' locations were dropped."""
         before = self._now() - self._retention
-        dropped = sealed = 0
-        while True:
-            async with self._pool.acquire() as conn:
-                done = await inbound.drop_content(conn, before, self._batch)
-            dropped += done
-            if done < self._batch:
-                break
+        dropped = await self._in_batches(lambda conn, n: inbound.drop_content(conn, before, n))
+        sealed = 0
         while True:   # read, seal with no connection held, write back
             async with self._pool.acquire() as conn:
                 rows = await inbound.clear_payloads(conn, _SEAL_BATCH)
@@ -285,13 +290,7 @@ class InboxRetention:
             async with self._pool.acquire() as conn:
                 await inbound.seal_payloads(conn, [r["id"] for r in rows], blobs)
             sealed += len(rows)
-        sent = 0
-        while True:
-            async with self._pool.acquire() as conn:
-                done = await outbox.drop_payloads(conn, before, self._batch)
-            sent += done
-            if done < self._batch:
-                break
+        sent = await self._in_batches(lambda conn, n: outbox.drop_payloads(conn, before, n))
         async with self._pool.acquire() as conn:
             locations = await followers.drop_locations(conn, before)
         if dropped or sealed or sent or locations:
