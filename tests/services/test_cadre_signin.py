@@ -190,6 +190,15 @@ async def test_a_sign_in_flood_queues_for_hashing_and_overflows_quickly() -> Non
     assert time.monotonic() - started < 1.5   # the two admitted ran one at a time: ~0.6 s
 
 
+async def test_hashing_runs_at_the_lowest_priority_outside_the_loops_executor() -> None:
+    import os
+    import threading
+    hashing = PasswordHashing(concurrency=1)
+    where = await hashing._run(lambda: (os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+                                        threading.current_thread().name))
+    assert where[0] == 19 and where[1].startswith("argon2")
+
+
 async def test_one_session_rule_holds_past_a_day_of_use(rt, db) -> None:
     account = await rt.cadres.create_operator(username="office", display_name="平台", password=PASSWORD)
     first = await rt.cadres.login(username="office", password=PASSWORD, totp=otp(account.totp_uri),

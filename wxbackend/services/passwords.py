@@ -1,18 +1,23 @@
 """Argon2id password hashing, off the event loop and bounded.
 
-A hash or a verification costs tens to hundreds of milliseconds of CPU. It runs in the loop's
-executor, never while a pooled connection or transaction is held, and at most ``concurrency``
-at a time per process: a flood of sign-ins queues here instead of filling the executor that
-other work (member cards, exports, roster parsing) shares, and beyond ``queue`` waiting
-sign-ins the answer is a quick 503 rather than a long wait.
+A hash or a verification costs tens to hundreds of milliseconds of CPU (Argon2 also runs its
+lanes in threads of its own). It runs never while a pooled connection or transaction is held, in
+an executor of its own with ``concurrency`` threads, so a flood of sign-ins queues here instead
+of filling the loop's executor that other work (member cards, exports, roster parsing) shares;
+beyond ``queue`` waiting sign-ins the answer is a quick 503 rather than a long wait. Its threads
+run at the lowest CPU priority (nice 19, per thread on Linux; Argon2's lane threads inherit it):
+on a busy core the event loop answering other requests goes first, hashing takes what is left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -23,11 +28,19 @@ from wxbackend.services.errors import Unavailable
 T = TypeVar("T")
 
 
+def _lowest_priority() -> None:
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: the thread keeps its priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 class PasswordHashing:
     def __init__(self, *, concurrency: int = 0, queue: int = 64,
                  hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()  # Argon2id, the library's recommended parameters
-        self._slots = asyncio.Semaphore(concurrency or max(1, (os.cpu_count() or 2) // 2))
+        slots = concurrency or max(1, (os.cpu_count() or 2) // 2)
+        self._slots = asyncio.Semaphore(slots)
+        self._executor = ThreadPoolExecutor(slots, thread_name_prefix="argon2",
+                                            initializer=_lowest_priority)
         self._queue = max(1, queue)
         self._waiting = 0
         self._decoy: str | None = None
@@ -38,7 +51,7 @@ class PasswordHashing:
         self._waiting += 1
         try:
             async with self._slots:
-                return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+                return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         finally:
             self._waiting -= 1
 
