@@ -255,7 +255,8 @@ def render_section(report: dict) -> str:
               "the address gets 429 before any hashing. `argon2` raises both sign-in limits to "
               "10^9 so that every attempt is hashed: at most `hash_concurrency` hashes run at once "
               "(half the cores) and beyond `hash_queue` waiting sign-ins the answer is 503 at once; "
-              "no pooled connection is held while hashing. Before these changes the same flood made "
+              "no pooled connection is held while hashing. Before these changes, in the security "
+              "review, 150 concurrent sign-ins made "
               "`/healthz` answer 503 after 2 s and other requests take 5–36 s.", ""]
     return "\n".join(lines)
 
