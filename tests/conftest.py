@@ -121,6 +121,8 @@ class TestClock:
     sets it; a set clock runs on from the instant set (a frozen one stays there), so a test
     predicts what a service computes from this clock, never from the wall clock."""
 
+    __test__ = False  # a fixture's class, not tests
+
     def __init__(self) -> None:
         self._offset = timedelta(0)
         self._frozen: datetime | None = None
@@ -135,10 +137,12 @@ class TestClock:
         self._frozen = when if frozen else None
         self._offset = when - china_now()
 
-    def advance(self, seconds: float) -> None:
+    def advance(self, by: float | timedelta) -> None:
+        """Move the clock on by ``by`` (seconds, or a timedelta)."""
+        step = by if isinstance(by, timedelta) else timedelta(seconds=by)
         if self._frozen is not None:
-            self._frozen += timedelta(seconds=seconds)
-        self._offset += timedelta(seconds=seconds)
+            self._frozen += step
+        self._offset += step
 
 
 # The instants most often gotten wrong: China's date and year differ from UTC's eight hours a day.

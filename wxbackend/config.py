@@ -160,8 +160,14 @@ class PlatformSettings:
 @dataclass(frozen=True)
 class AdminSettings:
     session_idle_minutes: int = 30
-    lockout_failures: int = 5
-    lockout_minutes: int = 15
+    lockout_failures: int = 5             # per account and device (browser + address)…
+    lockout_minutes: int = 15             # …lock that device out of that account this long
+    account_lockout_failures: int = 50    # failures per clock hour from anywhere…
+    account_lockout_minutes: int = 30     # …lock the account for everyone this long
+    login_per_ip_minute: int = 20         # sign-in attempts per address per minute
+    login_per_username_hour: int = 100    # sign-in attempts per username per clock hour
+    hash_concurrency: int = 0             # password hashes at once per process; 0: half the cores
+    hash_queue: int = 64                  # sign-ins waiting for a hash before answering 503
     password_min_length: int = 12
     password_history: int = 5
     totp_for_cadres: bool = False

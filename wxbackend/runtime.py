@@ -134,7 +134,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms,
                                          now=now),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
-                      cadres=CadreService(pool, redis, pii, settings.admin),
+                      cadres=CadreService(pool, redis, pii, settings.admin, now=now),
                       membership=membership, reviews=reviews, rosters=rosters, audit=trail)
     finally:
         if rosters is not None:

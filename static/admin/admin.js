@@ -29,6 +29,7 @@
   const NOTICE_TEXT = {
     new_device: "检测到新的登录设备，已记录。如非本人操作，请立即修改密码并联系平台。",
     ended_other_session: "您在其他地方的登录已被结束。",
+    failed_attempts: "自上次登录以来，您的账号有登录失败记录（可能已被暂时锁定）。如非本人操作，请立即修改密码并联系平台。",
   };
 
   const state = {
@@ -253,8 +254,8 @@
     show($("#signin"), false);
     show($("#shell"), true);
     clearNotices();
-    for (const key of ["ended_other_session", "new_device"]) {
-      if (notices && notices[key]) notify(NOTICE_TEXT[key], key === "new_device" ? "warn" : "info");
+    for (const key of ["ended_other_session", "new_device", "failed_attempts"]) {
+      if (notices && notices[key]) notify(NOTICE_TEXT[key], key === "ended_other_session" ? "info" : "warn");
     }
     route();
   }

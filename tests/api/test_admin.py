@@ -116,3 +116,16 @@ async def test_a_nul_character_in_a_json_body_is_refused_with_400(http, server, 
                                headers={"Content-Type": "application/json"})
     assert ordinary.status_code == 401 and ordinary.json()["error"]["code"] == "login_failed"
     assert await db.fetchval("SELECT count(*) FROM audit_log") == 0
+
+
+async def test_a_sign_in_flood_from_one_address_is_answered_429_before_hashing(server, rt) -> None:
+    limit = rt.settings.admin.login_per_ip_minute
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        # 2 × limit + 1 tries span at most two minute windows: one of them goes over the limit
+        answers = [await client.post(f"{server}/admin/v1/login",
+                                     json={"username": f"nobody{n}", "password": PASSWORD, "totp": ""})
+                   for n in range(2 * limit + 1)]
+    assert {a.status_code for a in answers} == {401, 429}
+    throttled = next(a for a in answers if a.status_code == 429)
+    assert throttled.json()["error"] == {"code": "login_throttled", "message": "登录尝试过于频繁，请稍后再试"}
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60

@@ -69,7 +69,8 @@ async def test_sign_in_with_a_second_factor(new_page, rt, db) -> None:
     await expect(page.locator("#signin-notice")).to_be_hidden()  # a first visit: nothing to explain
 
     await sign_in(page, "office", otp(office.totp_uri), password="Wrong-Password-2026")
-    await expect(page.locator("#signin-error")).to_have_text("用户名、密码或动态验证码错误")
+    await expect(page.locator("#signin-error")).to_have_text(
+        "用户名、密码或动态验证码错误；若多次失败请稍后再试")
     await expect(page.locator("#shell")).to_be_hidden()
 
     await sign_in(page, "office", otp(office.totp_uri))

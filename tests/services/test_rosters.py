@@ -598,3 +598,19 @@ async def test_the_template_is_the_header_and_one_valid_example(rt) -> None:
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == HEADER and len(rows) == 2
     assert parse_id_number(rows[1][2], date.today()).gender == 1
+
+
+async def test_an_export_holds_no_connection_while_the_workbook_is_written(rt, db, tree, lisi, tmp_path,
+                                                                         monkeypatch) -> None:
+    from wxbackend.services.roster_export import ExportBook
+    await run(rt, lisi, xlsx(tmp_path / "in.xlsx", [row(tree["a"], "张三", idn(1))]))
+    held: list[int] = []
+    saving = ExportBook.save
+
+    def save(self):
+        held.append(sum(h._in_use is not None for h in rt.pool._holders))  # asyncpg's pool slots
+        return saving(self)
+    monkeypatch.setattr(ExportBook, "save", save)
+    export = await rt.rosters.export_roster(lisi, org_id=tree["a_id"], purpose="年度会员统计核对")
+    export.discard()
+    assert held == [0]

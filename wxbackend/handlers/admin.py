@@ -66,7 +66,8 @@ class LoginHandler(AdminHandler):
         self.actor = session.actor
         self.write_json({"me": self.me(), "csrf_token": session.csrf,
                          "notices": {"new_device": session.new_device,
-                                     "ended_other_session": session.replaced_other}})
+                                     "ended_other_session": session.replaced_other,
+                                     "failed_attempts": session.failed_attempts}})
 
 
 class LogoutHandler(AdminHandler):

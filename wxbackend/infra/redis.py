@@ -33,6 +33,12 @@ return out
 """
 
 
+def minute_window(now: datetime) -> tuple[str, int]:
+    """The minute ``now`` falls in: its label and its end, Unix time."""
+    start = now.replace(second=0, microsecond=0)
+    return start.strftime("%Y%m%d%H%M"), int((start + timedelta(minutes=1)).timestamp())
+
+
 def hour_window(now: datetime) -> tuple[str, int]:
     """The clock hour ``now`` falls in (in ``now``'s time zone): its label and its end, Unix time."""
     start = now.replace(minute=0, second=0, microsecond=0)

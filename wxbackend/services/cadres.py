@@ -5,10 +5,16 @@
   union only, and grants only what it holds — also to the super admins of its lower unions.
 * Passwords: Argon2id, length and character-class rules, the last N never reused. Operators and
   super admins need a TOTP second factor (cadres too when configured); a code is accepted once.
-  Repeated failures lock the account for a while.
+  Repeated failures from one device (browser + address) lock that device out of the account
+  for a while; many more failures from anywhere lock the account for everyone. So a stranger
+  cannot lock a cadre out cheaply, and guessing stays bounded.
+* Sign-in answers the same (401 login_failed), after the same Argon2 work, for an unknown
+  username, a wrong password or code, a locked and a disabled account. Attempts are throttled
+  per address (before any hashing) and per username. No pooled connection is held while a
+  password is hashed (:mod:`wxbackend.services.passwords`).
 * One active session per account: a new sign-in ends the old one, whose next request is told
-  why. A session ends after ``session_idle_minutes`` without a request. A sign-in from a device
-  or address not seen before is recorded.
+  why. A session ends after ``session_idle_minutes`` without a request; the "current session"
+  pointer slides with it. A sign-in from a device or address not seen before is recorded.
 * Every change here writes an audit record in the same transaction.
 """
 
@@ -19,22 +25,29 @@ import hashlib
 import json
 import re
 import secrets
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import pyotp
 import redis.asyncio as aioredis
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from wxbackend.config import AdminSettings
 from wxbackend.infra.pii import PersonalData
+from wxbackend.infra.redis import WindowCounter, hour_window, minute_window, retry_after
 from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services import audit
 from wxbackend.services.clock import CHINA, china_now
-from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from wxbackend.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
+from wxbackend.services.passwords import PasswordHashing
 from wxbackend.services.permissions import CATALOGUE, DUTY_LIMITS, Actor, grantable
 from wxbackend.store import cadres as store
 from wxbackend.store.accounts import log_change
@@ -59,13 +72,12 @@ def _ledger_workbook(rows: list[tuple], exporter: str, stamp: str) -> bytes:
         watermark=Watermark(exporter=exporter, stamp=stamp))
 
 
-_HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,31}$")
 
 
 class LoginFailed(Unauthenticated):
     code = "login_failed"
-    message = "用户名、密码或动态验证码错误"
+    message = "用户名、密码或动态验证码错误；若多次失败请稍后再试"
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ class Session:
     actor: Actor
     new_device: bool
     replaced_other: bool
+    failed_attempts: int = 0    # failures since the last sign-in: told to the real cadre only
 
 
 def changed_by(cadre_id: int | None) -> str:
@@ -93,30 +106,36 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _hash(password: str) -> str:
-    """Argon2id is deliberately slow (tens of ms of CPU): never on the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(None, _HASHER.hash, password)
+# Set the "current session" pointer to this session unless it names another (a newer sign-in
+# replaced this one meanwhile), and slide both with the idle timeout.
+_SLIDE = """
+local current = redis.call('GET', KEYS[2])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 
 
-def _matches_blocking(stored: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-async def _matches(stored: str, password: str) -> bool:
-    return await asyncio.get_running_loop().run_in_executor(None, _matches_blocking, stored, password)
+def _locked(row: asyncpg.Record, now: datetime) -> bool:
+    return bool(row["locked_until"] and row["locked_until"] > now)
 
 
 class CadreService:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
-                 settings: AdminSettings, *, issuer: str = "川工之家") -> None:
+                 settings: AdminSettings, *, issuer: str = "川工之家",
+                 now: Callable[[], datetime] = china_now,
+                 hashing: PasswordHashing | None = None) -> None:
         self._pool = pool
         self._redis = redis
         self._pii = pii
         self._s = settings
         self._issuer = issuer
+        self._now = now
+        self._hashing = hashing or PasswordHashing(concurrency=settings.hash_concurrency,
+                                                   queue=settings.hash_queue)
+        self._counter = WindowCounter(redis)
+        self._slide = redis.register_script(_SLIDE)
 
     # --- passwords -----------------------------------------------------------------------------
     def check_password_rules(self, password: str, username: str) -> None:
@@ -131,16 +150,19 @@ class CadreService:
         return role in ("operator", "super_admin") or self._s.totp_for_cadres
 
     # --- accounts ------------------------------------------------------------------------------
-    async def _create(self, conn: asyncpg.Connection, *, username: str, display_name: str,
-                      org_id: int, role: str, duty: str, password: str, permissions: frozenset[str],
-                      created_by: int | None) -> NewAccount:
+    async def _credentials(self, username: str, display_name: str, password: str) -> str:
+        """Check a new account's fields and hash its password, before any transaction opens."""
         if not _USERNAME.match(username):
             raise InvalidInput("用户名为 3–32 位小写字母、数字或 . _ -，以字母开头", code="username_invalid")
         if not display_name.strip():
             raise InvalidInput("请填写姓名", code="display_name_missing")
         self.check_password_rules(password, username)
+        return await self._hashing.hash(password)
+
+    async def _create(self, conn: asyncpg.Connection, *, username: str, display_name: str,
+                      org_id: int, role: str, duty: str, hashed: str, permissions: frozenset[str],
+                      created_by: int | None) -> NewAccount:
         secret = pyotp.random_base32() if self._needs_totp(role) else None
-        hashed = await _hash(password)
         cadre_id = await store.create(
             conn, username=username, display_name=display_name.strip(), org_id=org_id, role=role,
             duty=duty, password_hash=hashed, created_by=created_by,
@@ -159,13 +181,14 @@ class CadreService:
         """Bootstrap (CLI): an account of the platform office at the province union."""
         if duty not in DUTY_LIMITS or duty == "business":
             raise InvalidInput("operator duty: system, security or audit")
+        hashed = await self._credentials(username, display_name, password)
         async with self._pool.acquire() as conn, conn.transaction():
             province = await store.org_by_code(conn, "SC")
             if province is None:
                 raise NotFound("run `wxbackend seed` first: the province union is missing")
             account = await self._create(conn, username=username, display_name=display_name,
                                          org_id=province["id"], role="operator", duty=duty,
-                                         password=password, permissions=DUTY_LIMITS[duty],
+                                         hashed=hashed, permissions=DUTY_LIMITS[duty],
                                          created_by=None)
             await audit.record(conn, actor_id=None, actor="cli", org_id=province["id"],
                                action="operator.create", target=f"cadre:{account.id}",
@@ -179,15 +202,17 @@ class CadreService:
         if role not in ("super_admin", "cadre") or duty not in DUTY_LIMITS:
             raise InvalidInput("角色应为 super_admin 或 cadre", code="role_invalid")
         granted = grantable(actor, set(permissions), duty)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn:
             union = await store.org(conn, org_id)
-            if union is None:
-                raise NotFound("没有这个工会组织", code="org_not_found")
-            actor.require_within(union["path"])
-            if role == "super_admin" and actor.role != "operator":
-                raise Forbidden("各级工会的超级管理员由平台统一创建", code="super_admin_by_platform")
-            if role == "cadre" and (actor.role != "super_admin" or org_id != actor.org_id):
-                raise Forbidden("工会干部账号由本单位超级管理员创建", code="cadre_by_own_super_admin")
+        if union is None:
+            raise NotFound("没有这个工会组织", code="org_not_found")
+        actor.require_within(union["path"])
+        if role == "super_admin" and actor.role != "operator":
+            raise Forbidden("各级工会的超级管理员由平台统一创建", code="super_admin_by_platform")
+        if role == "cadre" and (actor.role != "super_admin" or org_id != actor.org_id):
+            raise Forbidden("工会干部账号由本单位超级管理员创建", code="cadre_by_own_super_admin")
+        hashed = await self._credentials(username, display_name, password)  # no transaction open
+        async with self._pool.acquire() as conn, conn.transaction():
             previous = await store.active_super_admin(conn, org_id) if role == "super_admin" else None
             if previous and not replace:
                 raise Conflict("该工会已有超级管理员；更换请选择“更换”并备案", code="super_admin_exists")
@@ -197,7 +222,7 @@ class CadreService:
                                  {"reason": "replaced"})
                 await self._end_sessions(previous, "replaced")
             account = await self._create(conn, username=username, display_name=display_name,
-                                         org_id=org_id, role=role, duty=duty, password=password,
+                                         org_id=org_id, role=role, duty=duty, hashed=hashed,
                                          permissions=granted, created_by=actor.id)
             if role == "super_admin":
                 await store.file_super_admin(conn, org_id, account.id,
@@ -268,7 +293,7 @@ class CadreService:
         days = self._s.verification_days
         async with self._pool.acquire() as conn:
             rows = await store.list_within(conn, actor.org_path)
-        now = time.time()
+        now = self._now().timestamp()
         out = []
         for r in rows:
             if r["status"] != "active" or not self._may_verify(actor, r):
@@ -330,7 +355,7 @@ class CadreService:
             rows = await store.audit_within(conn, actor.org_path, None, 100_000, LEDGER_ACTIONS)
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
                                action="ledger.export", ip=actor.ip, detail={"rows": len(rows)})
-        now = china_now()
+        now = self._now()
         data = await asyncio.get_running_loop().run_in_executor(
             None, _ledger_workbook, [tuple(r.values()) for r in rows], actor.username,
             now.strftime("%Y-%m-%d %H:%M:%S"))
@@ -342,68 +367,118 @@ class CadreService:
                      org_path=row["org_path"], role=row["role"], duty=row["duty"],
                      permissions=frozenset(row["permissions"]), ip=ip)
 
+    async def _throttle(self, ip: str, username: str, now: datetime) -> None:
+        """Per address first (a blocked address uses no username's quota), then per username;
+        both before any hashing, so a flood is answered cheaply."""
+        minute, minute_ends = minute_window(now)
+        [from_ip] = await self._counter.hit({f"admin:login:ip:{ip}:{minute}": minute_ends})
+        if from_ip > self._s.login_per_ip_minute:
+            raise TooManyRequests("登录尝试过于频繁，请稍后再试", code="login_throttled",
+                                  headers={"Retry-After": retry_after(minute_ends, now)})
+        hour, hour_ends = hour_window(now)
+        [for_name] = await self._counter.hit({f"admin:login:user:{_digest(username)[:32]}:{hour}": hour_ends})
+        if for_name > self._s.login_per_username_hour:
+            raise TooManyRequests("登录尝试过于频繁，请稍后再试", code="login_throttled",
+                                  headers={"Retry-After": retry_after(hour_ends, now)})
+
     async def login(self, *, username: str, password: str, totp: str, ip: str,
                     user_agent: str) -> Session:
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await store.get_by_username(conn, (username or "").strip().lower(), lock=True)
-            if row is None:
-                await _hash(password or "x")  # same time either way: no user enumeration
-                raise LoginFailed()
-            if row["locked_until"] and row["locked_until"].timestamp() > time.time():
-                raise Forbidden(f"登录失败次数过多，账号已锁定，请 {self._s.lockout_minutes} 分钟后再试",
-                                code="account_locked")
-            if row["status"] != "active":
-                raise Forbidden("账号已停用，请联系本单位超级管理员", code="account_disabled")
-            step = self._check_totp(row, totp) if await _matches(row["password_hash"], password or "") \
-                else False
-            if step is False:
-                failures = await store.login_failed(conn, row["id"], self._s.lockout_failures,
-                                                    self._s.lockout_minutes * 60)
-                await audit.record(conn, actor_id=row["id"], actor=row["username"], org_id=row["org_id"],
-                                   action="login.failed", ip=ip, detail={"failures": failures})
-                failed = True
-            else:
-                failed = False
-                await store.login_succeeded(conn, row["id"], step if isinstance(step, int) else None)
-                device = hashlib.sha256(f"{user_agent}|{ip}".encode()).hexdigest()[:32]
-                new_device = await store.see_device(conn, row["id"], device, ip)
-                await audit.record(conn, actor_id=row["id"], actor=row["username"], org_id=row["org_id"],
-                                   action="login.new_device" if new_device else "login", ip=ip,
-                                   detail={"user_agent": user_agent[:200]})
-        if failed:  # the failure is recorded (committed), the caller gets one vague answer
+        """One answer (401 login_failed) and the same Argon2 work for an unknown username, a
+        wrong password or code, a locked and a disabled account."""
+        name = (username or "").strip().lower()
+        now = self._now()
+        await self._throttle(ip, name, now)
+        row = None
+        if _USERNAME.match(name):
+            async with self._pool.acquire() as conn:  # a short read; nothing held while hashing
+                row = await store.get_by_username(conn, name)
+        matches = await self._hashing.matches(row["password_hash"] if row else None, password or "")
+        if row is None:
             raise LoginFailed()
-        if _HASHER.check_needs_rehash(row["password_hash"]):
-            async with self._pool.acquire() as conn:
-                await store.set_password(conn, row["id"], await _hash(password))
-        return await self._open_session(self._actor(row, ip), new_device)
+        device = hashlib.sha256(f"{user_agent}|{ip}".encode()).hexdigest()[:32]
+        device_locked_until = await self._redis.get(f"admin:lock:{row['id']}:{device}")
+        device_locked = float(device_locked_until or 0) > now.timestamp()
+        blocked = row["status"] != "active" or _locked(row, now) or device_locked
+        step = self._check_totp(row, totp, now) if matches and not blocked else False
+        if step is not False:
+            async with self._pool.acquire() as conn, conn.transaction():
+                # Conditional: a code used meanwhile, a password changed or a lock set since
+                # the read above all make this sign-in fail.
+                signed_in = await store.login_succeeded(
+                    conn, row["id"], row["password_hash"], step if isinstance(step, int) else None, now)
+                if signed_in:
+                    new_device = await store.see_device(conn, row["id"], device, ip)
+                    await audit.record(conn, actor_id=row["id"], actor=row["username"],
+                                       org_id=row["org_id"], ip=ip,
+                                       action="login.new_device" if new_device else "login",
+                                       detail={"user_agent": user_agent[:200]})
+            if signed_in:
+                await self._redis.delete(f"admin:fail:dev:{row['id']}:{device}")
+                if self._hashing.needs_rehash(row["password_hash"]):
+                    hashed = await self._hashing.hash(password)
+                    async with self._pool.acquire() as conn:
+                        await store.set_password(conn, row["id"], hashed, expected=row["password_hash"])
+                return await self._open_session(self._actor(row, ip), new_device,
+                                                failed_attempts=row["failed_logins"])
+        if row["status"] == "active":
+            await self._login_failed(row, device, ip, now, blocked, device_locked)
+        raise LoginFailed()
 
-    def _check_totp(self, row: asyncpg.Record, totp: str) -> int | bool:
+    async def _login_failed(self, row: asyncpg.Record, device: str, ip: str, now: datetime,
+                            blocked: bool, device_locked: bool) -> None:
+        """Count a failure for this device and for the account. ``lockout_failures`` from one
+        device lock that device out; ``account_lockout_failures`` in a clock hour from anywhere
+        lock the account for everyone (what MLPS level 3 asks for, at a price an attacker pays)."""
+        lock_ends = int(now.timestamp()) + self._s.lockout_minutes * 60
+        hour, hour_ends = hour_window(now)
+        on_device, on_account = await self._counter.hit({
+            f"admin:fail:dev:{row['id']}:{device}": lock_ends,
+            f"admin:fail:acct:{row['id']}:{hour}": hour_ends})
+        # A failure while locked does not extend the lock: the cadre trying again does not lock
+        # himself out longer. Once it lapses, further failures count towards the next lock.
+        if on_device >= self._s.lockout_failures and not device_locked:
+            # the value is the lock's end by the service's clock; the expiry is Redis's own
+            await self._redis.set(f"admin:lock:{row['id']}:{device}", lock_ends, exat=lock_ends)
+        locked_until = now + timedelta(minutes=self._s.account_lockout_minutes) \
+            if on_account >= self._s.account_lockout_failures and not _locked(row, now) else None
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store.login_failed(conn, row["id"], locked_until)
+            await audit.record(conn, actor_id=row["id"], actor=row["username"], org_id=row["org_id"],
+                               action="login.failed", ip=ip,
+                               detail={"failures": on_device, "account_failures_hour": on_account,
+                                       "while_locked": blocked,
+                                       "device_locked": device_locked
+                                       or on_device >= self._s.lockout_failures,
+                                       "account_locked": locked_until is not None})
+
+    def _check_totp(self, row: asyncpg.Record, totp: str, now: datetime) -> int | bool:
         """False for a wrong or reused code; otherwise the TOTP time step used (or True when
         the account has no second factor)."""
         if row["totp_secret_enc"] is None:
             return True
         secret = self._pii.decrypt(row["totp_secret_enc"], TOTP_COLUMN)
-        now = int(time.time())
-        for step in (now // 30, now // 30 - 1, now // 30 + 1):  # one step of clock drift
+        at = int(now.timestamp())
+        for step in (at // 30, at // 30 - 1, at // 30 + 1):  # one step of clock drift
             if secrets.compare_digest(pyotp.TOTP(secret).at(step * 30), totp or ""):
                 last = row["totp_last_step"]
                 return False if last is not None and step <= last else step  # used once
         return False
 
     # --- sessions (Redis) ----------------------------------------------------------------------
-    async def _open_session(self, actor: Actor, new_device: bool) -> Session:
+    async def _open_session(self, actor: Actor, new_device: bool, *, failed_attempts: int = 0) -> Session:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         idle = self._s.session_idle_minutes * 60
         previous = await self._redis.get(f"admin:current:{actor.id}")
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(f"admin:sess:{_digest(token)}", json.dumps({"cadre_id": actor.id, "csrf": csrf,
                                                                  "ip": actor.ip}), ex=idle)
-            pipe.set(f"admin:current:{actor.id}", _digest(token), ex=86_400)
+            pipe.set(f"admin:current:{actor.id}", _digest(token), ex=idle)  # slides with the session
             if previous:
                 pipe.delete(f"admin:sess:{previous}")
                 pipe.set(f"admin:ended:{previous}", "replaced", ex=86_400)
             await pipe.execute()
-        return Session(token, csrf, actor, new_device, replaced_other=bool(previous))
+        return Session(token, csrf, actor, new_device, replaced_other=bool(previous),
+                       failed_attempts=failed_attempts)
 
     async def _end_sessions(self, cadre_id: int, reason: str) -> None:
         current = await self._redis.get(f"admin:current:{cadre_id}")
@@ -422,8 +497,9 @@ class CadreService:
             if reason == "replaced":
                 raise Unauthenticated("您的账号已在其他地方登录，本次会话已结束", code="session_replaced")
             raise Unauthenticated("登录已超时，请重新登录", code="session_expired")
-        await self._redis.expire(key, self._s.session_idle_minutes * 60)
         session = json.loads(raw)
+        await self._slide(keys=[key, f"admin:current:{session['cadre_id']}"],
+                          args=[_digest(token), self._s.session_idle_minutes * 60])
         async with self._pool.acquire() as conn:
             row = await store.get(conn, session["cadre_id"])
         if row is None or row["status"] != "active":
@@ -438,17 +514,22 @@ class CadreService:
                                action="logout", ip=actor.ip)
 
     async def change_password(self, actor: Actor, old: str, new: str) -> None:
+        """Read, release, verify and hash, then a short conditional write: no connection is
+        held across the Argon2 work (up to ``password_history`` + 2 runs)."""
+        async with self._pool.acquire() as conn:
+            row = await store.get(conn, actor.id)
+            history = await store.password_history(conn, actor.id, self._s.password_history)
+        if not await self._hashing.matches(row["password_hash"], old or ""):
+            raise InvalidInput("原密码不正确", code="password_wrong")
+        self.check_password_rules(new, row["username"])
+        for old_hash in history:
+            if await self._hashing.matches(old_hash, new):
+                raise InvalidInput(f"新密码不能与最近 {self._s.password_history} 次使用过的密码相同",
+                                   code="password_reused")
+        hashed = await self._hashing.hash(new)
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await store.get(conn, actor.id, lock=True)
-            if not await _matches(row["password_hash"], old or ""):
-                raise InvalidInput("原密码不正确", code="password_wrong")
-            self.check_password_rules(new, row["username"])
-            for old_hash in await store.password_history(conn, actor.id, self._s.password_history):
-                if await _matches(old_hash, new):
-                    raise InvalidInput(f"新密码不能与最近 {self._s.password_history} 次使用过的密码相同",
-                                       code="password_reused")
-            hashed = await _hash(new)
-            await store.set_password(conn, actor.id, hashed)
+            if not await store.set_password(conn, actor.id, hashed, expected=row["password_hash"]):
+                raise Conflict("密码刚刚已被修改，请重新操作", code="password_changed_meanwhile")
             await store.add_password_history(conn, actor.id, hashed)
             await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
                                action="password.change", ip=actor.ip)

@@ -316,33 +316,34 @@ class RosterService:
             if org is None:
                 raise NotFound("未找到该工会")
             actor.require_within(org["path"])
-            export: RosterExport | None = None
-            try:
-                # One snapshot for the count and every row: the file is the roster at one moment.
-                async with conn.transaction(isolation="repeatable_read", readonly=True):
-                    total = await store.count_roster(conn, org["path"])
-                    if total > EXPORT_MAX_ROWS:
-                        raise InvalidInput(f"该范围内会员超过 {EXPORT_MAX_ROWS} 人，请按下级工会分别导出",
-                                           code="export_too_large")
-                    now = self._now()
-                    watermark = Watermark(exporter=actor.username, stamp=now.strftime("%Y-%m-%d %H:%M:%S"),
-                                          purpose=purpose)
-                    book = await loop.run_in_executor(None, ExportBook, self._pii, watermark)
-                    async for chunk in store.iter_roster(conn, org["path"], EXPORT_CHUNK):
-                        await loop.run_in_executor(None, book.add, chunk)
-                    export = RosterExport(await loop.run_in_executor(None, book.save),
-                                          f"会员名册-{org['code']}-{now:%Y%m%d%H%M%S}.xlsx", book.rows)
-                # The audit record in a transaction of its own: appending to the hash chain needs
-                # the newest record, which the export's older snapshot might not see.
-                async with conn.transaction():
-                    await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=org["id"],
-                                       action="roster.export", target=f"org:{org['id']}", ip=actor.ip,
-                                       detail={"org_code": org["code"], "purpose": purpose,
-                                               "rows": export.rows})
-            except BaseException:
-                if export is not None:
-                    export.discard()
-                raise
+            # One snapshot for the count and every row: the file is the roster at one moment.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                total = await store.count_roster(conn, org["path"])
+                if total > EXPORT_MAX_ROWS:
+                    raise InvalidInput(f"该范围内会员超过 {EXPORT_MAX_ROWS} 人，请按下级工会分别导出",
+                                       code="export_too_large")
+                now = self._now()
+                watermark = Watermark(exporter=actor.username, stamp=now.strftime("%Y-%m-%d %H:%M:%S"),
+                                      purpose=purpose)
+                book = await loop.run_in_executor(None, ExportBook, self._pii, watermark)
+                async for chunk in store.iter_roster(conn, org["path"], EXPORT_CHUNK):
+                    await loop.run_in_executor(None, book.add, chunk)
+        # Writing out the workbook (compression, seconds for a large union) holds no connection.
+        export: RosterExport | None = None
+        try:
+            export = RosterExport(await loop.run_in_executor(None, book.save),
+                                  f"会员名册-{org['code']}-{now:%Y%m%d%H%M%S}.xlsx", book.rows)
+            # The audit record in a transaction of its own: appending to the hash chain needs
+            # the newest record, which the export's older snapshot might not see.
+            async with self._pool.acquire() as conn, conn.transaction():
+                await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=org["id"],
+                                   action="roster.export", target=f"org:{org['id']}", ip=actor.ip,
+                                   detail={"org_code": org["code"], "purpose": purpose,
+                                           "rows": export.rows})
+        except BaseException:
+            if export is not None:
+                export.discard()
+            raise
         return export
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 _CADRE = """c.id, c.username, c.display_name, c.org_id, c.role, c.duty, c.password_hash,
@@ -81,25 +83,34 @@ async def password_history(conn: asyncpg.Connection, cadre_id: int, limit: int) 
     return [r["password_hash"] for r in rows]
 
 
-async def set_password(conn: asyncpg.Connection, cadre_id: int, password_hash: str) -> None:
-    await conn.execute(
+async def set_password(conn: asyncpg.Connection, cadre_id: int, password_hash: str, *,
+                       expected: str) -> bool:
+    """Replace the hash if it is still ``expected`` (read before the slow hashing)."""
+    return await conn.fetchval(
         """UPDATE cadres SET password_hash = $2, password_changed_at = now(), updated_at = now()
-           WHERE id = $1""", cadre_id, password_hash)
+           WHERE id = $1 AND password_hash = $3 RETURNING true""",
+        cadre_id, password_hash, expected) or False
 
 
-async def login_failed(conn: asyncpg.Connection, cadre_id: int, max_failures: int,
-                       lock_seconds: int) -> int:
+async def login_failed(conn: asyncpg.Connection, cadre_id: int, locked_until: datetime | None) -> int:
+    """Count a failure since the last sign-in; lock the account for everyone until
+    ``locked_until`` when given (never shortening a longer lock)."""
     return await conn.fetchval(
         """UPDATE cadres SET failed_logins = failed_logins + 1,
-               locked_until = CASE WHEN failed_logins + 1 >= $2
-                                   THEN now() + make_interval(secs => $3) ELSE locked_until END
-           WHERE id = $1 RETURNING failed_logins""", cadre_id, max_failures, lock_seconds)
+               locked_until = greatest(locked_until, $2)
+           WHERE id = $1 RETURNING failed_logins""", cadre_id, locked_until)
 
 
-async def login_succeeded(conn: asyncpg.Connection, cadre_id: int, totp_step: int | None) -> None:
-    await conn.execute(
-        """UPDATE cadres SET failed_logins = 0, locked_until = NULL,
-               totp_last_step = coalesce($2, totp_last_step) WHERE id = $1""", cadre_id, totp_step)
+async def login_succeeded(conn: asyncpg.Connection, cadre_id: int, password_hash: str,
+                          totp_step: int | None, now: datetime) -> bool:
+    """Record a sign-in checked outside any transaction, if it still holds: the account is
+    active and unlocked, its password unchanged, and the TOTP step newer than the last used."""
+    return await conn.fetchval(
+        """UPDATE cadres SET failed_logins = 0, totp_last_step = coalesce($3, totp_last_step)
+           WHERE id = $1 AND status = 'active' AND password_hash = $2
+             AND (locked_until IS NULL OR locked_until <= $4)
+             AND ($3::bigint IS NULL OR totp_last_step IS NULL OR totp_last_step < $3)
+           RETURNING true""", cadre_id, password_hash, totp_step, now) or False
 
 
 async def see_device(conn: asyncpg.Connection, cadre_id: int, device: str, ip: str) -> bool:
@@ -147,10 +158,15 @@ async def overdue(conn: asyncpg.Connection, older_than_days: int) -> list[asyncp
 
 async def audit_within(conn: asyncpg.Connection, org_path: str, before: int | None, limit: int,
                        actions: list[str] | None = None) -> list[asyncpg.Record]:
-    """Audit records of the unions in a subtree, newest first."""
+    """Audit records of the unions in a subtree, newest first: what their cadres did, and what
+    was done from above to a cadre account of theirs (a city's super admin appointed by the
+    platform office is the city's record too)."""
     return await conn.fetch(
         """SELECT a.id, a.at, a.actor, a.action, a.target, a.detail, a.ip, o.name AS org_name
            FROM audit_log a LEFT JOIN orgs o ON o.id = a.org_id
-           WHERE (o.path <@ $1::ltree) AND ($2::bigint IS NULL OR a.id < $2)
+           WHERE (o.path <@ $1::ltree
+                  OR a.target IN (SELECT 'cadre:' || c.id FROM cadres c JOIN orgs co ON co.id = c.org_id
+                                  WHERE co.path <@ $1::ltree))
+             AND ($2::bigint IS NULL OR a.id < $2)
              AND ($4::text[] IS NULL OR a.action = ANY($4))
            ORDER BY a.id DESC LIMIT $3""", org_path, before, limit, actions)
