@@ -5,7 +5,6 @@ unexpected ERROR log."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +23,6 @@ from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedServers
 from wxbackend.infra.migrations import migrate
 from wxbackend.runtime import Runtime, open_runtime
-from wxbackend.services import audit
-from wxbackend.services.audit import AuditTrail
 from wxbackend.services.clock import CHINA, china_now
 from wxbackend.services.seed import seed
 
@@ -41,8 +38,6 @@ MP_SECRET = "fake-mp-secret-0123456789abcdef"
 FIELD_KEYS = "1:MDEyMzQ1Njc4OWFiY2RlZg==,2:ZmVkY2JhOTg3NjU0MzIxMA=="
 INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 AUDIT_KEY = "YXVkaXQta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
-# What tests append directly, outside a runtime, is chained with the tests' key.
-audit.use(AuditTrail(base64.b64decode(AUDIT_KEY)))
 
 _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",

@@ -102,7 +102,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         api = WeChatAPI(http, wx, redis)
         router = KeywordRouter(pool, h5_base=h5_base, cache_seconds=wx.keyword_cache_seconds)
         trail = AuditTrail(parse_key(settings.security.audit_key.reveal()), now=now)
-        audit.use(trail)   # audited actions across the services append with this process's key
+        audit.use(trail)   # only for CadreService until it takes the trail as an argument
         index_key = _index_key(settings)   # the blind index's key; the card key derives from it
         pii = personal_data(settings, index_key)
         inbox = OAInbox(pool, router, pii, appid=wx.appid, reply_budget=wx.reply_budget)
@@ -116,15 +116,15 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
             mp_sessions=SessionStore(redis, kind="mp", ttl=settings.sessions.mp_ttl, now=now),
             pii=pii, public_url=settings.server.public_url,
             state_ttl=settings.sessions.oauth_state_ttl, authorize_url=wx.oauth_authorize_url, now=now)
-        apps = PlatformApps(pool, redis, pii, settings.platform, now=now)
+        apps = PlatformApps(pool, redis, pii, settings.platform, audit=trail, now=now)
         public_url = settings.server.public_url.rstrip("/")
         cards = card_key(index_key)
         membership = MembershipService(pool, redis, pii, settings.membership,
                                        accounts=accounts, card_key=cards,
                                        card_url=f"{public_url}/admin/card.html", now=now)
         reviews = ReviewService(pool, pii, settings.membership, oa_appid=wx.appid,
-                                h5_base=h5_base, card_key=cards, now=now)
-        rosters = RosterService(pool, pii, settings.membership, now=now)
+                                h5_base=h5_base, card_key=cards, audit=trail, now=now)
+        rosters = RosterService(pool, pii, settings.membership, audit=trail, now=now)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       inbox_retention=InboxRetention(

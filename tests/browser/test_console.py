@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 from tests.browser.conftest import PASSWORD, Page, expect, otp, require_browser
-from wxbackend.services import audit
 
 require_browser()
 
@@ -243,8 +242,8 @@ async def test_audit_view_only_for_the_audit_duty(new_page, rt, db) -> None:
     province = await db.fetchval("SELECT id FROM orgs WHERE code = 'SC'")
     async with db.transaction():
         for n in range(60):
-            await audit.record(db, actor_id=None, actor="system", org_id=province,
-                               action="cadre.disable_overdue", target=f"cadre:{1000 + n}")
+            await rt.audit.record(db, actor_id=None, actor="system", org_id=province,
+                                  action="cadre.disable_overdue", target=f"cadre:{1000 + n}")
     await open_view(page, "审计记录")
     rows = table.locator("tbody tr")
     await expect(rows).to_have_count(50)

@@ -21,6 +21,7 @@ from wxbackend.services.audit import AuditTrail, Head
 from wxbackend.services.clock import CHINA
 
 KEY = base64.b64decode(AUDIT_KEY)
+TRAIL = AuditTrail(KEY)
 
 
 async def write(dsn: str, n: int, actor: str = "李四") -> None:
@@ -28,7 +29,7 @@ async def write(dsn: str, n: int, actor: str = "李四") -> None:
     try:
         for i in range(n):
             async with conn.transaction():
-                await audit.record(conn, actor_id=1, actor=actor, org_id=2, action="cadre.create",
+                await TRAIL.record(conn, actor_id=1, actor=actor, org_id=2, action="cadre.create",
                                    target=f"cadre:{i}", detail={"permissions": ["kpi.read"]}, ip="10.0.0.1")
     finally:
         await conn.close()
@@ -36,13 +37,13 @@ async def write(dsn: str, n: int, actor: str = "李四") -> None:
 
 async def test_an_intact_trail_verifies(clean_db, db) -> None:
     await asyncio.gather(*(write(clean_db, 5, actor=f"干部{i}") for i in range(4)))  # concurrent writers
-    count, breaks = await audit.verify(db)
+    count, breaks = await TRAIL.verify(db)
     assert (count, breaks) == (20, [])
 
 
 async def test_records_need_the_actions_transaction(db) -> None:
     with pytest.raises(RuntimeError):
-        await audit.record(db, actor_id=1, actor="x", org_id=None, action="a")
+        await TRAIL.record(db, actor_id=1, actor="x", org_id=None, action="a")
 
 
 async def test_no_role_can_change_or_remove_records(clean_db, db) -> None:
@@ -63,14 +64,14 @@ async def tamper(db: asyncpg.Connection, statement: str) -> None:
 async def test_an_edited_record_is_named(clean_db, db) -> None:
     await write(clean_db, 5)
     await tamper(db, "UPDATE audit_log SET detail = '{\"permissions\": [\"member.export\"]}' WHERE id = 3")
-    _, breaks = await audit.verify(db)
+    _, breaks = await TRAIL.verify(db)
     assert [(b.record_id, b.problem) for b in breaks] == [(3, "edited")]
 
 
 async def test_a_deleted_record_is_found(clean_db, db) -> None:
     await write(clean_db, 5)
     await tamper(db, "DELETE FROM audit_log WHERE id = 2")
-    _, breaks = await audit.verify(db)
+    _, breaks = await TRAIL.verify(db)
     assert (3, "deleted_before") in [(b.record_id, b.problem) for b in breaks]
     assert (3, "chain_mismatch") in [(b.record_id, b.problem) for b in breaks]
 
@@ -94,7 +95,7 @@ async def test_an_append_from_a_repeatable_read_snapshot_is_refused(db) -> None:
     """Its snapshot could predate the newest record: the chain would fork."""
     with pytest.raises(RuntimeError):
         async with db.transaction(isolation="repeatable_read"):
-            await audit.record(db, actor_id=None, actor="system", org_id=None, action="test")
+            await TRAIL.record(db, actor_id=None, actor="system", org_id=None, action="test")
     assert await db.fetchval("SELECT count(*) FROM audit_log") == 0
 
 
@@ -138,7 +139,7 @@ async def test_a_rewritten_record_with_recomputed_hashes_is_found(clean_db, db) 
     await write(clean_db, 5)
     await tamper(db, "UPDATE audit_log SET actor = '王五' WHERE id = 3")
     await rechain_plain(db, from_id=3)
-    _, breaks = await audit.verify(db)
+    _, breaks = await TRAIL.verify(db)
     assert [(b.record_id, b.problem) for b in breaks] == [(3, "edited"), (4, "edited"), (5, "edited")]
 
 
@@ -146,14 +147,14 @@ async def test_records_carry_the_time_of_the_trails_clock(db) -> None:
     at = datetime(2026, 12, 5, 0, 30, tzinfo=CHINA)   # still the 4th in UTC
     trail = AuditTrail(KEY, now=Clock(at))
     async with db.transaction():
-        await audit.record(db, actor_id=None, actor="system", org_id=None, action="test", trail=trail)
+        await trail.record(db, actor_id=None, actor="system", org_id=None, action="test")
     assert await db.fetchval("SELECT at FROM audit_log") == at
     assert await trail.verify(db) == (1, [])
 
 
 async def test_a_wrong_key_fails_verification(clean_db, db) -> None:
     await write(clean_db, 3)
-    count, breaks = await audit.verify(db, trail=AuditTrail(b"another-key-0123456789"))
+    count, breaks = await AuditTrail(b"another-key-0123456789").verify(db)
     assert count == 3 and [(b.record_id, b.problem) for b in breaks] == [(1, "edited"), (2, "edited"),
                                                                           (3, "edited")]
 
@@ -205,15 +206,15 @@ async def test_records_from_before_the_key_still_verify_and_cannot_follow_keyed_
     await write(clean_db, 3)
     await rechain_plain(db, from_id=1, mac_version=0)   # as the migration leaves older records
     await write(clean_db, 3)                             # the first keyed record chains over them
-    assert await audit.verify(db) == (6, [])
+    assert await TRAIL.verify(db) == (6, [])
     await tamper(db, "UPDATE audit_log SET actor = '王五' WHERE id = 2")
     await rechain_plain(db, from_id=2)
-    _, breaks = await audit.verify(db)
+    _, breaks = await TRAIL.verify(db)
     assert (4, "edited") in [(b.record_id, b.problem) for b in breaks]
     # Passing keyed records off as older ones: every one after a keyed record is refused (a
     # trail downgraded whole is the published head's to catch, tested above).
     await rechain_plain(db, from_id=5, mac_version=0)
-    _, breaks = await audit.verify(db)
+    _, breaks = await TRAIL.verify(db)
     assert [(b.record_id, b.problem) for b in breaks] == [(4, "edited"), (5, "unkeyed"), (6, "unkeyed")]
 
 
@@ -238,7 +239,7 @@ async def test_the_cli_publishes_the_head_and_reports_a_missing_tail(clean_db, d
 
 async def test_the_workers_publish_the_head_to_the_table_and_the_log(rt, db, caplog) -> None:
     async with db.transaction():
-        await audit.record(db, actor_id=None, actor="system", org_id=None, action="test")
+        await rt.audit.record(db, actor_id=None, actor="system", org_id=None, action="test")
     stop = asyncio.Event()
     with caplog.at_level("INFO", logger="wxbackend.audit"):
         tasks = _background_jobs(rt, stop)

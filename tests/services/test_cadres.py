@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 
-from wxbackend.services import audit
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 
 PASSWORD = "Sichuan-Union-2026"
@@ -173,7 +172,7 @@ async def test_every_action_is_in_an_intact_audit_trail(rt, db, wangwu) -> None:
     actions = [r["action"] for r in await db.fetch("SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["operator.create", "login.new_device", "super_admin.create",
                        "login.new_device", "cadre.create"]
-    count, breaks = await audit.verify(db)
+    count, breaks = await rt.audit.verify(db)
     assert count == 5 and breaks == []
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import INDEX_KEY, NEW_YEAR, make_settings
 from tests.services.test_cadres import PASSWORD, UA, org_id, otp
 from wxbackend.runtime import open_runtime
-from wxbackend.services import audit, member_card
+from wxbackend.services import member_card
 from wxbackend.services.accounts import WeChatIdentity
 from wxbackend.services.clock import CHINA, china_today, unix_time
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
@@ -373,7 +373,7 @@ async def test_card_verification_is_audited_and_masks_the_name(rt, db, unions, r
     token = member_card.issue_token(card_key(base64.b64decode(INDEX_KEY)), member_id, unix_time(rt.clock))
     card = await rt.reviews.verify_card(reviewer, token)
     assert card["valid"] and card["name"] == "张**" and card["union"]["id"] == unions["tianfu"]
-    count, breaks = await audit.verify(db)
+    count, breaks = await rt.audit.verify(db)
     assert breaks == []
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'card.verify'") == 1
     with pytest.raises(InvalidInput):

@@ -38,7 +38,8 @@ def bomb(tmp_path, org: str, rows: int) -> str:
 
 
 def service(rt, **membership) -> RosterService:
-    return RosterService(rt.pool, rt.pii, dataclasses.replace(rt.settings.membership, **membership))
+    return RosterService(rt.pool, rt.pii, dataclasses.replace(rt.settings.membership, **membership),
+                         audit=rt.audit)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from tests.services.test_cadres import PASSWORD, otp
-from wxbackend.services import audit
 from wxbackend.services.errors import Forbidden, InvalidInput, NotFound
 from wxbackend.services.idnumbers import id_check_char, parse_id_number
 from wxbackend.services.member_forms import clean_name
@@ -131,7 +130,7 @@ async def lisi(rt, wangwu):
 def batches_of(rt, rows: int, *, child_reader_bytes: int = 1 << 30) -> RosterService:
     """The service with small batches, so a short file crosses batch boundaries."""
     return RosterService(rt.pool, rt.pii, dataclasses.replace(rt.settings.membership, import_batch_rows=rows),
-                         now=rt.clock, child_reader_bytes=child_reader_bytes)
+                         audit=rt.audit, now=rt.clock, child_reader_bytes=child_reader_bytes)
 
 
 async def run(rt, actor, path: str, filename: str | None = None, *, service=None) -> dict:
@@ -515,12 +514,13 @@ async def test_an_export_keeps_the_audit_chain_whole_while_others_write(rt, db, 
     async def meanwhile(conn, org_path, chunk):
         async for rows in reading(conn, org_path, chunk):
             async with rt.pool.acquire() as other, other.transaction():
-                await audit.record(other, actor_id=None, actor="system", org_id=None, action="cadre.verify")
+                await rt.audit.record(other, actor_id=None, actor="system", org_id=None,
+                                      action="cadre.verify")
             yield rows
     monkeypatch.setattr(rosters_store, "iter_roster", meanwhile)
     export = await rt.rosters.export_roster(lisi, org_id=tree["a_id"], purpose="年度会员统计核对")
     export.discard()
-    checked, breaks = await audit.verify(db)
+    checked, breaks = await rt.audit.verify(db)
     assert checked > 3 and breaks == []
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'roster.export'") == 1
 

@@ -100,7 +100,8 @@ class Break:
 
 
 class AuditTrail:
-    """Appends and verifies with one key and one clock (one per process; tests make their own)."""
+    """Appends and verifies with one key and one clock. Built once by the runtime and handed to
+    every service that records (tests make their own)."""
 
     def __init__(self, key: bytes, now: Callable[[], datetime] = china_now) -> None:
         if len(key) < 16:
@@ -199,33 +200,22 @@ class AuditTrail:
         return count, breaks
 
 
+# Only for CadreService (services/cadres.py), which still calls the module's ``record``: every
+# other service is handed the trail. Remove ``_trail``, ``use`` and ``record`` once it is too.
 _trail: AuditTrail | None = None
 
 
 def use(trail: AuditTrail) -> None:
-    """Set this process's trail (the runtime does, from ``[security] audit_key``). Records are
-    written from many services inside their own transactions; the key is process-wide, like the
-    logging setup, so they keep calling the module's ``record``."""
+    """Set the trail the module's ``record`` appends with (the runtime does)."""
     global _trail
     _trail = trail
 
 
-def current() -> AuditTrail:
+async def record(conn: asyncpg.Connection, *, actor_id: int | None, actor: str, org_id: int | None,
+                 action: str, target: str = "", detail: dict | None = None, ip: str = "") -> None:
+    """Append one record with the trail set by ``use``. Call inside the transaction of the
+    action it describes."""
     if _trail is None:
         raise RuntimeError("no audit key configured ([security] audit_key)")
-    return _trail
-
-
-async def record(conn: asyncpg.Connection, *, actor_id: int | None, actor: str, org_id: int | None,
-                 action: str, target: str = "", detail: dict | None = None, ip: str = "",
-                 trail: AuditTrail | None = None) -> None:
-    """Append one record with ``trail`` (default: this process's). Call inside the transaction
-    of the action it describes."""
-    await (trail or current()).record(conn, actor_id=actor_id, actor=actor, org_id=org_id,
-                                      action=action, target=target, detail=detail, ip=ip)
-
-
-async def verify(conn: asyncpg.Connection, *, trail: AuditTrail | None = None,
-                 published: Head | None = None) -> tuple[int, list[Break]]:
-    """Walk the whole trail with ``trail`` (default: this process's); see ``AuditTrail.verify``."""
-    return await (trail or current()).verify(conn, published=published)
+    await _trail.record(conn, actor_id=actor_id, actor=actor, org_id=org_id, action=action,
+                        target=target, detail=detail, ip=ip)

@@ -36,7 +36,7 @@ import redis.asyncio as aioredis
 
 from wxbackend.config import PlatformSettings
 from wxbackend.infra.pii import PersonalData
-from wxbackend.services import audit
+from wxbackend.services.audit import AuditTrail
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from wxbackend.store import platform as store
@@ -168,12 +168,13 @@ def sign(secret: str, method: str, path: str, query: str, timestamp: str, nonce:
 
 class PlatformApps:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
-                 settings: PlatformSettings, *, cache_seconds: float = 30.0,
+                 settings: PlatformSettings, *, audit: AuditTrail, cache_seconds: float = 30.0,
                  now: Callable[[], datetime] = china_now) -> None:
         self._pool = pool
         self._redis = redis
         self._pii = pii
         self._s = settings
+        self._audit = audit
         self._now = now
         self._cache: dict[str, tuple[float, PlatformApp | None]] = {}
         self._cache_seconds = cache_seconds
@@ -205,10 +206,10 @@ class PlatformApps:
                                              province_scope=province_scope)
             if not created:
                 raise InvalidInput(f"app id {app_id} is taken")
-            await audit.record(conn, actor_id=None, actor=by, org_id=org_id,
-                               action="platform_app.create", target=app_id,
-                               detail={"scopes": sorted(set(scopes)),
-                                       "province_scope": province_scope})
+            await self._audit.record(conn, actor_id=None, actor=by, org_id=org_id,
+                                     action="platform_app.create", target=app_id,
+                                     detail={"scopes": sorted(set(scopes)),
+                                             "province_scope": province_scope})
         if province_scope:
             log.warning("platform app %s granted province scope by %s", app_id, by)
         self._cache.pop(app_id, None)

@@ -16,7 +16,8 @@ import asyncpg
 
 from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData
-from wxbackend.services import audit, member_card
+from wxbackend.services import member_card
+from wxbackend.services.audit import AuditTrail
 from wxbackend.services.cadres import changed_by
 from wxbackend.services.clock import Clock, china_now, unix_time
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
@@ -43,8 +44,10 @@ log = logging.getLogger(__name__)
 
 class ReviewService:
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, settings: MembershipSettings, *,
-                 oa_appid: str, h5_base: str, card_key: bytes, now: Clock = china_now) -> None:
+                 oa_appid: str, h5_base: str, card_key: bytes, audit: AuditTrail,
+                 now: Clock = china_now) -> None:
         self._pool = pool
+        self._audit = audit
         self._now = now
         self._pii = pii
         self._s = settings
@@ -98,9 +101,9 @@ class ReviewService:
                 member_id, org_id, detail = await getattr(self, f"_approve_{row['kind']}")(conn, actor, row)
                 await store.decide(conn, application_id, status="approved", reviewed_by=actor.id,
                                    reason=None, member_id=member_id, result_org_id=org_id)
-                await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
-                                   action="application.approve", target=f"application:{application_id}",
-                                   detail={"kind": row["kind"], **detail}, ip=actor.ip)
+                await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
+                                         action="application.approve", target=f"application:{application_id}",
+                                         detail={"kind": row["kind"], **detail}, ip=actor.ip)
                 await self._notify(conn, row, "已通过", "请在川工之家查看")
                 return self._cadre_view(actor, await store.application(conn, application_id))
         except asyncpg.UniqueViolationError:
@@ -116,9 +119,9 @@ class ReviewService:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await self._pending(conn, actor, application_id)
             await store.decide(conn, application_id, status="rejected", reviewed_by=actor.id, reason=reason)
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
-                               action="application.reject", target=f"application:{application_id}",
-                               detail={"kind": row["kind"], "reason": reason}, ip=actor.ip)
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
+                                     action="application.reject", target=f"application:{application_id}",
+                                     detail={"kind": row["kind"], "reason": reason}, ip=actor.ip)
             await self._notify(conn, row, "未通过", reason)
             return self._cadre_view(actor, await store.application(conn, application_id))
 
@@ -223,8 +226,8 @@ class ReviewService:
             row = await store.member(conn, member_id)
             if row is None or row["account_id"] is None:
                 raise InvalidInput("会员卡无效", code="card_invalid")
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                               action="card.verify", target=f"member:{member_id}", ip=actor.ip)
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                     action="card.verify", target=f"member:{member_id}", ip=actor.ip)
         # Built from the row: the ID number and phone stay sealed.
         return {"valid": row["status"] == "active", "member_no": row["member_no"],
                 "name": mask_name(row["name"]), "union": {"id": row["org_id"], "name": row["org_name"]},
@@ -258,7 +261,7 @@ class ReviewService:
                 raise exists from None
             await account_store.log_change(conn, "org", str(org["id"]), "created", changed_by(actor.id),
                                            {"code": org["code"], "name": name, "parent_id": parent["id"]})
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=parent["id"],
-                               action="org.create", target=f"org:{org['id']}",
-                               detail={"code": org["code"], "name": name}, ip=actor.ip)
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=parent["id"],
+                                     action="org.create", target=f"org:{org['id']}",
+                                     detail={"code": org["code"], "name": name}, ip=actor.ip)
         return {"id": org["id"], "code": org["code"], "name": org["name"], "parent_id": parent["id"]}

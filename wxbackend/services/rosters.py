@@ -39,7 +39,7 @@ import asyncpg
 from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.xlsx import Watermark
-from wxbackend.services import audit
+from wxbackend.services.audit import AuditTrail
 from wxbackend.services.cadres import changed_by
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.errors import InvalidInput, NotFound
@@ -89,11 +89,12 @@ def _zero() -> dict[str, int]:
 
 class RosterService:
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, settings: MembershipSettings, *,
-                 now: Clock = china_now, child_reader_bytes: int = 2 * 1_048_576) -> None:
+                 audit: AuditTrail, now: Clock = china_now, child_reader_bytes: int = 2 * 1_048_576) -> None:
         """``child_reader_bytes``: a workbook that inflates to at least this much is read in a
         child process (starting one costs about half a second, worth it only for a large file;
         openpyxl reads about 3 MB of sheet XML a second)."""
         self._pool = pool
+        self._audit = audit
         self._child_from = child_reader_bytes
         self._pii = pii
         self._s = settings
@@ -154,7 +155,7 @@ class RosterService:
                 message = None if counts["total"] else "文件中没有会员数据"
                 await store.finish_import(conn, import_id, status="done", counts=counts,
                                           errors=errors, message=message)
-                await self._audit(conn, actor, import_id, filename, upload, "done", counts)
+                await self._record_import(conn, actor, import_id, filename, upload, "done", counts)
             log.info("roster import %d done: %s", import_id, counts)
         except RosterFileError as exc:
             log.info("roster import %d refused: %s", import_id, exc.code)
@@ -235,19 +236,19 @@ class RosterService:
         outcome.errors.sort()
         return outcome
 
-    async def _audit(self, conn: asyncpg.Connection, actor: Actor, import_id: int, filename: str,
-                     upload: Upload, status: str, counts: dict[str, int]) -> None:
-        await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                           action="roster.import", target=f"roster_import:{import_id}", ip=actor.ip,
-                           detail={"filename": filename, "sha256": upload.sha256.hex(), "status": status,
-                                   "bytes": upload.size, **counts})
+    async def _record_import(self, conn: asyncpg.Connection, actor: Actor, import_id: int,
+                             filename: str, upload: Upload, status: str, counts: dict[str, int]) -> None:
+        await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                 action="roster.import", target=f"roster_import:{import_id}", ip=actor.ip,
+                                 detail={"filename": filename, "sha256": upload.sha256.hex(),
+                                         "status": status, "bytes": upload.size, **counts})
 
     async def _fail(self, actor: Actor, import_id: int, filename: str, upload: Upload, message: str) -> None:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 if await store.finish_import(conn, import_id, status="failed", counts=_zero(), errors=[],
                                              message=message):
-                    await self._audit(conn, actor, import_id, filename, upload, "failed", _zero())
+                    await self._record_import(conn, actor, import_id, filename, upload, "failed", _zero())
         except (OSError, asyncpg.PostgresError):
             # The database went away too: the stale sweep will fail the import later.
             log.exception("could not record roster import %d as failed", import_id)
@@ -274,10 +275,10 @@ class RosterService:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await store.fail_abandoned(conn, older_than_minutes, _MSG_INTERRUPTED)
             for r in rows:
-                await audit.record(conn, actor_id=None, actor="system", org_id=r["org_id"],
-                                   action="roster.import", target=f"roster_import:{r['id']}",
-                                   detail={"filename": r["filename"], "sha256": r["file_sha256"].hex(),
-                                           "status": "failed", "reason": "abandoned"})
+                await self._audit.record(conn, actor_id=None, actor="system", org_id=r["org_id"],
+                                         action="roster.import", target=f"roster_import:{r['id']}",
+                                         detail={"filename": r["filename"], "sha256": r["file_sha256"].hex(),
+                                                 "status": "failed", "reason": "abandoned"})
         if rows:
             log.warning("failed %d abandoned roster imports: %s", len(rows), [r["id"] for r in rows])
         return len(rows)
@@ -336,10 +337,10 @@ class RosterService:
             # The audit record in a transaction of its own: appending to the hash chain needs
             # the newest record, which the export's older snapshot might not see.
             async with self._pool.acquire() as conn, conn.transaction():
-                await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=org["id"],
-                                   action="roster.export", target=f"org:{org['id']}", ip=actor.ip,
-                                   detail={"org_code": org["code"], "purpose": purpose,
-                                           "rows": export.rows})
+                await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=org["id"],
+                                         action="roster.export", target=f"org:{org['id']}", ip=actor.ip,
+                                         detail={"org_code": org["code"], "purpose": purpose,
+                                                 "rows": export.rows})
         except BaseException:
             if export is not None:
                 export.discard()
