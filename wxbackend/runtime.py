@@ -20,7 +20,6 @@ from wxbackend.infra.db import create_pool
 from wxbackend.infra.pii import PersonalData, parse_keyring
 from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
-from wxbackend.services import audit
 from wxbackend.services.accounts import AccountService
 from wxbackend.services.audit import AuditTrail, parse_key
 from wxbackend.services.cadres import CadreService
@@ -102,7 +101,6 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         api = WeChatAPI(http, wx, redis)
         router = KeywordRouter(pool, h5_base=h5_base, cache_seconds=wx.keyword_cache_seconds)
         trail = AuditTrail(parse_key(settings.security.audit_key.reveal()), now=now)
-        audit.use(trail)   # only for CadreService until it takes the trail as an argument
         index_key = _index_key(settings)   # the blind index's key; the card key derives from it
         pii = personal_data(settings, index_key)
         inbox = OAInbox(pool, router, pii, appid=wx.appid, reply_budget=wx.reply_budget)
@@ -134,7 +132,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms,
                                          now=now),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
-                      cadres=CadreService(pool, redis, pii, settings.admin, now=now),
+                      cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now),
                       membership=membership, reviews=reviews, rosters=rosters, audit=trail)
     finally:
         if rosters is not None:

@@ -33,7 +33,7 @@ def frozen_clock(at: datetime = START) -> TestClock:
 
 def service(rt, clock: TestClock, **admin) -> CadreService:
     return CadreService(rt.pool, rt.redis, rt.pii, dataclasses.replace(rt.settings.admin, **admin),
-                        now=clock)
+                        audit=rt.audit, now=clock)
 
 
 def code_at(uri: str | None, clock: TestClock) -> str:

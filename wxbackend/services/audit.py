@@ -198,24 +198,3 @@ class AuditTrail:
                                         f"record #{h.seq} differs from the head published at "
                                         f"{h.at.astimezone(UTC).isoformat()}"))
         return count, breaks
-
-
-# Only for CadreService (services/cadres.py), which still calls the module's ``record``: every
-# other service is handed the trail. Remove ``_trail``, ``use`` and ``record`` once it is too.
-_trail: AuditTrail | None = None
-
-
-def use(trail: AuditTrail) -> None:
-    """Set the trail the module's ``record`` appends with (the runtime does)."""
-    global _trail
-    _trail = trail
-
-
-async def record(conn: asyncpg.Connection, *, actor_id: int | None, actor: str, org_id: int | None,
-                 action: str, target: str = "", detail: dict | None = None, ip: str = "") -> None:
-    """Append one record with the trail set by ``use``. Call inside the transaction of the
-    action it describes."""
-    if _trail is None:
-        raise RuntimeError("no audit key configured ([security] audit_key)")
-    await _trail.record(conn, actor_id=actor_id, actor=actor, org_id=org_id, action=action,
-                        target=target, detail=detail, ip=ip)

@@ -37,7 +37,7 @@ from wxbackend.config import AdminSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.redis import WindowCounter, hour_window, minute_window, retry_after
 from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
-from wxbackend.services import audit
+from wxbackend.services.audit import AuditTrail
 from wxbackend.services.clock import CHINA, china_now
 from wxbackend.services.errors import (
     Conflict,
@@ -123,10 +123,11 @@ def _locked(row: asyncpg.Record, now: datetime) -> bool:
 
 class CadreService:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, pii: PersonalData,
-                 settings: AdminSettings, *, issuer: str = "川工之家",
+                 settings: AdminSettings, *, audit: AuditTrail, issuer: str = "川工之家",
                  now: Callable[[], datetime] = china_now,
                  hashing: PasswordHashing | None = None) -> None:
         self._pool = pool
+        self._audit = audit
         self._redis = redis
         self._pii = pii
         self._s = settings
@@ -190,9 +191,9 @@ class CadreService:
                                          org_id=province["id"], role="operator", duty=duty,
                                          hashed=hashed, permissions=DUTY_LIMITS[duty],
                                          created_by=None)
-            await audit.record(conn, actor_id=None, actor="cli", org_id=province["id"],
-                               action="operator.create", target=f"cadre:{account.id}",
-                               detail={"username": username, "duty": duty})
+            await self._audit.record(conn, actor_id=None, actor="cli", org_id=province["id"],
+                                     action="operator.create", target=f"cadre:{account.id}",
+                                     detail={"username": username, "duty": duty})
         return account
 
     async def create_account(self, actor: Actor, *, username: str, display_name: str, org_id: int,
@@ -227,10 +228,10 @@ class CadreService:
             if role == "super_admin":
                 await store.file_super_admin(conn, org_id, account.id,
                                              "replaced" if previous else "appointed", actor.id)
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                               action=f"{role}.create", target=f"cadre:{account.id}", ip=actor.ip,
-                               detail={"username": username, "org": org_id, "duty": duty,
-                                       "permissions": sorted(granted), "replaced": previous})
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                     action=f"{role}.create", target=f"cadre:{account.id}", ip=actor.ip,
+                                     detail={"username": username, "org": org_id, "duty": duty,
+                                             "permissions": sorted(granted), "replaced": previous})
         return account
 
     async def set_permissions(self, actor: Actor, cadre_id: int, permissions: set[str]) -> list[str]:
@@ -250,9 +251,9 @@ class CadreService:
             await store.set_grants(conn, cadre_id, sorted(granted), actor.id)
             await log_change(conn, "cadre", str(cadre_id), "permissions_changed", changed_by(actor.id),
                              {"permissions": sorted(granted)})
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                               action="permissions.set", target=f"cadre:{cadre_id}", ip=actor.ip,
-                               detail={"before": list(target["permissions"]), "after": sorted(granted)})
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                     action="permissions.set", target=f"cadre:{cadre_id}", ip=actor.ip,
+                                     detail={"before": list(target["permissions"]), "after": sorted(granted)})
         return sorted(granted)  # sessions read permissions per request: effective at once
 
     async def list_cadres(self, actor: Actor) -> list[dict]:
@@ -317,8 +318,8 @@ class CadreService:
             if not self._may_verify(actor, row) or row["status"] != "active":
                 raise Forbidden("只能核实本单位干部或下级工会超级管理员的账号", code="verify_target_invalid")
             done = await store.mark_verified(conn, cadre_id)
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                               action="cadre.verify", target=f"cadre:{cadre_id}", ip=actor.ip)
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                     action="cadre.verify", target=f"cadre:{cadre_id}", ip=actor.ip)
         return done["verified_at"].isoformat()
 
     async def sweep_overdue(self, grace_days: int = 14) -> list[str]:
@@ -330,8 +331,8 @@ class CadreService:
                 await store.disable(conn, r["id"])
                 await log_change(conn, "cadre", str(r["id"]), "disabled", "system",
                                  {"reason": "verification_overdue"})
-                await audit.record(conn, actor_id=None, actor="system", org_id=r["org_id"],
-                                   action="cadre.disable_overdue", target=f"cadre:{r['id']}")
+                await self._audit.record(conn, actor_id=None, actor="system", org_id=r["org_id"],
+                                         action="cadre.disable_overdue", target=f"cadre:{r['id']}")
         for r in rows:
             await self._end_sessions(r["id"], "disabled")
         return [r["username"] for r in rows]
@@ -353,8 +354,8 @@ class CadreService:
         actor.require("account.manage")
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await store.audit_within(conn, actor.org_path, None, 100_000, LEDGER_ACTIONS)
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                               action="ledger.export", ip=actor.ip, detail={"rows": len(rows)})
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                     action="ledger.export", ip=actor.ip, detail={"rows": len(rows)})
         now = self._now()
         data = await asyncio.get_running_loop().run_in_executor(
             None, _ledger_workbook, [tuple(r.values()) for r in rows], actor.username,
@@ -408,10 +409,10 @@ class CadreService:
                     conn, row["id"], row["password_hash"], step if isinstance(step, int) else None, now)
                 if signed_in:
                     new_device = await store.see_device(conn, row["id"], device, ip)
-                    await audit.record(conn, actor_id=row["id"], actor=row["username"],
-                                       org_id=row["org_id"], ip=ip,
-                                       action="login.new_device" if new_device else "login",
-                                       detail={"user_agent": user_agent[:200]})
+                    await self._audit.record(conn, actor_id=row["id"], actor=row["username"],
+                                             org_id=row["org_id"], ip=ip,
+                                             action="login.new_device" if new_device else "login",
+                                             detail={"user_agent": user_agent[:200]})
             if signed_in:
                 await self._redis.delete(f"admin:fail:dev:{row['id']}:{device}")
                 if self._hashing.needs_rehash(row["password_hash"]):
@@ -443,13 +444,13 @@ class CadreService:
             if on_account >= self._s.account_lockout_failures and not _locked(row, now) else None
         async with self._pool.acquire() as conn, conn.transaction():
             await store.login_failed(conn, row["id"], locked_until)
-            await audit.record(conn, actor_id=row["id"], actor=row["username"], org_id=row["org_id"],
-                               action="login.failed", ip=ip,
-                               detail={"failures": on_device, "account_failures_hour": on_account,
-                                       "while_locked": blocked,
-                                       "device_locked": device_locked
-                                       or on_device >= self._s.lockout_failures,
-                                       "account_locked": locked_until is not None})
+            await self._audit.record(conn, actor_id=row["id"], actor=row["username"], org_id=row["org_id"],
+                                     action="login.failed", ip=ip,
+                                     detail={"failures": on_device, "account_failures_hour": on_account,
+                                             "while_locked": blocked,
+                                             "device_locked": device_locked
+                                             or on_device >= self._s.lockout_failures,
+                                             "account_locked": locked_until is not None})
 
     def _check_totp(self, row: asyncpg.Record, totp: str, now: datetime) -> int | bool:
         """False for a wrong or reused code; otherwise the TOTP time step used (or True when
@@ -510,8 +511,8 @@ class CadreService:
     async def logout(self, token: str, actor: Actor) -> None:
         await self._redis.delete(f"admin:sess:{_digest(token)}")
         async with self._pool.acquire() as conn, conn.transaction():
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                               action="logout", ip=actor.ip)
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                     action="logout", ip=actor.ip)
 
     async def change_password(self, actor: Actor, old: str, new: str) -> None:
         """Read, release, verify and hash, then a short conditional write: no connection is
@@ -531,8 +532,8 @@ class CadreService:
             if not await store.set_password(conn, actor.id, hashed, expected=row["password_hash"]):
                 raise Conflict("密码刚刚已被修改，请重新操作", code="password_changed_meanwhile")
             await store.add_password_history(conn, actor.id, hashed)
-            await audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                               action="password.change", ip=actor.ip)
+            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                                     action="password.change", ip=actor.ip)
 
     @staticmethod
     def catalogue() -> dict[str, str]:
