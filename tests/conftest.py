@@ -141,8 +141,15 @@ class TestClock:
 
 
 # The instants most often gotten wrong: China's date and year differ from UTC's eight hours a day.
-NEW_YEARS_EVE = datetime(2026, 12, 31, 23, 30, tzinfo=CHINA)     # 15:30 UTC, same date
 NEW_YEAR = datetime(2027, 1, 1, 0, 30, tzinfo=CHINA)             # 16:30 UTC on 31 December
+
+
+def late_evening(after: datetime) -> datetime:
+    """23:30 China time (15:30 UTC, the same date) on the day after ``after``. Redis expires
+    counters by its own clock, at the end of the China day the service computed: a day still
+    ahead for Redis keeps them alive, whenever the suite runs."""
+    return (after.astimezone(CHINA) + timedelta(days=1)).replace(hour=23, minute=30, second=0,
+                                                                   microsecond=0)
 
 
 @pytest.fixture

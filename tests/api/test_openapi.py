@@ -23,7 +23,7 @@ import tornado.web
 from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing.jsonschema import DRAFT202012
 
-from tests.conftest import MP_APPID, MP_SECRET, NEW_YEARS_EVE
+from tests.conftest import MP_APPID, MP_SECRET, late_evening
 from tests.services.test_cadres import PASSWORD, otp
 from tests.services.test_membership import join_form
 from wxbackend.app import make_app
@@ -446,7 +446,7 @@ async def test_mini_program_membership_responses_match_the_document(http, server
     # --- certification attempts are limited per worker, malformed ones included
     token, _ = await _sign_in(http, server, mini_program, mp, "o-openapi-guesser")
     auth = {"Authorization": f"Bearer {token}"}
-    rt.clock.set(NEW_YEARS_EVE)   # 23:30 in China: the day ends in half an hour, whatever UTC says
+    rt.clock.set(late_evening(rt.clock()))   # 23:30 in China: the day ends in half an hour, whatever UTC says
     for _ in range(rt.settings.membership.certify_per_account_day):
         assert (await call("POST", certify, 400, json={}))["error"]["code"] == "name_invalid"
     limited = await http.post(server + certify, headers=auth, json={"name": "张三", "id_number": number})
