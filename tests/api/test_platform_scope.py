@@ -73,6 +73,16 @@ def code_of(response: httpx.Response) -> str:
     return parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
 
 
+async def token_form(browser: httpx.AsyncClient, server: str, app_id: str, redirect: str) -> dict:
+    """An authorization code with an S256 challenge, as the token request's form."""
+    verifier = secrets.token_urlsafe(48)
+    code = code_of(await authorize(browser, server, app_id, redirect_uri=redirect,
+                                   code_challenge=create_s256_code_challenge(verifier),
+                                   code_challenge_method="S256"))
+    return {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+            "redirect_uri": redirect}
+
+
 async def sso_sign_in(http: httpx.AsyncClient, browser: httpx.AsyncClient, server: str, app_id: str,
                       secret: str, redirect: str) -> str:
     """The worker signs in to an entrance; returns the entrance's access token."""
@@ -182,12 +192,7 @@ async def test_a_code_survives_exchanges_by_anyone_but_its_client(http, server, 
     app_id, secret = await entrance(rt, "chengdu-channel", "SC-510100", CHENGDU_CB)
     other_id, other_secret = await entrance(rt, "mianyang-channel", "SC-510700", MIANYANG_CB)
     browser = await h5_sign_in(server, fake_wechat, "oZhang")
-    verifier = secrets.token_urlsafe(48)
-    code = code_of(await authorize(browser, server, app_id, redirect_uri=CHENGDU_CB,
-                                   code_challenge=create_s256_code_challenge(verifier),
-                                   code_challenge_method="S256"))
-    form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-            "redirect_uri": CHENGDU_CB}
+    form = await token_form(browser, server, app_id, CHENGDU_CB)
     # Someone who saw the code: no secret, a wrong one, or another entrance's.
     for auth, data in (((app_id, "wrong-secret"), form), (None, form | {"client_id": app_id}),
                        ((other_id, other_secret), form)):
@@ -204,12 +209,7 @@ async def test_a_code_survives_exchanges_by_anyone_but_its_client(http, server, 
 async def test_two_exchanges_of_one_code_at_once_give_one_token(http, server, fake_wechat, rt) -> None:
     app_id, secret = await entrance(rt, "chengdu-channel", "SC-510100", CHENGDU_CB)
     browser = await h5_sign_in(server, fake_wechat, "oZhang")
-    verifier = secrets.token_urlsafe(48)
-    code = code_of(await authorize(browser, server, app_id, redirect_uri=CHENGDU_CB,
-                                   code_challenge=create_s256_code_challenge(verifier),
-                                   code_challenge_method="S256"))
-    form = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-            "redirect_uri": CHENGDU_CB}
+    form = await token_form(browser, server, app_id, CHENGDU_CB)
     answers = await asyncio.gather(*(http.post(f"{server}/api/v1/oauth/token", auth=(app_id, secret),
                                                data=form) for _ in range(4)))
     assert sorted(a.status_code for a in answers) == [200, 400, 400, 400]
