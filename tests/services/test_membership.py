@@ -15,7 +15,7 @@ from tests.services.test_cadres import PASSWORD, UA, org_id, otp
 from wxbackend.runtime import open_runtime
 from wxbackend.services import member_card
 from wxbackend.services.accounts import WeChatIdentity
-from wxbackend.services.clock import CHINA, china_today, unix_time
+from wxbackend.services.clock import CHINA, unix_time
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.idnumbers import id_check_char, uscc_check_char
 from wxbackend.services.membership import MembershipService, card_key
@@ -80,11 +80,12 @@ async def test_join_is_reviewed_and_creates_a_linked_member(rt, db, unions, revi
     assert again.value.code == "application_decided"
 
 
-async def test_bad_join_input_writes_nothing(rt, db, unions) -> None:
+async def test_bad_join_input_writes_nothing(rt, db, unions, clock) -> None:
+    clock.set(NEW_YEAR)   # born on 1 January of the China year: not yet 16, whatever UTC says
     zhang = await worker(rt, "oZhang")
     bad = [({"id_number": ZHANG_ID[:-1] + ("0" if ZHANG_ID[-1] != "0" else "1")}, "id_number_checksum"),
            ({"id_number": id_number(born="19900230")}, "id_number_birth_date"),
-           ({"id_number": id_number(born=date.today().strftime("%Y0101"))}, "id_number_under_age"),
+           ({"id_number": id_number(born="20270101")}, "id_number_under_age"),
            ({"id_number": id_number(born="20991231")}, "id_number_birth_date"),
            ({"name": "Z"}, "name_invalid"), ({"ethnicity": "火星族"}, "form_invalid"),
            ({"union_id": unions["tianfu"] + 999}, "union_not_joinable"),
@@ -248,7 +249,7 @@ async def test_certification_attempts_are_limited(rt, db, unions) -> None:
 
 
 async def test_a_limited_client_waits_until_its_china_time_window_ends(rt, db, unions) -> None:
-    now = [datetime(china_today().year + 1, 3, 5, 10, 50, tzinfo=CHINA)]   # 10:50 Beijing time
+    now = [datetime(rt.clock().year + 1, 3, 5, 10, 50, tzinfo=CHINA)]   # 10:50 Beijing time
     limits = dataclasses.replace(rt.settings.membership, certify_per_ip_hour=2, certify_per_account_day=1)
     service = MembershipService(rt.pool, rt.redis, rt.pii, limits, accounts=rt.accounts, card_key=b"k" * 32,
                                 card_url="https://example.invalid/card.html", now=lambda: now[0])

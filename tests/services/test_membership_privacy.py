@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.services.test_membership import LI_ID, ZHANG_ID, id_number, join_form, roster_member, worker
-from wxbackend.services.clock import CHINA, china_today
+from wxbackend.services.clock import CHINA
 from wxbackend.services.errors import Conflict, InvalidInput, TooManyRequests
 from wxbackend.services.membership import NO_MATCH_MESSAGE, MembershipService
 
@@ -136,7 +136,7 @@ async def test_a_join_with_a_members_id_number_is_accepted_and_flagged_for_the_r
 
 
 async def test_filings_are_limited_per_worker_per_china_day(rt, db, unions) -> None:
-    now = [datetime(china_today().year + 1, 6, 1, 23, 50, tzinfo=CHINA)]   # 23:50 Beijing time
+    now = [datetime(rt.clock().year + 1, 6, 1, 23, 50, tzinfo=CHINA)]   # 23:50 Beijing time
     limited = service(rt, lambda: now[0], applications_per_account_day=2)
     probe = await worker(rt, "oProbe", "13900000009")
     for number in (ZHANG_ID, LI_ID):

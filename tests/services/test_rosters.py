@@ -597,7 +597,7 @@ async def test_the_template_is_the_header_and_one_valid_example(rt) -> None:
     sheet = load_workbook(io.BytesIO(data)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == HEADER and len(rows) == 2
-    assert parse_id_number(rows[1][2], date.today()).gender == 1
+    assert parse_id_number(rows[1][2], rt.clock().date()).gender == 1
 
 
 async def test_an_export_holds_no_connection_while_the_workbook_is_written(rt, db, tree, lisi, tmp_path,
