@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/login_flood/run.py   # from the repository root [--duration 8] [--runs 3]
                                     [--rate 200] [--flood 150] [--flood-pause 1] [--no-docs]
+                                    [--only throttled|argon2]
 
 The figure: the p99 latency of OA pushes (safe-mode text "帮助", each with its own MsgId,
 answered and stored) sent open loop at ``--rate`` per second, without and with a flood of
@@ -190,10 +191,12 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
     msg_ids, users = pushes.MsgIds(), pushes.openids(2000)
     report: dict = {"variants": {}}
     for name, admin in VARIANTS.items():
+        if args.only and name != args.only:
+            continue
         cfg, port = tmp / f"{name}.toml", oa.free_port()
         oa.write_config(cfg, tmp, port, embedded.dsn, embedded.redis_url,
                         script="bench/login_flood/run.py", after_security=admin)
-        if name == "throttled":
+        if not report["variants"]:
             log(oa.wxbackend(cfg, "migrate"))
             log(oa.wxbackend(cfg, "seed"))
         server = oa.start_ours(cfg, out, port)
@@ -283,6 +286,7 @@ def main() -> int:
     parser.add_argument("--flood", type=int, default=150, help="concurrent sign-in attackers")
     parser.add_argument("--flood-pause", type=float, default=1.0, help="seconds between an attacker's tries")
     parser.add_argument("--wait", type=float, default=600.0, help="seconds to wait for the lock or idle")
+    parser.add_argument("--only", choices=sorted(VARIANTS), help="measure one configuration")
     parser.add_argument("--no-docs", dest="docs", action="store_false")
     args = parser.parse_args()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import httpx
 import pytest
 
 from tests.services.test_cadres import PASSWORD, otp
+from wxbackend.services.clock import CHINA
 
 
 @pytest.fixture
@@ -129,3 +132,25 @@ async def test_a_sign_in_flood_from_one_address_is_answered_429_before_hashing(s
     throttled = next(a for a in answers if a.status_code == 429)
     assert throttled.json()["error"] == {"code": "login_throttled", "message": "登录尝试过于频繁，请稍后再试"}
     assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+
+
+async def test_a_refused_address_is_answered_without_the_counters(server, rt, clock, caplog) -> None:
+    """Once an address is over its limit, the rest of its minute is answered at the server's
+    front: with the Redis counters gone it is still refused, and only the first repeat is logged."""
+    limit = rt.settings.admin.login_per_ip_minute
+    clock.set(datetime(2030, 3, 1, 9, 0, 5, tzinfo=CHINA), frozen=True)  # ahead of Redis's clock
+    attempt = {"username": "nobody", "password": PASSWORD, "totp": ""}
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        answers = [await client.post(f"{server}/admin/v1/login", json=attempt) for _ in range(limit + 1)]
+        assert [a.status_code for a in answers] == [401] * limit + [429]
+        await rt.redis.flushdb()
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="wxbackend.access"):
+            repeats = [await client.post(f"{server}/admin/v1/login", json=attempt) for _ in range(3)]
+    assert {(r.status_code, r.headers["Retry-After"]) for r in repeats} == {(429, "55")}
+    assert repeats[0].json() == answers[-1].json()
+    assert len([r for r in caplog.records if r.getMessage() == "POST /admin/v1/login 429"]) == 1
+    clock.advance(timedelta(seconds=55))  # a new minute: the counters decide again
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        again = await client.post(f"{server}/admin/v1/login", json=attempt)
+    assert again.status_code == 401

@@ -136,6 +136,30 @@ async def test_sign_in_is_throttled_per_address_then_per_username_before_hashing
     await failing(svc, "somebody", "10.3.0.3")  # other usernames from other addresses go on
 
 
+
+async def test_a_refused_address_is_remembered_for_the_rest_of_its_minute(rt, db) -> None:
+    clock = frozen_clock(START + timedelta(seconds=10))
+    svc = service(rt, clock, login_per_ip_minute=2, login_per_username_hour=2)
+    for _ in range(2):
+        await failing(svc, "nobody", "10.4.0.1")
+    assert svc.refusal("10.4.0.1") is None  # at the limit, not over it: the counters decide
+    with pytest.raises(TooManyRequests):
+        await svc.login(username="nobody", password="x", totp="", ip="10.4.0.1", user_agent=UA)
+    clock.advance(timedelta(seconds=20))
+    error, times = svc.refusal("10.4.0.1")
+    assert (error.code, error.status, times) == ("login_throttled", 429, 1)
+    assert error.headers["Retry-After"] == "30"
+    assert svc.refusal("10.4.0.1")[1] == 2
+    assert svc.refusal("10.4.0.2") is None
+    # over the limit for a username: that address may go on with other usernames
+    with pytest.raises(TooManyRequests):
+        await svc.login(username="nobody", password="x", totp="", ip="10.4.0.3", user_agent=UA)
+    assert svc.refusal("10.4.0.3") is None
+    clock.advance(timedelta(seconds=30))  # the minute is over
+    assert svc.refusal("10.4.0.1") is None
+    await failing(svc, "somebody", "10.4.0.1")
+
+
 @pytest.fixture
 def slow_hashing(rt, monkeypatch):
     """Argon2 slowed down, noting how many pooled connections are checked out meanwhile."""

@@ -15,6 +15,7 @@ import tornado.httputil
 
 from wxbackend.handlers.base import DEFAULT_HEADERS, error_response, log_access, new_request_id
 from wxbackend.infra.metrics import observe_request
+from wxbackend.services.errors import DomainError
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -118,16 +119,23 @@ def _http_date(second: int) -> str:
 DRAIN_FACTOR = 4
 
 
-class TooLarge(tornado.httputil.HTTPMessageDelegate):
-    """A request whose body is over the limit: its body dropped, answered with the JSON 413."""
+class Refused(tornado.httputil.HTTPMessageDelegate):
+    """A request answered at the front with an error, its body dropped: one whose body is over
+    the limit (the JSON 413), or one from an address already refused for the rest of a window
+    (``error``, a 429 with its Retry-After). ``logged`` is False for the repeats of a flood, which
+    would bury the access log; the metrics count every one."""
 
     def __init__(self, connection: tornado.httputil.HTTPConnection, method: str, path: str,
-                 headers: tornado.httputil.HTTPHeaders, remote_ip: str | None) -> None:
+                 headers: tornado.httputil.HTTPHeaders, remote_ip: str | None, *,
+                 status: int = 413, error: DomainError | None = None, logged: bool = True) -> None:
         self._connection = connection
         self._method = method
         self._path = path
         self._incoming_id = headers.get("X-Request-Id", "")
         self._remote_ip = remote_ip
+        self._status = status
+        self._error = error
+        self._logged = logged
         self._started = time.monotonic()
         self._answered = False
 
@@ -136,12 +144,13 @@ class TooLarge(tornado.httputil.HTTPMessageDelegate):
             return
         self._answered = True
         rid = new_request_id(self._incoming_id)
-        body, own = error_response(413)
-        write_answer(self._connection, 413, body.encode(),
+        body, own = error_response(self._status, self._error)
+        write_answer(self._connection, self._status, body.encode(),
                      (*own, ("Connection", "close")) if close else own, rid)
         seconds = time.monotonic() - self._started
-        observe_request("too_large", self._method, 413, seconds)
-        log_access(self._method, self._path, 413, seconds, self._remote_ip, rid)
+        observe_request("refused", self._method, self._status, seconds)
+        if self._logged:
+            log_access(self._method, self._path, self._status, seconds, self._remote_ip, rid)
 
     def data_received(self, chunk: bytes) -> None:
         return None

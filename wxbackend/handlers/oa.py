@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import unquote_plus
 
 import tornado.httputil
 import tornado.web
 
 from wxbackend.handlers.base import BaseHandler, error_response, log_access, new_request_id
-from wxbackend.handlers.edge import DRAIN_FACTOR, TooLarge, TrustedProxies, write_answer
+from wxbackend.handlers.edge import DRAIN_FACTOR, Refused, TrustedProxies, write_answer
 from wxbackend.infra.metrics import WECHAT_PUSHES, observe_request
 from wxbackend.services.errors import DomainError
 from wxbackend.services.oa_inbox import OAInbox
@@ -145,21 +145,31 @@ class PushExchange(tornado.httputil.HTTPMessageDelegate):
         log_access("POST", ROUTE, status, seconds, self._remote_ip, self._rid)
 
 
+# An address -> the error it is still refused with and how many times so far, or None.
+Refusal = Callable[[str], tuple[DomainError, int] | None]
+# A flood's repeats answered at the front are logged once every this many (and the first).
+REFUSALS_LOGGED_EVERY = 100
+
+
 class Front(tornado.httputil.HTTPServerConnectionDelegate):
     """What the HTTP server calls for each request: it sets the client's address (believing
     forwarded headers from ``proxies`` only), answers a body over ``max_body`` with the JSON 413,
     and hands a push to a :class:`PushExchange`, anything else to the application. The paths in
-    ``own_limits`` (streamed uploads) check their declared size themselves."""
+    ``own_limits`` (streamed uploads) check their declared size themselves. ``refusals`` maps a
+    POST path to what says whether a client address is still refused there (a sign-in flood):
+    such a request is answered here, before a handler is built."""
 
     def __init__(self, app: tornado.httputil.HTTPServerConnectionDelegate, envelope: Envelope,
                  inbox: OAInbox, *, proxies: TrustedProxies | None = None,
-                 max_body: int = 1_048_576, own_limits: frozenset[str] = frozenset()) -> None:
+                 max_body: int = 1_048_576, own_limits: frozenset[str] = frozenset(),
+                 refusals: Mapping[str, Refusal] | None = None) -> None:
         self._app = app
         self._envelope = envelope
         self._inbox = inbox
         self.proxies = proxies or TrustedProxies(())
         self.max_body = max_body
         self.own_limits = own_limits
+        self.refusals = dict(refusals or {})
 
     @property
     def server_max_body(self) -> int:
@@ -214,13 +224,21 @@ class _Dispatch(tornado.httputil.HTTPMessageDelegate):
         if start_line.method == "POST" and path == ROUTE:
             self._delegate = front.push_exchange(conn, start_line.path, headers)
             return None
+        if start_line.method == "POST" and path in front.refusals:
+            remote_ip = getattr(getattr(conn, "context", None), "remote_ip", None) or ""
+            refused = front.refusals[path](remote_ip)
+            if refused is not None:
+                error, times = refused
+                self._delegate = Refused(conn, "POST", path, headers, remote_ip, status=error.status,
+                                         error=error, logged=times % REFUSALS_LOGGED_EVERY == 1)
+                return None
         self._delegate = front.app_request(self._server_conn, conn)
         return self._delegate.headers_received(start_line, headers)
 
     def _refuse(self, method: str, path: str, headers: tornado.httputil.HTTPHeaders,
                 declared: int | None) -> None:
         conn = self._request_conn
-        refusal = TooLarge(conn, method, path, headers,
+        refusal = Refused(conn, method, path, headers,
                            getattr(getattr(conn, "context", None), "remote_ip", None))
         self._delegate = refusal
         if declared is None:

@@ -36,6 +36,7 @@ import redis.asyncio as aioredis
 from wxbackend.config import AdminSettings
 from wxbackend.infra.pii import PersonalData
 from wxbackend.infra.redis import WindowCounter, hour_window, minute_window, retry_after
+from wxbackend.infra.refusals import Refusals
 from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services.audit import AuditTrail
 from wxbackend.services.clock import CHINA, china_now
@@ -102,6 +103,11 @@ def changed_by(cadre_id: int | None) -> str:
     return f"cadre:{cadre_id}" if cadre_id else "cli"
 
 
+def _login_throttled(window_ends: int, now: datetime) -> TooManyRequests:
+    return TooManyRequests("登录尝试过于频繁，请稍后再试", code="login_throttled",
+                           headers={"Retry-After": retry_after(window_ends, now)})
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -136,6 +142,7 @@ class CadreService:
         self._hashing = hashing or PasswordHashing(concurrency=settings.hash_concurrency,
                                                    queue=settings.hash_queue)
         self._counter = WindowCounter(redis)
+        self._refused = Refusals()
         self._slide = redis.register_script(_SLIDE)
 
     # --- passwords -----------------------------------------------------------------------------
@@ -374,13 +381,23 @@ class CadreService:
         minute, minute_ends = minute_window(now)
         [from_ip] = await self._counter.hit({f"admin:login:ip:{ip}:{minute}": minute_ends})
         if from_ip > self._s.login_per_ip_minute:
-            raise TooManyRequests("登录尝试过于频繁，请稍后再试", code="login_throttled",
-                                  headers={"Retry-After": retry_after(minute_ends, now)})
+            self._refused.refuse(ip, minute_ends)
+            raise _login_throttled(minute_ends, now)
         hour, hour_ends = hour_window(now)
         [for_name] = await self._counter.hit({f"admin:login:user:{_digest(username)[:32]}:{hour}": hour_ends})
         if for_name > self._s.login_per_username_hour:
-            raise TooManyRequests("登录尝试过于频繁，请稍后再试", code="login_throttled",
-                                  headers={"Retry-After": retry_after(hour_ends, now)})
+            raise _login_throttled(hour_ends, now)
+
+    def refusal(self, ip: str) -> tuple[TooManyRequests, int] | None:
+        """The 429 for an address this process refused earlier in the same minute, and how many
+        times it has been answered so since: the server's front answers it without a handler or
+        a Redis round trip. None when the address may try (its counters then decide)."""
+        now = self._now()
+        seen = self._refused.check(ip, int(now.timestamp()))
+        if seen is None:
+            return None
+        until, times = seen
+        return _login_throttled(until, now), times
 
     async def login(self, *, username: str, password: str, totp: str, ip: str,
                     user_agent: str) -> Session:
