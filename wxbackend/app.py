@@ -6,21 +6,11 @@ import tornado.httpserver
 import tornado.iostream
 import tornado.web
 
-from wxbackend.handlers import (
-    accounts,
-    admin,
-    health,
-    membership,
-    oa,
-    openapi,
-    platform_api,
-    reviews,
-    rosters,
-    static,
-    wechat_login,
-)
+from wxbackend.handlers import admin, health, oa, openapi, static
 from wxbackend.handlers.base import NotFoundHandler, log_access
 from wxbackend.handlers.edge import TrustedProxies
+from wxbackend.handlers.identity import accounts, platform_api, wechat_login
+from wxbackend.handlers.membership import membership, reviews, rosters
 from wxbackend.infra.logging import request_id
 from wxbackend.runtime import Runtime
 

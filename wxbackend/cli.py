@@ -179,7 +179,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_menu_push(settings: Settings, args: argparse.Namespace) -> int:
     require_wechat(settings)
-    from wxbackend.services.menu import push_menu
+    from wxbackend.services.messaging.menu import push_menu
 
     if not settings.wechat.menu:
         raise ConfigError("配置中没有 [wechat.menu]（no [wechat.menu] in the config）")
@@ -209,7 +209,7 @@ def with_runtime(settings: Settings, job):
 
 def cmd_platform_app(settings: Settings, args: argparse.Namespace) -> int:
     """The platform office registers, lists and disables access entrances."""
-    from wxbackend.store import platform as store
+    from wxbackend.store.identity import platform as store
 
     operator = os.environ.get("SUDO_USER") or os.environ.get("USER") or "?"
 
@@ -254,7 +254,7 @@ def cmd_conflicts(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _audit_trail(settings: Settings):
-    from wxbackend.services.audit import AuditKeyError, AuditTrail, parse_key
+    from wxbackend.services.cadres.audit import AuditKeyError, AuditTrail, parse_key
 
     try:
         return AuditTrail(parse_key(settings.security.audit_key.reveal()))
@@ -274,7 +274,7 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Walk the audit trail's MAC chain and compare its tail with the newest published head
     (and ``--head``, a head line from the shipped log); exit 1 and name every record that was
     edited, follows a deletion, or is missing from the tail."""
-    from wxbackend.services.audit import Head
+    from wxbackend.services.cadres.audit import Head
 
     trail = _audit_trail(settings)
     try:

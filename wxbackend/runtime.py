@@ -20,21 +20,21 @@ from wxbackend.infra.db import create_pool
 from wxbackend.infra.pii import PersonalData, parse_keyring
 from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
-from wxbackend.services.accounts import AccountService
-from wxbackend.services.audit import AuditTrail, parse_key
-from wxbackend.services.cadres import CadreService
+from wxbackend.services.cadres.audit import AuditTrail, parse_key
+from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.clock import Clock, china_now
-from wxbackend.services.keywords import KeywordRouter
-from wxbackend.services.membership import MembershipService, card_key
-from wxbackend.services.oa_inbox import InboxRetention, OAInbox
-from wxbackend.services.outbox import OutboxWorker
-from wxbackend.services.platform import PlatformApps
-from wxbackend.services.reviews import ReviewService
-from wxbackend.services.rosters import RosterService
-from wxbackend.services.sessions import SessionStore
-from wxbackend.services.sms_codes import SmsCodeService
-from wxbackend.services.sso import SingleSignOn
-from wxbackend.services.wechat_login import WeChatLogin
+from wxbackend.services.identity.accounts import AccountService
+from wxbackend.services.identity.platform import PlatformApps
+from wxbackend.services.identity.sessions import SessionStore
+from wxbackend.services.identity.sms_codes import SmsCodeService
+from wxbackend.services.identity.sso import SingleSignOn
+from wxbackend.services.identity.wechat_login import WeChatLogin
+from wxbackend.services.membership.membership import MembershipService, card_key
+from wxbackend.services.membership.reviews import ReviewService
+from wxbackend.services.membership.rosters import RosterService
+from wxbackend.services.messaging.keywords import KeywordRouter
+from wxbackend.services.messaging.oa_inbox import InboxRetention, OAInbox
+from wxbackend.services.messaging.outbox import OutboxWorker
 from wxbackend.wechat.api import WeChatAPI
 from wxbackend.wechat.envelope import Envelope
 

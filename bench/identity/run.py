@@ -76,7 +76,7 @@ oa = load_script(ROOT / "bench" / "oa_messages" / "run.py", "oa_messages_run")
 pushes = oa.pushes
 
 from wxbackend.infra.embedded import EmbeddedServers  # noqa: E402
-from wxbackend.services.platform import sign  # noqa: E402
+from wxbackend.services.identity.platform import sign  # noqa: E402
 
 BenchError = oa.BenchError
 log = oa.log
@@ -816,7 +816,7 @@ def render_section(report: dict) -> str:
         "PostgreSQL).",
         f"  - *Resolve*: the entrance `{APP_ID}` registered with `wxbackend platform app create "
         f"--app-id {APP_ID} --name {APP_NAME} --org {APP_ORG} --scopes {APP_SCOPES}`. Each "
-        "request is signed with its secret (`wxbackend.services.platform.sign`: HMAC-SHA256 over "
+        "request is signed with its secret (`wxbackend.services.identity.platform.sign`: HMAC-SHA256 over "
         "method, path, query, timestamp, nonce and the body's SHA-256), carries its own nonce "
         "and a timestamp taken right before the run, and looks up one of the "
         f"{me_users} users, half by `mp_openid` (issuer: the Mini Program's AppID), half by "

@@ -16,7 +16,7 @@ exit, including on an exception, Ctrl-C or SIGTERM):
    says it holds the same number of records made by the same generator under the same migrations
    (``--rebuild`` forces a new one). Otherwise it builds one, using both cores: embedded PostgreSQL,
    ``wxbackend migrate`` and ``seed``, 200 grassroots unions under the city unions
-   (``wxbackend.store.orgs.create_grassroots``), then N member records from ``certify_data.py``
+   (``wxbackend.store.membership.orgs.create_grassroots``), then N member records from ``certify_data.py``
    (valid, distinct ID numbers; names; ID numbers and phones SM4-sealed and HMAC-SM3 blind-indexed
    by the real ``PersonalData`` with the cache's keys) sealed by a pool of worker processes and
    written with ``copy_records_to_table`` in chunks. The secondary indexes and unique constraints
@@ -109,12 +109,12 @@ import certify_data as data  # noqa: E402
 from wxbackend.config import load_settings  # noqa: E402
 from wxbackend.infra.embedded import EmbeddedServers  # noqa: E402
 from wxbackend.infra.pii import PersonalData, mask_id_number, mask_phone, new_key, parse_keyring  # noqa: E402
-from wxbackend.services.accounts import PHONE_COLUMN as ACCOUNT_PHONE  # noqa: E402
-from wxbackend.services.idnumbers import uscc_check_char  # noqa: E402
-from wxbackend.services.sessions import SessionStore  # noqa: E402
-from wxbackend.services.wechat_login import SESSION_KEY_COLUMN  # noqa: E402
-from wxbackend.store import members as member_store  # noqa: E402
-from wxbackend.store import orgs as org_store  # noqa: E402
+from wxbackend.services.identity.accounts import PHONE_COLUMN as ACCOUNT_PHONE  # noqa: E402
+from wxbackend.services.identity.sessions import SessionStore  # noqa: E402
+from wxbackend.services.identity.wechat_login import SESSION_KEY_COLUMN  # noqa: E402
+from wxbackend.services.membership.idnumbers import uscc_check_char  # noqa: E402
+from wxbackend.store.membership import members as member_store  # noqa: E402
+from wxbackend.store.membership import orgs as org_store  # noqa: E402
 
 BenchError = oa.BenchError
 log = oa.log

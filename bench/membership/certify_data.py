@@ -11,7 +11,7 @@ member. 70 % of members have a phone (13x–17x, distinct, also a permutation); 
 with no member to match come from 18x–19x. Names are a common surname and one or two common given
 characters (2–3 CJK characters; names repeat, as they do). Sealed values and blind indexes come from
 the real :class:`wxbackend.infra.pii.PersonalData`, columns ``members.id_number`` and
-``members.phone``, exactly as :mod:`wxbackend.services.membership` computes them.
+``members.phone``, exactly as :mod:`wxbackend.services.membership.membership` computes them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from wxbackend.infra.pii import PersonalData, parse_keyring
-from wxbackend.services.idnumbers import id_check_char
+from wxbackend.services.membership.idnumbers import id_check_char
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_VERSION = 1  # bump when a record's content changes: cached databases are rebuilt

@@ -65,11 +65,11 @@ from wxbackend.infra.embedded import EmbeddedServers  # noqa: E402
 from wxbackend.infra.migrations import migrate  # noqa: E402
 from wxbackend.infra.pii import new_key  # noqa: E402
 from wxbackend.runtime import open_runtime  # noqa: E402
-from wxbackend.services.idnumbers import id_check_char  # noqa: E402
-from wxbackend.services.roster_files import Upload  # noqa: E402
-from wxbackend.services.roster_rows import HEADER  # noqa: E402
+from wxbackend.services.membership.idnumbers import id_check_char  # noqa: E402
+from wxbackend.services.membership.roster_files import Upload  # noqa: E402
+from wxbackend.services.membership.roster_rows import HEADER  # noqa: E402
 from wxbackend.services.seed import seed  # noqa: E402
-from wxbackend.store import orgs as org_store  # noqa: E402
+from wxbackend.store.membership import orgs as org_store  # noqa: E402
 
 PASSWORD = "Sichuan-Union-2026"
 UNIONS = 50

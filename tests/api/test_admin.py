@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from tests.services.test_cadres import PASSWORD, otp
+from tests.services.cadres.test_cadres import PASSWORD, otp
 from wxbackend.services.clock import CHINA
 
 

@@ -17,7 +17,7 @@ import tornado.httputil
 
 from tests.api.test_identity import bearer, make_app, mp_sign_in, signed
 from tests.conftest import MP_APPID, start_server
-from tests.services.test_cadres import PASSWORD, otp
+from tests.services.cadres.test_cadres import PASSWORD, otp
 from wxbackend.infra.embedded import _free_port
 from wxbackend.runtime import Runtime, open_runtime
 

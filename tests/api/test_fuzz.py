@@ -31,10 +31,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from tests.conftest import APPID, MP_APPID, MP_SECRET, SECRET, make_settings, reset_database, start_server
 from tests.fakes import FakeWeChat
-from tests.services.test_cadres import PASSWORD, otp
+from tests.services.cadres.test_cadres import PASSWORD, otp
 from wxbackend.infra.embedded import EmbeddedServers
 from wxbackend.runtime import Runtime, open_runtime
-from wxbackend.services.platform import SCOPES, sign
+from wxbackend.services.identity.platform import SCOPES, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = {"mp": "miniprogram_api/openapi.json", "api": "wxbackend/data/openapi_api_v1.json",
@@ -114,7 +114,7 @@ class Signed(requests.auth.AuthBase):
 
 
 # Every session the fuzzer uses is a sign-in from 127.0.0.1: the sign-in throttles (tested in
-# tests/services/test_cadre_signin.py) must not end the run early.
+# tests/services/cadres/test_cadre_signin.py) must not end the run early.
 UNTHROTTLED = {"login_per_ip_minute": 10**9, "login_per_username_hour": 10**9}
 
 

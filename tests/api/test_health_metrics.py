@@ -11,8 +11,8 @@ import tornado.web
 from wxbackend.handlers import health
 from wxbackend.infra.embedded import _free_port
 from wxbackend.infra.redis import create_redis
-from wxbackend.services.outbox import custom_text
-from wxbackend.store import outbox
+from wxbackend.services.messaging.outbox import custom_text
+from wxbackend.store.messaging import outbox
 
 
 async def test_healthy(http, server) -> None:

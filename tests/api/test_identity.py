@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import APPID, MP_APPID, MP_SECRET, PUBLIC_URL, start_server
 from tests.fakes import FakeWeChat
 from wxbackend.runtime import Runtime
-from wxbackend.services import platform as platform_service
+from wxbackend.services.identity import platform as platform_service
 
 WORKER_PHONE = "13800000001"
 

@@ -14,12 +14,12 @@ from PIL import Image
 from tests.api.test_admin import sign_in
 from tests.api.test_identity import h5_sign_in
 from tests.conftest import INDEX_KEY, PUBLIC_URL
-from tests.services.test_cadres import PASSWORD, org_id, otp
-from tests.services.test_membership import LI_ID, ZHANG_ID, join_form
-from wxbackend.services import member_card
+from tests.services.cadres.test_cadres import PASSWORD, org_id, otp
+from tests.services.membership.test_membership import LI_ID, ZHANG_ID, join_form
 from wxbackend.services.clock import unix_time
-from wxbackend.services.membership import card_key
-from wxbackend.store import orgs as org_store
+from wxbackend.services.membership import member_card
+from wxbackend.services.membership.membership import card_key
+from wxbackend.store.membership import orgs as org_store
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ async def test_outside_the_subtree_and_unknown_ids_are_404(server, rt, db, fake_
 
 
 async def test_answers_say_nothing_of_anothers_membership(server, rt, db, fake_wechat, tianfu) -> None:
-    from tests.services.test_membership import roster_member
+    from tests.services.membership.test_membership import roster_member
 
     await roster_member(rt, db, tianfu, "张三", ZHANG_ID, "13800000001")
     probe, csrf = await h5_worker(server, fake_wechat, "oProbe", "13900000009", rt)

@@ -24,15 +24,15 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import MP_APPID, MP_SECRET, late_evening
-from tests.services.test_cadres import PASSWORD, otp
-from tests.services.test_membership import join_form
+from tests.services.cadres.test_cadres import PASSWORD, otp
+from tests.services.membership.test_membership import join_form
 from wxbackend.app import make_app
 from wxbackend.handlers.base import BaseHandler
-from wxbackend.services.idnumbers import id_check_char, uscc_check_char
-from wxbackend.services.membership import ID_COLUMN, PHONE_COLUMN
-from wxbackend.services.platform import SCOPES, sign, string_to_sign
-from wxbackend.store import members as member_store
-from wxbackend.store import orgs as org_store
+from wxbackend.services.identity.platform import SCOPES, sign, string_to_sign
+from wxbackend.services.membership.idnumbers import id_check_char, uscc_check_char
+from wxbackend.services.membership.membership import ID_COLUMN, PHONE_COLUMN
+from wxbackend.store.membership import members as member_store
+from wxbackend.store.membership import orgs as org_store
 
 ROOT = Path(__file__).resolve().parents[2]
 MP_DOC = "miniprogram_api/openapi.json"

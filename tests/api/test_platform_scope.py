@@ -17,9 +17,9 @@ from tests.api.test_identity import api, bearer, h5_sign_in, mp_sign_in, signed
 from tests.conftest import APPID, MP_APPID
 from tests.fakes import FakeWeChat
 from wxbackend.runtime import Runtime
-from wxbackend.services.accounts import WeChatIdentity
 from wxbackend.services.clock import CHINA
-from wxbackend.services.platform import NONCE_EPOCH_KEY
+from wxbackend.services.identity.accounts import WeChatIdentity
+from wxbackend.services.identity.platform import NONCE_EPOCH_KEY
 
 ZHANG_PHONE = "13800000001"
 NOBODY_PHONE = "13900000009"

@@ -13,10 +13,10 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.api.test_admin import sign_in
-from tests.services.test_cadres import PASSWORD
-from tests.services.test_rosters import idn, make_tree, make_wangwu, row, xlsx
+from tests.services.cadres.test_cadres import PASSWORD
+from tests.services.membership.test_rosters import idn, make_tree, make_wangwu, row, xlsx
 from wxbackend.infra.xlsx import XLSX_TYPE
-from wxbackend.services.roster_rows import HEADER
+from wxbackend.services.membership.roster_rows import HEADER
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import tornado.routing
 
 from tests.api.test_identity import WORKER_PHONE, bearer, mp_sign_in, signed
 from tests.conftest import MP_APPID
-from tests.services.test_cadres import PASSWORD, otp
+from tests.services.cadres.test_cadres import PASSWORD, otp
 from wxbackend.app import make_app
 from wxbackend.handlers.base import DEFAULT_HEADERS, ID, url_pattern
-from wxbackend.services import platform as platform_service
+from wxbackend.services.identity import platform as platform_service
 
 
 def _rules(router: tornado.routing.RuleRouter) -> list[tornado.routing.Rule]:

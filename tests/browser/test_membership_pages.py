@@ -17,13 +17,18 @@ import pytest
 from tests.browser import test_console as console
 from tests.browser.conftest import PASSWORD, Page, expect, otp, require_browser
 from tests.conftest import INDEX_KEY, late_evening
-from wxbackend.services import member_card
-from wxbackend.services.accounts import WeChatIdentity
 from wxbackend.services.clock import unix_time
-from wxbackend.services.idnumbers import id_check_char, uscc_check_char
-from wxbackend.services.member_forms import EDUCATION, ETHNICITIES, HOUSEHOLD_TYPES, POLITICAL_STATUS
-from wxbackend.services.membership import card_key
-from wxbackend.store import orgs as org_store
+from wxbackend.services.identity.accounts import WeChatIdentity
+from wxbackend.services.membership import member_card
+from wxbackend.services.membership.idnumbers import id_check_char, uscc_check_char
+from wxbackend.services.membership.member_forms import (
+    EDUCATION,
+    ETHNICITIES,
+    HOUSEHOLD_TYPES,
+    POLITICAL_STATUS,
+)
+from wxbackend.services.membership.membership import card_key
+from wxbackend.store.membership import orgs as org_store
 
 require_browser()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.test_cadres import PASSWORD, UA, org_id, otp
-from wxbackend.store import orgs as org_store
+from tests.services.cadres.test_cadres import PASSWORD, UA, org_id, otp
+from wxbackend.store.membership import orgs as org_store
 
 
 @pytest.fixture

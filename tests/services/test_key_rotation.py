@@ -5,7 +5,7 @@ unaffected)."""
 from __future__ import annotations
 
 from tests.conftest import make_settings
-from tests.services.test_membership import LI_ID, ZHANG_ID, join_form, roster_member, worker
+from tests.services.membership.test_membership import LI_ID, ZHANG_ID, join_form, roster_member, worker
 from wxbackend.infra.pii import PersonalData
 from wxbackend.runtime import open_runtime, personal_data
 from wxbackend.services.key_rotation import reseal_all

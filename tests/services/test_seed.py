@@ -53,7 +53,7 @@ async def test_seeding_again_changes_nothing_and_keeps_edited_rules(db) -> None:
 
 
 async def test_demo_unions_are_valid_findable_and_added_once(db) -> None:
-    from wxbackend.services.idnumbers import parse_credit_code
+    from wxbackend.services.membership.idnumbers import parse_credit_code
     from wxbackend.services.seed import seed_demo
 
     assert await seed_demo(db) == 3

@@ -2,7 +2,7 @@
 
 The session is an HttpOnly, SameSite=Strict cookie; every write also carries the session's CSRF
 token in ``X-CSRF-Token``. Which unions and permissions a request may touch is decided in the
-services (:mod:`wxbackend.services.permissions`), from the actor built here.
+services (:mod:`wxbackend.services.cadres.permissions`), from the actor built here.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from urllib.parse import quote
 
 from wxbackend.handlers.base import BaseHandler, route_table
 from wxbackend.infra.xlsx import XLSX_TYPE
-from wxbackend.services.cadres import CadreService
+from wxbackend.services.cadres.cadres import CadreService
+from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.errors import Forbidden, InvalidInput
-from wxbackend.services.membership import row_id
-from wxbackend.services.permissions import Actor
+from wxbackend.services.membership.membership import row_id
 
 ADMIN_COOKIE = "wx_admin"
 

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.infra.metrics import OUTBOX_DEPTH, render
 from wxbackend.store import health as health_store
-from wxbackend.store import outbox
+from wxbackend.store.messaging import outbox
 
 _TIMEOUT = 2.0
 

@@ -26,7 +26,7 @@ from wxbackend.handlers.base import BaseHandler, error_response, log_access, new
 from wxbackend.handlers.edge import DRAIN_FACTOR, Refused, TrustedProxies, write_answer
 from wxbackend.infra.metrics import WECHAT_PUSHES, observe_request
 from wxbackend.services.errors import DomainError
-from wxbackend.services.oa_inbox import OAInbox
+from wxbackend.services.messaging.oa_inbox import OAInbox
 from wxbackend.wechat.envelope import Envelope, PushRejected
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,11 @@ import asyncio
 import asyncpg
 
 from wxbackend.infra.pii import PersonalData
-from wxbackend.services import accounts, cadres, membership, platform
-from wxbackend.store import inbound
+from wxbackend.services.cadres import cadres
+from wxbackend.services.identity import accounts, platform
+from wxbackend.services.membership import membership
 from wxbackend.store import sealed as store
+from wxbackend.store.messaging import inbound
 
 # The AAD each stored value was sealed with: the services' own labels, so the two cannot drift
 # (an application holds the values it will hand to a member record, sealed for its columns).

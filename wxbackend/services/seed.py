@@ -14,8 +14,10 @@ from importlib import resources
 
 import asyncpg
 
-from wxbackend.services.idnumbers import uscc_check_char
-from wxbackend.store import accounts, keywords, members, orgs
+from wxbackend.services.membership.idnumbers import uscc_check_char
+from wxbackend.store.identity import accounts
+from wxbackend.store.membership import members, orgs
+from wxbackend.store.messaging import keywords
 
 PROVINCE_CODE = "SC"
 PROVINCE_NAME = "四川省总工会"

@@ -1,0 +1,1 @@
+"""HTTP for accounts, WeChat sign-in and the shared platform API."""

@@ -1,0 +1,1 @@
+"""HTTP for joining, certification, reviews and rosters."""

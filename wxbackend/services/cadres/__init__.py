@@ -1,0 +1,1 @@
+"""Cadre accounts: sign-in and passwords, permissions and grants, the audit trail."""

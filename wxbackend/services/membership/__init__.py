@@ -1,0 +1,1 @@
+"""Union membership: joining, certification, reviews, member cards, rosters and their import and export."""

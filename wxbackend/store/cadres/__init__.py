@@ -1,0 +1,1 @@
+"""SQL for cadre accounts and the audit trail."""

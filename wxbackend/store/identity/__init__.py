@@ -1,0 +1,1 @@
+"""SQL for accounts, their WeChat followers, and the platform API's apps."""

@@ -1,0 +1,1 @@
+"""SQL for the union tree, members and rosters."""

@@ -1,0 +1,1 @@
+"""SQL for inbound pushes, keyword rules and the outbox."""
