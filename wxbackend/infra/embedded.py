@@ -84,6 +84,20 @@ def _wait_tcp(port: int, proc: subprocess.Popen, timeout: float, name: str, logf
     raise EmbeddedError(f"embedded {name} did not start within {timeout:.0f}s (see {logfile})")
 
 
+def _wait_redis_loaded(port: int, proc: subprocess.Popen, timeout: float, logfile: Path) -> None:
+    """Redis accepts connections while it still loads its append-only file, and answers every
+    command with ``-LOADING`` until it is done: ready means a ``PING`` answered ``+PONG``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _wait_tcp(port, proc, max(0.1, deadline - time.monotonic()), "Redis", logfile)
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(64).startswith(b"+PONG"):
+                return
+        time.sleep(0.05)
+    raise EmbeddedError(f"embedded Redis did not load its data within {timeout:.0f}s (see {logfile})")
+
+
 def _stop(proc: subprocess.Popen | None, sig: int, name: str, timeout: float = 15.0) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -244,7 +258,7 @@ class EmbeddedServers:
             stdout=logfh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent(signal.SIGTERM))
         logfh.close()
-        _wait_tcp(port, self._redis, 20, "Redis", logfile)
+        _wait_redis_loaded(port, self._redis, 20, logfile)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         log.info("embedded Redis on 127.0.0.1:%d (pid %d)", port, self._redis.pid)
 
