@@ -119,7 +119,9 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, 3600, rt.inbox_retention.sweep,
                                               "inbound retention")),
             asyncio.create_task(_periodically(stop, 600, rt.rosters.mark_stale_imports_failed,
-                                              "stale roster imports"))]
+                                              "stale roster imports")),
+            asyncio.create_task(_periodically(stop, rt.settings.activities.sweep_seconds,
+                                              rt.signups.sweep, "activity holds"))]
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:

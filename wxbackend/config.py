@@ -200,6 +200,13 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class ActivitiesSettings:
+    admission_gate: bool = True        # first-come drops admitted in Redis before PostgreSQL
+    pending_grace_seconds: float = 30  # an admission unrecorded this long is given back
+    sweep_seconds: float = 30          # lapse overdue holds and reconcile the gate this often
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -220,6 +227,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     membership: MembershipSettings = field(default_factory=MembershipSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    activities: ActivitiesSettings = field(default_factory=ActivitiesSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""
 

@@ -20,6 +20,9 @@ from wxbackend.infra.db import create_pool
 from wxbackend.infra.pii import PersonalData, parse_keyring
 from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
+from wxbackend.services.activities.admission import Admission
+from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.signups import Signups
 from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.clock import Clock, china_now
@@ -63,6 +66,8 @@ class Runtime:
     reviews: ReviewService
     rosters: RosterService
     audit: AuditTrail
+    catalogue: Catalogue
+    signups: Signups
 
     @property
     def h5_base(self) -> str:
@@ -123,6 +128,10 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         reviews = ReviewService(pool, pii, settings.membership, oa_appid=wx.appid,
                                 h5_base=h5_base, card_key=cards, audit=trail, now=now)
         rosters = RosterService(pool, pii, settings.membership, audit=trail, now=now)
+        catalogue = Catalogue(pool, pii, audit=trail, now=now)
+        act = settings.activities
+        admission = Admission(pool, redis, now=now, gate=act.admission_gate,
+                              grace_seconds=act.pending_grace_seconds)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       inbox_retention=InboxRetention(
@@ -133,7 +142,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                                          now=now),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
                       cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now),
-                      membership=membership, reviews=reviews, rosters=rosters, audit=trail)
+                      membership=membership, reviews=reviews, rosters=rosters, audit=trail,
+                      catalogue=catalogue, signups=Signups(pool, catalogue, admission, now=now))
     finally:
         if rosters is not None:
             await rosters.close()  # imports still running end as failed, before the pool goes

@@ -1,0 +1,1 @@
+"""HTTP for activities and inclusive services: the cadre API and the worker's pages and API."""

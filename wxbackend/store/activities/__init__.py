@@ -1,0 +1,1 @@
+"""SQL for activities and inclusive services: items, campaigns, the places workers claim."""

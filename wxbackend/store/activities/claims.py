@@ -1,0 +1,115 @@
+"""SQL for the places and units workers claim (rules in
+:mod:`wxbackend.services.activities.admission` and :mod:`wxbackend.services.activities.places`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import asyncpg
+
+# Statuses that count against a worker's caps (everything but a withdrawn or refused request).
+COUNTING = ("entered", "pending", "waitlisted", "held", "confirmed", "used", "lapsed")
+# Statuses that hold a unit of the stock.
+HOLDING = ("held", "confirmed", "used")
+_CLAIM = """c.id, c.offering_id, c.account_id, c.status, c.china_day, c.ticket, c.hold_until,
+    c.queued_at, c.used_at, c.created_at, c.updated_at"""
+
+
+async def take(conn: asyncpg.Connection, *, offering_id: int, account_id: int, ticket: uuid.UUID,
+               day: date, now: datetime, status: str) -> asyncpg.Record:
+    """One call of ``take_place`` (migration 0011): ``outcome``, ``claim_id``, ``remaining``."""
+    return await conn.fetchrow("SELECT * FROM take_place($1, $2, $3, $4, $5, $6)",
+                               offering_id, account_id, ticket, day, now, status)
+
+
+async def existing_tickets(conn: asyncpg.Connection, offering_id: int,
+                           tickets: list[uuid.UUID]) -> tuple[int, set[uuid.UUID]]:
+    """In one snapshot: the item's units left in the record, and which of ``tickets`` made a row."""
+    row = await conn.fetchrow(
+        """SELECT o.stock - o.taken AS remaining,
+                  ARRAY(SELECT c.ticket FROM offering_claims c
+                        WHERE c.ticket = ANY($2::uuid[]) AND c.offering_id = o.id) AS found
+           FROM offerings o WHERE o.id = $1""", offering_id, tickets)
+    return row["remaining"], set(row["found"])
+
+
+async def counts(conn: asyncpg.Connection, offering_id: int, day: date) -> dict:
+    """What the admission gate in Redis is rebuilt from, in one snapshot: the units left, and
+    per worker their claims on the item, on the item today, and in its campaign."""
+    row = await conn.fetchrow(
+        """SELECT o.stock - o.taken AS remaining, o.campaign_id,
+             ARRAY(SELECT ARRAY[c.account_id, count(*)] FROM offering_claims c
+                   WHERE c.offering_id = o.id AND c.status = ANY($3::text[])
+                   GROUP BY c.account_id) AS item,
+             ARRAY(SELECT ARRAY[c.account_id, count(*)] FROM offering_claims c
+                   WHERE c.offering_id = o.id AND c.china_day = $2 AND c.status = ANY($3::text[])
+                   GROUP BY c.account_id) AS today,
+             ARRAY(SELECT ARRAY[c.account_id, count(*)] FROM offering_claims c
+                   WHERE o.campaign_id IS NOT NULL AND c.campaign_id = o.campaign_id
+                     AND c.status = ANY($3::text[])
+                   GROUP BY c.account_id) AS campaign
+           FROM offerings o WHERE o.id = $1""", offering_id, day, list(COUNTING))
+    return {"remaining": row["remaining"], "campaign_id": row["campaign_id"],
+            "item": dict(map(tuple, row["item"])), "today": dict(map(tuple, row["today"])),
+            "campaign": dict(map(tuple, row["campaign"]))}
+
+
+async def of_account(conn: asyncpg.Connection, account_id: int, *,
+                     offering_id: int | None = None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {_CLAIM}, o.title, o.kind, o.mode, o.place, o.starts_at, o.ends_at,
+                   o.cancel_until, g.name AS org_name
+            FROM offering_claims c JOIN offerings o ON o.id = c.offering_id
+            JOIN orgs g ON g.id = o.org_id
+            WHERE c.account_id = $1 AND ($2::bigint IS NULL OR c.offering_id = $2)
+            ORDER BY c.id DESC LIMIT 200""", account_id, offering_id)  # noqa: S608
+
+
+async def get_for_update(conn: asyncpg.Connection, claim_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {_CLAIM} FROM offering_claims c WHERE c.id = $1 FOR UPDATE",  # noqa: S608
+                               claim_id)
+
+
+async def set_status(conn: asyncpg.Connection, claim_id: int, status: str, now: datetime, *,
+                     hold_until: datetime | None = None) -> None:
+    await conn.execute(
+        """UPDATE offering_claims SET status = $2, hold_until = $4, updated_at = $3,
+                  queued_at = CASE WHEN $2 = 'waitlisted' THEN coalesce(queued_at, $3) ELSE queued_at END
+           WHERE id = $1""", claim_id, status, now, hold_until)
+
+
+async def give_back(conn: asyncpg.Connection, offering_id: int, units: int) -> None:
+    await conn.execute("UPDATE offerings SET taken = taken - $2 WHERE id = $1", offering_id, units)
+
+
+async def lapse_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Holds past their deadline become 'lapsed' and their units go back to the items' stock:
+    (item, units) per item. Rows locked by a worker confirming right now are left for next time."""
+    return await conn.fetch(
+        """WITH due AS (
+               SELECT id FROM offering_claims
+               WHERE status = 'held' AND hold_until <= $1
+               ORDER BY hold_until LIMIT $2 FOR UPDATE SKIP LOCKED),
+           lapsed AS (
+               UPDATE offering_claims c SET status = 'lapsed', hold_until = NULL, updated_at = $1
+               FROM due WHERE c.id = due.id RETURNING c.offering_id),
+           per_item AS (SELECT offering_id, count(*)::int AS units FROM lapsed GROUP BY offering_id)
+           UPDATE offerings o SET taken = o.taken - p.units FROM per_item p
+           WHERE o.id = p.offering_id RETURNING o.id AS offering_id, p.units, o.mode""",
+        now, limit)
+
+
+async def promote(conn: asyncpg.Connection, offering_id: int, places: int, hold_until: datetime,
+                  now: datetime) -> list[asyncpg.Record]:
+    """The first ``places`` on the item's waitlist move up to holds, taking units of the stock."""
+    moved = await conn.fetch(
+        """WITH next AS (
+               SELECT id FROM offering_claims WHERE offering_id = $1 AND status = 'waitlisted'
+               ORDER BY queued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+           UPDATE offering_claims c SET status = 'held', hold_until = $3, updated_at = $4
+           FROM next WHERE c.id = next.id RETURNING c.id, c.account_id""",
+        offering_id, places, hold_until, now)
+    if moved:
+        await conn.execute("UPDATE offerings SET taken = taken + $2 WHERE id = $1", offering_id, len(moved))
+    return moved
