@@ -7,6 +7,7 @@ import tornado.iostream
 import tornado.web
 
 from wxbackend.handlers import admin, health, oa, openapi, static
+from wxbackend.handlers.activities import items, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
 from wxbackend.handlers.edge import TrustedProxies
 from wxbackend.handlers.identity import accounts, platform_api, wechat_login
@@ -32,6 +33,8 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *membership.routes(rt.accounts, rt.login, rt.membership),
         *reviews.routes(rt.cadres, rt.reviews),
         *rosters.routes(rt.cadres, rt.rosters),
+        *items.routes(rt.cadres, rt.catalogue),
+        *worker.routes(rt.accounts, rt.login, rt.catalogue, rt.signups),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),

@@ -1,0 +1,70 @@
+"""A worker's activities and services over the H5 pages (``/h5/api/v1``) and the Mini Program
+(``/mp/v1``): what is open to them, sign-up or claim, their places, confirm and cancel."""
+
+from __future__ import annotations
+
+from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
+from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.signups import Signups
+from wxbackend.services.identity.accounts import AccountService
+from wxbackend.services.identity.wechat_login import WeChatLogin
+
+
+class ActivityHandler(WorkerHandler):
+    def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,  # type: ignore[override]
+                   catalogue: Catalogue, signups: Signups) -> None:
+        super().initialize(accounts, login, auth)
+        self.catalogue = catalogue
+        self.signups = signups
+
+
+class OpenItemsHandler(ActivityHandler):
+    route = "offerings"
+
+    async def get(self) -> None:
+        self.write_json({"offerings": await self.catalogue.open_to(self.account_id)})
+
+
+class ItemHandler(ActivityHandler):
+    route = "offerings/{id}"
+
+    async def get(self, offering_id: str) -> None:
+        self.write_json({"offering": await self.catalogue.detail(self.account_id, int(offering_id))})
+
+
+class SignUpHandler(ActivityHandler):
+    route = "offerings/{id}/signup"
+
+    async def post(self, offering_id: str) -> None:
+        self.write_json({"signup": await self.signups.sign_up(self.account_id, int(offering_id))}, 201)
+
+
+class MySignupsHandler(ActivityHandler):
+    route = "signups"
+
+    async def get(self) -> None:
+        self.write_json({"signups": await self.signups.mine(self.account_id)})
+
+
+class ConfirmHandler(ActivityHandler):
+    route = "signups/{id}/confirm"
+
+    async def post(self, signup_id: str) -> None:
+        self.write_json({"signup": await self.signups.confirm(self.account_id, int(signup_id))})
+
+
+class CancelHandler(ActivityHandler):
+    route = "signups/{id}/cancel"
+
+    async def post(self, signup_id: str) -> None:
+        self.write_json({"signup": await self.signups.cancel(self.account_id, int(signup_id))})
+
+
+_HANDLERS = (OpenItemsHandler, ItemHandler, SignUpHandler, MySignupsHandler, ConfirmHandler,
+             CancelHandler)
+
+
+def routes(accounts: AccountService, login: WeChatLogin, catalogue: Catalogue,
+           signups: Signups) -> list:
+    return worker_routes(_HANDLERS, accounts=accounts, login=login, catalogue=catalogue,
+                         signups=signups)
