@@ -197,8 +197,11 @@ def make_settings(api_base: str, **sections: dict) -> Settings:
                 "audit_key": AUDIT_KEY} \
         | sections.pop("security", {})
     miniprogram = {"appid": MP_APPID, "secret": MP_SECRET} | sections.pop("miniprogram", {})
+    # A drop's sold-out memo reads the monotonic clock: off, so that what a test sees follows
+    # from what it did; tests/services/activities/test_drops.py turns it on where it is the subject.
+    activities = {"sold_out_memo_seconds": 0.0} | sections.pop("activities", {})
     return base.replace(wechat=wechat, server=server, outbox=outbox, security=security,
-                        miniprogram=miniprogram, **sections)
+                        miniprogram=miniprogram, activities=activities, **sections)
 
 
 @pytest.fixture

@@ -204,6 +204,7 @@ class ActivitiesSettings:
     admission_gate: bool = True        # first-come drops admitted in Redis before PostgreSQL
     pending_grace_seconds: float = 30  # an admission unrecorded this long is given back
     sweep_seconds: float = 30          # lapse overdue holds and reconcile the gate this often
+    sold_out_memo_seconds: float = 0.5  # a process answers "sold out" from memory this long
 
 
 @dataclass(frozen=True)

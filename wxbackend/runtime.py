@@ -131,7 +131,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         catalogue = Catalogue(pool, pii, audit=trail, now=now)
         act = settings.activities
         admission = Admission(pool, redis, now=now, gate=act.admission_gate,
-                              grace_seconds=act.pending_grace_seconds)
+                              grace_seconds=act.pending_grace_seconds,
+                              sold_out_memo=act.sold_out_memo_seconds)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       inbox_retention=InboxRetention(

@@ -82,7 +82,10 @@ def tag_request(handler: tornado.web.RequestHandler) -> None:
 def log_access(method: str, path: str, status: int, seconds: float, remote_ip: str | None,
                rid: str) -> None:
     """One access-log line per answered request."""
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    # 409 is the state of things saying no (sold out, over a cap, already decided), an answer as
+    # ordinary as a 200: a drop gives thousands a second, which must not bury the warnings.
+    level = logging.INFO if status < 400 or status == 409 else \
+        logging.WARNING if status < 500 else logging.ERROR
     if not access_log.isEnabledFor(level):
         return
     # Only the path: query strings may carry signatures, codes or tokens.
@@ -239,7 +242,16 @@ class BaseHandler(QuietRequestLog, tornado.web.RequestHandler):
         if isinstance(e, DomainError):
             if self._finished:
                 return
-            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            if self._headers_written:
+                self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))  # closes it
+                return
+            # Tornado's send_error first resets every header to the defaults (clear()); for an
+            # answer of ours nothing a handler sets before failing needs undoing except what it
+            # wrote, and losers of a drop are thousands of these a second.
+            self._write_buffer = []
+            self.clear_header("Content-Disposition")  # a download that failed before its body
+            self.set_status(e.status)
+            self.write_error(e.status, exc_info=(type(e), e, e.__traceback__))
             return
         super()._handle_request_exception(e)
 

@@ -165,3 +165,19 @@ async def test_losers_are_refused_with_reasons_and_nothing_is_written(rt, db, un
     rt.clock.advance(timedelta(days=2))
     [member] = await make_workers(db, 1, unions["tianfu"])
     assert await attempt(rt, member, item["id"]) == "closed"
+
+
+async def test_a_process_remembers_a_sold_out_item_until_a_unit_comes_back(rt, db, unions,
+                                                                          organiser) -> None:
+    item = await published(rt, organiser, stock=1)
+    a, b = await make_workers(db, 2, unions["tianfu"])
+    cat_item = rt.catalogue.admission_item(await rt.catalogue.published(item["id"]))
+    admission = Admission(rt.pool, rt.redis, now=rt.clock, sold_out_memo=3600)
+    await admission.take(cat_item, a)
+    with pytest.raises(Conflict) as lost:
+        await admission.take(cat_item, b)
+    assert lost.value.code == "sold_out"
+    await rt.redis.flushdb()
+    assert await admission.sold_out(cat_item)  # from memory: no Redis round trip
+    await admission.returned(cat_item, 1)      # a unit given back in this process ends it
+    assert not await admission.sold_out(cat_item)

@@ -216,13 +216,16 @@ class Catalogue:
             return hit[1]
         async with self._pool.acquire() as conn:
             row = await store.get(conn, offering_id)
-            cap = None
+            cap, known = None, {}
             if row is not None and row["campaign_id"] is not None:
                 campaign = await store.campaign(conn, row["campaign_id"])
                 cap = campaign["per_person"] if campaign else None
+            audience = _audience(row["audience"]) if row is not None else {}
+            if audience.get("orgs"):
+                known = await store.org_paths(conn, audience["orgs"])
         item = None
         if row is not None and row["status"] != "draft":
-            item = {**dict(row), "audience": _audience(row["audience"]), "campaign_cap": cap}
+            item = {**dict(row), "audience": audience, "campaign_cap": cap, "audience_paths": known}
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[offering_id] = (time.monotonic() + CACHE_SECONDS, item)
@@ -251,6 +254,7 @@ class Catalogue:
         already read."""
         audience = item["audience"]
         wanted = audience.get("orgs") or []
+        known = known if known is not None else item.get("audience_paths")
         if known is None and wanted:
             async with self._pool.acquire() as conn:
                 known = await store.org_paths(conn, wanted)
