@@ -33,7 +33,7 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *membership.routes(rt.accounts, rt.login, rt.membership),
         *reviews.routes(rt.cadres, rt.reviews),
         *rosters.routes(rt.cadres, rt.rosters),
-        *items.routes(rt.cadres, rt.catalogue),
+        *items.routes(rt.cadres, rt.catalogue, rt.participants),
         *worker.routes(rt.accounts, rt.login, rt.catalogue, rt.signups),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),

@@ -22,6 +22,7 @@ from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
 from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.participants import Participants
 from wxbackend.services.activities.signups import Signups
 from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
@@ -68,6 +69,7 @@ class Runtime:
     audit: AuditTrail
     catalogue: Catalogue
     signups: Signups
+    participants: Participants
 
     @property
     def h5_base(self) -> str:
@@ -144,7 +146,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
                       cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now),
                       membership=membership, reviews=reviews, rosters=rosters, audit=trail,
-                      catalogue=catalogue, signups=Signups(pool, catalogue, admission, now=now))
+                      catalogue=catalogue, signups=Signups(pool, catalogue, admission, now=now),
+                      participants=Participants(pool, pii, catalogue, audit=trail, now=now))
     finally:
         if rosters is not None:
             await rosters.close()  # imports still running end as failed, before the pool goes

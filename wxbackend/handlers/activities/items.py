@@ -6,14 +6,17 @@ from __future__ import annotations
 from wxbackend.handlers.admin import AdminHandler
 from wxbackend.handlers.base import route_table
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.participants import Participants
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.errors import InvalidInput
 
 
 class ItemsHandler(AdminHandler):
-    def initialize(self, cadres: CadreService, catalogue: Catalogue) -> None:  # type: ignore[override]
+    def initialize(self, cadres: CadreService, catalogue: Catalogue,  # type: ignore[override]
+                   participants: Participants) -> None:
         super().initialize(cadres)
         self.catalogue = catalogue
+        self.participants = participants
 
 
 class OfferingsHandler(ItemsHandler):
@@ -65,6 +68,27 @@ class CampaignsHandler(ItemsHandler):
         self.write_json({"campaign": await self.catalogue.create_campaign(self.actor, self.json_body())}, 201)
 
 
-def routes(cadres: CadreService, catalogue: Catalogue) -> list:
+class ParticipantsHandler(ItemsHandler):
+    route = "/admin/v1/offerings/{id}/signups"
+
+    async def get(self, offering_id: str) -> None:
+        self.write_json({"signups": await self.participants.list(
+            self.actor, int(offering_id), status=self.get_query_argument("status", "") or None,
+            before_id=self.int_argument("before"))})
+
+
+class ParticipantsBookHandler(ItemsHandler):
+    route = "/admin/v1/offerings/{id}/signups.xlsx"
+
+    async def get(self, offering_id: str) -> None:
+        data, filename = await self.participants.workbook(
+            self.actor, int(offering_id), status=self.get_query_argument("status", "") or None,
+            purpose=self.get_query_argument("purpose", "") or None)
+        self.send_xlsx_headers(filename)
+        self.finish(data)
+
+
+def routes(cadres: CadreService, catalogue: Catalogue, participants: Participants) -> list:
     return route_table((OfferingsHandler, OfferingHandler, PublishHandler, CloseHandler,
-                        CampaignsHandler), {"cadres": cadres, "catalogue": catalogue})
+                        CampaignsHandler, ParticipantsHandler, ParticipantsBookHandler),
+                       {"cadres": cadres, "catalogue": catalogue, "participants": participants})

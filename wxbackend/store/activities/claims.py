@@ -113,3 +113,18 @@ async def promote(conn: asyncpg.Connection, offering_id: int, places: int, hold_
     if moved:
         await conn.execute("UPDATE offerings SET taken = taken + $2 WHERE id = $1", offering_id, len(moved))
     return moved
+
+
+async def participants(conn: asyncpg.Connection, offering_id: int, *, status: str | None,
+                       before_id: int | None, limit: int) -> list[asyncpg.Record]:
+    """Who asked for an item, newest first, with what identifies them (sealed: the caller masks
+    or opens it): the member record's name and union when linked, the account's phone."""
+    return await conn.fetch(
+        f"""SELECT {_CLAIM}, m.name, m.member_no, mo.name AS union_name, a.nickname,
+                   a.phone_enc, c.used_by
+            FROM offering_claims c JOIN accounts a ON a.id = c.account_id
+            LEFT JOIN members m ON m.account_id = c.account_id
+            LEFT JOIN orgs mo ON mo.id = m.org_id
+            WHERE c.offering_id = $1 AND ($2::text IS NULL OR c.status = $2)
+              AND ($3::bigint IS NULL OR c.id < $3)
+            ORDER BY c.id DESC LIMIT $4""", offering_id, status, before_id, limit)  # noqa: S608
