@@ -121,7 +121,11 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, 600, rt.rosters.mark_stale_imports_failed,
                                               "stale roster imports")),
             asyncio.create_task(_periodically(stop, rt.settings.activities.sweep_seconds,
-                                              rt.signups.sweep, "activity holds"))]
+                                              rt.signups.sweep, "activity holds")),
+            asyncio.create_task(_periodically(stop, rt.settings.activities.sweep_seconds,
+                                              rt.lottery.draw_due, "lottery draws")),
+            asyncio.create_task(_periodically(stop, 600, rt.registrations.ban_no_shows,
+                                              "no-show bans"))]
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:

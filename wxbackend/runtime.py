@@ -22,7 +22,9 @@ from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
 from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.participants import Participants
+from wxbackend.services.activities.registrations import Registrations
 from wxbackend.services.activities.signups import Signups
 from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
@@ -70,6 +72,8 @@ class Runtime:
     catalogue: Catalogue
     signups: Signups
     participants: Participants
+    lottery: Lottery
+    registrations: Registrations
 
     @property
     def h5_base(self) -> str:
@@ -147,7 +151,9 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now),
                       membership=membership, reviews=reviews, rosters=rosters, audit=trail,
                       catalogue=catalogue, signups=Signups(pool, catalogue, admission, now=now),
-                      participants=Participants(pool, pii, catalogue, audit=trail, now=now))
+                      participants=Participants(pool, pii, catalogue, audit=trail, now=now),
+                      lottery=Lottery(pool, pii, catalogue, audit=trail, now=now),
+                      registrations=Registrations(pool, audit=trail, now=now))
     finally:
         if rosters is not None:
             await rosters.close()  # imports still running end as failed, before the pool goes

@@ -6,17 +6,22 @@ from __future__ import annotations
 from wxbackend.handlers.admin import AdminHandler
 from wxbackend.handlers.base import route_table
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.participants import Participants
+from wxbackend.services.activities.registrations import Registrations
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.errors import InvalidInput
 
 
 class ItemsHandler(AdminHandler):
     def initialize(self, cadres: CadreService, catalogue: Catalogue,  # type: ignore[override]
-                   participants: Participants) -> None:
+                   participants: Participants, lottery: Lottery,
+                   registrations: Registrations) -> None:
         super().initialize(cadres)
         self.catalogue = catalogue
         self.participants = participants
+        self.lottery = lottery
+        self.registrations = registrations
 
 
 class OfferingsHandler(ItemsHandler):
@@ -88,7 +93,32 @@ class ParticipantsBookHandler(ItemsHandler):
         self.finish(data)
 
 
-def routes(cadres: CadreService, catalogue: Catalogue, participants: Participants) -> list:
+class DrawHandler(ItemsHandler):
+    route = "/admin/v1/offerings/{id}/draw"
+
+    async def post(self, offering_id: str) -> None:
+        self.write_json({"draw": await self.lottery.draw(self.actor, int(offering_id))})
+
+
+class ApproveSignupHandler(ItemsHandler):
+    route = "/admin/v1/signups/{id}/approve"
+
+    async def post(self, signup_id: str) -> None:
+        self.write_json({"signup": await self.registrations.approve(self.actor, int(signup_id))})
+
+
+class RejectSignupHandler(ItemsHandler):
+    route = "/admin/v1/signups/{id}/reject"
+
+    async def post(self, signup_id: str) -> None:
+        reason = str(self.json_body().get("reason", ""))
+        self.write_json({"signup": await self.registrations.reject(self.actor, int(signup_id), reason)})
+
+
+def routes(cadres: CadreService, catalogue: Catalogue, participants: Participants,
+           lottery: Lottery, registrations: Registrations) -> list:
     return route_table((OfferingsHandler, OfferingHandler, PublishHandler, CloseHandler,
-                        CampaignsHandler, ParticipantsHandler, ParticipantsBookHandler),
-                       {"cadres": cadres, "catalogue": catalogue, "participants": participants})
+                        CampaignsHandler, ParticipantsHandler, ParticipantsBookHandler, DrawHandler,
+                        ApproveSignupHandler, RejectSignupHandler),
+                       {"cadres": cadres, "catalogue": catalogue, "participants": participants,
+                        "lottery": lottery, "registrations": registrations})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.signups import Signups
 from wxbackend.services.identity.accounts import AccountService
 from wxbackend.services.identity.wechat_login import WeChatLogin
@@ -12,10 +13,11 @@ from wxbackend.services.identity.wechat_login import WeChatLogin
 
 class ActivityHandler(WorkerHandler):
     def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,  # type: ignore[override]
-                   catalogue: Catalogue, signups: Signups) -> None:
+                   catalogue: Catalogue, signups: Signups, lottery: Lottery) -> None:
         super().initialize(accounts, login, auth)
         self.catalogue = catalogue
         self.signups = signups
+        self.lottery = lottery
 
 
 class OpenItemsHandler(ActivityHandler):
@@ -39,6 +41,13 @@ class SignUpHandler(ActivityHandler):
         self.write_json({"signup": await self.signups.sign_up(self.account_id, int(offering_id))}, 201)
 
 
+class DrawRecordHandler(ActivityHandler):
+    route = "offerings/{id}/draw"
+
+    async def get(self, offering_id: str) -> None:
+        self.write_json({"draw": await self.lottery.record(int(offering_id))})
+
+
 class MySignupsHandler(ActivityHandler):
     route = "signups"
 
@@ -60,11 +69,11 @@ class CancelHandler(ActivityHandler):
         self.write_json({"signup": await self.signups.cancel(self.account_id, int(signup_id))})
 
 
-_HANDLERS = (OpenItemsHandler, ItemHandler, SignUpHandler, MySignupsHandler, ConfirmHandler,
-             CancelHandler)
+_HANDLERS = (OpenItemsHandler, ItemHandler, SignUpHandler, DrawRecordHandler, MySignupsHandler,
+             ConfirmHandler, CancelHandler)
 
 
 def routes(accounts: AccountService, login: WeChatLogin, catalogue: Catalogue,
-           signups: Signups) -> list:
+           signups: Signups, lottery: Lottery) -> list:
     return worker_routes(_HANDLERS, accounts=accounts, login=login, catalogue=catalogue,
-                         signups=signups)
+                         signups=signups, lottery=lottery)

@@ -40,6 +40,7 @@ CREATE TABLE offerings (
     seed_hash       bytea,                  -- lottery: SHA-256 of the seed, shown before the window
     seed_sealed     bytea,                  -- the seed, SM4-sealed until the draw
     seed            bytea,                  -- revealed at the draw
+    draw_entries    bigint[],               -- the claims that took part in the draw
     drawn_at        timestamptz,
     status          text NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'published', 'closed')),
     created_by      bigint REFERENCES cadres (id),
@@ -55,8 +56,8 @@ CREATE INDEX offerings_path ON offerings USING gist (org_path);
 CREATE INDEX offerings_open ON offerings (status, closes_at);
 
 -- One row per place or unit a worker asked for. Counting statuses (everything but 'cancelled',
--- 'rejected' and 'lost') count against the per-person caps; 'held', 'confirmed' and 'used' count
--- against the stock (offerings.taken). 'lapsed' holds went back to the stock but still count
+-- 'rejected' and 'lost') count against the per-person caps; 'held', 'confirmed', 'used' and
+-- 'missed' (confirmed, never used: a no-show) count against the stock (offerings.taken). 'lapsed' holds went back to the stock but still count
 -- against the worker's caps: a hold that was not confirmed was the worker's chance.
 CREATE TABLE offering_claims (
     id              bigserial PRIMARY KEY,
@@ -64,7 +65,7 @@ CREATE TABLE offering_claims (
     account_id      bigint NOT NULL REFERENCES accounts (id),
     campaign_id     bigint REFERENCES campaigns (id),
     status          text NOT NULL CHECK (status IN ('entered', 'lost', 'pending', 'waitlisted',
-                        'rejected', 'held', 'confirmed', 'used', 'lapsed', 'cancelled')),
+                        'rejected', 'held', 'confirmed', 'used', 'lapsed', 'missed', 'cancelled')),
     china_day       date NOT NULL,          -- the day it was asked for, for the per-day cap
     ticket          uuid NOT NULL UNIQUE,   -- the admission's id (Redis pending entry <-> row)
     hold_until      timestamptz,

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 STATUS_NAMES = {
     "entered": "已报名，等待抽签", "lost": "未中签", "pending": "已报名，等待审核",
     "waitlisted": "候补中", "rejected": "未通过审核", "held": "已保留，请按时确认",
-    "confirmed": "已确认", "used": "已使用", "lapsed": "超时未确认，已失效", "cancelled": "已取消",
+    "confirmed": "已确认", "used": "已使用", "lapsed": "超时未确认，已失效", "missed": "未按时参加",
+    "cancelled": "已取消",
 }
 _FIRST_STATUS = {"first_come": "held", "lottery": "entered", "review": "pending"}
 LAPSE_BATCH = 500

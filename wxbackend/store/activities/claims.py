@@ -9,9 +9,9 @@ from datetime import date, datetime
 import asyncpg
 
 # Statuses that count against a worker's caps (everything but a withdrawn or refused request).
-COUNTING = ("entered", "pending", "waitlisted", "held", "confirmed", "used", "lapsed")
-# Statuses that hold a unit of the stock.
-HOLDING = ("held", "confirmed", "used")
+COUNTING = ("entered", "pending", "waitlisted", "held", "confirmed", "used", "lapsed", "missed")
+# Statuses that hold a unit of the stock ('missed': the place was kept and not used).
+HOLDING = ("held", "confirmed", "used", "missed")
 _CLAIM = """c.id, c.offering_id, c.account_id, c.status, c.china_day, c.ticket, c.hold_until,
     c.queued_at, c.used_at, c.created_at, c.updated_at"""
 
@@ -128,3 +128,47 @@ async def participants(conn: asyncpg.Connection, offering_id: int, *, status: st
             WHERE c.offering_id = $1 AND ($2::text IS NULL OR c.status = $2)
               AND ($3::bigint IS NULL OR c.id < $3)
             ORDER BY c.id DESC LIMIT $4""", offering_id, status, before_id, limit)  # noqa: S608
+
+
+async def entries(conn: asyncpg.Connection, offering_id: int) -> list[int]:
+    """The lottery entries still standing (withdrawn ones are out of the draw)."""
+    return [r["id"] for r in await conn.fetch(
+        "SELECT id FROM offering_claims WHERE offering_id = $1 AND status = 'entered' ORDER BY id",
+        offering_id)]
+
+
+async def settle_draw(conn: asyncpg.Connection, offering_id: int, winners: list[int],
+                      hold_until: datetime, now: datetime) -> None:
+    """Winners hold a place until ``hold_until``; every other entry has lost."""
+    await conn.execute(
+        """UPDATE offering_claims
+           SET status = CASE WHEN id = ANY($2::bigint[]) THEN 'held' ELSE 'lost' END,
+               hold_until = CASE WHEN id = ANY($2::bigint[]) THEN $3::timestamptz END,
+               updated_at = $4
+           WHERE offering_id = $1 AND status = 'entered'""", offering_id, winners, hold_until, now)
+    await conn.execute("UPDATE offerings SET taken = taken + $2 WHERE id = $1", offering_id, len(winners))
+
+
+async def offering_of(conn: asyncpg.Connection, claim_id: int) -> int | None:
+    return await conn.fetchval("SELECT offering_id FROM offering_claims WHERE id = $1", claim_id)
+
+
+async def ban_no_shows(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
+    """Confirmed, never used places of items that ended over an hour ago become 'missed'; where
+    the item sets ``no_show_ban_days``, the worker is banned from the organiser's sign-ups until
+    then (a longer ban already in place stays)."""
+    return await conn.fetch(
+        """WITH missed AS (
+               UPDATE offering_claims c SET status = 'missed', updated_at = $1
+               FROM offerings o
+               WHERE o.id = c.offering_id AND c.status = 'confirmed'
+                 AND o.ends_at < $1::timestamptz - interval '1 hour'
+               RETURNING c.id, c.account_id, o.org_id, o.no_show_ban_days)
+           INSERT INTO offering_bans AS b (org_id, account_id, until, reason_claim_id)
+           SELECT DISTINCT ON (org_id, account_id) org_id, account_id,
+                  $1 + make_interval(days => no_show_ban_days), id
+           FROM missed WHERE no_show_ban_days > 0
+           ORDER BY org_id, account_id, no_show_ban_days DESC
+           ON CONFLICT (org_id, account_id) DO UPDATE SET until = greatest(b.until, excluded.until),
+               reason_claim_id = excluded.reason_claim_id
+           RETURNING b.account_id""", now)

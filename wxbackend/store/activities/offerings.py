@@ -15,7 +15,8 @@ EDITABLE = ("kind", "form", "campaign_id", "title", "summary", "place", "starts_
 _COLUMNS = """o.id, o.kind, o.form, o.org_id, o.org_path::text AS org_path, o.campaign_id,
     o.title, o.summary, o.place, o.starts_at, o.ends_at, o.opens_at, o.closes_at, o.cancel_until,
     o.mode, o.stock, o.taken, o.per_person, o.per_day, o.audience, o.hold_minutes,
-    o.no_show_ban_days, o.seed_hash, o.seed, o.drawn_at, o.status, o.created_at, o.updated_at,
+    o.no_show_ban_days, o.seed_hash, o.seed_sealed, o.seed, o.draw_entries, o.drawn_at, o.status,
+    o.created_at, o.updated_at,
     o.published_at, g.name AS org_name"""
 
 
@@ -119,3 +120,16 @@ async def gated(conn: asyncpg.Connection, now: datetime) -> list[int]:
     return [r["id"] for r in await conn.fetch(
         """SELECT id FROM offerings WHERE mode = 'first_come' AND status = 'published'
              AND closes_at > $1::timestamptz - interval '1 day' ORDER BY id""", now)]
+
+
+async def drawn(conn: asyncpg.Connection, offering_id: int, seed: bytes, entries: list[int],
+                now: datetime) -> None:
+    await conn.execute(
+        """UPDATE offerings SET seed = $2, draw_entries = $3, drawn_at = $4, updated_at = $4
+           WHERE id = $1""", offering_id, seed, entries, now)
+
+
+async def due_draws(conn: asyncpg.Connection, now: datetime) -> list[int]:
+    return [r["id"] for r in await conn.fetch(
+        """SELECT id FROM offerings WHERE mode = 'lottery' AND status = 'published'
+             AND drawn_at IS NULL AND closes_at <= $1 ORDER BY closes_at""", now)]
