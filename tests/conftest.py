@@ -44,7 +44,8 @@ _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "platform_sign_ins", "platform_apps", "regions", "base_data_changes", "audit_log",
            "audit_heads", "super_admin_filings", "cadre_devices", "cadre_grants",
            "cadre_password_history", "cadres", "applications", "members", "roster_imports",
-           "certification_misses", "offering_bans", "offering_claims", "offerings", "campaigns")
+           "certification_misses", "redemptions", "offering_verifier_items", "offering_verifiers",
+           "offering_bans", "offering_claims", "offerings", "campaigns")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------

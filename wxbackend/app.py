@@ -7,7 +7,7 @@ import tornado.iostream
 import tornado.web
 
 from wxbackend.handlers import admin, health, oa, openapi, static
-from wxbackend.handlers.activities import items, worker
+from wxbackend.handlers.activities import items, verifier, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
 from wxbackend.handlers.edge import TrustedProxies
 from wxbackend.handlers.identity import accounts, platform_api, wechat_login
@@ -33,8 +33,10 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *membership.routes(rt.accounts, rt.login, rt.membership),
         *reviews.routes(rt.cadres, rt.reviews),
         *rosters.routes(rt.cadres, rt.rosters),
-        *items.routes(rt.cadres, rt.catalogue, rt.participants, rt.lottery, rt.registrations),
-        *worker.routes(rt.accounts, rt.login, rt.catalogue, rt.signups, rt.lottery),
+        *items.routes(rt.cadres, rt.catalogue, rt.participants, rt.lottery, rt.registrations,
+                     rt.redemption),
+        *verifier.routes(rt.redemption),
+        *worker.routes(rt.accounts, rt.login, rt.catalogue, rt.signups, rt.lottery, rt.redemption),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),

@@ -126,6 +126,7 @@ class PrivacySettings:
 class SessionSettings:
     mp_ttl: int = 7 * 86_400
     h5_ttl: int = 7 * 86_400
+    verifier_ttl: int = 12 * 3600         # a merchant's or venue's staff: one working day
     oauth_state_ttl: int = 600
     secure_cookies: str = "auto"
 

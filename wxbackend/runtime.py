@@ -24,10 +24,12 @@ from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.participants import Participants
+from wxbackend.services.activities.redemption import Redemption, code_key
 from wxbackend.services.activities.registrations import Registrations
 from wxbackend.services.activities.signups import Signups
 from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
+from wxbackend.services.cadres.passwords import PasswordHashing
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.identity.accounts import AccountService
 from wxbackend.services.identity.platform import PlatformApps
@@ -73,6 +75,7 @@ class Runtime:
     signups: Signups
     participants: Participants
     lottery: Lottery
+    redemption: Redemption
     registrations: Registrations
 
     @property
@@ -135,6 +138,9 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                                 h5_base=h5_base, card_key=cards, audit=trail, now=now)
         rosters = RosterService(pool, pii, settings.membership, audit=trail, now=now)
         catalogue = Catalogue(pool, pii, audit=trail, now=now)
+        # One bound on password hashing per process, for cadres and verifiers alike.
+        hashing = PasswordHashing(concurrency=settings.admin.hash_concurrency,
+                                  queue=settings.admin.hash_queue)
         act = settings.activities
         admission = Admission(pool, redis, now=now, gate=act.admission_gate,
                               grace_seconds=act.pending_grace_seconds,
@@ -148,11 +154,16 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms,
                                          now=now),
                       apps=apps, sso=SingleSignOn(apps, redis, settings.platform),
-                      cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now),
+                      cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now,
+                                          hashing=hashing),
                       membership=membership, reviews=reviews, rosters=rosters, audit=trail,
                       catalogue=catalogue, signups=Signups(pool, catalogue, admission, now=now),
                       participants=Participants(pool, pii, catalogue, audit=trail, now=now),
                       lottery=Lottery(pool, pii, catalogue, audit=trail, now=now),
+                      redemption=Redemption(
+                          pool, redis, code_key(index_key), audit=trail, hashing=hashing, now=now,
+                          sessions=SessionStore(redis, kind="verifier",
+                                                ttl=settings.sessions.verifier_ttl, now=now)),
                       registrations=Registrations(pool, audit=trail, now=now))
     finally:
         if rosters is not None:

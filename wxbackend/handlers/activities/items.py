@@ -8,6 +8,7 @@ from wxbackend.handlers.base import route_table
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.participants import Participants
+from wxbackend.services.activities.redemption import Redemption
 from wxbackend.services.activities.registrations import Registrations
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.errors import InvalidInput
@@ -16,8 +17,9 @@ from wxbackend.services.errors import InvalidInput
 class ItemsHandler(AdminHandler):
     def initialize(self, cadres: CadreService, catalogue: Catalogue,  # type: ignore[override]
                    participants: Participants, lottery: Lottery,
-                   registrations: Registrations) -> None:
+                   registrations: Registrations, redemption: Redemption) -> None:
         super().initialize(cadres)
+        self.redemption = redemption
         self.catalogue = catalogue
         self.participants = participants
         self.lottery = lottery
@@ -115,10 +117,44 @@ class RejectSignupHandler(ItemsHandler):
         self.write_json({"signup": await self.registrations.reject(self.actor, int(signup_id), reason)})
 
 
+class VerifiersHandler(ItemsHandler):
+    route = "/admin/v1/verifiers"
+
+    async def get(self) -> None:
+        self.write_json({"verifiers": await self.redemption.verifiers(self.actor)})
+
+    async def post(self) -> None:
+        self.write_json(await self.redemption.create_verifier(self.actor, self.json_body()), 201)
+
+
+class DisableVerifierHandler(ItemsHandler):
+    route = "/admin/v1/verifiers/{id}/disable"
+
+    async def post(self, verifier_id: str) -> None:
+        self.write_json({"verifier": await self.redemption.disable_verifier(self.actor, int(verifier_id))})
+
+
+class CheckInHandler(ItemsHandler):
+    route = "/admin/v1/offerings/{id}/checkin"
+
+    async def post(self, offering_id: str) -> None:
+        code = str(self.json_body().get("code", ""))
+        self.write_json(await self.redemption.check_in_by_cadre(self.actor, int(offering_id), code))
+
+
+class VenueCodeHandler(ItemsHandler):
+    route = "/admin/v1/offerings/{id}/venue-code"
+
+    async def get(self, offering_id: str) -> None:
+        self.write_json(await self.redemption.venue_code(self.actor, int(offering_id)))
+
+
 def routes(cadres: CadreService, catalogue: Catalogue, participants: Participants,
-           lottery: Lottery, registrations: Registrations) -> list:
+           lottery: Lottery, registrations: Registrations, redemption: Redemption) -> list:
     return route_table((OfferingsHandler, OfferingHandler, PublishHandler, CloseHandler,
                         CampaignsHandler, ParticipantsHandler, ParticipantsBookHandler, DrawHandler,
-                        ApproveSignupHandler, RejectSignupHandler),
+                        ApproveSignupHandler, RejectSignupHandler, VerifiersHandler,
+                        DisableVerifierHandler, CheckInHandler, VenueCodeHandler),
                        {"cadres": cadres, "catalogue": catalogue, "participants": participants,
-                        "lottery": lottery, "registrations": registrations})
+                        "lottery": lottery, "registrations": registrations,
+                        "redemption": redemption})

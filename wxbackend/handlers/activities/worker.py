@@ -6,6 +6,7 @@ from __future__ import annotations
 from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
+from wxbackend.services.activities.redemption import Redemption
 from wxbackend.services.activities.signups import Signups
 from wxbackend.services.identity.accounts import AccountService
 from wxbackend.services.identity.wechat_login import WeChatLogin
@@ -13,8 +14,10 @@ from wxbackend.services.identity.wechat_login import WeChatLogin
 
 class ActivityHandler(WorkerHandler):
     def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,  # type: ignore[override]
-                   catalogue: Catalogue, signups: Signups, lottery: Lottery) -> None:
+                   catalogue: Catalogue, signups: Signups, lottery: Lottery,
+                   redemption: Redemption) -> None:
         super().initialize(accounts, login, auth)
+        self.redemption = redemption
         self.catalogue = catalogue
         self.signups = signups
         self.lottery = lottery
@@ -69,11 +72,26 @@ class CancelHandler(ActivityHandler):
         self.write_json({"signup": await self.signups.cancel(self.account_id, int(signup_id))})
 
 
+class CodeHandler(ActivityHandler):
+    route = "signups/{id}/code"
+
+    async def get(self, signup_id: str) -> None:
+        self.write_json(await self.redemption.code_for(self.account_id, int(signup_id)))
+
+
+class VenueCheckInHandler(ActivityHandler):
+    route = "offerings/{id}/checkin"
+
+    async def post(self, offering_id: str) -> None:
+        code = str(self.json_body().get("code", ""))
+        self.write_json(await self.redemption.check_in_at_venue(self.account_id, int(offering_id), code))
+
+
 _HANDLERS = (OpenItemsHandler, ItemHandler, SignUpHandler, DrawRecordHandler, MySignupsHandler,
-             ConfirmHandler, CancelHandler)
+             ConfirmHandler, CancelHandler, CodeHandler, VenueCheckInHandler)
 
 
 def routes(accounts: AccountService, login: WeChatLogin, catalogue: Catalogue,
-           signups: Signups, lottery: Lottery) -> list:
+           signups: Signups, lottery: Lottery, redemption: Redemption) -> list:
     return worker_routes(_HANDLERS, accounts=accounts, login=login, catalogue=catalogue,
-                         signups=signups, lottery=lottery)
+                         signups=signups, lottery=lottery, redemption=redemption)

@@ -12,22 +12,17 @@ CJK system fonts, and a card showing tofu boxes instead of the member's name is 
 
 from __future__ import annotations
 
-import base64
 import functools
-import hmac
 import importlib.resources
 import io
-import re
-import struct
 from dataclasses import dataclass
 from datetime import date
 
 import segno
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.hmac import HMAC
 from PIL import Image, ImageDraw, ImageFont
 
-from wxbackend.services.errors import InvalidInput
+from wxbackend.services import signed_tokens
+from wxbackend.services.signed_tokens import TokenKind
 
 __all__ = [
     "BACKGROUND",
@@ -65,63 +60,21 @@ class CardData:
 
 # --- the token -------------------------------------------------------------------------------
 
-_DOMAIN = b"member-card\x00"  # a MAC made with the same key for another purpose never verifies here
-_FIELDS = struct.Struct(">QI")  # member_id (uint64), issued_at (uint32 unix seconds, good to 2106)
-_MAC_LEN = 16  # 128 bits stops forgery; the full 32 bytes would only grow the QR
-_TOKEN_CHARS = 38  # base64url of 12 + 16 bytes, unpadded
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{38}")
-_MAX_CLOCK_SKEW = 300
-_MIN_KEY_LEN = 16
-
-_INVALID = "会员卡二维码无效，请会员出示本人的电子会员卡"
-_EXPIRED = "会员卡二维码已过期，请会员刷新电子会员卡"
-
-
-def _mac(key: bytes, body: bytes) -> bytes:
-    if len(key) < _MIN_KEY_LEN:
-        # A short key is a configuration mistake, not bad user input: fail loudly, not with a 400.
-        raise ValueError(f"member-card key must be at least {_MIN_KEY_LEN} bytes")
-    h = HMAC(key, hashes.SM3())
-    h.update(_DOMAIN + body)
-    return h.finalize()[:_MAC_LEN]
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+_CARD = TokenKind(
+    domain=b"member-card\x00",
+    invalid=("会员卡二维码无效，请会员出示本人的电子会员卡", "card_invalid"),
+    expired=("会员卡二维码已过期，请会员刷新电子会员卡", "card_expired"))
 
 
 def issue_token(key: bytes, member_id: int, issued_at: int) -> str:
-    """A 38-character URL-safe token for ``member_id``, valid from ``issued_at`` (unix seconds).
-
-    Raises ValueError for values the token cannot carry; those are bugs in the caller."""
-    if not 0 <= member_id < 2**64:
-        raise ValueError("member_id out of range for a member-card token")
-    if not 0 <= issued_at < 2**32:
-        raise ValueError("issued_at out of range for a member-card token")
-    body = _FIELDS.pack(member_id, issued_at)
-    return _b64(body + _mac(key, body))
+    """A 38-character URL-safe token for ``member_id``, valid from ``issued_at`` (unix seconds)."""
+    return signed_tokens.issue(key, _CARD, member_id, issued_at)
 
 
 def read_token(key: bytes, token: str, now: int, max_age: int) -> int:
-    """The member id in ``token`` if it was issued with ``key`` and is still fresh.
-
-    Raises InvalidInput ``card_invalid`` for anything malformed or forged and ``card_expired``
-    when it is older than ``max_age`` seconds or dated more than five minutes ahead of ``now``
-    (clocks of different servers drift; a token from further ahead was not issued by us honestly).
-    The MAC is checked before the times, so a tampered time field reads as forged, not expired."""
-    if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
-        raise InvalidInput(_INVALID, code="card_invalid")
-    raw = base64.urlsafe_b64decode(token + "==")
-    # The decoder ignores the last character's spare bits; accept one spelling per token only.
-    if _b64(raw) != token:
-        raise InvalidInput(_INVALID, code="card_invalid")
-    body, mac = raw[:_FIELDS.size], raw[_FIELDS.size:]
-    if not hmac.compare_digest(mac, _mac(key, body)):
-        raise InvalidInput(_INVALID, code="card_invalid")
-    member_id, issued_at = _FIELDS.unpack(body)
-    if issued_at - now > _MAX_CLOCK_SKEW or now - issued_at > max_age:
-        raise InvalidInput(_EXPIRED, code="card_expired")
-    return member_id
+    """The member id in ``token`` if it was issued with ``key`` and is still fresh; raises
+    InvalidInput ``card_invalid`` or ``card_expired`` (see :func:`signed_tokens.read`)."""
+    return signed_tokens.read(key, _CARD, token, now, max_age)[0]
 
 
 # --- the font --------------------------------------------------------------------------------
