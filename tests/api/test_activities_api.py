@@ -137,3 +137,42 @@ async def test_bad_item_requests_are_refused_and_change_nothing(server, rt, db, 
         answer = await call
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "item_not_found"
     assert await db.fetchval("SELECT title || status FROM offerings WHERE id = $1", other) == "达州活动draft"
+
+
+async def test_a_verifier_signs_in_and_redeems_over_http(server, rt, db, console) -> None:
+    union = await grassroots(db, "SC-510100", "锦江宾馆工会")
+    now = rt.clock()
+    created = await console.post(f"{server}/admin/v1/offerings", json={
+        "kind": "service", "form": "coupon", "mode": "first_come", "title": "洗衣券",
+        "opens_at": (now - timedelta(minutes=1)).isoformat(),
+        "closes_at": (now + timedelta(days=1)).isoformat(), "stock": 3})
+    item = created.json()["offering"]
+    await console.post(f"{server}/admin/v1/offerings/{item['id']}/publish")
+    staff = await console.post(f"{server}/admin/v1/verifiers", json={
+        "username": "laundry01", "display_name": "洗衣店", "offering_ids": [item["id"]]})
+    made = Contract(ADMIN_DOC).check("/admin/v1/verifiers", "post", staff)
+    assert made["verifier"]["username"] == "laundry01"
+    [member] = await make_workers(db, 1, union)
+    worker = await worker_client(rt, member)
+    phone = httpx.AsyncClient(trust_env=False, timeout=10)
+    try:
+        signup = (await worker.post(f"{server}/mp/v1/offerings/{item['id']}/signup")).json()["signup"]
+        await worker.post(f"{server}/mp/v1/signups/{signup['id']}/confirm")
+        shown = await worker.get(f"{server}/mp/v1/signups/{signup['id']}/code")
+        code = Contract(MP_DOC).check("/mp/v1/signups/{signup_id}/code", "get", shown)["code"]
+        refused = await phone.post(f"{server}/verify/v1/redeem", json={"code": code, "request_id": "r" * 10})
+        assert refused.status_code == 401
+        login = await phone.post(f"{server}/verify/v1/login",
+                                 json={"username": "laundry01", "password": staff.json()["password"]})
+        assert login.status_code == 200
+        phone.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        first = await phone.post(f"{server}/verify/v1/redeem", json={"code": code, "request_id": "scan-0001"})
+        assert first.status_code == 200 and first.json()["redeemed"] is True
+        retry = await phone.post(f"{server}/verify/v1/redeem", json={"code": code, "request_id": "scan-0001"})
+        assert (retry.status_code, retry.json()) == (200, first.json())
+        again = await phone.post(f"{server}/verify/v1/redeem", json={"code": code, "request_id": "scan-0002"})
+        assert again.status_code == 409 and again.json()["error"]["code"] == "already_used"
+        assert "已于" in again.json()["error"]["message"]
+    finally:
+        await worker.aclose()
+        await phone.aclose()
