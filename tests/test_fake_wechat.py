@@ -383,11 +383,18 @@ async def test_custom_and_subscribe_sends_validate_their_bodies(
     assert (await api.post(custom, params=query, json=no_content)).json()["errcode"] == 47001
 
     note = {"touser": OPENID, "template_id": "T2", "data": {"thing1": {"value": "x"}}}
-    for path in ("/cgi-bin/message/subscribe/bizsend", "/cgi-bin/message/subscribe/send"):
-        assert (await api.post(path, params=query, json=note)).json()["errcode"] == 0
-        no_data = {"touser": OPENID, "template_id": "T2"}
-        assert (await api.post(path, params=query, json=no_data)).json()["errcode"] == 47001
-        assert fake.delivered(path) == [note]
+    path = "/cgi-bin/message/subscribe/bizsend"
+    assert (await api.post(path, params=query, json=note)).json()["errcode"] == 0
+    no_data = {"touser": OPENID, "template_id": "T2"}
+    assert (await api.post(path, params=query, json=no_data)).json()["errcode"] == 47001
+    too_long = {**note, "data": {"thing1": {"value": "字" * 21}, "phrase2": {"value": "已通过"}}}
+    assert (await api.post(path, params=query, json=too_long)).json()["errcode"] == 47003
+    not_a_phrase = {**note, "data": {"phrase2": {"value": "OK"}}}
+    assert (await api.post(path, params=query, json=not_a_phrase)).json()["errcode"] == 47003
+    assert fake.delivered(path) == [note]
+    # The Mini Program's subscribe message: the OA's token may not send it
+    assert (await api.post("/cgi-bin/message/subscribe/send", params=query,
+                           json=note)).json()["errcode"] == 48001
 
 
 async def test_delay_drives_client_timeouts_and_stop_does_not_hang(
@@ -694,3 +701,24 @@ async def test_phone_number_needs_a_mini_program_token(
     expiring = fake.issue_phone_code("13900001111", appid=MP_APPID)
     clock.now += 301
     assert (await phone_number(api, mp, expiring))["errcode"] == 40029
+
+
+async def test_mini_program_subscribe_sends_spend_grants_and_codes_are_images(
+    fake: FakeWeChat, api: httpx.AsyncClient
+) -> None:
+    fake.add_app(MP_APPID, MP_SECRET)
+    query = {"access_token": (await stable_token(api, appid=MP_APPID, secret=MP_SECRET))["access_token"]}
+    send = "/cgi-bin/message/subscribe/send"
+    note = {"touser": "mp-user", "template_id": "T9", "data": {"thing1": {"value": "活动提醒"}}}
+    assert (await api.post(send, params=query, json=note)).json()["errcode"] == 43101
+    fake.grant_subscribe("mp-user", "T9")
+    assert (await api.post(send, params=query, json=note)).json()["errcode"] == 0
+    assert (await api.post(send, params=query, json=note)).json()["errcode"] == 43101  # one tap, one send
+    code = "/wxa/getwxacodeunlimit"
+    image = await api.post(code, params=query, json={"scene": "o=12", "page": "pages/item/item",
+                                                       "check_path": False})
+    assert image.headers["Content-Type"] == "image/jpeg" and image.content[:2] == b"\xff\xd8"
+    bad_scene = await api.post(code, params=query, json={"scene": "中文", "page": "pages/item/item"})
+    assert bad_scene.json()["errcode"] == 40169
+    unreleased = await api.post(code, params=query, json={"scene": "o=12", "page": "pages/new/new"})
+    assert unreleased.json()["errcode"] == 41030

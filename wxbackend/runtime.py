@@ -55,6 +55,7 @@ class Runtime:
     redis: aioredis.Redis
     http: httpx.AsyncClient
     api: WeChatAPI
+    mp_api: WeChatAPI | None  # the Mini Program's, when one is configured
     envelope: Envelope
     keywords: KeywordRouter
     inbox: OAInbox
@@ -146,6 +147,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                               grace_seconds=act.pending_grace_seconds,
                               sold_out_memo=act.sold_out_memo_seconds)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
+                      mp_api=mp,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       inbox_retention=InboxRetention(
                           pool, pii, retention_days=settings.privacy.inbound_retention_days, now=now),

@@ -17,9 +17,12 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import hashlib
+import io
 import itertools
 import json
 import math
+import re
 import secrets
 import time
 import urllib.parse
@@ -228,6 +231,8 @@ class FakeWeChat(FakeServer):
         self._serial = itertools.count(1)
         self._msgids = itertools.count(int(fixture("template_send.json")["msgid"]))
         self._client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
+        self._grants: dict[tuple[str, str], int] = {}  # (openid, template_id) -> sends granted
+        self.wxacode_pages: set[str] = set()            # pages "released" (check_path=true)
         self._routes: dict[str, tuple[str, bool, _Endpoint]] = {
             "/cgi-bin/token": ("GET", False, self._token),
             "/cgi-bin/stable_token": ("POST", False, self._stable_token),
@@ -238,7 +243,8 @@ class FakeWeChat(FakeServer):
             "/cgi-bin/message/custom/send": ("POST", True, self._custom_send),
             "/cgi-bin/message/template/send": ("POST", True, self._template_send),
             "/cgi-bin/message/subscribe/bizsend": ("POST", True, self._subscribe_send),
-            "/cgi-bin/message/subscribe/send": ("POST", True, self._subscribe_send),
+            "/cgi-bin/message/subscribe/send": ("POST", True, self._mp_subscribe_send),
+            "/wxa/getwxacodeunlimit": ("POST", True, self._wxacode_unlimited),
             "/sns/oauth2/access_token": ("GET", False, self._sns_access_token),
             "/sns/userinfo": ("GET", False, self._sns_userinfo),
             "/sns/jscode2session": ("GET", False, self._jscode2session),
@@ -413,6 +419,10 @@ class FakeWeChat(FakeServer):
                 answer = self._route(call, body_is_json_object)
             except _Reject as reject:
                 answer = error_fixture(reject.errcode)
+        if isinstance(answer, bytes):  # an image API's success is the image itself
+            handler.set_header("Content-Type", "image/jpeg")
+            handler.finish(answer)
+            return
         handler.set_header("Content-Type", "application/json; encoding=utf-8")
         # Not awaited: if the client already gave up, the write fails quietly, as it should.
         handler.finish(json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
@@ -740,6 +750,38 @@ class FakeWeChat(FakeServer):
         self._deliver(call.path, body)
         return fixture("ok.json")
 
+    def grant_subscribe(self, openid: str, template_id: str, sends: int = 1) -> None:
+        """The user tapped "allow" for a one-time template ``sends`` times (wx.requestSubscribeMessage)."""
+        key = (openid, template_id)
+        self._grants[key] = self._grants.get(key, 0) + sends
+
+    def _mp_subscribe_send(self, call: FakeCall) -> dict:
+        body = call.body
+        assert body is not None and call.appid is not None
+        if self._apps[call.appid].kind != MINIPROGRAM:
+            raise _Reject(48001)
+        _check_template_message(body)
+        key = (body["touser"], body["template_id"])
+        if self._grants.get(key, 0) <= 0:
+            raise _Reject(43101)
+        self._grants[key] -= 1
+        self._deliver(call.path, body)
+        return fixture("ok.json")
+
+    def _wxacode_unlimited(self, call: FakeCall) -> dict | bytes:
+        body = call.body
+        assert body is not None and call.appid is not None
+        if self._apps[call.appid].kind != MINIPROGRAM:
+            raise _Reject(48001)
+        scene, page = body.get("scene"), body.get("page", "")
+        if not isinstance(scene, str) or not 1 <= len(scene) <= 32 or not _SCENE.match(scene):
+            raise _Reject(40169)
+        if not isinstance(page, str) or page.startswith("/") or "?" in page or (
+                body.get("check_path", True) and page and page not in self.wxacode_pages):
+            raise _Reject(41030)
+        self._deliver(call.path, body)
+        return _code_image(f"{page}?scene={scene}")
+
     def _deliver(self, path: str, body: dict) -> None:
         self._delivered.setdefault(path, []).append(body)
 
@@ -802,3 +844,37 @@ def _check_template_message(body: dict) -> None:
         raise _Reject(40037)
     if not isinstance(body.get("data"), dict):
         raise _Reject(47001)
+    for key, entry in body["data"].items():
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if not isinstance(value, str) or not _value_fits(key, value):
+            raise _Reject(47003)
+
+
+# WeChat's rules for typed keywords, as its documentation states them (kept apart from the
+# product's own code on purpose: the fake must catch the product's mistakes, not share them).
+_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]+$")
+_HAN = re.compile(r"^[\u3400-\u9fff]+$")
+
+
+def _value_fits(key: str, value: str) -> bool:
+    kind = key.rstrip("0123456789")
+    if "\n" in value or not value:
+        return False
+    if kind == "thing":
+        return len(value) <= 20
+    if kind == "phrase":
+        return len(value) <= 5 and bool(_HAN.match(value))
+    if kind == "character_string":
+        return len(value) <= 32 and value.isascii()
+    if kind == "number":
+        return len(value) <= 32 and value.replace(".", "").isdigit()
+    return len(value) <= 40
+
+
+def _code_image(text: str) -> bytes:
+    """A small real JPEG standing for a Mini Program code (its pixels do not matter here)."""
+    from PIL import Image
+    shade = hashlib.sha256(text.encode()).digest()[:3]  # another code, another image
+    buffer = io.BytesIO()
+    Image.new("RGB", (430, 430), tuple(shade)).save(buffer, "JPEG")
+    return buffer.getvalue()

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_REJECTED = frozenset({40001, 40014, 42001})
 BUSY = -1  # "system error": WeChat asks to retry
+NO_GRANT = 43101   # subscribe message: the user granted no (more) sends of this template
+BAD_VALUE = 47003  # a template keyword's value breaks its type's rule
 
 
 class WeChatAPIError(Exception):
@@ -191,6 +193,41 @@ class WeChatAPI:
         ``client_msg_id`` makes a repeated send a no-op at WeChat, so it may be retried."""
         return await self.call("POST", "/cgi-bin/message/template/send", json=message,
                                idempotent="client_msg_id" in message)
+
+    async def send_mp_subscribe(self, message: dict) -> dict:
+        """``POST /cgi-bin/message/subscribe/send`` (Mini Program token): one send per grant the
+        user gave at a tap; :data:`NO_GRANT` when none is left, :data:`BAD_VALUE` for a value."""
+        return await self.call("POST", "/cgi-bin/message/subscribe/send", json=message)
+
+    async def wxacode_unlimited(self, scene: str, page: str, *, width: int = 430,
+                                check_path: bool = False, env_version: str = "release") -> bytes:
+        """``POST /wxa/getwxacodeunlimit`` (Mini Program token): the image of a Mini Program code
+        for ``page`` carrying ``scene`` (≤ 32 visible characters). WeChat answers the image on
+        success and JSON on failure (41030 bad page, 45009 over 5,000 calls a minute)."""
+        path = "/wxa/getwxacodeunlimit"
+        body = {"scene": scene, "page": page, "width": width, "check_path": check_path,
+                "env_version": env_version}
+        token = await self.tokens.get()
+        for replaced in (False, True):
+            try:
+                response = await self._http.post(self._base + path, params={"access_token": token},
+                                                  json=body, timeout=self._settings.http_timeout)
+            except httpx.TransportError as exc:
+                WECHAT_CALLS.labels(path, "unreachable").inc()
+                raise WeChatUnreachable(path, type(exc).__name__, maybe_delivered=True) from None
+            if response.headers.get("Content-Type", "").startswith("image/"):
+                WECHAT_CALLS.labels(path, "ok").inc()
+                return response.content
+            try:
+                data = response.json()
+            except ValueError:
+                data = {"errcode": BUSY, "errmsg": f"HTTP {response.status_code} without an image"}
+            errcode = int(data.get("errcode") or 0) if isinstance(data, dict) else BUSY
+            if errcode in TOKEN_REJECTED and not replaced:
+                token = await self.tokens.invalidate(token)
+                continue
+            self._check(path, data if errcode else {"errcode": BUSY, "errmsg": "no image"})
+        raise AssertionError("unreachable")
 
     async def send_oa_subscribe(self, message: dict) -> dict:
         """``POST /cgi-bin/message/subscribe/bizsend`` (订阅通知); 43101 no grant left."""
