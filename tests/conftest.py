@@ -45,7 +45,7 @@ _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "audit_heads", "super_admin_filings", "cadre_devices", "cadre_grants",
            "cadre_password_history", "cadres", "applications", "members", "roster_imports",
            "certification_misses", "redemptions", "offering_verifier_items", "offering_verifiers",
-           "offering_bans", "offering_claims", "offerings", "campaigns")
+           "offering_bans", "offering_claims", "offerings", "campaigns", "wxa_codes")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------

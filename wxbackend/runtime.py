@@ -24,6 +24,7 @@ from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.participants import Participants
+from wxbackend.services.activities.posters import Posters
 from wxbackend.services.activities.redemption import Redemption, code_key
 from wxbackend.services.activities.registrations import Registrations
 from wxbackend.services.activities.signups import Signups
@@ -77,6 +78,7 @@ class Runtime:
     participants: Participants
     lottery: Lottery
     redemption: Redemption
+    posters: Posters
     registrations: Registrations
 
     @property
@@ -162,6 +164,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       catalogue=catalogue, signups=Signups(pool, catalogue, admission, now=now),
                       participants=Participants(pool, pii, catalogue, audit=trail, now=now),
                       lottery=Lottery(pool, pii, catalogue, audit=trail, now=now),
+                      posters=Posters(pool, catalogue, mp, h5_base=h5_base, now=now),
                       redemption=Redemption(
                           pool, redis, code_key(index_key), audit=trail, hashing=hashing, now=now,
                           sessions=SessionStore(redis, kind="verifier",

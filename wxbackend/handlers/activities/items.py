@@ -4,10 +4,11 @@ services (permissions and subtree checked in :mod:`wxbackend.services.activities
 from __future__ import annotations
 
 from wxbackend.handlers.admin import AdminHandler
-from wxbackend.handlers.base import route_table
+from wxbackend.handlers.base import BaseHandler, route_table
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.participants import Participants
+from wxbackend.services.activities.posters import Posters
 from wxbackend.services.activities.redemption import Redemption
 from wxbackend.services.activities.registrations import Registrations
 from wxbackend.services.cadres.cadres import CadreService
@@ -17,8 +18,9 @@ from wxbackend.services.errors import InvalidInput
 class ItemsHandler(AdminHandler):
     def initialize(self, cadres: CadreService, catalogue: Catalogue,  # type: ignore[override]
                    participants: Participants, lottery: Lottery,
-                   registrations: Registrations, redemption: Redemption) -> None:
+                   registrations: Registrations, redemption: Redemption, posters: Posters) -> None:
         super().initialize(cadres)
+        self.posters = posters
         self.redemption = redemption
         self.catalogue = catalogue
         self.participants = participants
@@ -149,12 +151,30 @@ class VenueCodeHandler(ItemsHandler):
         self.write_json(await self.redemption.venue_code(self.actor, int(offering_id)))
 
 
+class PosterHandler(ItemsHandler):
+    route = "/admin/v1/offerings/{id}/poster.png"
+
+    async def get(self, offering_id: str) -> None:
+        png = await self.posters.for_cadre(self.actor, int(offering_id), poster_target(self))
+        self.set_header("Content-Type", "image/png")
+        self.finish(png)
+
+
+def poster_target(handler: BaseHandler) -> str:
+    """``?for=mp`` (the Mini Program's code, the default) or ``?for=h5`` (a QR of the H5 page)."""
+    target = handler.get_query_argument("for", "mp")
+    if target not in ("mp", "h5"):
+        raise InvalidInput("for 只能是 mp 或 h5", code="invalid_input")
+    return target
+
+
 def routes(cadres: CadreService, catalogue: Catalogue, participants: Participants,
-           lottery: Lottery, registrations: Registrations, redemption: Redemption) -> list:
+           lottery: Lottery, registrations: Registrations, redemption: Redemption,
+           posters: Posters) -> list:
     return route_table((OfferingsHandler, OfferingHandler, PublishHandler, CloseHandler,
                         CampaignsHandler, ParticipantsHandler, ParticipantsBookHandler, DrawHandler,
                         ApproveSignupHandler, RejectSignupHandler, VerifiersHandler,
-                        DisableVerifierHandler, CheckInHandler, VenueCodeHandler),
+                        DisableVerifierHandler, CheckInHandler, VenueCodeHandler, PosterHandler),
                        {"cadres": cadres, "catalogue": catalogue, "participants": participants,
                         "lottery": lottery, "registrations": registrations,
-                        "redemption": redemption})
+                        "redemption": redemption, "posters": posters})

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from wxbackend.handlers.activities.items import poster_target
 from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
+from wxbackend.services.activities.posters import Posters
 from wxbackend.services.activities.redemption import Redemption
 from wxbackend.services.activities.signups import Signups
 from wxbackend.services.identity.accounts import AccountService
@@ -15,8 +17,9 @@ from wxbackend.services.identity.wechat_login import WeChatLogin
 class ActivityHandler(WorkerHandler):
     def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,  # type: ignore[override]
                    catalogue: Catalogue, signups: Signups, lottery: Lottery,
-                   redemption: Redemption) -> None:
+                   redemption: Redemption, posters: Posters) -> None:
         super().initialize(accounts, login, auth)
+        self.posters = posters
         self.redemption = redemption
         self.catalogue = catalogue
         self.signups = signups
@@ -87,11 +90,20 @@ class VenueCheckInHandler(ActivityHandler):
         self.write_json(await self.redemption.check_in_at_venue(self.account_id, int(offering_id), code))
 
 
+class PosterHandler(ActivityHandler):
+    route = "offerings/{id}/poster.png"
+
+    async def get(self, offering_id: str) -> None:
+        png = await self.posters.for_worker(int(offering_id), poster_target(self))
+        self.set_header("Content-Type", "image/png")
+        self.finish(png)
+
+
 _HANDLERS = (OpenItemsHandler, ItemHandler, SignUpHandler, DrawRecordHandler, MySignupsHandler,
-             ConfirmHandler, CancelHandler, CodeHandler, VenueCheckInHandler)
+             ConfirmHandler, CancelHandler, CodeHandler, VenueCheckInHandler, PosterHandler)
 
 
 def routes(accounts: AccountService, login: WeChatLogin, catalogue: Catalogue,
-           signups: Signups, lottery: Lottery, redemption: Redemption) -> list:
+           signups: Signups, lottery: Lottery, redemption: Redemption, posters: Posters) -> list:
     return worker_routes(_HANDLERS, accounts=accounts, login=login, catalogue=catalogue,
-                         signups=signups, lottery=lottery, redemption=redemption)
+                         signups=signups, lottery=lottery, redemption=redemption, posters=posters)
