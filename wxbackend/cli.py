@@ -125,7 +125,9 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, rt.settings.activities.sweep_seconds,
                                               rt.lottery.draw_due, "lottery draws")),
             asyncio.create_task(_periodically(stop, 600, rt.registrations.ban_no_shows,
-                                              "no-show bans"))]
+                                              "no-show bans")),
+            asyncio.create_task(_periodically(stop, 900, lambda: rt.notices.remind_tomorrow(rt.pool),
+                                              "activity reminders"))]
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:

@@ -206,6 +206,12 @@ class ActivitiesSettings:
     pending_grace_seconds: float = 30  # an admission unrecorded this long is given back
     sweep_seconds: float = 30          # lapse overdue holds and reconcile the gate this often
     sold_out_memo_seconds: float = 0.5  # a process answers "sold out" from memory this long
+    # Results and reminders. OA category template with thing1 (item), phrase2 (result), time3,
+    # thing4 (what to do); Mini Program subscribe templates with the same keywords. Empty: not
+    # sent (the worker's pages show everything anyway).
+    notice_template_id: str = ""
+    mp_result_template_id: str = ""
+    mp_reminder_template_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from wxbackend.infra.sms import create_sms_sender
 from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
+from wxbackend.services.activities.notices import Notices
 from wxbackend.services.activities.participants import Participants
 from wxbackend.services.activities.posters import Posters
 from wxbackend.services.activities.redemption import Redemption, code_key
@@ -79,6 +80,7 @@ class Runtime:
     lottery: Lottery
     redemption: Redemption
     posters: Posters
+    notices: Notices
     registrations: Registrations
 
     @property
@@ -141,6 +143,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                                 h5_base=h5_base, card_key=cards, audit=trail, now=now)
         rosters = RosterService(pool, pii, settings.membership, audit=trail, now=now)
         catalogue = Catalogue(pool, pii, audit=trail, now=now)
+        notices = Notices(settings.activities, oa_appid=wx.appid,
+                          mp_appid=settings.miniprogram.appid, h5_base=h5_base, now=now)
         # One bound on password hashing per process, for cadres and verifiers alike.
         hashing = PasswordHashing(concurrency=settings.admin.hash_concurrency,
                                   queue=settings.admin.hash_queue)
@@ -153,7 +157,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       inbox_retention=InboxRetention(
                           pool, pii, retention_days=settings.privacy.inbound_retention_days, now=now),
-                      outbox=OutboxWorker(pool, api, settings.outbox), pii=pii,
+                      outbox=OutboxWorker(pool, api, settings.outbox, mp=mp), pii=pii,
                       accounts=accounts, login=login,
                       sms=SmsCodeService(redis, create_sms_sender(settings.sms), pii, settings.sms,
                                          now=now),
@@ -161,15 +165,16 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now,
                                           hashing=hashing),
                       membership=membership, reviews=reviews, rosters=rosters, audit=trail,
-                      catalogue=catalogue, signups=Signups(pool, catalogue, admission, now=now),
+                      catalogue=catalogue, signups=Signups(pool, catalogue, admission, notices, now=now),
                       participants=Participants(pool, pii, catalogue, audit=trail, now=now),
-                      lottery=Lottery(pool, pii, catalogue, audit=trail, now=now),
+                      lottery=Lottery(pool, pii, catalogue, notices, audit=trail, now=now),
                       posters=Posters(pool, catalogue, mp, h5_base=h5_base, now=now),
                       redemption=Redemption(
                           pool, redis, code_key(index_key), audit=trail, hashing=hashing, now=now,
                           sessions=SessionStore(redis, kind="verifier",
                                                 ttl=settings.sessions.verifier_ttl, now=now)),
-                      registrations=Registrations(pool, audit=trail, now=now))
+                      registrations=Registrations(pool, notices, audit=trail, now=now),
+                      notices=notices)
     finally:
         if rosters is not None:
             await rosters.close()  # imports still running end as failed, before the pool goes

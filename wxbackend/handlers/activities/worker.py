@@ -44,7 +44,9 @@ class SignUpHandler(ActivityHandler):
     route = "offerings/{id}/signup"
 
     async def post(self, offering_id: str) -> None:
-        self.write_json({"signup": await self.signups.sign_up(self.account_id, int(offering_id))}, 201)
+        body = self.json_body() if self.request.body else {}
+        self.write_json({"signup": await self.signups.sign_up(self.account_id, int(offering_id),
+                                                              body.get("subscribed"))}, 201)
 
 
 class DrawRecordHandler(ActivityHandler):

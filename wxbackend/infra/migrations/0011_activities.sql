@@ -73,6 +73,8 @@ CREATE TABLE offering_claims (
     code_hash       bytea UNIQUE,           -- the worker's one-time code, hashed
     used_at         timestamptz,
     used_by         text,                   -- who redeemed or checked it in
+    notice_grants   text[] NOT NULL DEFAULT '{}',  -- Mini Program templates the worker allowed at the tap
+    reminded_at     timestamptz,            -- the day-before reminder went out
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     CHECK ((status = 'held') = (hold_until IS NOT NULL))
@@ -163,3 +165,8 @@ BEGIN
     RETURN QUERY SELECT 'ok'::text, made, o.stock - o.taken;
 END;
 $$;
+
+-- Results and reminders may go as Mini Program subscribe messages (with the Mini Program's token).
+ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check
+    CHECK (kind IN ('custom', 'template', 'oa_subscribe', 'mp_subscribe'));

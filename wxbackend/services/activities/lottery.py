@@ -20,6 +20,7 @@ import asyncpg
 
 from wxbackend.infra.pii import PersonalData
 from wxbackend.services.activities.catalogue import PERMISSION, SEED_COLUMN, Catalogue
+from wxbackend.services.activities.notices import Notices
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
@@ -42,8 +43,10 @@ def verify(seed_hash: bytes, seed: bytes, entry_ids: Sequence[int], stock: int) 
 
 
 class Lottery:
-    def __init__(self, pool: asyncpg.Pool, pii: PersonalData, catalogue: Catalogue, *,
-                 audit: AuditTrail, now: Callable[[], datetime] = china_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, pii: PersonalData, catalogue: Catalogue,
+                 notices: Notices, *, audit: AuditTrail,
+                 now: Callable[[], datetime] = china_now) -> None:
+        self._notices = notices
         self._pool = pool
         self._pii = pii
         self._catalogue = catalogue
@@ -71,6 +74,8 @@ class Lottery:
                 await claims_store.settle_draw(conn, offering_id, winners,
                                                now + timedelta(minutes=row["hold_minutes"]), now)
                 await store.drawn(conn, offering_id, seed, entries, now)
+                await self._notices.tell(conn, winners, "won")
+                await self._notices.tell(conn, sorted(set(entries) - set(winners)), "lost")
                 await self._audit.record(
                     conn, actor_id=actor.id if actor else None,
                     actor=actor.username if actor else "system", org_id=row["org_id"],

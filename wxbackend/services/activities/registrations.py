@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from wxbackend.services.activities.catalogue import PERMISSION
+from wxbackend.services.activities.notices import Notices
 from wxbackend.services.activities.signups import claim_view
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
@@ -25,8 +26,9 @@ REASON_MAX = 200
 
 
 class Registrations:
-    def __init__(self, pool: asyncpg.Pool, *, audit: AuditTrail,
+    def __init__(self, pool: asyncpg.Pool, notices: Notices, *, audit: AuditTrail,
                  now: Callable[[], datetime] = china_now) -> None:
+        self._notices = notices
         self._pool = pool
         self._audit = audit
         self._now = now
@@ -58,6 +60,8 @@ class Registrations:
             else:
                 await claims_store.set_status(conn, claim_id, "waitlisted", now)
             claim = await claims_store.get_for_update(conn, claim_id)
+            await self._notices.tell(conn, [claim_id],
+                                     "approved" if claim["status"] == "held" else "waitlisted")
             await self._audit.record(conn, actor_id=actor.id, actor=actor.username,
                                      org_id=row["org_id"], action=f"{row['kind']}.approve",
                                      target=f"signup:{claim_id}",
@@ -76,6 +80,7 @@ class Registrations:
                 raise Conflict("该报名已处理", code="claim_state")
             await claims_store.set_status(conn, claim_id, "rejected", now)
             claim = await claims_store.get_for_update(conn, claim_id)
+            await self._notices.tell(conn, [claim_id], "rejected")
             await self._audit.record(conn, actor_id=actor.id, actor=actor.username,
                                      org_id=row["org_id"], action=f"{row['kind']}.reject",
                                      target=f"signup:{claim_id}",

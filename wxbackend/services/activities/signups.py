@@ -14,6 +14,7 @@ import asyncpg
 
 from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.notices import Notices
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, Forbidden, NotFound
 from wxbackend.store.activities import claims as store
@@ -46,16 +47,18 @@ def claim_view(row: asyncpg.Record | dict) -> dict:
 
 
 class Signups:
-    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, admission: Admission, *,
-                 now: Callable[[], datetime] = china_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, admission: Admission,
+                 notices: Notices, *, now: Callable[[], datetime] = china_now) -> None:
         self._pool = pool
         self._catalogue = catalogue
         self._admission = admission
+        self._notices = notices
         self._now = now
 
-    async def sign_up(self, account_id: int, offering_id: int) -> dict:
+    async def sign_up(self, account_id: int, offering_id: int, subscribed: object = None) -> dict:
         """Sign up for an activity or claim a unit of a service. Losers are told at once and
-        plainly why (sold out, over a cap, not open to them); nothing is written for them."""
+        plainly why (sold out, over a cap, not open to them); nothing is written for them.
+        ``subscribed``: the Mini Program templates the worker allowed at this tap."""
         item = await self._catalogue.published(offering_id)
         if item is None:
             raise NotFound("未找到该活动或服务", code="item_not_found")
@@ -72,7 +75,10 @@ class Signups:
         if reason is not None:
             raise Forbidden(f"不符合参与条件：{reason}", code="not_eligible")
         taken = await self._admission.take(admission_item, account_id, _FIRST_STATUS[item["mode"]])
+        grants = self._notices.allowed(subscribed)
         async with self._pool.acquire() as conn:
+            if grants:
+                await store.set_grants(conn, taken.claim_id, grants)
             rows = await store.of_account(conn, account_id, offering_id=offering_id)
         mine = next(r for r in rows if r["id"] == taken.claim_id)
         return claim_view(mine)
@@ -133,7 +139,9 @@ class Signups:
         if item["mode"] != "review":
             return 0
         until = now + timedelta(minutes=item["hold_minutes"])
-        return len(await store.promote(conn, item["id"], units, until, now))
+        moved = await store.promote(conn, item["id"], units, until, now)
+        await self._notices.tell(conn, [r["id"] for r in moved], "promoted")
+        return len(moved)
 
     async def lapse_holds(self) -> int:
         """Holds past their deadline lapse; their units go back to the stock (and the gate) or

@@ -35,7 +35,8 @@ def custom_text(openid: str, content: str) -> dict:
 
 
 class OutboxWorker:
-    def __init__(self, pool: asyncpg.Pool, api: WeChatAPI, settings: OutboxSettings) -> None:
+    def __init__(self, pool: asyncpg.Pool, api: WeChatAPI, settings: OutboxSettings, *,
+                 mp: WeChatAPI | None = None) -> None:
         self._pool = pool
         self._api = api
         self._settings = settings
@@ -44,6 +45,8 @@ class OutboxWorker:
             "template": api.send_template,
             "oa_subscribe": api.send_oa_subscribe,
         }
+        if mp is not None:  # the Mini Program's own messages go with its own token
+            self._senders["mp_subscribe"] = mp.send_mp_subscribe
 
     def _backoff(self, attempts: int) -> float:
         base = self._settings.backoff_base ** attempts

@@ -172,3 +172,34 @@ async def ban_no_shows(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.
            ON CONFLICT (org_id, account_id) DO UPDATE SET until = greatest(b.until, excluded.until),
                reason_claim_id = excluded.reason_claim_id
            RETURNING b.account_id""", now)
+
+
+async def notice_context(conn: asyncpg.Connection, claim_ids: list[int], oa_appid: str,
+                         mp_appid: str) -> list[asyncpg.Record]:
+    """What a result or reminder needs per claim: the item, the times, the worker's openids and
+    the Mini Program templates they allowed."""
+    return await conn.fetch(
+        """SELECT c.id, c.status, c.hold_until, c.notice_grants, o.title, o.starts_at, o.place,
+                  (SELECT subject FROM account_identities i WHERE i.account_id = c.account_id
+                     AND i.kind = 'oa_openid' AND i.issuer = $2) AS oa_openid,
+                  (SELECT subject FROM account_identities i WHERE i.account_id = c.account_id
+                     AND i.kind = 'mp_openid' AND i.issuer = $3) AS mp_openid
+           FROM offering_claims c JOIN offerings o ON o.id = c.offering_id
+           WHERE c.id = ANY($1::bigint[])""", claim_ids, oa_appid, mp_appid)
+
+
+async def set_grants(conn: asyncpg.Connection, claim_id: int, templates: list[str]) -> None:
+    await conn.execute("UPDATE offering_claims SET notice_grants = $2 WHERE id = $1", claim_id, templates)
+
+
+async def due_reminders(conn: asyncpg.Connection, day_starts: datetime, day_ends: datetime,
+                        now: datetime, limit: int) -> list[int]:
+    """Confirmed places of items starting within [day_starts, day_ends) not reminded yet; marked
+    reminded here (in the caller's transaction, with the messages)."""
+    return [r["id"] for r in await conn.fetch(
+        """UPDATE offering_claims c SET reminded_at = $3
+           WHERE c.id IN (SELECT c2.id FROM offering_claims c2 JOIN offerings o ON o.id = c2.offering_id
+                          WHERE c2.status = 'confirmed' AND c2.reminded_at IS NULL
+                            AND o.starts_at >= $1 AND o.starts_at < $2
+                          ORDER BY c2.id LIMIT $4 FOR UPDATE OF c2 SKIP LOCKED)
+           RETURNING c.id""", day_starts, day_ends, now, limit)]
