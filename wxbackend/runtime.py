@@ -171,6 +171,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       posters=Posters(pool, catalogue, mp, h5_base=h5_base, now=now),
                       redemption=Redemption(
                           pool, redis, code_key(index_key), audit=trail, hashing=hashing, now=now,
+                          public_url=settings.server.public_url,
                           sessions=SessionStore(redis, kind="verifier",
                                                 ttl=settings.sessions.verifier_ttl, now=now)),
                       registrations=Registrations(pool, notices, audit=trail, now=now),

@@ -1042,6 +1042,156 @@
     });
   }
 
+  // --- 工会活动、普惠服务 (activities.html, services.html) ---------------------------------------
+  const MODE_NAMES = { first_come: "先到先得", lottery: "报名抽签", review: "报名审核" };
+  const ACTION_NAMES = { first_come: "立即抢", lottery: "报名参加抽签", review: "报名（需审核）" };
+
+  /** When an item takes place (or, without a time of its own, its sign-up window). */
+  function itemTime(o) {
+    if (o.starts_at) return `${formatTime(o.starts_at)}${o.ends_at ? ` 至 ${formatTime(o.ends_at)}` : ""}`;
+    return `${formatTime(o.opens_at)} 至 ${formatTime(o.closes_at)}`;
+  }
+
+  /** What a sign-up answered, in a sentence for the worker. */
+  function signupSentence(signup) {
+    if (signup.status === "held") return `已为您保留名额，请在 ${formatTime(signup.hold_until)} 前到“我的报名”确认`;
+    return signup.status_name;
+  }
+
+  function offeringCard(o) {
+    const facts = el("dl", { className: "facts" },
+      fact("主办", o.org_name), fact("时间", itemTime(o)), o.place ? fact("地点", o.place) : null,
+      fact("方式", MODE_NAMES[o.mode]),
+      fact(o.mode === "first_come" ? "剩余" : "名额", o.mode === "first_come" ? `${o.left} / ${o.stock}` : String(o.stock)));
+    const card = el("div", { className: "card", id: `item-${o.id}` },
+      el("h2", { textContent: o.title }), o.summary ? el("p", { className: "muted", textContent: o.summary }) : null, facts);
+    if (o.mode === "lottery" && o.seed_hash) {
+      card.append(el("p", { className: "muted small-print",
+        textContent: `抽签种子摘要（SHA-256）：${o.seed_hash}。报名截止后开奖并公布种子，任何人都可复核中签结果。` }));
+    }
+    const answer = el("p", { className: "ok", hidden: true });
+    const error = el("p", { className: "error", role: "alert", hidden: true });
+    if (o.state === "upcoming") {
+      card.append(el("p", { className: "notice", textContent: `即将开始：${formatTime(o.opens_at)} 开放报名` }));
+    } else if (o.state === "closed") {
+      card.append(el("p", { className: "notice", textContent: "已结束" }));
+    } else if (!o.eligible) {
+      card.append(el("p", { className: "notice", textContent: `不能参加：${o.reason}` }));
+    } else {
+      const button = el("button", { type: "button", className: "button", textContent: ACTION_NAMES[o.mode] });
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        setMessage(error, "");
+        try {
+          const { signup } = await api("POST", `offerings/${o.id}/signup`);
+          setMessage(answer, signupSentence(signup));
+          show(button, false);
+        } catch (err) {
+          setMessage(error, err.code === "network" ? `${err.message}（可再次点击重试）` : err.message);
+          // Sold out, over a cap, not open: the answer stands; a network failure may be retried.
+          button.disabled = !["network", "drop_busy", "unavailable"].includes(err.code);
+        }
+      });
+      card.append(button);
+    }
+    card.append(answer, error);
+    return card;
+  }
+
+  async function offeringsPage() {
+    const kind = document.body.dataset.kind;
+    const me = await signedIn(location.pathname);
+    if (!me) return;
+    const { offerings } = await api("GET", "offerings");
+    const mine = offerings.filter((o) => o.kind === kind);
+    $("#offerings").replaceChildren(...mine.map(offeringCard));
+    show($("#empty"), mine.length === 0);
+    loadingDone();
+    show($("#content"));
+    if (location.hash) {
+      const target = document.getElementById(location.hash.slice(1));
+      if (target) target.scrollIntoView();
+    }
+  }
+
+  // --- 我的报名 (signups.html) -------------------------------------------------------------------
+  function signupCard(s, reload) {
+    const card = el("div", { className: "card" },
+      el("h2", { textContent: s.title }),
+      el("dl", { className: "facts" }, fact("主办", s.org_name), fact("状态", s.status_name),
+        s.starts_at ? fact("时间", formatTime(s.starts_at)) : null, s.place ? fact("地点", s.place) : null,
+        s.hold_until ? fact("请在此前确认", formatTime(s.hold_until)) : null));
+    const error = el("p", { className: "error", role: "alert", hidden: true });
+    const act = (label, path, tone) => {
+      const button = el("button", { type: "button", className: `button ${tone || ""}`, textContent: label });
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          await api("POST", path);
+          await reload();
+        } catch (err) {
+          setMessage(error, err.message);
+          button.disabled = false;
+        }
+      });
+      return button;
+    };
+    if (s.status === "held") card.append(act("确认名额", `signups/${s.id}/confirm`));
+    if (s.status === "confirmed") {
+      const image = el("img", { className: "code", alt: "券码二维码：请出示给工作人员扫描", width: 240, height: 240 });
+      const refresh = () => { image.src = `${API}signups/${s.id}/code.png?t=${Date.now()}`; };
+      const box = el("div", { className: "code-box", hidden: true },
+        el("p", { className: "muted", textContent: "请向工作人员出示此码；券码每分钟自动更新，截图无效。" }), image);
+      const button = el("button", { type: "button", className: "button", textContent: "出示券码" });
+      let timer = null;
+      button.addEventListener("click", () => {
+        const opening = box.hidden;
+        show(box, opening);
+        button.textContent = opening ? "收起券码" : "出示券码";
+        clearInterval(timer);
+        if (opening) { refresh(); timer = setInterval(refresh, 60000); }
+      });
+      image.addEventListener("error", () => setMessage(error, "券码加载失败，请刷新页面后重试"));
+      card.append(button, box);
+    }
+    const cancellable = ["entered", "pending", "waitlisted", "held", "confirmed"].includes(s.status) &&
+      (!s.cancel_until || new Date(s.cancel_until).getTime() > Date.now());
+    if (cancellable) card.append(act("取消报名", `signups/${s.id}/cancel`, "plain"));
+    card.append(error);
+    return card;
+  }
+
+  async function signupsPage() {
+    const me = await signedIn("/h5/signups.html");
+    if (!me) return;
+    const reload = async () => {
+      const { signups } = await api("GET", "signups");
+      $("#signups").replaceChildren(...signups.map((s) => signupCard(s, reload)));
+      show($("#empty"), signups.length === 0);
+    };
+    await reload();
+    loadingDone();
+    show($("#content"));
+  }
+
+  // --- 现场签到 (checkin.html#o=<item>&code=<venue code>) ---------------------------------------
+  async function checkinPage() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    const me = await signedIn(`/h5/checkin.html${location.hash}`);
+    if (!me) return;
+    loadingDone();
+    show($("#content"));
+    try {
+      await api("POST", `offerings/${encodeURIComponent(params.get("o") || "0")}/checkin`,
+        { code: params.get("code") || "" });
+      $("#checkin-title").textContent = "签到成功";
+      setMessage($("#checkin-ok"), "欢迎参加，请按现场工作人员指引入场。");
+    } catch (err) {
+      $("#checkin-title").textContent = "签到未成功";
+      setMessage($("#checkin-error"), err.message);
+    }
+  }
+
   // --- every page -------------------------------------------------------------------------------
   /** <a data-back href="fallback">: back to the previous page of this site, else to href. */
   document.addEventListener("click", (event) => {
@@ -1075,6 +1225,7 @@
   const pages = {
     register: registerPage, me: mePage, login: loginPage,
     join: joinPage, certify: certifyPage, membership: membershipPage, found: foundPage,
+    offerings: offeringsPage, signups: signupsPage, checkin: checkinPage,
   };
   const page = pages[document.body.dataset.page];
   if (page) {

@@ -44,5 +44,10 @@ def routes(static_root: Path = STATIC_ROOT) -> list:
                                      "default_filename": "index.html"}),
         # what a member card's QR code opens
         (r"/admin/(card\.html)", PageHandler, {"path": str(static_root / "admin")}),
+        # a venue's screen showing the rotating check-in code
+        (r"/admin/(venue\.html)", PageHandler, {"path": str(static_root / "admin")}),
+        # what a worker's redemption code opens: the phone page of the merchant's staff
+        (r"/verify/()", PageHandler, {"path": str(static_root / "verify"),
+                                      "default_filename": "index.html"}),
         (r"/static/(.*)", PageHandler, {"path": str(static_root)}),
     ]

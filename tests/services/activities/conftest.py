@@ -9,6 +9,7 @@ import pytest
 
 from tests.services.cadres.test_cadres import PASSWORD, UA, org_id, otp
 from wxbackend.services.clock import CHINA
+from wxbackend.services.identity.accounts import PHONE_COLUMN
 from wxbackend.store.membership import orgs as org_store
 
 # A Monday morning well ahead of Redis's own clock, so keys that expire at a China day's end live.
@@ -16,14 +17,18 @@ T0 = datetime(2030, 6, 3, 9, 0, tzinfo=CHINA)
 
 
 async def make_workers(db, n: int, union_id: int | None, *, level: str = "certified",
-                       home_code: str = "SC-510100", **member) -> list[int]:
+                       home_code: str = "SC-510100", pii=None, **member) -> list[int]:
     """``n`` registered accounts with a verified phone and a home union; with ``union_id`` each
-    also has a linked member record there (``level`` "member": retained, not active)."""
+    also has a linked member record there (``level`` "member": retained, not active). The
+    phones are placeholders unless ``pii`` is given (pages that show the account need real ones)."""
     home = await org_id(db, home_code)
     ids = [r["id"] for r in await db.fetch(
         """INSERT INTO accounts (registered_at, home_org_id, phone_enc, phone_bidx, phone_verified_at)
            SELECT now(), $1, '\\x00'::bytea, uuid_send(gen_random_uuid()), now() FROM generate_series(1, $2)
            RETURNING id""", home, n)]
+    if pii is not None:
+        await db.executemany("UPDATE accounts SET phone_enc = $2 WHERE id = $1",
+                             [(a, pii.encrypt(f"139{a:08d}", PHONE_COLUMN)) for a in ids])
     if union_id is not None:
         await db.executemany(
             """INSERT INTO members (org_id, member_no, name, id_number_enc, id_number_bidx, gender,

@@ -151,6 +151,15 @@ class VenueCodeHandler(ItemsHandler):
         self.write_json(await self.redemption.venue_code(self.actor, int(offering_id)))
 
 
+class VenueCodeImageHandler(ItemsHandler):
+    route = "/admin/v1/offerings/{id}/venue-code.png"
+
+    async def get(self, offering_id: str) -> None:
+        png = await self.redemption.venue_code_png(self.actor, int(offering_id))
+        self.set_header("Content-Type", "image/png")
+        self.finish(png)
+
+
 class PosterHandler(ItemsHandler):
     route = "/admin/v1/offerings/{id}/poster.png"
 
@@ -174,7 +183,8 @@ def routes(cadres: CadreService, catalogue: Catalogue, participants: Participant
     return route_table((OfferingsHandler, OfferingHandler, PublishHandler, CloseHandler,
                         CampaignsHandler, ParticipantsHandler, ParticipantsBookHandler, DrawHandler,
                         ApproveSignupHandler, RejectSignupHandler, VerifiersHandler,
-                        DisableVerifierHandler, CheckInHandler, VenueCodeHandler, PosterHandler),
+                        DisableVerifierHandler, CheckInHandler, VenueCodeHandler, VenueCodeImageHandler,
+                        PosterHandler),
                        {"cadres": cadres, "catalogue": catalogue, "participants": participants,
                         "lottery": lottery, "registrations": registrations,
                         "redemption": redemption, "posters": posters})

@@ -84,6 +84,15 @@ class CodeHandler(ActivityHandler):
         self.write_json(await self.redemption.code_for(self.account_id, int(signup_id)))
 
 
+class CodeImageHandler(ActivityHandler):
+    route = "signups/{id}/code.png"
+
+    async def get(self, signup_id: str) -> None:
+        png = await self.redemption.code_png(self.account_id, int(signup_id))
+        self.set_header("Content-Type", "image/png")
+        self.finish(png)
+
+
 class VenueCheckInHandler(ActivityHandler):
     route = "offerings/{id}/checkin"
 
@@ -102,7 +111,8 @@ class PosterHandler(ActivityHandler):
 
 
 _HANDLERS = (OpenItemsHandler, ItemHandler, SignUpHandler, DrawRecordHandler, MySignupsHandler,
-             ConfirmHandler, CancelHandler, CodeHandler, VenueCheckInHandler, PosterHandler)
+             ConfirmHandler, CancelHandler, CodeHandler, CodeImageHandler, VenueCheckInHandler,
+             PosterHandler)
 
 
 def routes(accounts: AccountService, login: WeChatLogin, catalogue: Catalogue,

@@ -15,8 +15,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import io
 import json
 import re
 import secrets
@@ -33,6 +35,7 @@ from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.passwords import PasswordHashing
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
+from wxbackend.services.drawing import qr_image
 from wxbackend.services.errors import (
     Conflict,
     DomainError,
@@ -70,7 +73,8 @@ def code_key(index_key: bytes) -> bytes:
 class Redemption:
     def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, key: bytes, *,
                  sessions: SessionStore, audit: AuditTrail, hashing: PasswordHashing,
-                 now: Callable[[], datetime] = china_now) -> None:
+                 public_url: str, now: Callable[[], datetime] = china_now) -> None:
+        self._public_url = public_url.rstrip("/")
         self._pool = pool
         self._key = key
         self._sessions = sessions
@@ -93,8 +97,15 @@ class Redemption:
             raise Conflict("该名额已使用", code="already_used")
         if row["status"] != "confirmed":
             raise Conflict("确认名额后才能出示券码", code="claim_state")
-        return {"code": signed_tokens.issue(self._key, CLAIM_CODE, claim_id, self._unix()),
+        code = signed_tokens.issue(self._key, CLAIM_CODE, claim_id, self._unix())
+        # The QR opens the verifier's page with the code: any phone camera scans it, no app needed.
+        return {"code": code, "url": f"{self._public_url}/verify/#code={code}",
                 "expires_in": CODE_MAX_AGE, "refresh_in": CODE_MAX_AGE // 2}
+
+    async def code_png(self, account_id: int, claim_id: int) -> bytes:
+        """The code as a QR image for the worker's page."""
+        shown = await self.code_for(account_id, claim_id)
+        return await asyncio.get_running_loop().run_in_executor(None, _qr_png, shown["url"])
 
     async def check_in_at_venue(self, account_id: int, offering_id: int, venue_code: str) -> dict:
         """The worker scanned the venue's screen with their own phone."""
@@ -179,8 +190,15 @@ class Redemption:
         """The rotating code a venue's screen shows (the console page refreshes it)."""
         async with self._pool.acquire() as conn:
             await self._items_in_reach(conn, actor, [offering_id])
-        return {"code": signed_tokens.issue(self._key, VENUE_CODE, offering_id, self._unix()),
+        code = signed_tokens.issue(self._key, VENUE_CODE, offering_id, self._unix())
+        return {"code": code, "url": f"{self._public_url}/h5/checkin.html#o={offering_id}&code={code}",
                 "refresh_in": 30, "expires_in": VENUE_MAX_AGE}
+
+    async def venue_code_png(self, actor: Actor, offering_id: int) -> bytes:
+        """The venue's code as a large QR for its screen: scanned, it opens the worker's check-in
+        page signed in as the worker."""
+        shown = await self.venue_code(actor, offering_id)
+        return await asyncio.get_running_loop().run_in_executor(None, _qr_png, shown["url"], 720)
 
     async def check_in_by_cadre(self, actor: Actor, offering_id: int, code: str) -> dict:
         """A cadre managing the item scans a worker's code at the door."""
@@ -242,6 +260,7 @@ class Redemption:
     async def _use(self, code: str, offering_ids: list[int], by: str, *,
                    remember: tuple[int, str] | None = None) -> tuple[int, dict]:
         now = self._now()
+        code = code.rsplit("code=", 1)[-1].strip()  # the scanned URL, or the code typed in
         try:
             claim_id, _ = signed_tokens.read(self._key, CLAIM_CODE, code, self._unix(), CODE_MAX_AGE)
         except DomainError as exc:
@@ -280,6 +299,12 @@ class Redemption:
             raise Conflict("尚未到使用时间", code="not_yet_valid")
         if row["ends_at"] is not None and now > row["ends_at"]:
             raise Conflict("已过使用期限", code="code_expired_window")
+
+
+def _qr_png(text: str, box: int = 480) -> bytes:
+    out = io.BytesIO()
+    qr_image(text, box).save(out, "PNG")
+    return out.getvalue()
 
 
 def _refusal(row: asyncpg.Record) -> tuple[int, dict]:
