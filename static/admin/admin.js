@@ -288,6 +288,7 @@
     reviews: { perm: "member.review", load: loadReviews },
     members: { perm: "member.review member.import member.export", load: loadMembersView },
     cards: { load: resetCardCheck },
+    offerings: { perm: "activity.manage service.manage", load: loadOfferings },
     password: { load: resetPasswordForm },
   };
 
@@ -1006,6 +1007,133 @@
     }
   }
 
+  // --- 活动与普惠 ---------------------------------------------------------------------------------
+  const FORMS = { activity: { offline: "线下活动", quiz: "线上答题", vote: "线上投票", lottery: "抽奖" },
+                  service: { ticket: "票券", coupon: "优惠券", checkup: "体检", discount: "商户优惠" } };
+  const MODES = { first_come: "先到先得", lottery: "报名抽签", review: "报名审核" };
+  const ITEM_STATES = { draft: "草稿", upcoming: "未开始", open: "报名中", closed: "已结束" };
+
+  /** datetime-local（北京时间）→ 带 +08:00 的 ISO 时间；空为 null。 */
+  function chinaTime(value) { return value ? `${value}:00+08:00` : null; }
+
+  function fillForms() {
+    const kind = $("#of-kind").value;
+    $("#of-form").replaceChildren(...Object.entries(FORMS[kind]).map(([v, t]) => el("option", { value: v }, t)));
+  }
+
+  async function loadOfferings() {
+    const query = new URLSearchParams();
+    if ($("#offerings-kind").value) query.set("kind", $("#offerings-kind").value);
+    if ($("#offerings-status").value) query.set("status", $("#offerings-status").value);
+    const data = await fetchPage(`/offerings?${query}`, null, $("#offerings-error"));
+    if (data === null) return;
+    const body = $("#offerings-table tbody");
+    body.replaceChildren(...data.offerings.map(offeringRow));
+    show($("#offerings-table"), data.offerings.length > 0);
+    show($("#offerings-empty"), data.offerings.length === 0);
+  }
+
+  function offeringRow(o) {
+    const act = (label, handler) => el("button", { type: "button", class: "btn small plain", onclick: handler }, label);
+    const actions = [];
+    if (o.status === "draft") actions.push(act("发布", () => offeringAction(o, "publish", "发布后职工即可看到，确定发布？")));
+    if (o.status !== "closed") actions.push(act("结束", () => offeringAction(o, "close", "结束后不能再报名，确定结束？")));
+    actions.push(act("名单", () => openParticipants(o)));
+    if (o.mode === "lottery" && o.state === "closed") actions.push(act("开奖", () => offeringAction(o, "draw", "")));
+    actions.push(el("a", { class: "btn small plain", href: `/admin/v1/offerings/${o.id}/poster.png`, target: "_blank" }, "海报"));
+    if (o.kind === "activity") actions.push(el("a", { class: "btn small plain", href: `/admin/venue.html?o=${o.id}`, target: "_blank" }, "签到屏"));
+    return el("tr", {},
+      el("td", {}, String(o.id)), el("td", {}, o.title), el("td", {}, `${FORMS[o.kind][o.form] || o.form} · ${MODES[o.mode]}`),
+      el("td", {}, `${formatTime(o.opens_at)} 至 ${formatTime(o.closes_at)}`), el("td", {}, `${o.stock} / ${o.left}`),
+      el("td", {}, ITEM_STATES[o.state] || o.state), el("td", { class: "actions" }, ...actions));
+  }
+
+  async function offeringAction(o, verb, question) {
+    if (question && !window.confirm(question)) return;
+    try {
+      await api("POST", `/offerings/${o.id}/${verb}`);
+      notify(`“${o.title}”已${{ publish: "发布", close: "结束", draw: "开奖" }[verb]}。`, "ok");
+      loadOfferings();
+    } catch (e) {
+      report($("#offerings-error"), e);
+    }
+  }
+
+  async function submitOffering(event) {
+    event.preventDefault();
+    const error = $("#offering-form-error");
+    const orgs = $("#of-orgs").value.split(/[,，\s]+/).filter(Boolean).map(Number);
+    const body = {
+      kind: $("#of-kind").value, form: $("#of-form").value, mode: $("#of-mode").value,
+      title: $("#of-title").value.trim(), summary: $("#of-summary").value.trim(), place: $("#of-place").value.trim(),
+      opens_at: chinaTime($("#of-opens").value), closes_at: chinaTime($("#of-closes").value),
+      starts_at: chinaTime($("#of-starts").value), ends_at: chinaTime($("#of-ends").value),
+      stock: Number($("#of-stock").value), per_person: Number($("#of-per-person").value),
+      hold_minutes: Number($("#of-hold").value), no_show_ban_days: Number($("#of-ban").value),
+      audience: { level: $("#of-level").value, orgs },
+    };
+    try {
+      const { offering } = await api("POST", "/offerings", body);
+      setMessage(error, "");
+      show($("#offering-form"), false);
+      notify(`已保存草稿“${offering.title}”（编号 ${offering.id}），发布后职工可见。`, "ok");
+      loadOfferings();
+    } catch (e) {
+      report(error, e);
+    }
+  }
+
+  async function openParticipants(o) {
+    state.offering = o;
+    $("#participants-title").textContent = `名单：${o.title}`;
+    show($("#participants"));
+    await loadParticipants();
+  }
+
+  async function loadParticipants() {
+    const o = state.offering;
+    const query = new URLSearchParams();
+    if ($("#participants-status").value) query.set("status", $("#participants-status").value);
+    const data = await fetchPage(`/offerings/${o.id}/signups?${query}`, null, $("#participants-error"));
+    if (data === null) return;
+    const decide = (p, verb) => async () => {
+      let body;
+      if (verb === "reject") {
+        const reason = window.prompt("请填写不通过的原因");
+        if (!reason) return;
+        body = { reason };
+      }
+      try {
+        await api("POST", `/signups/${p.id}/${verb}`, body);
+        loadParticipants();
+      } catch (e) {
+        report($("#participants-error"), e);
+      }
+    };
+    $("#participants-table tbody").replaceChildren(...data.signups.map((p) => el("tr", {},
+      el("td", {}, String(p.id)), el("td", {}, p.name || "—"), el("td", {}, p.phone || "—"),
+      el("td", {}, p.union_name || "—"), el("td", {}, p.status_name), el("td", {}, formatTime(p.created_at)),
+      el("td", { class: "actions" }, ...(o.mode === "review" && p.status === "pending" ? [
+        el("button", { type: "button", class: "btn small", onclick: decide(p, "approve") }, "通过"),
+        el("button", { type: "button", class: "btn small plain", onclick: decide(p, "reject") }, "不通过")] : [])))));
+    show($("#participants-empty"), data.signups.length === 0);
+  }
+
+  async function exportParticipants() {
+    const o = state.offering;
+    const query = new URLSearchParams();
+    if ($("#participants-status").value) query.set("status", $("#participants-status").value);
+    const purpose = $("#participants-purpose").value.trim();
+    if (purpose) query.set("purpose", purpose);
+    try {
+      const file = await api("GET", `/offerings/${o.id}/signups.xlsx?${query}`, null, true);
+      saveBlob(file.blob, file.filename);
+      notify(`已导出名单（${file.filename}）${purpose ? `，用途：${purpose}` : "（已脱敏）"}。导出已记入审计记录。`, "ok");
+    } catch (e) {
+      report($("#participants-error"), e);
+    }
+  }
+
   // --- 会员卡核验（工作台中的视图和 card.html） -----------------------------------------------------
   /** 扫码得到的内容：card.html 的网址（核验码在 # 之后）或核验码本身。 */
   function cardToken(text) {
@@ -1465,6 +1593,14 @@
     $("#import-start").addEventListener("click", startImport);
     $("#export-form").addEventListener("submit", submitExport);
     $("#cardcheck-form").addEventListener("submit", submitCardCheck);
+    $("#offering-new").addEventListener("click", () => { fillForms(); show($("#offering-form")); });
+    $("#offering-cancel").addEventListener("click", () => show($("#offering-form"), false));
+    $("#of-kind").addEventListener("change", fillForms);
+    $("#offering-form").addEventListener("submit", submitOffering);
+    $("#offerings-refresh").addEventListener("click", () => loadOfferings());
+    for (const id of ["#offerings-kind", "#offerings-status"]) $(id).addEventListener("change", () => loadOfferings());
+    $("#participants-status").addEventListener("change", () => loadParticipants());
+    $("#participants-export").addEventListener("click", exportParticipants);
   }
 
   async function start() {
