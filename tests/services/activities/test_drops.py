@@ -181,3 +181,16 @@ async def test_a_process_remembers_a_sold_out_item_until_a_unit_comes_back(rt, d
     assert await admission.sold_out(cat_item)  # from memory: no Redis round trip
     await admission.returned(cat_item, 1)      # a unit given back in this process ends it
     assert not await admission.sold_out(cat_item)
+
+
+async def test_a_cancelled_account_gives_its_places_back(rt, db, unions, organiser) -> None:
+    item = await published(rt, organiser, stock=1)
+    leaver, next_one = await make_workers(db, 2, unions["tianfu"])
+    won = await rt.signups.sign_up(leaver, item["id"])
+    await rt.signups.confirm(leaver, won["id"])
+    assert await attempt(rt, next_one, item["id"]) == "sold_out"
+    await db.execute("UPDATE accounts SET status = 'cancelled', cancelled_at = now() WHERE id = $1", leaver)
+    assert await rt.signups.release_cancelled_accounts() == 1
+    assert await rt.signups.release_cancelled_accounts() == 0
+    assert await db.fetchval("SELECT status FROM offering_claims WHERE id = $1", won["id"]) == "cancelled"
+    assert await attempt(rt, next_one, item["id"]) == "won"

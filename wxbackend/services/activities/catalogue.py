@@ -24,6 +24,7 @@ from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, NotFound
+from wxbackend.services.membership.membership import row_id
 from wxbackend.store.activities import offerings as store
 
 PERMISSION = {"activity": "activity.manage", "service": "service.manage"}
@@ -95,7 +96,7 @@ class Catalogue:
 
     async def _audience(self, conn: asyncpg.Connection, organiser_path: str, raw: object) -> dict:
         orgs = raw.get("orgs") if isinstance(raw, dict) else None
-        ids = [o for o in orgs if isinstance(o, int)] if isinstance(orgs, list) else []
+        ids = [o for o in orgs if row_id(o)] if isinstance(orgs, list) else []
         paths = await store.org_paths(conn, ids[:eligibility.MAX_ORGS]) if ids else {}
         return eligibility.normalise(raw, organiser_path, paths)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from wxbackend.services.errors import InvalidInput
 from wxbackend.services.membership.member_forms import HOUSEHOLD_TYPES
+from wxbackend.services.membership.membership import row_id
 
 LEVELS = ("registered", "member", "certified")
 LEVEL_NAMES = {"registered": "注册用户", "member": "工会会员", "certified": "认证会员"}
@@ -52,8 +53,7 @@ def normalise(audience: Any, organiser_path: str, org_paths: dict[int, str]) -> 
     if level not in LEVELS:
         raise InvalidInput("参与身份只能是注册用户、工会会员或认证会员", code="invalid_audience")
     orgs = audience.get("orgs") or []
-    if not isinstance(orgs, list) or len(orgs) > MAX_ORGS or \
-            not all(isinstance(o, int) and not isinstance(o, bool) for o in orgs):
+    if not isinstance(orgs, list) or len(orgs) > MAX_ORGS or not all(row_id(o) for o in orgs):
         raise InvalidInput("参与单位格式有误", code="invalid_audience")
     for org_id in orgs:
         path = org_paths.get(org_id)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from wxbackend.services.clock import CHINA
 from wxbackend.services.errors import InvalidInput
+from wxbackend.services.membership.membership import row_id
 
 KINDS = {"activity": ("offline", "quiz", "vote", "lottery"),
          "service": ("ticket", "coupon", "checkup", "discount")}
@@ -63,7 +64,7 @@ def clean_item(body: dict, *, current: dict | None = None) -> dict:
             out[name] = str(body[name] or "")
     if "campaign_id" in body:
         value = body["campaign_id"]
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        if value is not None and not row_id(value):
             raise invalid("所属专项活动有误")
         out["campaign_id"] = value
     merged = {**(current or {}), **out}

@@ -47,6 +47,7 @@ from wxbackend.services.errors import (
 )
 from wxbackend.services.identity.sessions import SessionStore
 from wxbackend.services.membership.idnumbers import mask_name
+from wxbackend.services.membership.membership import row_id
 from wxbackend.store.activities import offerings as offerings_store
 from wxbackend.store.activities import redemptions as store
 
@@ -145,7 +146,7 @@ class Redemption:
         if not 1 <= len(display_name) <= 40:
             raise InvalidInput("请填写核销员名称（不超过 40 字）", code="invalid_input")
         if not isinstance(offering_ids, list) or not 1 <= len(offering_ids) <= 50 or \
-                not all(isinstance(o, int) and not isinstance(o, bool) for o in offering_ids):
+                not all(row_id(o) for o in offering_ids):
             raise InvalidInput("请选择可核销的活动或服务（1–50 项）", code="invalid_input")
         offering_ids = sorted(set(offering_ids))
         async with self._pool.acquire() as conn:

@@ -146,22 +146,32 @@ class Signups:
     async def lapse_holds(self) -> int:
         """Holds past their deadline lapse; their units go back to the stock (and the gate) or
         to the waitlist. Runs from the worker; safe to run in several processes at once."""
+        return await self._free_in_batches(store.lapse_due, "units")
+
+    async def release_cancelled_accounts(self) -> int:
+        """Open places and registrations of cancelled (注销) accounts are withdrawn and their units
+        freed: cancellation belongs to the accounts, this sweep keeps the two domains apart."""
+        return await self._free_in_batches(store.release_cancelled_accounts, "claims")
+
+    async def _free_in_batches(self, release, counted: str) -> int:
+        """Runs ``release(conn, now, limit)`` (rows: offering_id, units freed, …) until a batch
+        comes back short; freed units go to each item's waitlist, else back to its gate."""
         now = self._now()
         total = 0
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
-                freed = await store.lapse_due(conn, now, LAPSE_BATCH)
+                freed = await release(conn, now, LAPSE_BATCH)
                 back: list[tuple[dict, int]] = []
                 for row in freed:
                     item = await self._catalogue.published(row["offering_id"])
-                    promoted = await self._promote(conn, item, row["units"], now)
+                    promoted = await self._promote(conn, item, row["units"], now) if row["units"] else 0
                     back.append((item, row["units"] - promoted))
             for item, units in back:
-                if item["mode"] == "first_come":
+                if item["mode"] == "first_come" and units:
                     await self._admission.returned(self._catalogue.admission_item(item), units)
-            lapsed = sum(r["units"] for r in freed)
-            total += lapsed
-            if lapsed < LAPSE_BATCH:
+            done = sum(r[counted] for r in freed)
+            total += done
+            if done < LAPSE_BATCH:
                 return total
 
     async def reconcile(self) -> list[dict]:
@@ -180,6 +190,7 @@ class Signups:
     async def sweep(self) -> None:
         """The worker's round: overdue holds lapse, then the gates are reconciled."""
         lapsed = await self.lapse_holds()
+        await self.release_cancelled_accounts()
         settled = await self.reconcile()
         if lapsed or any(r.get("returned") for r in settled):
             log.info("activity sweep: %d holds lapsed, gates %s", lapsed, settled)

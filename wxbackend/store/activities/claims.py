@@ -203,3 +203,28 @@ async def due_reminders(conn: asyncpg.Connection, day_starts: datetime, day_ends
                             AND o.starts_at >= $1 AND o.starts_at < $2
                           ORDER BY c2.id LIMIT $4 FOR UPDATE OF c2 SKIP LOCKED)
            RETURNING c.id""", day_starts, day_ends, now, limit)]
+
+
+async def release_cancelled_accounts(conn: asyncpg.Connection, now: datetime,
+                                     limit: int) -> list[asyncpg.Record]:
+    """Places and registrations still open of accounts that were cancelled (注销) are withdrawn;
+    units they held go back: (item, units freed) per item."""
+    return await conn.fetch(
+        """WITH gone AS (
+               SELECT c.id, c.status AS was FROM offering_claims c
+               JOIN accounts a ON a.id = c.account_id
+               WHERE a.status = 'cancelled'
+                 AND c.status IN ('entered', 'pending', 'waitlisted', 'held', 'confirmed')
+               ORDER BY c.id LIMIT $2 FOR UPDATE OF c SKIP LOCKED),
+           withdrawn AS (
+               UPDATE offering_claims c SET status = 'cancelled', hold_until = NULL, updated_at = $1
+               FROM gone WHERE c.id = gone.id
+               RETURNING c.offering_id, gone.was),
+           per_item AS (
+               SELECT offering_id, count(*)::int AS claims,
+                      count(*) FILTER (WHERE was IN ('held', 'confirmed'))::int AS units
+               FROM withdrawn GROUP BY offering_id),
+           freed AS (
+               UPDATE offerings o SET taken = o.taken - p.units FROM per_item p
+               WHERE o.id = p.offering_id AND p.units > 0)
+           SELECT offering_id, units, claims FROM per_item""", now, limit)
