@@ -76,6 +76,7 @@ def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
     front = oa.Front(make_app(rt), rt.envelope, rt.inbox,
                      proxies=TrustedProxies(server.trusted_proxies), max_body=server.max_body_bytes,
                      own_limits=frozenset({rosters.ImportsHandler.route}),
-                     refusals={admin.LoginHandler.route: rt.cadres.refusal})
+                     refusals={admin.LoginHandler.route: rt.cadres.refusal},
+                     pattern_refusals=[(worker.SIGNUP_PATH, worker.sold_out_at_the_front(rt.signups))])
     return _Server(front, xheaders=False, max_body_size=front.server_max_body,
                    idle_connection_timeout=60)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import unquote_plus
 
 import tornado.httputil
@@ -147,6 +148,8 @@ class PushExchange(tornado.httputil.HTTPMessageDelegate):
 
 # An address -> the error it is still refused with and how many times so far, or None.
 Refusal = Callable[[str], tuple[DomainError, int] | None]
+# A path's match and the request's headers -> the error to answer at once, or None.
+PatternRefusal = Callable[[re.Match, tornado.httputil.HTTPHeaders], DomainError | None]
 # A flood's repeats answered at the front are logged once every this many (and the first).
 REFUSALS_LOGGED_EVERY = 100
 
@@ -156,13 +159,16 @@ class Front(tornado.httputil.HTTPServerConnectionDelegate):
     forwarded headers from ``proxies`` only), answers a body over ``max_body`` with the JSON 413,
     and hands a push to a :class:`PushExchange`, anything else to the application. The paths in
     ``own_limits`` (streamed uploads) check their declared size themselves. ``refusals`` maps a
-    POST path to what says whether a client address is still refused there (a sign-in flood):
-    such a request is answered here, before a handler is built."""
+    POST path to what says whether a client address is still refused there (a sign-in flood);
+    ``pattern_refusals`` pairs POST path patterns with what says whether a request is answered at
+    once (an attempt on a sold-out item): such requests are answered here, before a handler is
+    built."""
 
     def __init__(self, app: tornado.httputil.HTTPServerConnectionDelegate, envelope: Envelope,
                  inbox: OAInbox, *, proxies: TrustedProxies | None = None,
                  max_body: int = 1_048_576, own_limits: frozenset[str] = frozenset(),
-                 refusals: Mapping[str, Refusal] | None = None) -> None:
+                 refusals: Mapping[str, Refusal] | None = None,
+                 pattern_refusals: Sequence[tuple[re.Pattern, PatternRefusal]] = ()) -> None:
         self._app = app
         self._envelope = envelope
         self._inbox = inbox
@@ -170,6 +176,7 @@ class Front(tornado.httputil.HTTPServerConnectionDelegate):
         self.max_body = max_body
         self.own_limits = own_limits
         self.refusals = dict(refusals or {})
+        self.pattern_refusals = tuple(pattern_refusals)
 
     @property
     def server_max_body(self) -> int:
@@ -232,6 +239,15 @@ class _Dispatch(tornado.httputil.HTTPMessageDelegate):
                 self._delegate = Refused(conn, "POST", path, headers, remote_ip, status=error.status,
                                          error=error, logged=times % REFUSALS_LOGGED_EVERY == 1)
                 return None
+        if start_line.method == "POST":
+            for pattern, refuse in front.pattern_refusals:
+                match = pattern.match(path)
+                error = refuse(match, headers) if match else None
+                if error is not None:  # counted in the metrics; not worth a log line each
+                    remote_ip = getattr(getattr(conn, "context", None), "remote_ip", None)
+                    self._delegate = Refused(conn, "POST", path, headers, remote_ip,
+                                             status=error.status, error=error, logged=False)
+                    return None
         self._delegate = front.app_request(self._server_conn, conn)
         return self._delegate.headers_received(start_line, headers)
 

@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+import tornado.httputil
+
 from wxbackend.handlers.activities.items import poster_target
-from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
+from wxbackend.handlers.identity.accounts import H5_COOKIE, WorkerHandler, worker_routes
 from wxbackend.services.activities.catalogue import Catalogue
 from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.posters import Posters
 from wxbackend.services.activities.redemption import Redemption
 from wxbackend.services.activities.signups import Signups
+from wxbackend.services.errors import Conflict
 from wxbackend.services.identity.accounts import AccountService
 from wxbackend.services.identity.wechat_login import WeChatLogin
 
@@ -108,6 +114,21 @@ class PosterHandler(ActivityHandler):
         png = await self.posters.for_worker(int(offering_id), poster_target(self))
         self.set_header("Content-Type", "image/png")
         self.finish(png)
+
+
+# A sign-up attempt, under either transport.
+SIGNUP_PATH = re.compile(r"^/(?:mp/v1|h5/api/v1)/offerings/([0-9]{1,12})/signup$")
+
+
+def sold_out_at_the_front(signups: Signups) -> Callable:
+    """For the server's front: the 409 for an attempt on an item this process saw sold out a
+    moment ago, without reading the session (a request with no credentials at all still goes on
+    to the handler and its 401); the handler's own checks stay the record."""
+    def refuse(match: re.Match, headers: tornado.httputil.HTTPHeaders) -> Conflict | None:
+        if "Authorization" not in headers and H5_COOKIE not in headers.get("Cookie", ""):
+            return None
+        return signups.sold_out_now(int(match.group(1)))
+    return refuse
 
 
 _HANDLERS = (OpenItemsHandler, ItemHandler, SignUpHandler, DrawRecordHandler, MySignupsHandler,

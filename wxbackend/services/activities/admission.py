@@ -214,6 +214,11 @@ class Admission:
             return True
         return False
 
+    def seen_sold_out(self, offering_id: int) -> bool:
+        """Did this process see the item sold out within the memo's time? (No I/O: the server's
+        front asks this for every attempt.)"""
+        return self._sold_out.get(offering_id, 0.0) > time.monotonic()
+
     def _remember_sold_out(self, offering_id: int) -> None:
         if len(self._sold_out) > 10_000:
             self._sold_out.clear()

@@ -83,6 +83,12 @@ class Signups:
         mine = next(r for r in rows if r["id"] == taken.claim_id)
         return claim_view(mine)
 
+    def sold_out_now(self, offering_id: int) -> Conflict | None:
+        """The answer to an attempt on an item this process has just seen sold out, given before
+        anything is read (no session, no Redis): after a drop's first second, nearly every
+        attempt is one of these."""
+        return Conflict("已抢完", code="sold_out") if self._admission.seen_sold_out(offering_id) else None
+
     async def mine(self, account_id: int) -> list[dict]:
         async with self._pool.acquire() as conn:
             return [claim_view(r) for r in await store.of_account(conn, account_id)]
