@@ -288,7 +288,7 @@
     reviews: { perm: "member.review", load: loadReviews },
     members: { perm: "member.review member.import member.export", load: loadMembersView },
     cards: { load: resetCardCheck },
-    offerings: { perm: "activity.manage service.manage", load: loadOfferings },
+    offerings: { perm: "activity.manage service.manage", load: () => { loadOfferings(); loadVerifiers(); } },
     password: { load: resetPasswordForm },
   };
 
@@ -1119,6 +1119,35 @@
     show($("#participants-empty"), data.signups.length === 0);
   }
 
+  async function loadVerifiers() {
+    const data = await fetchPage("/verifiers", null, $("#verifiers-error"));
+    if (data === null) return;
+    $("#verifiers-table tbody").replaceChildren(...data.verifiers.map((v) => el("tr", {},
+      el("td", {}, v.username), el("td", {}, v.display_name), el("td", {}, v.offering_ids.join("、")),
+      el("td", {}, v.disabled_at ? `已停用（${formatTime(v.disabled_at)}）` : "正常"),
+      el("td", { class: "actions" }, v.disabled_at ? "" : el("button", { type: "button", class: "btn small plain",
+        onclick: async () => {
+          if (!window.confirm(`停用核销员 ${v.display_name}？停用后立即退出登录。`)) return;
+          try { await api("POST", `/verifiers/${v.id}/disable`); loadVerifiers(); } catch (e) { report($("#verifiers-error"), e); }
+        } }, "停用")))));
+    show($("#verifiers-table"), data.verifiers.length > 0);
+  }
+
+  async function createVerifier(event) {
+    event.preventDefault();
+    const items = $("#verifier-items").value.split(/[,，\s]+/).filter(Boolean).map(Number);
+    try {
+      const made = await api("POST", "/verifiers", { username: $("#verifier-username").value.trim(),
+        display_name: $("#verifier-name").value.trim(), offering_ids: items });
+      setMessage($("#verifiers-error"), "");
+      setMessage($("#verifier-created"),
+        `已创建核销员 ${made.verifier.username}，初始密码：${made.password}（只显示这一次，请当面交给工作人员）`);
+      loadVerifiers();
+    } catch (e) {
+      report($("#verifiers-error"), e);
+    }
+  }
+
   async function exportParticipants() {
     const o = state.offering;
     const query = new URLSearchParams();
@@ -1601,6 +1630,7 @@
     for (const id of ["#offerings-kind", "#offerings-status"]) $(id).addEventListener("change", () => loadOfferings());
     $("#participants-status").addEventListener("change", () => loadParticipants());
     $("#participants-export").addEventListener("click", exportParticipants);
+    $("#verifier-form").addEventListener("submit", createVerifier);
   }
 
   async function start() {

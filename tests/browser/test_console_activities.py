@@ -50,3 +50,15 @@ async def test_a_cadre_creates_publishes_and_lists_participants(new_page, rt, db
         await page.get_by_role("button", name="导出名单").click()
     assert (await download.value).suggested_filename.endswith(".xlsx")
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'service.export'") == 1
+
+    # a merchant's staff account bound to the coupon; its first password is shown once
+    await page.get_by_label("核销员用户名").fill("drinks01")
+    await page.get_by_label("核销员名称").fill("饮品店")
+    await page.get_by_label("可核销的项目编号（逗号分隔）").fill(str(item_id))
+    await page.get_by_role("button", name="创建核销员").click()
+    await expect(page.locator("#verifier-created")).to_contain_text("初始密码")
+    listed = page.locator("#verifiers-table tbody tr", has_text="drinks01")
+    await expect(listed).to_contain_text("正常")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await listed.get_by_role("button", name="停用").click()
+    await expect(listed).to_contain_text("已停用")
