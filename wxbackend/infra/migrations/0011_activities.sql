@@ -170,3 +170,17 @@ $$;
 ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
 ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check
     CHECK (kind IN ('custom', 'template', 'oa_subscribe', 'mp_subscribe'));
+
+-- Several admitted attempts on one item recorded in one transaction: the item's row lock is
+-- taken once and the commit (its WAL flush) is shared, instead of once per unit while the next
+-- winner waits. Each attempt is still decided by take_place, in order, seeing the ones before it.
+CREATE FUNCTION take_places(p_offering bigint, p_accounts bigint[], p_tickets uuid[], p_day date,
+                            p_now timestamptz, p_status text)
+RETURNS TABLE (ticket uuid, outcome text, claim_id bigint, remaining integer) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_tickets, 1), 0) LOOP
+        RETURN QUERY SELECT p_tickets[i], t.outcome, t.claim_id, t.remaining
+                     FROM take_place(p_offering, p_accounts[i], p_tickets[i], p_day, p_now, p_status) t;
+    END LOOP;
+END;
+$$;

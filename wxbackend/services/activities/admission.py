@@ -200,6 +200,11 @@ class Admission:
         # nearly every attempt is a loser, answered from here without a Redis round trip. A unit
         # given back in another process is seen here within ``sold_out_memo`` seconds.
         self._sold_out: dict[int, float] = {}
+        # Admitted attempts waiting to be recorded, per (item, China day), and one writer per
+        # item at a time (the item's row lock would make a second one wait anyway).
+        self._batches: dict[tuple[int, date], list] = {}
+        self._writing: dict[int, asyncio.Lock] = {}
+        self._writers: set[asyncio.Task] = set()
         self._memo = sold_out_memo
 
     async def sold_out(self, item: Item) -> bool:
@@ -251,10 +256,13 @@ class Admission:
 
     async def _record(self, item: Item, account_id: int, ticket: uuid.UUID, now: datetime,
                       status: str, gate: Gate | None = None) -> Taken:
-        async with self._pool.acquire() as conn:
-            row = await asyncio.wait_for(
-                store.take(conn, offering_id=item.id, account_id=account_id, ticket=ticket,
-                           day=now.date(), now=now, status=status), self._record_timeout)
+        if gate is not None:
+            row = await self._batched(item.id, account_id, ticket, now)
+        else:
+            async with self._pool.acquire() as conn:
+                row = await asyncio.wait_for(
+                    store.take(conn, offering_id=item.id, account_id=account_id, ticket=ticket,
+                               day=now.date(), now=now, status=status), self._record_timeout)
         outcome = row["outcome"]
         if gate is not None:
             if outcome == "ok":
@@ -267,6 +275,45 @@ class Admission:
         if outcome != "ok":
             raise refused(outcome)
         return Taken(claim_id=row["claim_id"], remaining=row["remaining"])
+
+    async def _batched(self, offering_id: int, account_id: int, ticket: uuid.UUID,
+                       now: datetime) -> asyncpg.Record:
+        """Records an admitted attempt together with the others admitted for the same item
+        meanwhile: one transaction, one row lock, one commit for the lot. The batch forms while
+        the previous one is being written, so a lone attempt waits for nothing."""
+        key = (offering_id, now.date())
+        waiting = self._batches.setdefault(key, [])
+        done = asyncio.get_running_loop().create_future()
+        waiting.append((account_id, ticket, now, done))
+        if len(waiting) == 1:
+            task = asyncio.ensure_future(self._write_batches(key))
+            self._writers.add(task)
+            task.add_done_callback(self._writers.discard)
+        return await done
+
+    async def _write_batches(self, key: tuple[int, date]) -> None:
+        offering_id, day = key
+        async with self._writing.setdefault(offering_id, asyncio.Lock()):
+            batch = self._batches.pop(key, [])[:]
+            if not batch:
+                return
+            try:
+                async with self._pool.acquire() as conn:
+                    rows = await asyncio.wait_for(store.take_many(
+                        conn, offering_id=offering_id, accounts=[b[0] for b in batch],
+                        tickets=[b[1] for b in batch], day=day, now=max(b[2] for b in batch),
+                        status="held"), self._record_timeout)
+            except BaseException as exc:  # unknown whether it was recorded: reconciliation settles it
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            by_ticket = {row["ticket"]: row for row in rows}
+            for _, ticket, _, done in batch:
+                if not done.done():
+                    done.set_result(by_ticket[ticket])
 
     # --- keeping the gate equal to the record ------------------------------------------------
     async def rebuild(self, item: Item, day: date) -> bool:
