@@ -11,16 +11,16 @@ from wxbackend.wechat.api import BAD_VALUE, NO_GRANT, WeChatAPIError
 
 
 async def test_a_mini_program_code_is_an_image_and_failures_are_errors(rt, fake_wechat) -> None:
-    image = await rt.mp_api.wxacode_unlimited("o=42", "pages/item/item")
+    image = await rt.mp_api.get_wxacode_unlimited("o=42", "pages/item/item")
     assert image[:2] == b"\xff\xd8"
     sent = fake_wechat.bodies("/wxa/getwxacodeunlimit")[-1]
     assert sent == {"scene": "o=42", "page": "pages/item/item", "width": 430, "check_path": False,
                     "env_version": "release"}
     with pytest.raises(WeChatAPIError) as unreleased:
-        await rt.mp_api.wxacode_unlimited("o=42", "pages/new/new", check_path=True)
+        await rt.mp_api.get_wxacode_unlimited("o=42", "pages/new/new", check_path=True)
     assert unreleased.value.errcode == 41030
     fake_wechat.invalidate_tokens()  # a token WeChat no longer takes is replaced once
-    assert (await rt.mp_api.wxacode_unlimited("o=43", "pages/item/item"))[:2] == b"\xff\xd8"
+    assert (await rt.mp_api.get_wxacode_unlimited("o=43", "pages/item/item"))[:2] == b"\xff\xd8"
 
 
 async def test_a_subscribe_message_needs_a_grant_per_send(rt, fake_wechat) -> None:

@@ -253,8 +253,6 @@ class WeChatAPI:
             self._check(path, data if errcode else {"errcode": BUSY, "errmsg": "no image"})
         raise AssertionError("unreachable")
 
-    wxacode_unlimited = get_wxacode_unlimited  # the name the poster service first used
-
     async def send_oa_subscribe(self, message: dict) -> dict:
         """``POST /cgi-bin/message/subscribe/bizsend`` (订阅通知); 43101 no grant left."""
         return await self.call("POST", "/cgi-bin/message/subscribe/bizsend", json=message)

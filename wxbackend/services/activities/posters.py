@@ -21,9 +21,8 @@ from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import CHINA, china_now
 from wxbackend.services.drawing import fit_text, load_font, qr_image
 from wxbackend.services.errors import NotFound
+from wxbackend.services.wxa_codes import WxaCodes
 from wxbackend.store.activities import offerings as offerings_store
-from wxbackend.store.activities import posters as store
-from wxbackend.wechat.api import WeChatAPI
 
 WIDTH, HEIGHT = 750, 1200
 _RED, _WHITE, _INK, _GREY = (200, 22, 29), (255, 255, 255), (34, 34, 34), (110, 110, 110)
@@ -85,34 +84,20 @@ def _code_from(image_bytes: bytes) -> Image.Image:
 
 
 class Posters:
-    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, mp: WeChatAPI | None, *,
+    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, codes: WxaCodes | None, *,
                  h5_base: str, now: Callable[[], datetime] = china_now) -> None:
         self._pool = pool
         self._catalogue = catalogue
-        self._mp = mp
+        self._codes = codes  # None without a Mini Program: posters carry the H5 page's QR
         self._h5_base = h5_base.rstrip("/")
         self._now = now
-        self._drawing = asyncio.Lock()  # one Mini Program code asked for at a time per process
 
     async def _mp_code(self, offering_id: int) -> bytes:
-        scene = f"o={offering_id}"
-        async with self._pool.acquire() as conn:
-            kept = await store.kept_code(conn, MP_PAGE, scene)
-        if kept is not None:
-            return kept
-        async with self._drawing:
-            async with self._pool.acquire() as conn:
-                kept = await store.kept_code(conn, MP_PAGE, scene)
-            if kept is not None:
-                return kept
-            image = await self._mp.wxacode_unlimited(scene, MP_PAGE)  # no connection held meanwhile
-            async with self._pool.acquire() as conn:
-                await store.keep_code(conn, MP_PAGE, scene, image)
-            return image
+        return await self._codes.png(MP_PAGE, f"o={offering_id}")
 
     async def _poster(self, item: dict, target: str) -> bytes:
         loop = asyncio.get_running_loop()
-        if target == "mp" and self._mp is not None:
+        if target == "mp" and self._codes is not None:
             raw = await self._mp_code(item["id"])
             code = await loop.run_in_executor(None, _code_from, raw)
             caption = "长按识别小程序码，立即参加"
