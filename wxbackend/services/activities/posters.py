@@ -42,9 +42,20 @@ def _when(item: dict) -> str:
     return text
 
 
-def render_poster(title: str, when: str, place: str, org_name: str, code: Image.Image,
-                  caption: str) -> bytes:
-    """The poster as PNG bytes (CPU work: run in an executor)."""
+MP_CAPTION, H5_CAPTION = "长按识别小程序码，立即参加", "微信扫一扫，立即参加"
+
+
+def render_poster(title: str, when: str, place: str, org_name: str, qr_png: bytes | None,
+                  qr_text: str | None) -> bytes:
+    """The poster as PNG bytes (CPU work: run it in an executor, see :func:`poster_png`).
+    Exactly one of ``qr_png`` (the Mini Program code as WeChat drew it) and ``qr_text`` (the H5
+    page's URL, drawn as a QR) is given."""
+    if (qr_png is None) == (qr_text is None):
+        raise ValueError("a poster carries exactly one of qr_png and qr_text")
+    if qr_png is not None:
+        code, caption = _code_from(qr_png), MP_CAPTION
+    else:
+        code, caption = qr_image(qr_text, _CODE_BOX), H5_CAPTION
     image = Image.new("RGB", (WIDTH, HEIGHT), _WHITE)
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, WIDTH, 170), fill=_RED)
@@ -83,6 +94,13 @@ def _code_from(image_bytes: bytes) -> Image.Image:
         return opened.copy()
 
 
+async def poster_png(title: str, when: str, place: str, org_name: str, *,
+                     qr_png: bytes | None = None, qr_text: str | None = None) -> bytes:
+    """:func:`render_poster` off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, render_poster, title, when, place, org_name, qr_png, qr_text)
+
+
 class Posters:
     def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, codes: WxaCodes | None, *,
                  h5_base: str, now: Callable[[], datetime] = china_now) -> None:
@@ -96,18 +114,14 @@ class Posters:
         return await self._codes.png(MP_PAGE, f"o={offering_id}")
 
     async def _poster(self, item: dict, target: str) -> bytes:
-        loop = asyncio.get_running_loop()
+        qr_png = qr_text = None
         if target == "mp" and self._codes is not None:
-            raw = await self._mp_code(item["id"])
-            code = await loop.run_in_executor(None, _code_from, raw)
-            caption = "长按识别小程序码，立即参加"
+            qr_png = await self._mp_code(item["id"])
         else:
             page = "activities" if item["kind"] == "activity" else "services"
-            url = f"{self._h5_base}/{page}.html#item-{item['id']}"
-            code = await loop.run_in_executor(None, qr_image, url, _CODE_BOX)
-            caption = "微信扫一扫，立即参加"
-        return await loop.run_in_executor(None, render_poster, item["title"], _when(item),
-                                          item["place"], item["org_name"], code, caption)
+            qr_text = f"{self._h5_base}/{page}.html#item-{item['id']}"
+        return await poster_png(item["title"], _when(item), item["place"], item["org_name"],
+                                qr_png=qr_png, qr_text=qr_text)
 
     async def for_cadre(self, actor: Actor, offering_id: int, target: str) -> bytes:
         """A poster of an item in the cadre's subtree (drafts too, to check before publishing)."""
