@@ -45,6 +45,7 @@ from wxbackend.services.membership.rosters import RosterService
 from wxbackend.services.messaging.keywords import KeywordRouter
 from wxbackend.services.messaging.oa_inbox import InboxRetention, OAInbox
 from wxbackend.services.messaging.outbox import OutboxWorker
+from wxbackend.services.wxa_codes import WxaCodes
 from wxbackend.wechat.api import WeChatAPI
 from wxbackend.wechat.envelope import Envelope
 
@@ -58,6 +59,7 @@ class Runtime:
     http: httpx.AsyncClient
     api: WeChatAPI
     mp_api: WeChatAPI | None  # the Mini Program's, when one is configured
+    wxa_codes: WxaCodes | None  # Mini Program codes, drawn once and kept (with a Mini Program)
     envelope: Envelope
     keywords: KeywordRouter
     inbox: OAInbox
@@ -152,8 +154,9 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         admission = Admission(pool, redis, now=now, gate=act.admission_gate,
                               grace_seconds=act.pending_grace_seconds,
                               sold_out_memo=act.sold_out_memo_seconds)
+        wxa_codes = WxaCodes(pool, mp, redis=redis, now=now) if mp is not None else None
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
-                      mp_api=mp,
+                      mp_api=mp, wxa_codes=wxa_codes,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
                       inbox_retention=InboxRetention(
                           pool, pii, retention_days=settings.privacy.inbound_retention_days, now=now),
@@ -168,7 +171,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       catalogue=catalogue, signups=Signups(pool, catalogue, admission, notices, now=now),
                       participants=Participants(pool, pii, catalogue, audit=trail, now=now),
                       lottery=Lottery(pool, pii, catalogue, notices, audit=trail, now=now),
-                      posters=Posters(pool, catalogue, mp, h5_base=h5_base, now=now),
+                      posters=Posters(pool, catalogue, wxa_codes, h5_base=h5_base, now=now),
                       redemption=Redemption(
                           pool, redis, code_key(index_key), audit=trail, hashing=hashing, now=now,
                           public_url=settings.server.public_url,

@@ -30,18 +30,16 @@ from bench._scripts import load_script  # noqa: E402
 
 oa = load_script(ROOT / "bench" / "oa_messages" / "run.py", "oa_messages_run")
 
-from wxbackend.services.activities.posters import _CODE_BOX, render_poster  # noqa: E402
-from wxbackend.services.drawing import qr_image  # noqa: E402
+from wxbackend.services.activities.posters import render_poster  # noqa: E402
 
 SECTION = "## Posters (bench/posters)"
 
 
 def draw_one(n: int) -> tuple[float, int]:
     began = time.perf_counter()
-    code = qr_image(f"https://example.cn/h5/activities.html#item-{n}", _CODE_BOX)
     png = render_poster(f"第{n}届四川省职工文化艺术节暨川工之家线上文艺汇演（成都分会场）",
                         "2027年05月01日 09:00 至 12:00", "成都市锦江区红星路二段 85 号 四川省职工服务中心",
-                        "成都市总工会", code, "微信扫一扫，立即参加")
+                        "成都市总工会", None, f"https://example.cn/h5/activities.html#item-{n}")
     return time.perf_counter() - began, len(png)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from typing import Any
 
 import httpx
 
 from wxbackend.config import WeChatSettings
 from wxbackend.infra.metrics import WECHAT_CALLS, WECHAT_ERRORS
+from wxbackend.services.errors import InvalidInput
 from wxbackend.wechat.tokens import TokenManager
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,9 @@ TOKEN_REJECTED = frozenset({40001, 40014, 42001})
 BUSY = -1  # "system error": WeChat asks to retry
 NO_GRANT = 43101   # subscribe message: the user granted no (more) sends of this template
 BAD_VALUE = 47003  # a template keyword's value breaks its type's rule
+# getwxacodeunlimit's scene: at most 32 visible characters from this set (WeChat: 40169).
+_SCENE = re.compile(r"^[0-9A-Za-z!#$&'()*+,/:;=?@\-._~]{1,32}$")
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 
 
 class WeChatAPIError(Exception):
@@ -35,6 +40,17 @@ class WeChatAPIError(Exception):
         self.path = path
         self.errcode = errcode
         self.errmsg = errmsg
+
+    @property
+    def no_grant(self) -> bool:
+        """A subscribe message the user refused or has no accepted send left for: not retried,
+        the caller falls back (e.g. to the Official Account's template message)."""
+        return self.errcode == NO_GRANT
+
+    @property
+    def bad_value(self) -> bool:
+        """A template keyword's value broke its type's rule: a bug in the values, not an outage."""
+        return self.errcode == BAD_VALUE
 
 
 class WeChatUnreachable(Exception):
@@ -189,7 +205,8 @@ class WeChatAPI:
         return await self.call("POST", "/cgi-bin/message/custom/send", json=message)
 
     async def send_template(self, message: dict) -> dict:
-        """``POST /cgi-bin/message/template/send``; 43004 not following, 40037 bad template.
+        """``POST /cgi-bin/message/template/send``; 43004 not following, 40037 bad template,
+        47003 a keyword's value (``WeChatAPIError.bad_value``: fix the values, do not retry).
         ``client_msg_id`` makes a repeated send a no-op at WeChat, so it may be retried."""
         return await self.call("POST", "/cgi-bin/message/template/send", json=message,
                                idempotent="client_msg_id" in message)
@@ -199,11 +216,15 @@ class WeChatAPI:
         user gave at a tap; :data:`NO_GRANT` when none is left, :data:`BAD_VALUE` for a value."""
         return await self.call("POST", "/cgi-bin/message/subscribe/send", json=message)
 
-    async def wxacode_unlimited(self, scene: str, page: str, *, width: int = 430,
-                                check_path: bool = False, env_version: str = "release") -> bytes:
+    async def get_wxacode_unlimited(self, scene: str, page: str, *, width: int = 430,
+                                    check_path: bool = False,
+                                    env_version: str = "release") -> bytes:
         """``POST /wxa/getwxacodeunlimit`` (Mini Program token): the image of a Mini Program code
         for ``page`` carrying ``scene`` (≤ 32 visible characters). WeChat answers the image on
         success and JSON on failure (41030 bad page, 45009 over 5,000 calls a minute)."""
+        if not isinstance(scene, str) or not _SCENE.match(scene):
+            raise InvalidInput("小程序码参数须为 1 至 32 个英文字母、数字或 !#$&'()*+,/:;=?@-._~ 符号",
+                               code="invalid_scene")
         path = "/wxa/getwxacodeunlimit"
         body = {"scene": scene, "page": page, "width": width, "check_path": check_path,
                 "env_version": env_version}
@@ -215,7 +236,10 @@ class WeChatAPI:
             except httpx.TransportError as exc:
                 WECHAT_CALLS.labels(path, "unreachable").inc()
                 raise WeChatUnreachable(path, type(exc).__name__, maybe_delivered=True) from None
-            if response.headers.get("Content-Type", "").startswith("image/"):
+            # Success is the image itself; WeChat's content-type is not always reliable, so the
+            # first bytes decide too.
+            if response.headers.get("Content-Type", "").startswith("image/") or (
+                    response.content.startswith(_IMAGE_MAGIC)):
                 WECHAT_CALLS.labels(path, "ok").inc()
                 return response.content
             try:

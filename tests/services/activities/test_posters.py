@@ -58,3 +58,31 @@ async def test_posters_only_for_items_in_reach(rt, db, unions, organiser) -> Non
         await rt.posters.for_cadre(organiser, other, "mp")
     with pytest.raises(NotFound):
         await rt.posters.for_worker(other, "mp")  # a draft is not out yet
+
+
+def test_a_poster_carries_exactly_one_code() -> None:
+    with pytest.raises(ValueError):
+        posters.render_poster("职工运动会", "2027年05月01日 09:00", "成都", "成都市总工会", None, None)
+    with pytest.raises(ValueError):
+        posters.render_poster("职工运动会", "2027年05月01日 09:00", "成都", "成都市总工会",
+                              b"\xff\xd8", "https://example.cn/h5/")
+
+
+@pytest.mark.parametrize("title", [
+    "四川省总工会2027年职工文化艺术节开幕式暨线上文艺汇演",
+    "第十二届“川工杯”职工技能大赛（电工、焊工、数控车工、茶艺师、养老护理员）成都赛区报名" * 3,
+    "ＡＢＣ" * 40 + "长长长长长长长长长长长长长长长长长长长长长长长长长长长长长长长长长长",
+])
+async def test_long_titles_wrap_inside_the_margins_and_the_qr_stays_whole(title: str) -> None:
+    url = "https://example.cn/h5/activities.html#item-42"
+    png = await posters.poster_png(title, "2027年05月01日 09:00 至 12:00",
+                                   "成都市锦江区红星路二段85号四川省职工服务中心", "成都市总工会",
+                                   qr_text=url)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (posters.WIDTH, posters.HEIGHT)
+    margin = posters._MARGIN - 4  # glyphs' side bearings may reach a little past the text box
+    body = image.crop((0, 180, posters.WIDTH, posters.HEIGHT - posters._CODE_BOX - 160))
+    for x in [*range(0, margin), *range(posters.WIDTH - margin, posters.WIDTH)]:
+        assert {body.getpixel((x, y)) for y in range(body.height)} == {(255, 255, 255)}, x
+    expected = qr_image(url, posters._CODE_BOX)
+    assert code_area(png, expected.width).tobytes() == expected.tobytes()

@@ -21,9 +21,8 @@ from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import CHINA, china_now
 from wxbackend.services.drawing import fit_text, load_font, qr_image
 from wxbackend.services.errors import NotFound
+from wxbackend.services.wxa_codes import WxaCodes
 from wxbackend.store.activities import offerings as offerings_store
-from wxbackend.store.activities import posters as store
-from wxbackend.wechat.api import WeChatAPI
 
 WIDTH, HEIGHT = 750, 1200
 _RED, _WHITE, _INK, _GREY = (200, 22, 29), (255, 255, 255), (34, 34, 34), (110, 110, 110)
@@ -43,9 +42,20 @@ def _when(item: dict) -> str:
     return text
 
 
-def render_poster(title: str, when: str, place: str, org_name: str, code: Image.Image,
-                  caption: str) -> bytes:
-    """The poster as PNG bytes (CPU work: run in an executor)."""
+MP_CAPTION, H5_CAPTION = "长按识别小程序码，立即参加", "微信扫一扫，立即参加"
+
+
+def render_poster(title: str, when: str, place: str, org_name: str, qr_png: bytes | None,
+                  qr_text: str | None) -> bytes:
+    """The poster as PNG bytes (CPU work: run it in an executor, see :func:`poster_png`).
+    Exactly one of ``qr_png`` (the Mini Program code as WeChat drew it) and ``qr_text`` (the H5
+    page's URL, drawn as a QR) is given."""
+    if (qr_png is None) == (qr_text is None):
+        raise ValueError("a poster carries exactly one of qr_png and qr_text")
+    if qr_png is not None:
+        code, caption = _code_from(qr_png), MP_CAPTION
+    else:
+        code, caption = qr_image(qr_text, _CODE_BOX), H5_CAPTION
     image = Image.new("RGB", (WIDTH, HEIGHT), _WHITE)
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, WIDTH, 170), fill=_RED)
@@ -84,45 +94,34 @@ def _code_from(image_bytes: bytes) -> Image.Image:
         return opened.copy()
 
 
+async def poster_png(title: str, when: str, place: str, org_name: str, *,
+                     qr_png: bytes | None = None, qr_text: str | None = None) -> bytes:
+    """:func:`render_poster` off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, render_poster, title, when, place, org_name, qr_png, qr_text)
+
+
 class Posters:
-    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, mp: WeChatAPI | None, *,
+    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, codes: WxaCodes | None, *,
                  h5_base: str, now: Callable[[], datetime] = china_now) -> None:
         self._pool = pool
         self._catalogue = catalogue
-        self._mp = mp
+        self._codes = codes  # None without a Mini Program: posters carry the H5 page's QR
         self._h5_base = h5_base.rstrip("/")
         self._now = now
-        self._drawing = asyncio.Lock()  # one Mini Program code asked for at a time per process
 
     async def _mp_code(self, offering_id: int) -> bytes:
-        scene = f"o={offering_id}"
-        async with self._pool.acquire() as conn:
-            kept = await store.kept_code(conn, MP_PAGE, scene)
-        if kept is not None:
-            return kept
-        async with self._drawing:
-            async with self._pool.acquire() as conn:
-                kept = await store.kept_code(conn, MP_PAGE, scene)
-            if kept is not None:
-                return kept
-            image = await self._mp.wxacode_unlimited(scene, MP_PAGE)  # no connection held meanwhile
-            async with self._pool.acquire() as conn:
-                await store.keep_code(conn, MP_PAGE, scene, image)
-            return image
+        return await self._codes.png(MP_PAGE, f"o={offering_id}")
 
     async def _poster(self, item: dict, target: str) -> bytes:
-        loop = asyncio.get_running_loop()
-        if target == "mp" and self._mp is not None:
-            raw = await self._mp_code(item["id"])
-            code = await loop.run_in_executor(None, _code_from, raw)
-            caption = "长按识别小程序码，立即参加"
+        qr_png = qr_text = None
+        if target == "mp" and self._codes is not None:
+            qr_png = await self._mp_code(item["id"])
         else:
             page = "activities" if item["kind"] == "activity" else "services"
-            url = f"{self._h5_base}/{page}.html#item-{item['id']}"
-            code = await loop.run_in_executor(None, qr_image, url, _CODE_BOX)
-            caption = "微信扫一扫，立即参加"
-        return await loop.run_in_executor(None, render_poster, item["title"], _when(item),
-                                          item["place"], item["org_name"], code, caption)
+            qr_text = f"{self._h5_base}/{page}.html#item-{item['id']}"
+        return await poster_png(item["title"], _when(item), item["place"], item["org_name"],
+                                qr_png=qr_png, qr_text=qr_text)
 
     async def for_cadre(self, actor: Actor, offering_id: int, target: str) -> bytes:
         """A poster of an item in the cadre's subtree (drafts too, to check before publishing)."""
