@@ -34,7 +34,7 @@
 
   const state = {
     me: null, csrf: "", catalogue: {}, orgs: null, view: "",
-    cadres: [], editing: null, verifying: null, auditNext: null, pendingCreate: null,
+    cadres: [], editing: null, editingOffering: null, verifying: null, auditNext: null, pendingCreate: null,
     reviewsNext: null, reviewing: null, membersNext: null, importTimer: null, standalone: false,
   };
 
@@ -1037,6 +1037,7 @@
     const act = (label, handler) => el("button", { type: "button", class: "btn small plain", onclick: handler }, label);
     const actions = [];
     if (o.status === "draft") actions.push(act("发布", () => offeringAction(o, "publish", "发布后职工即可看到，确定发布？")));
+    if (o.status !== "closed") actions.push(act("修改", () => openOfferingForm(o)));
     if (o.status !== "closed") actions.push(act("结束", () => offeringAction(o, "close", "结束后不能再报名，确定结束？")));
     actions.push(act("名单", () => openParticipants(o)));
     if (o.mode === "lottery" && o.state === "closed") actions.push(act("开奖", () => offeringAction(o, "draw", "")));
@@ -1059,10 +1060,41 @@
     }
   }
 
+  /** ISO 时间 → datetime-local 的北京时间文本。 */
+  function localChina(iso) {
+    return iso ? new Date(new Date(iso).getTime() + 8 * 3600 * 1000).toISOString().slice(0, 16) : "";
+  }
+
+  function openOfferingForm(o) {
+    state.editingOffering = o || null;
+    $("#offering-form-title").textContent = o ? `修改：${o.title}` : "新建活动或服务（保存为草稿，发布后职工可见）";
+    $("#of-kind").value = o ? o.kind : "activity";
+    fillForms();
+    const values = o ? {
+      "#of-form": o.form, "#of-mode": o.mode, "#of-title": o.title, "#of-summary": o.summary, "#of-place": o.place,
+      "#of-opens": localChina(o.opens_at), "#of-closes": localChina(o.closes_at), "#of-starts": localChina(o.starts_at),
+      "#of-ends": localChina(o.ends_at), "#of-stock": o.stock, "#of-per-person": o.per_person, "#of-hold": o.hold_minutes,
+      "#of-level": o.audience.level || "registered", "#of-orgs": (o.audience.orgs || []).join(","),
+      "#of-campaign": o.campaign_id || "",
+    } : { "#of-title": "", "#of-summary": "", "#of-place": "", "#of-orgs": "", "#of-campaign": "" };
+    for (const [selector, value] of Object.entries(values)) $(selector).value = value;
+    // 已发布的项目：参与方式、条件和限额不能再改（职工是按这些报名的）
+    const fixed = Boolean(o && o.status === "published");
+    for (const id of ["#of-kind", "#of-form", "#of-mode", "#of-per-person", "#of-level", "#of-orgs", "#of-campaign"]) {
+      $(id).disabled = fixed;
+    }
+    $("#of-opens").disabled = fixed && o.state !== "upcoming";
+    $("#offering-submit").textContent = o ? "保存修改" : "保存草稿";
+    setMessage($("#offering-form-error"), "");
+    show($("#offering-form"));
+  }
+
   async function submitOffering(event) {
     event.preventDefault();
     const error = $("#offering-form-error");
     const orgs = $("#of-orgs").value.split(/[,，\s]+/).filter(Boolean).map(Number);
+    const editing = state.editingOffering;
+    const campaign = $("#of-campaign").value.trim();
     const body = {
       kind: $("#of-kind").value, form: $("#of-form").value, mode: $("#of-mode").value,
       title: $("#of-title").value.trim(), summary: $("#of-summary").value.trim(), place: $("#of-place").value.trim(),
@@ -1070,16 +1102,34 @@
       starts_at: chinaTime($("#of-starts").value), ends_at: chinaTime($("#of-ends").value),
       stock: Number($("#of-stock").value), per_person: Number($("#of-per-person").value),
       hold_minutes: Number($("#of-hold").value), no_show_ban_days: Number($("#of-ban").value),
-      audience: { level: $("#of-level").value, orgs },
+      audience: { level: $("#of-level").value, orgs }, campaign_id: campaign ? Number(campaign) : null,
     };
+    if (editing && editing.status === "published") {
+      for (const key of ["kind", "form", "mode", "per_person", "audience", "campaign_id"]) delete body[key];
+      if ($("#of-opens").disabled) delete body.opens_at;
+    }
     try {
-      const { offering } = await api("POST", "/offerings", body);
+      const { offering } = editing ? await api("PATCH", `/offerings/${editing.id}`, body)
+                                   : await api("POST", "/offerings", body);
       setMessage(error, "");
       show($("#offering-form"), false);
-      notify(`已保存草稿“${offering.title}”（编号 ${offering.id}），发布后职工可见。`, "ok");
+      notify(editing ? `已保存“${offering.title}”的修改。`
+                     : `已保存草稿“${offering.title}”（编号 ${offering.id}），发布后职工可见。`, "ok");
       loadOfferings();
     } catch (e) {
       report(error, e);
+    }
+  }
+
+  async function createCampaign(event) {
+    event.preventDefault();
+    try {
+      const { campaign } = await api("POST", "/campaigns", { title: $("#campaign-title").value.trim(),
+        per_person: Number($("#campaign-cap").value) });
+      setMessage($("#campaign-error"), "");
+      notify(`已创建专项活动“${campaign.title}”（编号 ${campaign.id}，每人限领 ${campaign.per_person}）。新建项目时填写此编号即可归入。`, "ok");
+    } catch (e) {
+      report($("#campaign-error"), e);
     }
   }
 
@@ -1622,7 +1672,8 @@
     $("#import-start").addEventListener("click", startImport);
     $("#export-form").addEventListener("submit", submitExport);
     $("#cardcheck-form").addEventListener("submit", submitCardCheck);
-    $("#offering-new").addEventListener("click", () => { fillForms(); show($("#offering-form")); });
+    $("#offering-new").addEventListener("click", () => openOfferingForm(null));
+    $("#campaign-form").addEventListener("submit", createCampaign);
     $("#offering-cancel").addEventListener("click", () => show($("#offering-form"), false));
     $("#of-kind").addEventListener("change", fillForms);
     $("#offering-form").addEventListener("submit", submitOffering);

@@ -39,7 +39,20 @@ async def test_a_cadre_creates_publishes_and_lists_participants(new_page, rt, db
     await row.get_by_role("button", name="发布").click()
     await expect(row).to_contain_text("报名中")
 
-    item_id = await db.fetchval("SELECT id FROM offerings WHERE title = '夏日送清凉饮品券'")
+    # published: the text and the stock may change, the way workers take part may not
+    await row.get_by_role("button", name="修改").click()
+    await expect(form.get_by_label("参与方式")).to_be_disabled()
+    await form.get_by_label("名称").fill("夏日送清凉冰饮券")
+    await form.get_by_label("名额 / 数量").fill("80")
+    await form.get_by_role("button", name="保存修改").click()
+    row = page.locator("#offerings-table tbody tr", has_text="夏日送清凉冰饮券")
+    await expect(row).to_contain_text("80 / 80")
+    await page.get_by_label("专项活动名称").fill("夏日送清凉")
+    await page.get_by_role("button", name="创建专项活动").click()
+    await expect(page.locator("#notices")).to_contain_text("已创建专项活动“夏日送清凉”")
+    assert await db.fetchval("SELECT per_person FROM campaigns WHERE title = '夏日送清凉'") == 2
+
+    item_id = await db.fetchval("SELECT id FROM offerings WHERE title = '夏日送清凉冰饮券'")
     [worker] = await make_workers(db, 1, union, pii=rt.pii)
     await rt.signups.sign_up(worker, item_id)
     await row.get_by_role("button", name="名单").click()
