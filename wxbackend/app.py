@@ -7,7 +7,7 @@ import tornado.iostream
 import tornado.web
 
 from wxbackend.handlers import admin, health, oa, openapi, static
-from wxbackend.handlers.activities import items, verifier, worker
+from wxbackend.handlers.activities import items, quiz_and_vote, verifier, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
 from wxbackend.handlers.edge import TrustedProxies
 from wxbackend.handlers.identity import accounts, platform_api, wechat_login
@@ -36,6 +36,7 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *items.routes(rt.cadres, rt.catalogue, rt.participants, rt.lottery, rt.registrations,
                       rt.redemption, rt.posters),
         *verifier.routes(rt.redemption),
+        *quiz_and_vote.routes(rt.cadres, rt.accounts, rt.login, rt.quizzes, rt.polls),
         *worker.routes(rt.accounts, rt.login, rt.catalogue, rt.signups, rt.lottery, rt.redemption,
                        rt.posters),
         *openapi.routes(),

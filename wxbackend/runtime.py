@@ -22,10 +22,13 @@ from wxbackend.infra.redis import create_redis
 from wxbackend.infra.sms import create_sms_sender
 from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.gates import Gates
 from wxbackend.services.activities.lottery import Lottery
 from wxbackend.services.activities.notices import Notices
 from wxbackend.services.activities.participants import Participants
+from wxbackend.services.activities.polls import Polls
 from wxbackend.services.activities.posters import Posters
+from wxbackend.services.activities.quizzes import Quizzes
 from wxbackend.services.activities.redemption import Redemption, code_key
 from wxbackend.services.activities.registrations import Registrations
 from wxbackend.services.activities.signups import Signups
@@ -78,6 +81,8 @@ class Runtime:
     audit: AuditTrail
     catalogue: Catalogue
     signups: Signups
+    quizzes: Quizzes
+    polls: Polls
     participants: Participants
     lottery: Lottery
     redemption: Redemption
@@ -168,7 +173,10 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       cadres=CadreService(pool, redis, pii, settings.admin, audit=trail, now=now,
                                           hashing=hashing),
                       membership=membership, reviews=reviews, rosters=rosters, audit=trail,
-                      catalogue=catalogue, signups=Signups(pool, catalogue, admission, notices, now=now),
+                      catalogue=catalogue, signups=Signups(pool, catalogue, admission, notices,
+                                                                  Gates(pool, now=now), now=now),
+                      quizzes=Quizzes(pool, catalogue, audit=trail, now=now),
+                      polls=Polls(pool, catalogue, audit=trail, now=now),
                       participants=Participants(pool, pii, catalogue, audit=trail, now=now),
                       lottery=Lottery(pool, pii, catalogue, notices, audit=trail, now=now),
                       posters=Posters(pool, catalogue, wxa_codes, h5_base=h5_base, now=now),

@@ -26,6 +26,8 @@ from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, NotFound
 from wxbackend.services.membership.membership import row_id
 from wxbackend.store.activities import offerings as store
+from wxbackend.store.activities import polls as polls_store
+from wxbackend.store.activities import quizzes as quizzes_store
 
 PERMISSION = {"activity": "activity.manage", "service": "service.manage"}
 SEED_COLUMN = "offerings.seed"
@@ -49,6 +51,27 @@ def item_view(row: asyncpg.Record | dict, now: datetime) -> dict:
         "state": state, "audience": _audience(row["audience"]),
         "seed_hash": row["seed_hash"].hex() if row["seed_hash"] else None,
     }
+
+
+def fixed_once_open(row: asyncpg.Record | dict, now: datetime) -> str | None:
+    """Why a quiz's bank or a poll's options may no longer change (workers may have seen them),
+    or None."""
+    if row["status"] == "closed":
+        return "活动已结束"
+    if row["status"] == "published" and now >= row["opens_at"]:
+        return "活动已开始"
+    return None
+
+
+async def _not_ready(conn: asyncpg.Connection, row: asyncpg.Record) -> str | None:
+    """Why an item cannot be published yet: a quiz needs its bank, a vote its options."""
+    if row["form"] == "quiz":
+        per_round, size = await quizzes_store.bank_size(conn, row["id"])
+        if per_round is None or size < per_round:
+            return "请先设置题库和答题规则"
+    elif row["form"] == "vote" and (await polls_store.option_count(conn, row["id"]) or 0) < 2:
+        return "请先设置投票规则和至少两个选项"
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -108,7 +131,7 @@ class Catalogue:
         if campaign is None or not actor.covers(campaign["org_path"]):
             raise invalid("所属专项活动不存在")
 
-    async def _own(self, conn: asyncpg.Connection, actor: Actor, offering_id: int, *,
+    async def owned(self, conn: asyncpg.Connection, actor: Actor, offering_id: int, *,
                    lock: bool = False) -> asyncpg.Record:
         """An item in the actor's subtree that the actor may manage; others are not found."""
         row = await store.get(conn, offering_id, lock=lock)
@@ -120,7 +143,7 @@ class Catalogue:
     async def update(self, actor: Actor, offering_id: int, body: dict) -> dict:
         now = self._now()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._own(conn, actor, offering_id, lock=True)
+            row = await self.owned(conn, actor, offering_id, lock=True)
             if row["status"] == "closed":
                 raise Conflict("已结束的活动不能修改", code="item_closed")
             current = {k: row[k] for k in store.EDITABLE if k != "audience"}
@@ -158,13 +181,15 @@ class Catalogue:
         """``published`` (from draft) or ``closed`` (from draft or published)."""
         now = self._now()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._own(conn, actor, offering_id, lock=True)
+            row = await self.owned(conn, actor, offering_id, lock=True)
             allowed = {"published": ("draft",), "closed": ("draft", "published")}[status]
             if row["status"] not in allowed:
                 raise Conflict(f"当前状态不能{'发布' if status == 'published' else '结束'}",
                                code="item_state")
             if status == "published" and row["closes_at"] <= now:
                 raise Conflict("报名截止时间已过，不能发布", code="item_state")
+            if status == "published" and (reason := await _not_ready(conn, row)) is not None:
+                raise Conflict(reason, code="item_not_ready")
             await store.set_status(conn, offering_id, status, now)
             verb = "publish" if status == "published" else "close"
             await self._audit.record(conn, actor_id=actor.id, actor=actor.username,
@@ -186,7 +211,7 @@ class Catalogue:
 
     async def manage_get(self, actor: Actor, offering_id: int) -> dict:
         async with self._pool.acquire() as conn:
-            row = await self._own(conn, actor, offering_id)
+            row = await self.owned(conn, actor, offering_id)
         return item_view(row, self._now())
 
     async def create_campaign(self, actor: Actor, body: dict) -> dict:

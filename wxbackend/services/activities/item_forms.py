@@ -24,6 +24,21 @@ def invalid(message: str) -> InvalidInput:
     return InvalidInput(message, code="item_invalid")
 
 
+def whole_number(value: object, label: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise invalid(f"{label}应为 {low}–{high} 之间的整数")
+    return value
+
+
+def text_field(value: object, label: str, limit: int, *, required: bool = True) -> str:
+    text = str(value if value is not None else "").strip()
+    if required and not text:
+        raise invalid(f"请填写{label}")
+    if len(text) > limit:
+        raise invalid(f"{label}不能超过 {limit} 个字")
+    return text
+
+
 def _time(raw: object, label: str) -> datetime | None:
     if raw in (None, ""):
         return None
@@ -42,21 +57,13 @@ def clean_item(body: dict, *, current: dict | None = None) -> dict:
     out: dict = {}
     for name, (label, limit, required) in _TEXTS.items():
         if name in body or (current is None and required):
-            value = str(body.get(name) or "").strip()
-            if required and not value:
-                raise invalid(f"请填写{label}")
-            if len(value) > limit:
-                raise invalid(f"{label}不能超过 {limit} 个字")
-            out[name] = value
+            out[name] = text_field(body.get(name) or "", label, limit, required=required)
     for name, label in _TIMES.items():
         if name in body:
             out[name] = _time(body[name], label)
     for name, (label, low, high) in _NUMBERS.items():
         if name in body and not (name == "per_day" and body[name] in (None, "")):
-            value = body[name]
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise invalid(f"{label}应为 {low}–{high} 之间的整数")
-            out[name] = value
+            out[name] = whole_number(body[name], label, low, high)
         elif name == "per_day" and name in body:
             out[name] = None
     for name in ("kind", "form", "mode"):

@@ -14,6 +14,7 @@ import asyncpg
 
 from wxbackend.services.activities.admission import Admission
 from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.gates import Gates
 from wxbackend.services.activities.notices import Notices
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import Conflict, Forbidden, NotFound
@@ -48,7 +49,9 @@ def claim_view(row: asyncpg.Record | dict) -> dict:
 
 class Signups:
     def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, admission: Admission,
-                 notices: Notices, *, now: Callable[[], datetime] = china_now) -> None:
+                 notices: Notices, gates: Gates, *,
+                 now: Callable[[], datetime] = china_now) -> None:
+        self._gates = gates
         self._pool = pool
         self._catalogue = catalogue
         self._admission = admission
@@ -74,6 +77,9 @@ class Signups:
         reason = await self._catalogue.refusal(item, await self._catalogue.profile(account_id))
         if reason is not None:
             raise Forbidden(f"不符合参与条件：{reason}", code="not_eligible")
+        unmet = await self._gates.unmet(item, account_id)
+        if unmet is not None:
+            raise unmet
         taken = await self._admission.take(admission_item, account_id, _FIRST_STATUS[item["mode"]])
         grants = self._notices.allowed(subscribed)
         async with self._pool.acquire() as conn:

@@ -133,3 +133,9 @@ async def due_draws(conn: asyncpg.Connection, now: datetime) -> list[int]:
     return [r["id"] for r in await conn.fetch(
         """SELECT id FROM offerings WHERE mode = 'lottery' AND status = 'published'
              AND drawn_at IS NULL AND closes_at <= $1 ORDER BY closes_at""", now)]
+
+
+async def lock_worker(conn: asyncpg.Connection, offering_id: int, account_id: int) -> None:
+    """Serialise, until the transaction ends, one worker's rounds and votes on one item."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))",
+                       f"{offering_id}:{account_id}")
