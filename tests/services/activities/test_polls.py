@@ -36,6 +36,7 @@ async def test_a_vote_needs_two_options_and_sane_rules(rt, db, organiser) -> Non
                         ({"options": [OPTIONS[0], OPTIONS[0]]}, "重复"),
                         ({"votes_per_day": 3, "votes_total": 2, "options": OPTIONS}, "总票数"),
                         ({"show_counts": "never", "options": OPTIONS}, "显示方式"),
+                        ({"show_counts": {"live": 1}, "options": OPTIONS}, "显示方式"),
                         ({"options": [{"label": ""}, OPTIONS[1]]}, "名称")):
         with pytest.raises(InvalidInput) as refused:
             await rt.polls.save(organiser, created["id"], body)

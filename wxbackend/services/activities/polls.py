@@ -35,7 +35,7 @@ def clean_poll(body: dict) -> tuple[dict, list[dict]]:
     if rules["votes_total"] is not None and rules["votes_total"] < rules["votes_per_day"]:
         raise invalid("每人总票数不能少于每日票数")
     rules["show_counts"] = body.get("show_counts", "live")
-    if rules["show_counts"] not in SHOW_COUNTS:
+    if not isinstance(rules["show_counts"], str) or rules["show_counts"] not in SHOW_COUNTS:
         raise invalid("票数显示方式只能是 live 或 after_close")
     raw = body.get("options")
     if not isinstance(raw, list) or not 2 <= len(raw) <= MAX_OPTIONS:

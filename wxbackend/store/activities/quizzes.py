@@ -139,7 +139,7 @@ async def by_union(conn: asyncpg.Connection, offering_id: int, organiser_path: s
                JOIN orgs g ON g.id = m.org_id
                WHERE g.path <@ $2::ltree AND nlevel(g.path) > nlevel($2::ltree))
            SELECT o.id AS org_id, o.name, count(*) AS participants,
-                  count(*) FILTER (WHERE u.passed) AS passed, sum(u.n) AS rounds
+                  count(*) FILTER (WHERE u.passed) AS passed, sum(u.n)::bigint AS rounds
            FROM unit u JOIN orgs o ON o.path = u.under
            GROUP BY o.id, o.name ORDER BY participants DESC, o.id LIMIT $3""",
         offering_id, organiser_path, limit)
