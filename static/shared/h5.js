@@ -1045,6 +1045,7 @@
   // --- 工会活动、普惠服务 (activities.html, services.html) ---------------------------------------
   const MODE_NAMES = { first_come: "先到先得", lottery: "报名抽签", review: "报名审核" };
   const ACTION_NAMES = { first_come: "立即抢", lottery: "报名参加抽签", review: "报名（需审核）" };
+  const GATED = { quiz: "去答题", vote: "去投票" };
 
   /** When an item takes place (or, without a time of its own, its sign-up window). */
   function itemTime(o) {
@@ -1069,33 +1070,40 @@
       card.append(el("p", { className: "muted small-print",
         textContent: `抽签种子摘要（SHA-256）：${o.seed_hash}。报名截止后开奖并公布种子，任何人都可复核中签结果。` }));
     }
-    const answer = el("p", { className: "ok", hidden: true });
-    const error = el("p", { className: "error", role: "alert", hidden: true });
     if (o.state === "upcoming") {
       card.append(el("p", { className: "notice", textContent: `即将开始：${formatTime(o.opens_at)} 开放报名` }));
     } else if (o.state === "closed") {
       card.append(el("p", { className: "notice", textContent: "已结束" }));
     } else if (!o.eligible) {
       card.append(el("p", { className: "notice", textContent: `不能参加：${o.reason}` }));
+    } else if (GATED[o.form]) {
+      // Answering or voting comes first; its page offers the sign-up once it is done.
+      card.append(el("a", { className: "button", href: `/h5/${o.form}.html#o=${o.id}`, textContent: GATED[o.form] }));
     } else {
-      const button = el("button", { type: "button", className: "button", textContent: ACTION_NAMES[o.mode] });
-      button.addEventListener("click", async () => {
-        button.disabled = true;
-        setMessage(error, "");
-        try {
-          const { signup } = await api("POST", `offerings/${o.id}/signup`);
-          setMessage(answer, signupSentence(signup));
-          show(button, false);
-        } catch (err) {
-          setMessage(error, err.code === "network" ? `${err.message}（可再次点击重试）` : err.message);
-          // Sold out, over a cap, not open: the answer stands; a network failure may be retried.
-          button.disabled = !["network", "drop_busy", "unavailable"].includes(err.code);
-        }
-      });
-      card.append(button);
+      card.append(...signupControl(o));
     }
-    card.append(answer, error);
     return card;
+  }
+
+  /** The sign-up button of an open item, with the places its answer and its error appear. */
+  function signupControl(o) {
+    const answer = el("p", { className: "ok", hidden: true });
+    const error = el("p", { className: "error", role: "alert", hidden: true });
+    const button = el("button", { type: "button", className: "button", textContent: ACTION_NAMES[o.mode] });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      setMessage(error, "");
+      try {
+        const { signup } = await api("POST", `offerings/${o.id}/signup`);
+        setMessage(answer, signupSentence(signup));
+        show(button, false);
+      } catch (err) {
+        setMessage(error, err.code === "network" ? `${err.message}（可再次点击重试）` : err.message);
+        // Sold out, over a cap, not open: the answer stands; a network failure may be retried.
+        button.disabled = !["network", "drop_busy", "unavailable"].includes(err.code);
+      }
+    });
+    return [button, answer, error];
   }
 
   async function offeringsPage() {
@@ -1192,6 +1200,190 @@
     }
   }
 
+  // --- 线上答题 (quiz.html#o=<item>) and 线上投票 (vote.html#o=<item>) ---------------------------
+  const LETTERS = "ABCDEFGH";
+  const letters = (indexes) => indexes.map((i) => LETTERS[i]).join("") || "未作答";
+
+  /** The item of a quiz or vote page (#o=<id>), after sign-in; null when signed out. */
+  async function gatedItem(path) {
+    const id = new URLSearchParams(location.hash.slice(1)).get("o") || "0";
+    const me = await signedIn(`${path}${location.hash}`);
+    if (!me) return null;
+    const { offering } = await api("GET", `offerings/${encodeURIComponent(id)}`);
+    $("#item-title").textContent = offering.title;
+    document.title = `${offering.title} · 川工之家`;
+    return offering;
+  }
+
+  /** Once the quiz is passed or the vote cast, the item's own sign-up (when it is still open). */
+  function offerSignup(o, done, why) {
+    const box = $("#item-signup");
+    if (o.state !== "open" || !o.eligible) {
+      show(box, false);
+      return;
+    }
+    box.replaceChildren(el("h2", { textContent: "报名" }),
+      ...(done ? signupControl(o) : [el("p", { className: "muted", textContent: why })]));
+    show(box);
+  }
+
+  function questionItem(q, n, answered) {
+    const head = el("p", { className: "prompt" }, `${n + 1}. ${q.prompt} `,
+      q.multiple ? tag("多选", "amber") : null);
+    const options = el("div", { className: "choices" }, ...q.options.map((text, i) => el("label",
+      { className: "check" }, el("input", { type: q.multiple ? "checkbox" : "radio", name: `q${n}`, value: String(i),
+        disabled: Boolean(answered), checked: Boolean(answered && answered.chosen.includes(i)) }),
+      el("span", { textContent: `${LETTERS[i]}. ${text}` }))));
+    const item = el("li", {}, head, options);
+    if (answered) {
+      item.append(el("p", { className: answered.right ? "ok" : "error",
+        textContent: answered.right ? "回答正确" : `回答错误（您选 ${letters(answered.chosen)}）` +
+          (answered.answer ? `，正确答案：${letters(answered.answer)}` : "") }));
+      if (answered.explanation) item.append(el("p", { className: "muted", textContent: `解析：${answered.explanation}` }));
+    }
+    return item;
+  }
+
+  async function quizPage() {
+    const o = await gatedItem("/h5/quiz.html");
+    if (!o) return;
+    let timer = null;
+    const form = $("#quiz-round");
+    const clock = (round) => {
+      clearInterval(timer);
+      const due = Date.now() + round.seconds_left * 1000;
+      const tick = () => {
+        const left = Math.max(0, Math.round((due - Date.now()) / 1000));
+        $("#quiz-clock").textContent = `剩余 ${pad(Math.floor(left / 60))}:${pad(left % 60)}`;
+        if (left === 0) {
+          clearInterval(timer);
+          form.requestSubmit();  // time is up: what was chosen is handed in
+        }
+      };
+      tick();
+      timer = setInterval(tick, 1000);
+    };
+    const showRound = (round) => {
+      form.dataset.round = String(round.id);
+      $("#quiz-questions").replaceChildren(...round.questions.map((q, n) => questionItem(q, n, null)));
+      setMessage($("#round-error"), "");
+      show(form);
+      show($("#quiz-start"), false);
+      clock(round);
+    };
+    const showResult = (round) => {
+      $("#quiz-result").replaceChildren(
+        el("h2", { textContent: round.passed ? "恭喜，本轮通过" : "本轮未通过" }),
+        el("p", { className: round.passed ? "ok" : "notice",
+          textContent: `答对 ${round.score} 题（及格 ${round.pass_mark} 题）` }),
+        el("ol", { className: "questions" }, ...round.questions.map((q, n) => questionItem(q, n, q))));
+      show($("#quiz-result"));
+    };
+    const render = async () => {
+      const { quiz } = await api("GET", `offerings/${o.id}/quiz`);
+      const r = quiz.rules;
+      $("#quiz-rules").replaceChildren(fact("每轮", `${r.per_round} 题，限时 ${Math.round(r.round_seconds / 60)} 分钟`),
+        fact("及格", `答对 ${r.pass_mark} 题`), fact("次数", `每天 ${r.rounds_per_day} 次` +
+          (r.rounds_total ? `，共 ${r.rounds_total} 次` : "")),
+        fact("今日剩余", `${quiz.rounds_left_today} 次`),
+        quiz.best_score === null ? null : fact("最好成绩", `答对 ${quiz.best_score} 题`));
+      const open = o.state === "open" && o.eligible;
+      setMessage($("#quiz-status"), o.state === "upcoming" ? `即将开始：${formatTime(o.opens_at)}` :
+        o.state === "closed" ? "答题已结束" : !o.eligible ? `不能参加：${o.reason}` :
+          quiz.rounds_left_today === 0 && !quiz.current ? "今日答题次数已用完，明天再来吧" : "");
+      show($("#quiz-start"), open && !quiz.current && quiz.rounds_left_today > 0);
+      $("#quiz-start").textContent = quiz.rounds_used ? "再答一轮" : "开始答题";
+      if (quiz.current) showRound(quiz.current); else show(form, false);
+      $("#quiz-history").replaceChildren(...quiz.history.map((h) => el("li", {},
+        `${formatTime(h.started_at)} · ${h.state_name}${h.score === null ? "" : ` · 答对 ${h.score} 题`}`)));
+      show($("#quiz-no-history"), quiz.history.length === 0);
+      offerSignup(o, quiz.passed, r.pass_daily ? "当天答题通过后即可报名。" : "答题通过后即可报名。");
+    };
+    $("#quiz-start").addEventListener("click", async () => {
+      $("#quiz-start").disabled = true;
+      setMessage($("#quiz-error"), "");
+      show($("#quiz-result"), false);
+      try {
+        showRound((await api("POST", `offerings/${o.id}/quiz/rounds`)).round);
+      } catch (err) {
+        setMessage($("#quiz-error"), err.message);
+      } finally {
+        $("#quiz-start").disabled = false;
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      const answers = [...$("#quiz-questions").children].map((_, n) =>
+        [...form.querySelectorAll(`input[name="q${n}"]:checked`)].map((input) => Number(input.value)));
+      button.disabled = true;
+      try {
+        const { round } = await api("POST", `quiz-rounds/${form.dataset.round}/answers`, { answers });
+        clearInterval(timer);
+        show(form, false);
+        showResult(round);
+        await render();
+      } catch (err) {
+        setMessage($("#round-error"), err.message);
+        if (err.code === "round_expired") {
+          clearInterval(timer);
+          await render();
+        }
+      } finally {
+        button.disabled = false;
+      }
+    });
+    await render();
+    loadingDone();
+    show($("#content"));
+  }
+
+  async function votePage() {
+    const o = await gatedItem("/h5/vote.html");
+    if (!o) return;
+    const render = (poll) => {
+      const r = poll.rules;
+      $("#vote-rules").textContent = `每人每天 ${r.votes_per_day} 票，同一选项每天一票` +
+        (r.votes_total ? `，共 ${r.votes_total} 票` : "") + `；${poll.show_counts_name}。今日还可投 ${poll.votes_left_today} 票。`;
+      const open = o.state === "open" && o.eligible;
+      $("#vote-options").replaceChildren(...poll.options.map((opt) => el("li", {},
+        el("label", { className: "check" },
+          el("input", { type: "checkbox", name: "option", value: String(opt.id),
+            disabled: !open || opt.voted_today || poll.votes_left_today === 0 }),
+          el("span", {}, el("strong", { textContent: opt.label }),
+            opt.summary ? el("span", { className: "muted", textContent: ` ${opt.summary}` }) : null,
+            opt.voted_today ? tag("今日已投", "green") : null)),
+        opt.votes === null ? null : el("span", { className: "badge", textContent: `${opt.votes} 票` }))));
+      show($("#vote-submit"), open && poll.votes_left_today > 0);
+      if (!open) setMessage($("#vote-error"), o.state === "upcoming" ? `即将开始：${formatTime(o.opens_at)}` :
+        o.state === "closed" ? "投票已结束" : `不能参加：${o.reason}`);
+      offerSignup(o, poll.votes_cast > 0, "投票后即可报名。");
+    };
+    $("#vote-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const chosen = [...document.querySelectorAll("input[name=option]:checked")].map((i) => Number(i.value));
+      setMessage($("#vote-ok"), "");
+      if (!chosen.length) {
+        setMessage($("#vote-error"), "请先选择要投票的选项");
+        return;
+      }
+      $("#vote-submit").disabled = true;
+      try {
+        const { poll } = await api("POST", `offerings/${o.id}/poll/votes`, { option_ids: chosen });
+        setMessage($("#vote-error"), "");
+        setMessage($("#vote-ok"), `投票成功，共投 ${chosen.length} 票`);
+        render(poll);
+      } catch (err) {
+        setMessage($("#vote-error"), err.message);
+      } finally {
+        $("#vote-submit").disabled = false;
+      }
+    });
+    render((await api("GET", `offerings/${o.id}/poll`)).poll);
+    loadingDone();
+    show($("#content"));
+  }
+
   // --- every page -------------------------------------------------------------------------------
   /** <a data-back href="fallback">: back to the previous page of this site, else to href. */
   document.addEventListener("click", (event) => {
@@ -1225,7 +1417,7 @@
   const pages = {
     register: registerPage, me: mePage, login: loginPage,
     join: joinPage, certify: certifyPage, membership: membershipPage, found: foundPage,
-    offerings: offeringsPage, signups: signupsPage, checkin: checkinPage,
+    offerings: offeringsPage, signups: signupsPage, checkin: checkinPage, quiz: quizPage, vote: votePage,
   };
   const page = pages[document.body.dataset.page];
   if (page) {
