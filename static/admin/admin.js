@@ -1040,6 +1040,8 @@
     if (o.status !== "closed") actions.push(act("修改", () => openOfferingForm(o)));
     if (o.status !== "closed") actions.push(act("结束", () => offeringAction(o, "close", "结束后不能再报名，确定结束？")));
     actions.push(act("名单", () => openParticipants(o)));
+    if (o.form === "quiz") actions.push(act("题库", () => openQuiz(o)), act("统计", () => openQuizStats(o)));
+    if (o.form === "vote") actions.push(act("投票选项", () => openPoll(o)));
     if (o.mode === "lottery" && o.state === "closed") actions.push(act("开奖", () => offeringAction(o, "draw", "")));
     actions.push(el("a", { class: "btn small plain", href: `/admin/v1/offerings/${o.id}/poster.png`, target: "_blank" }, "海报"));
     if (o.kind === "activity") actions.push(el("a", { class: "btn small plain", href: `/admin/venue.html?o=${o.id}`, target: "_blank" }, "签到屏"));
@@ -1167,6 +1169,163 @@
         el("button", { type: "button", class: "btn small", onclick: decide(p, "approve") }, "通过"),
         el("button", { type: "button", class: "btn small plain", onclick: decide(p, "reject") }, "不通过")] : [])))));
     show($("#participants-empty"), data.signups.length === 0);
+  }
+
+  // 题库：粘贴的文字 ⇄ 接口的题目列表
+  const OPTION_LINE = /^([A-Ha-h])[.．、:：\s]\s*(.+)$/;
+  const ANSWER_LINE = /^(?:正确)?答案[:：]\s*([A-Ha-h\s,，、]+)$/;
+  const NOTE_LINE = /^解析[:：]\s*(.*)$/;
+
+  /** Questions pasted as text (a blank line between questions) → the API's question list; an
+   *  Error naming the question when one cannot be read. */
+  function parseQuestions(text) {
+    const blocks = text.replace(/\r/g, "").split(/\n\s*\n/).map((b) => b.trim()).filter(Boolean);
+    return blocks.map((block, n) => {
+      const q = { prompt: "", options: [], answer: [], explanation: "" };
+      for (const raw of block.split("\n")) {
+        const line = raw.trim();
+        let m;
+        if (!line) continue;
+        if ((m = line.match(ANSWER_LINE))) {
+          q.answer = [...m[1].toUpperCase().replace(/[^A-H]/g, "")].map((c) => c.charCodeAt(0) - 65);
+        } else if ((m = line.match(NOTE_LINE))) {
+          q.explanation = m[1];
+        } else if (q.options.length || q.prompt) {
+          if ((m = line.match(OPTION_LINE)) && m[1].toUpperCase().charCodeAt(0) - 65 === q.options.length) q.options.push(m[2].trim());
+          else if (!q.options.length) q.prompt += line;
+          else throw new Error(`第 ${n + 1} 题的第 ${q.options.length + 1} 个选项应以 ${"ABCDEFGH"[q.options.length]}. 开头`);
+        } else {
+          q.prompt = line.replace(/^\d+[.．、]\s*/, "");
+        }
+      }
+      if (!q.answer.length) throw new Error(`第 ${n + 1} 题缺少“答案：”一行`);
+      return q;
+    });
+  }
+
+  function questionsText(questions) {
+    return questions.map((q, n) => [`${n + 1}. ${q.prompt}`, ...q.options.map((o, i) => `${"ABCDEFGH"[i]}. ${o}`),
+      `答案：${q.answer.map((i) => "ABCDEFGH"[i]).join("")}`, q.explanation ? `解析：${q.explanation}` : null]
+      .filter(Boolean).join("\n")).join("\n\n");
+  }
+
+  function lockForm(form, locked, submit) {
+    for (const input of form.querySelectorAll("input, select, textarea")) input.disabled = locked;
+    show(submit, !locked);
+  }
+
+  async function openQuiz(o) {
+    state.contest = o;
+    $("#quiz-title").textContent = `题库与答题规则：${o.title}`;
+    setMessage($("#quiz-form-error"), "");
+    let quiz;
+    try {
+      ({ quiz } = await api("GET", `/offerings/${o.id}/quiz`));
+    } catch (e) {
+      report($("#offerings-error"), e);
+      return;
+    }
+    const r = quiz.rules || { per_round: 6, pass_mark: 4, round_seconds: 600, rounds_per_day: 3, rounds_total: null,
+      show_answers: true, pass_daily: false };
+    $("#qz-per-round").value = r.per_round;
+    $("#qz-pass").value = r.pass_mark;
+    $("#qz-minutes").value = Math.round(r.round_seconds / 60);
+    $("#qz-per-day").value = r.rounds_per_day;
+    $("#qz-total").value = r.rounds_total || "";
+    $("#qz-show").checked = r.show_answers;
+    $("#qz-daily").checked = r.pass_daily;
+    $("#qz-questions").value = questionsText(quiz.questions);
+    lockForm($("#quiz-form"), !quiz.editable, $("#quiz-submit"));
+    if (!quiz.editable) setMessage($("#quiz-form-error"), "活动已开始，题库不能再修改。");
+    show($("#quiz-form"));
+    $("#quiz-form").scrollIntoView();
+  }
+
+  async function saveQuiz(event) {
+    event.preventDefault();
+    const error = $("#quiz-form-error");
+    const total = $("#qz-total").value.trim();
+    let questions;
+    try {
+      questions = parseQuestions($("#qz-questions").value);
+    } catch (e) {
+      setMessage(error, e.message);
+      return;
+    }
+    const body = { per_round: Number($("#qz-per-round").value), pass_mark: Number($("#qz-pass").value),
+      round_seconds: Number($("#qz-minutes").value) * 60, rounds_per_day: Number($("#qz-per-day").value),
+      rounds_total: total ? Number(total) : null, show_answers: $("#qz-show").checked,
+      pass_daily: $("#qz-daily").checked, questions };
+    try {
+      const { quiz } = await api("PUT", `/offerings/${state.contest.id}/quiz`, body);
+      setMessage(error, "");
+      notify(`已保存“${state.contest.title}”的题库，共 ${quiz.questions.length} 题。`, "ok");
+    } catch (e) {
+      report(error, e);
+    }
+  }
+
+  async function openQuizStats(o) {
+    $("#quiz-stats-title").textContent = `答题统计：${o.title}`;
+    const data = await fetchPage(`/offerings/${o.id}/quiz/stats`, null, $("#offerings-error"));
+    if (data === null) return;
+    const s = data.stats;
+    const percent = (x) => (x === null ? "—" : `${(x * 100).toFixed(1)}%`);
+    $("#quiz-stats-totals").replaceChildren(...[["参与人数", s.participants], ["答题轮数", s.rounds],
+      ["通过人数", s.passed_workers], ["通过率", percent(s.pass_rate)],
+      ["平均答对题数", s.average_score === null ? "—" : s.average_score]].flatMap(([k, v]) =>
+      [el("dt", {}, k), el("dd", {}, String(v))]));
+    $("#quiz-stats-questions tbody").replaceChildren(...s.questions.map((q) => el("tr", {},
+      el("td", {}, String(q.position)), el("td", {}, q.prompt), el("td", {}, String(q.answered)),
+      el("td", {}, String(q.answered_right)), el("td", {}, percent(q.accuracy)))));
+    $("#quiz-stats-unions tbody").replaceChildren(...s.by_union.map((u) => el("tr", {},
+      el("td", {}, u.name), el("td", {}, String(u.participants)), el("td", {}, String(u.passed)),
+      el("td", {}, String(u.rounds)))));
+    show($("#quiz-stats"));
+    $("#quiz-stats").scrollIntoView();
+  }
+
+  async function openPoll(o) {
+    state.contest = o;
+    $("#poll-title").textContent = `投票规则与选项：${o.title}`;
+    setMessage($("#poll-form-error"), "");
+    let poll;
+    try {
+      ({ poll } = await api("GET", `/offerings/${o.id}/poll`));
+    } catch (e) {
+      report($("#offerings-error"), e);
+      return;
+    }
+    const r = poll.rules || { votes_per_day: 1, votes_total: null, show_counts: "live" };
+    $("#pl-per-day").value = r.votes_per_day;
+    $("#pl-total").value = r.votes_total || "";
+    $("#pl-show").value = r.show_counts;
+    $("#pl-options").value = poll.options.map((x) => (x.summary ? `${x.label}｜${x.summary}` : x.label)).join("\n");
+    $("#poll-counts tbody").replaceChildren(...poll.options.map((x) => el("tr", {},
+      el("td", {}, x.label), el("td", {}, String(x.votes)))));
+    show($("#poll-counts"), poll.options.length > 0 && !poll.editable);
+    setMessage($("#poll-voters"), poll.editable ? "" : `共 ${poll.voters} 人参与投票。`);
+    lockForm($("#poll-form"), !poll.editable, $("#poll-submit"));
+    show($("#poll-form"));
+    $("#poll-form").scrollIntoView();
+  }
+
+  async function savePoll(event) {
+    event.preventDefault();
+    const total = $("#pl-total").value.trim();
+    const options = $("#pl-options").value.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+      const [label, ...rest] = line.split(/[｜|]/);
+      return { label: label.trim(), summary: rest.join("｜").trim() };
+    });
+    try {
+      const { poll } = await api("PUT", `/offerings/${state.contest.id}/poll`, {
+        votes_per_day: Number($("#pl-per-day").value), votes_total: total ? Number(total) : null,
+        show_counts: $("#pl-show").value, options });
+      setMessage($("#poll-form-error"), "");
+      notify(`已保存“${state.contest.title}”的投票选项，共 ${poll.options.length} 项。`, "ok");
+    } catch (e) {
+      report($("#poll-form-error"), e);
+    }
   }
 
   async function loadVerifiers() {
@@ -1682,6 +1841,10 @@
     $("#participants-status").addEventListener("change", () => loadParticipants());
     $("#participants-export").addEventListener("click", exportParticipants);
     $("#verifier-form").addEventListener("submit", createVerifier);
+    $("#quiz-form").addEventListener("submit", saveQuiz);
+    $("#quiz-cancel").addEventListener("click", () => show($("#quiz-form"), false));
+    $("#poll-form").addEventListener("submit", savePoll);
+    $("#poll-cancel").addEventListener("click", () => show($("#poll-form"), false));
   }
 
   async function start() {
