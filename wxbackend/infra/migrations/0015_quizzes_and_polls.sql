@@ -63,8 +63,17 @@ CREATE TABLE poll_options (
     position        integer NOT NULL,
     label           text NOT NULL CHECK (length(label) BETWEEN 1 AND 40),
     summary         text NOT NULL DEFAULT '' CHECK (length(summary) <= 200),
-    votes           integer NOT NULL DEFAULT 0 CHECK (votes >= 0),  -- count(poll_votes), kept in step
     UNIQUE (offering_id, position)
+);
+
+-- Each option's count, kept in step with its vote rows in the same transaction, split over a few
+-- rows per option (by the voter's account id): a popular option's ballots do not all wait on one
+-- row lock until each commit. An option's count is the sum of its shards.
+CREATE TABLE poll_counts (
+    option_id       bigint NOT NULL REFERENCES poll_options (id) ON DELETE CASCADE,
+    shard           smallint NOT NULL,
+    votes           integer NOT NULL CHECK (votes >= 0),
+    PRIMARY KEY (option_id, shard)
 );
 
 -- Every vote: at most one per option per worker per China day.
@@ -77,3 +86,48 @@ CREATE TABLE poll_votes (
     PRIMARY KEY (offering_id, account_id, china_day, option_id)
 );
 CREATE INDEX poll_votes_option ON poll_votes (option_id);
+
+-- Casts a worker's ballot in one statement: under the worker's lock on the item (the same lock
+-- as a quiz round's), the options are checked to be the poll's, none voted for today, the day's
+-- and the whole votes not exceeded; then the vote rows and the counts (on shard ``p_shard``) are
+-- written. Answers 'ok', or what stopped it: 'no_poll', 'invalid_votes', 'already_voted',
+-- 'votes_used_today', 'votes_used'.
+CREATE FUNCTION cast_votes(p_offering bigint, p_account bigint, p_day date, p_options bigint[],
+                           p_now timestamptz, p_shard smallint)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r polls%ROWTYPE;
+    today integer;
+    total integer;
+    again integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_offering || ':' || p_account, 11));
+    SELECT * INTO r FROM polls WHERE offering_id = p_offering;
+    IF NOT FOUND THEN
+        RETURN 'no_poll';
+    END IF;
+    IF (SELECT count(*) FROM poll_options WHERE offering_id = p_offering AND id = ANY (p_options))
+            <> cardinality(p_options) THEN
+        RETURN 'invalid_votes';
+    END IF;
+    SELECT count(*) FILTER (WHERE v.china_day = p_day), count(*),
+           count(*) FILTER (WHERE v.china_day = p_day AND v.option_id = ANY (p_options))
+      INTO today, total, again
+      FROM poll_votes v WHERE v.offering_id = p_offering AND v.account_id = p_account;
+    IF again > 0 THEN
+        RETURN 'already_voted';
+    END IF;
+    IF today + cardinality(p_options) > r.votes_per_day THEN
+        RETURN 'votes_used_today';
+    END IF;
+    IF r.votes_total IS NOT NULL AND total + cardinality(p_options) > r.votes_total THEN
+        RETURN 'votes_used';
+    END IF;
+    INSERT INTO poll_votes (offering_id, account_id, china_day, option_id, created_at)
+    SELECT p_offering, p_account, p_day, o, p_now FROM unnest(p_options) o;
+    -- In option order: two ballots naming the same options never wait on each other in a cycle.
+    INSERT INTO poll_counts AS c (option_id, shard, votes)
+    SELECT o, p_shard, 1 FROM unnest(p_options) o ORDER BY o
+    ON CONFLICT (option_id, shard) DO UPDATE SET votes = c.votes + 1;
+    RETURN 'ok';
+END $$;

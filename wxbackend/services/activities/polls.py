@@ -3,8 +3,9 @@ worker votes for up to that many options a day, at most once per option per day;
 is what lets the worker sign up for the item (a vote-gated claim, see
 :mod:`wxbackend.services.activities.gates`).
 
-Each vote is a row; each option's count moves in the same transaction, so the count shown is
-always the number of rows. Counts are shown to workers live or only after the vote closes, as
+Each vote is a row; each option's count moves in the same transaction (split over a few rows,
+so a popular option's ballots do not queue on one row lock), so the count shown is always the
+number of rows. Counts are shown to workers live or only after the vote closes, as
 the organiser chose; the organiser always sees them.
 """
 
@@ -20,8 +21,7 @@ from wxbackend.services.activities.item_forms import invalid, text_field, whole_
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
-from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from wxbackend.store.activities import offerings as offerings_store
+from wxbackend.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from wxbackend.store.activities import polls as store
 
 MAX_OPTIONS = 200
@@ -118,24 +118,11 @@ class Polls:
             raise Forbidden(f"不符合参与条件：{reason}", code="not_eligible")
         today = now.date()
         async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                await offerings_store.lock_worker(conn, offering_id, account_id)
+            outcome = await store.cast(conn, offering_id=offering_id, account_id=account_id,
+                                       day=today, option_ids=option_ids, now=now)
+            if outcome != "ok":
                 rules = await store.rules(conn, offering_id)
-                known = {o["id"] for o in await store.options(conn, offering_id)}
-                if not set(option_ids) <= known:
-                    raise InvalidInput("所选选项不属于本次投票", code="invalid_votes")
-                mine = await store.votes_of(conn, offering_id, account_id)
-                used_today = {v["option_id"] for v in mine if v["china_day"] == today}
-                if used_today & set(option_ids):
-                    raise Conflict("今天已经给该选项投过票了", code="already_voted")
-                if len(used_today) + len(option_ids) > rules["votes_per_day"]:
-                    left = rules["votes_per_day"] - len(used_today)
-                    raise Conflict(f"今日票数不足（每日 {rules['votes_per_day']} 票，还剩 {left} 票）",
-                                   code="votes_used_today")
-                if rules["votes_total"] is not None and len(mine) + len(option_ids) > rules["votes_total"]:
-                    raise Conflict(f"票数已用完（每人共 {rules['votes_total']} 票）", code="votes_used")
-                await store.cast(conn, offering_id=offering_id, account_id=account_id, day=today,
-                                 option_ids=option_ids, now=now)
+                raise _refusal(outcome, rules)
             return await self._view(conn, item, account_id)
 
     async def _item(self, offering_id: int) -> dict:
@@ -161,6 +148,18 @@ class Polls:
                 "show_counts_name": SHOW_COUNTS[rules["show_counts"]], "counts_shown": shown,
                 "votes_left_today": max(0, left), "votes_cast": len(mine),
                 "options": [{**_option(o, shown), "voted_today": o["id"] in today} for o in options]}
+
+
+def _refusal(outcome: str, rules: asyncpg.Record | None) -> DomainError:
+    if outcome == "invalid_votes":
+        return InvalidInput("所选选项不属于本次投票", code="invalid_votes")
+    if outcome == "already_voted":
+        return Conflict("今天已经给该选项投过票了", code="already_voted")
+    if outcome == "votes_used_today":
+        return Conflict(f"今日票数不足（每人每日 {rules['votes_per_day']} 票）", code="votes_used_today")
+    if outcome == "votes_used":
+        return Conflict(f"票数已用完（每人共 {rules['votes_total']} 票）", code="votes_used")
+    return NotFound("未找到该投票活动", code="item_not_found")
 
 
 def _option(row: asyncpg.Record, with_count: bool) -> dict:

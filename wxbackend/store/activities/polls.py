@@ -15,10 +15,17 @@ async def rules(conn: asyncpg.Connection, offering_id: int) -> asyncpg.Record | 
                                offering_id)
 
 
+# Rows each option's count is split over (see migration 0015).
+COUNT_SHARDS = 16
+
+
 async def options(conn: asyncpg.Connection, offering_id: int) -> list[asyncpg.Record]:
+    """The options in order, each with its count."""
     return await conn.fetch(
-        """SELECT id, position, label, summary, votes FROM poll_options WHERE offering_id = $1
-           ORDER BY position""", offering_id)
+        """SELECT o.id, o.position, o.label, o.summary,
+                  COALESCE((SELECT sum(c.votes) FROM poll_counts c WHERE c.option_id = o.id), 0)::integer
+                      AS votes
+           FROM poll_options o WHERE o.offering_id = $1 ORDER BY o.position""", offering_id)
 
 
 async def replace(conn: asyncpg.Connection, offering_id: int, rules: dict, options: list[dict]) -> None:
@@ -50,16 +57,11 @@ async def votes_of(conn: asyncpg.Connection, offering_id: int, account_id: int) 
 
 
 async def cast(conn: asyncpg.Connection, *, offering_id: int, account_id: int, day: date,
-               option_ids: list[int], now: datetime) -> None:
-    """Records the votes and moves the options' counts with them (in id order, so two ballots
-    naming the same options never wait on each other in a cycle)."""
-    ordered = sorted(option_ids)
-    await conn.executemany(
-        """INSERT INTO poll_votes (offering_id, account_id, china_day, option_id, created_at)
-           VALUES ($1, $2, $3, $4, $5)""",
-        [(offering_id, account_id, day, o, now) for o in ordered])
-    await conn.executemany("UPDATE poll_options SET votes = votes + 1 WHERE id = $1",
-                           [(o,) for o in ordered])
+               option_ids: list[int], now: datetime) -> str:
+    """One call of ``cast_votes`` (migration 0015): 'ok' or what stopped the ballot."""
+    return await conn.fetchval("SELECT cast_votes($1, $2, $3, $4::bigint[], $5, $6::smallint)",
+                               offering_id, account_id, day, sorted(option_ids), now,
+                               account_id % COUNT_SHARDS)
 
 
 async def has_voted(conn: asyncpg.Connection, offering_id: int, account_id: int) -> bool:
