@@ -201,8 +201,10 @@ def make_settings(api_base: str, **sections: dict) -> Settings:
     # A drop's sold-out memo reads the monotonic clock: off, so that what a test sees follows
     # from what it did; tests/services/activities/test_drops.py turns it on where it is the subject.
     activities = {"sold_out_memo_seconds": 0.0} | sections.pop("activities", {})
+    # Refusals of a flooded sign-in are held back a random while: at once, unless a test is about it.
+    admin = {"refused_delay_ms": 0} | sections.pop("admin", {})
     return base.replace(wechat=wechat, server=server, outbox=outbox, security=security,
-                        miniprogram=miniprogram, activities=activities, **sections)
+                        miniprogram=miniprogram, activities=activities, admin=admin, **sections)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import tornado.web
 from wxbackend.handlers import admin, health, oa, openapi, static
 from wxbackend.handlers.activities import items, quiz_and_vote, verifier, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
-from wxbackend.handlers.edge import TrustedProxies
+from wxbackend.handlers.edge import Tarpit, TrustedProxies
 from wxbackend.handlers.identity import accounts, platform_api, wechat_login
 from wxbackend.handlers.membership import membership, reviews, rosters
 from wxbackend.infra.logging import request_id
@@ -78,6 +78,7 @@ def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
                      proxies=TrustedProxies(server.trusted_proxies), max_body=server.max_body_bytes,
                      own_limits=frozenset({rosters.ImportsHandler.route}),
                      refusals={admin.LoginHandler.route: rt.cadres.refusal},
-                     pattern_refusals=[(worker.SIGNUP_PATH, worker.sold_out_at_the_front(rt.signups))])
+                     pattern_refusals=[(worker.SIGNUP_PATH, worker.sold_out_at_the_front(rt.signups))],
+                     tarpit=Tarpit(rt.settings.admin.refused_delay_ms / 1000))
     return _Server(front, xheaders=False, max_body_size=front.server_max_body,
                    idle_connection_timeout=60)

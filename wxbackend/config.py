@@ -167,6 +167,7 @@ class AdminSettings:
     account_lockout_minutes: int = 30     # …lock the account for everyone this long
     login_per_ip_minute: int = 20         # sign-in attempts per address per minute
     login_per_username_hour: int = 100    # sign-in attempts per username per clock hour
+    refused_delay_ms: int = 2000          # an address over its limit: its 429 after up to this
     hash_concurrency: int = 0             # password hashes at once per process; 0: half the cores
     hash_queue: int = 64                  # sign-ins waiting for a hash before answering 503
     password_min_length: int = 12
@@ -365,6 +366,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("[membership] certify_without_phone must be review or allow")
     if settings.privacy.inbound_retention_days < 1:
         raise ConfigError("[privacy] inbound_retention_days must be at least 1")
+    if not 0 <= settings.admin.refused_delay_ms <= 60_000:
+        raise ConfigError("[admin] refused_delay_ms must be between 0 and 60000")
     if wx.message_mode not in {"plain", "compat", "safe"}:
         raise ConfigError("[wechat] message_mode must be plain, compat or safe")
     if wx.token_endpoint not in {"stable", "classic"}:

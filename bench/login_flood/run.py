@@ -16,7 +16,8 @@ Two server configurations, each measured ``--runs`` times as (no flood, flood) p
 
 * ``throttled``: the shipped sign-in limits. Every attempt comes from 127.0.0.1 (the server
   trusts forwarded headers only from configured proxies, so an attacker's address is the one it
-  connects from): after ``login_per_ip_minute`` attempts the address gets 429 before any hashing.
+  connects from): after ``login_per_ip_minute`` attempts the address gets 429 before any hashing,
+  held back a random 1–2 s (``[admin] refused_delay_ms``).
 * ``argon2``: both sign-in limits raised to 10^9 through ``[admin]``, so every attempt reaches
   Argon2: the hash concurrency bound and its queue (503 ``signin_busy`` beyond it) are what keep
   pushes moving.
@@ -255,24 +256,23 @@ def render_section(report: dict) -> str:
                      f"{', '.join(f'{k}: {n}' for k, n in last['healthz'].items())}, worst "
                      f"{last['healthz_worst_ms']:.0f} ms |")
     lines += ["", "`throttled` is the shipped configuration: after `login_per_ip_minute` attempts "
-              "the address gets 429 before any hashing. `argon2` raises both sign-in limits to "
-              "10^9 so that every attempt is hashed: at most `hash_concurrency` hashes run at once "
-              "(half the cores) and beyond `hash_queue` waiting sign-ins the answer is 503 at once; "
-              "no pooled connection is held while hashing. Before these changes, in the security "
-              "review, 150 concurrent sign-ins made "
-              "`/healthz` answer 503 after 2 s and other requests take 5–36 s.", ""]
+              "the address gets 429 before any hashing, answered at the server's front (no "
+              "handler, no Redis round trip) and held back a random 1–2 s first (`[admin] "
+              "refused_delay_ms`): answered together, the 150 attackers would come back together, "
+              "one burst a second that every push arriving with it queues behind; held back at "
+              "random, they come back spread out and at half the pace. `argon2` raises both "
+              "sign-in limits to 10^9 so that every attempt is hashed: at most `hash_concurrency` "
+              "hashes run at once (half the cores, in threads at the lowest priority) and beyond "
+              "`hash_queue` waiting sign-ins the answer is 503 at once; no pooled connection is "
+              "held while hashing. Before these changes, in the security review, 150 concurrent "
+              "sign-ins made `/healthz` answer 503 after 2 s and other requests take 5–36 s.", ""]
     if not report["variants"].get("throttled", {}).get("within_2x", True):
         lines += [
-            "**The 2× target is not met.** What is known: an address over its limit is answered "
-            "at the server's front (no handler, no Redis round trip; a py-spy profile of a flooded "
-            "run found the server's thread busy 12 % of the time, the refusals 0.2 %). The rest "
-            "is the shape of the attack and of this machine: the 150 attackers answer within "
-            "milliseconds of each other, so their next tries arrive as one burst a second, and "
-            "pushes that arrive during a burst wait behind it; and PostgreSQL, Redis, the push "
-            "driver and the flood share the second core. The quiet p99 is itself 6–50 ms from run "
-            "to run on this machine. In production the nginx site in `deploy/` refuses a flood "
-            "per address (`limit_req`) before it reaches a server process; the figure with nginx "
-            "in front is still to be measured.", ""]
+            "**The 2× target is not met in this run.** PostgreSQL, Redis, the push driver and the "
+            "flood share the second core, and the quiet p99 itself moves by several times from "
+            "run to run on this machine; see the runs in the raw output. In production the nginx "
+            "site in `deploy/` also refuses a flood per address (`limit_req`) before it reaches a "
+            "server process.", ""]
     return "\n".join(lines)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
+from tests.conftest import start_server
 from tests.services.cadres.test_cadres import PASSWORD, otp
+from wxbackend.handlers.edge import Tarpit
 from wxbackend.services.clock import CHINA
 
 
@@ -132,6 +137,52 @@ async def test_a_sign_in_flood_from_one_address_is_answered_429_before_hashing(s
     throttled = next(a for a in answers if a.status_code == 429)
     assert throttled.json()["error"] == {"code": "login_throttled", "message": "登录尝试过于频繁，请稍后再试"}
     assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+
+
+async def test_a_flooding_address_waits_for_its_refusals_and_others_do_not(rt, clock) -> None:
+    """A refused address's answers are held back a random while (so a flood's tries come back
+    spread out instead of together); the server goes on answering everyone else meanwhile, and
+    an attacker who hangs up frees its place."""
+    flooded = dataclasses.replace(rt, settings=rt.settings.replace(admin={"refused_delay_ms": 1200}))
+    srv, url = await start_server(flooded)
+    tarpit = srv.request_callback.tarpit
+    clock.set(datetime(2030, 3, 1, 9, 0, 5, tzinfo=CHINA), frozen=True)
+    attempt = {"username": "nobody", "password": PASSWORD, "totp": ""}
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            for _ in range(rt.settings.admin.login_per_ip_minute + 1):  # the last: 429 from the counters
+                await client.post(f"{url}/admin/v1/login", json=attempt)
+            began = time.monotonic()
+            held = [asyncio.create_task(client.post(f"{url}/admin/v1/login", json=attempt)) for _ in range(3)]
+            while tarpit.held < 3:  # noqa: ASYNC110 - waiting for the server to take them
+                await asyncio.sleep(0.01)
+            health = await client.get(f"{url}/healthz")
+            assert health.status_code == 200 and not any(t.done() for t in held)
+            answers = await asyncio.gather(*held)
+            assert time.monotonic() - began >= 0.6  # at least half of the delay, each
+            assert {(a.status_code, a.json()["error"]["code"]) for a in answers} == {(429, "login_throttled")}
+            assert tarpit.held == 0
+        async with httpx.AsyncClient(trust_env=False, timeout=0.2) as impatient:
+            with pytest.raises(httpx.ReadTimeout):
+                await impatient.post(f"{url}/admin/v1/login", json=attempt)
+        for _ in range(100):  # the server notices the hang-up and lets go of its answer
+            if tarpit.held == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert tarpit.held == 0
+    finally:
+        srv.stop()
+        await srv.close_all_connections()
+
+
+def test_the_tarpit_holds_between_half_and_all_of_its_delay_and_no_more_than_its_bound() -> None:
+    tarpit = Tarpit(2.0, max_held=3)
+    delays = [tarpit.hold() for _ in range(3)]
+    assert all(1.0 <= d <= 2.0 for d in delays) and tarpit.held == 3
+    assert tarpit.hold() == 0.0 and tarpit.held == 3  # full: written at once
+    tarpit.release()
+    assert tarpit.hold() > 0
+    assert Tarpit(0.0).hold() == 0.0
 
 
 async def test_a_refused_address_is_answered_without_the_counters(server, rt, clock, caplog) -> None:

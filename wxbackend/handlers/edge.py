@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import secrets
 import socket
 import time
 from collections.abc import Iterable
 
 import tornado.httputil
+import tornado.ioloop
 
 from wxbackend.handlers.base import DEFAULT_HEADERS, error_response, log_access, new_request_id
 from wxbackend.infra.metrics import observe_request
@@ -119,15 +121,44 @@ def _http_date(second: int) -> str:
 DRAIN_FACTOR = 4
 
 
+class Tarpit:
+    """Answers to a flood's repeats, each held back a random while (between half of
+    ``max_delay`` and all of it) before it is written. A flood's attackers are answered within
+    milliseconds of each other and come back together, so their next tries arrive as one burst
+    that every other request then queues behind; held back at random, they come back spread out,
+    and each attacker at half the pace. At most ``max_held`` answers wait at once in a process;
+    beyond that they are written at once."""
+
+    def __init__(self, max_delay: float, max_held: int = 2000) -> None:
+        self.max_delay = max_delay
+        self.max_held = max_held
+        self.held = 0
+
+    def hold(self) -> float:
+        """How long to hold the next answer back (0: write it now), counted as held."""
+        if self.max_delay <= 0 or self.held >= self.max_held:
+            return 0.0
+        self.held += 1
+        half = self.max_delay / 2
+        return half + half * secrets.randbelow(1001) / 1000
+
+    def release(self) -> None:
+        self.held -= 1
+
+
 class Refused(tornado.httputil.HTTPMessageDelegate):
     """A request answered at the front with an error, its body dropped: one whose body is over
     the limit (the JSON 413), or one from an address already refused for the rest of a window
     (``error``, a 429 with its Retry-After). ``logged`` is False for the repeats of a flood, which
-    would bury the access log; the metrics count every one."""
+    would bury the access log; the metrics count every one. With a ``tarpit``, the answer waits
+    there first."""
 
     def __init__(self, connection: tornado.httputil.HTTPConnection, method: str, path: str,
                  headers: tornado.httputil.HTTPHeaders, remote_ip: str | None, *,
-                 status: int = 413, error: DomainError | None = None, logged: bool = True) -> None:
+                 status: int = 413, error: DomainError | None = None, logged: bool = True,
+                 tarpit: Tarpit | None = None) -> None:
+        self._tarpit = tarpit
+        self._held: object | None = None
         self._connection = connection
         self._method = method
         self._path = path
@@ -156,7 +187,20 @@ class Refused(tornado.httputil.HTTPMessageDelegate):
         return None
 
     def finish(self) -> None:
+        delay = self._tarpit.hold() if self._tarpit is not None else 0.0
+        if delay:
+            self._held = tornado.ioloop.IOLoop.current().call_later(delay, self._let_go)
+        else:
+            self.answer()
+
+    def _let_go(self) -> None:
+        self._held = None
+        self._tarpit.release()  # type: ignore[union-attr]
         self.answer()
 
     def on_connection_close(self) -> None:
         self._answered = True
+        if self._held is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._held)
+            self._held = None
+            self._tarpit.release()  # type: ignore[union-attr]

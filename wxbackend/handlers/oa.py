@@ -24,7 +24,7 @@ import tornado.httputil
 import tornado.web
 
 from wxbackend.handlers.base import BaseHandler, error_response, log_access, new_request_id
-from wxbackend.handlers.edge import DRAIN_FACTOR, Refused, TrustedProxies, write_answer
+from wxbackend.handlers.edge import DRAIN_FACTOR, Refused, Tarpit, TrustedProxies, write_answer
 from wxbackend.infra.metrics import WECHAT_PUSHES, observe_request
 from wxbackend.services.errors import DomainError
 from wxbackend.services.messaging.oa_inbox import OAInbox
@@ -162,13 +162,15 @@ class Front(tornado.httputil.HTTPServerConnectionDelegate):
     POST path to what says whether a client address is still refused there (a sign-in flood);
     ``pattern_refusals`` pairs POST path patterns with what says whether a request is answered at
     once (an attempt on a sold-out item): such requests are answered here, before a handler is
-    built."""
+    built. The refusals of a refused address wait in ``tarpit`` before they are written."""
 
     def __init__(self, app: tornado.httputil.HTTPServerConnectionDelegate, envelope: Envelope,
                  inbox: OAInbox, *, proxies: TrustedProxies | None = None,
                  max_body: int = 1_048_576, own_limits: frozenset[str] = frozenset(),
                  refusals: Mapping[str, Refusal] | None = None,
-                 pattern_refusals: Sequence[tuple[re.Pattern, PatternRefusal]] = ()) -> None:
+                 pattern_refusals: Sequence[tuple[re.Pattern, PatternRefusal]] = (),
+                 tarpit: Tarpit | None = None) -> None:
+        self.tarpit = tarpit
         self._app = app
         self._envelope = envelope
         self._inbox = inbox
@@ -237,7 +239,8 @@ class _Dispatch(tornado.httputil.HTTPMessageDelegate):
             if refused is not None:
                 error, times = refused
                 self._delegate = Refused(conn, "POST", path, headers, remote_ip, status=error.status,
-                                         error=error, logged=times % REFUSALS_LOGGED_EVERY == 1)
+                                         error=error, logged=times % REFUSALS_LOGGED_EVERY == 1,
+                                         tarpit=front.tarpit)
                 return None
         if start_line.method == "POST":
             for pattern, refuse in front.pattern_refusals:
