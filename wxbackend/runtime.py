@@ -154,7 +154,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                           mp_appid=settings.miniprogram.appid, h5_base=h5_base, now=now)
         # One bound on password hashing per process, for cadres and verifiers alike.
         hashing = PasswordHashing(concurrency=settings.admin.hash_concurrency,
-                                  queue=settings.admin.hash_queue)
+                                  queue=settings.admin.hash_queue,
+                                  busy_delay=settings.admin.refused_delay_ms / 1000)
         act = settings.activities
         admission = Admission(pool, redis, now=now, gate=act.admission_gate,
                               grace_seconds=act.pending_grace_seconds,

@@ -263,9 +263,19 @@ def render_section(report: dict) -> str:
               "random, they come back spread out and at half the pace. `argon2` raises both "
               "sign-in limits to 10^9 so that every attempt is hashed: at most `hash_concurrency` "
               "hashes run at once (half the cores, in threads at the lowest priority) and beyond "
-              "`hash_queue` waiting sign-ins the answer is 503 at once; no pooled connection is "
-              "held while hashing. Before these changes, in the security review, 150 concurrent "
-              "sign-ins made `/healthz` answer 503 after 2 s and other requests take 5–36 s.", ""]
+              "`hash_queue` waiting sign-ins the answer is 503, held back a random 1–2 s like the "
+              "429s; no pooled connection is held while hashing. Before these changes, in the "
+              "security review, 150 concurrent sign-ins made `/healthz` answer 503 after 2 s and "
+              "other requests take 5–36 s.", ""]
+    if not report["variants"].get("argon2", {}).get("within_2x", True):
+        lines += [
+            "`argon2` stays over 2×: with the limits off, every attempt runs the handler and "
+            "about a tenth of them an Argon2 verification on the server's own core, which the "
+            "event loop then shares (the hashing thread yields to it, but not instantly). It "
+            "stands for a flood from as many addresses as attackers, each under its own limit: "
+            "such a flood is bounded by the hash queue and turned into quick 503s, not held off "
+            "entirely; the nginx site in `deploy/` (`limit_req` per address) is the layer in "
+            "front of it.", ""]
     if not report["variants"].get("throttled", {}).get("within_2x", True):
         lines += [
             "**The 2× target is not met in this run.** PostgreSQL, Redis, the push driver and the "

@@ -213,6 +213,30 @@ async def test_a_sign_in_flood_queues_for_hashing_and_overflows_quickly() -> Non
     assert time.monotonic() - started < 1.5   # the two admitted ran one at a time: ~0.6 s
 
 
+async def test_a_turned_away_sign_in_is_held_back_before_its_503() -> None:
+    """Turned away at once, a flood's sign-ins come back at once: their 503 waits a random half
+    to all of ``busy_delay``, unless ``busy_held`` are waiting already."""
+    class Slow(PasswordHasher):
+        def verify(self, *args, **kwargs):
+            time.sleep(0.8)
+            return False
+
+    hashing = PasswordHashing(concurrency=1, queue=1, hasher=Slow(), busy_delay=0.4, busy_held=1)
+    hashing._decoy = "decoy"
+    admitted = asyncio.create_task(hashing.matches(None, "x"))
+    await asyncio.sleep(0.05)
+    began = time.monotonic()
+    held = asyncio.create_task(hashing.matches(None, "x"))
+    await asyncio.sleep(0)
+    with pytest.raises(Unavailable):
+        await hashing.matches(None, "x")  # the hold is full: answered at once…
+    assert not held.done()                # …while the first still waits
+    with pytest.raises(Unavailable) as busy:
+        await held
+    assert busy.value.code == "signin_busy" and time.monotonic() - began >= 0.2
+    assert await admitted is False
+
+
 async def test_hashing_runs_at_the_lowest_priority_outside_the_loops_executor() -> None:
     import os
     import threading

@@ -34,8 +34,16 @@ def _lowest_priority() -> None:
 
 
 class PasswordHashing:
+    """``busy_delay``: a sign-in turned away because the queue is full gets its 503 after a
+    random half to all of this many seconds (at most ``busy_held`` held at once): a flood
+    answered at once comes back at once, one burst after another."""
+
     def __init__(self, *, concurrency: int = 0, queue: int = 64,
-                 hasher: PasswordHasher | None = None) -> None:
+                 hasher: PasswordHasher | None = None, busy_delay: float = 0.0,
+                 busy_held: int = 2000) -> None:
+        self._busy_delay = busy_delay
+        self._busy_held = busy_held
+        self._held = 0
         self._hasher = hasher or PasswordHasher()  # Argon2id, the library's recommended parameters
         slots = concurrency or max(1, (os.cpu_count() or 2) // 2)
         self._slots = asyncio.Semaphore(slots)
@@ -47,6 +55,12 @@ class PasswordHashing:
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._waiting >= self._queue:
+            if self._busy_delay > 0 and self._held < self._busy_held:
+                self._held += 1
+                try:
+                    await asyncio.sleep(self._busy_delay * (500 + secrets.randbelow(501)) / 1000)
+                finally:
+                    self._held -= 1
             raise Unavailable("登录人数较多，请稍后再试", code="signin_busy", headers={"Retry-After": "5"})
         self._waiting += 1
         try:
