@@ -32,6 +32,19 @@ B. 某公司
 答案：A"""
 
 
+async def console_with_union(new_page, rt, db, union_name: str):
+    """The 活动与普惠 view of a Chengdu cadre holding activity.manage, and a union under Chengdu."""
+    chengdu = await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
+    _, wangwu = await office_and_wangwu(rt, chengdu, {"activity.manage"})
+    union = (await org_store.create_grassroots(db, parent_id=chengdu, name=union_name, credit_code=None,
+                                               employer_name=union_name.removesuffix("工会"),
+                                               region_code=None, founded_via_platform=False))["id"]
+    page = await new_page()
+    await sign_in(page, "wangwu", otp(wangwu.totp_uri))
+    await open_view(page, "活动与普惠")
+    return page, union
+
+
 async def new_item(page, rt, form_name: str, title: str) -> None:
     await page.get_by_role("button", name="新建").click()
     form = page.locator("#offering-form")
@@ -44,14 +57,7 @@ async def new_item(page, rt, form_name: str, title: str) -> None:
 
 
 async def test_a_cadre_pastes_a_bank_publishes_and_reads_the_results(new_page, rt, db) -> None:
-    chengdu = await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
-    _, wangwu = await office_and_wangwu(rt, chengdu, {"activity.manage"})
-    union = (await org_store.create_grassroots(db, parent_id=chengdu, name="天府软件工会", credit_code=None,
-                                               employer_name="天府软件", region_code=None,
-                                               founded_via_platform=False))["id"]
-    page = await new_page()
-    await sign_in(page, "wangwu", otp(wangwu.totp_uri))
-    await open_view(page, "活动与普惠")
+    page, union = await console_with_union(new_page, rt, db, "天府软件工会")
     await new_item(page, rt, "quiz", "安全生产知识竞赛")
     row = page.locator("#offerings-table tbody tr", has_text="安全生产知识竞赛")
     await row.get_by_role("button", name="题库").click()
@@ -89,14 +95,7 @@ async def test_a_cadre_pastes_a_bank_publishes_and_reads_the_results(new_page, r
 
 
 async def test_a_cadre_sets_vote_options_and_reads_the_counts(new_page, rt, db) -> None:
-    chengdu = await db.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
-    _, wangwu = await office_and_wangwu(rt, chengdu, {"activity.manage"})
-    union = (await org_store.create_grassroots(db, parent_id=chengdu, name="锦江宾馆工会", credit_code=None,
-                                               employer_name="锦江宾馆", region_code=None,
-                                               founded_via_platform=False))["id"]
-    page = await new_page()
-    await sign_in(page, "wangwu", otp(wangwu.totp_uri))
-    await open_view(page, "活动与普惠")
+    page, union = await console_with_union(new_page, rt, db, "锦江宾馆工会")
     await new_item(page, rt, "vote", "最美职工评选")
     row = page.locator("#offerings-table tbody tr", has_text="最美职工评选")
     await row.get_by_role("button", name="投票选项").click()

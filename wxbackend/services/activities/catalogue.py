@@ -23,7 +23,7 @@ from wxbackend.services.activities.item_forms import KIND_NAMES, clean_item, inv
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
-from wxbackend.services.errors import Conflict, NotFound
+from wxbackend.services.errors import Conflict, Forbidden, NotFound
 from wxbackend.services.membership.membership import row_id
 from wxbackend.store.activities import offerings as store
 from wxbackend.store.activities import polls as polls_store
@@ -51,6 +51,20 @@ def item_view(row: asyncpg.Record | dict, now: datetime) -> dict:
         "state": state, "audience": _audience(row["audience"]),
         "seed_hash": row["seed_hash"].hex() if row["seed_hash"] else None,
     }
+
+
+# What a quiz or a vote item has besides its fields, set by its organiser until the window opens.
+CONTENT = {"quiz": ("答题", "题库"), "vote": ("投票", "投票选项")}
+
+
+def window_refusal(item: dict, now: datetime, ended: str = "报名已结束") -> Conflict | None:
+    """Why a worker may not act on ``item`` now (closed, or not open yet), or None."""
+    if item["status"] != "published" or now >= item["closes_at"]:
+        return Conflict(ended, code="closed")
+    if now < item["opens_at"]:
+        return Conflict(f"尚未开始，{item['opens_at'].astimezone(now.tzinfo):%m月%d日 %H:%M} 开放",
+                        code="not_open")
+    return None
 
 
 def fixed_once_open(row: asyncpg.Record | dict, now: datetime) -> str | None:
@@ -138,6 +152,18 @@ class Catalogue:
         if row is None or not actor.covers(row["org_path"]):
             raise NotFound("未找到该活动或服务", code="item_not_found")
         actor.require(PERMISSION[row["kind"]])
+        return row
+
+    async def owned_content(self, conn: asyncpg.Connection, actor: Actor, offering_id: int,
+                            form: str) -> asyncpg.Record:
+        """An item of ``form`` whose quiz bank or poll options the actor may set now, locked."""
+        row = await self.owned(conn, actor, offering_id, lock=True)
+        name, content = CONTENT[form]
+        if row["form"] != form:
+            raise Conflict(f"只有线上{name}活动有{content}", code=f"not_a_{form}")
+        reason = fixed_once_open(row, self._now())
+        if reason is not None:
+            raise Conflict(f"{reason}，{content}不能再修改", code=f"{form}_fixed")
         return row
 
     async def update(self, actor: Actor, offering_id: int, body: dict) -> dict:
@@ -256,6 +282,18 @@ class Catalogue:
             self._cache.clear()
         self._cache[offering_id] = (time.monotonic() + CACHE_SECONDS, item)
         return item
+
+    async def published_of_form(self, offering_id: int, form: str) -> dict:
+        """A published or closed quiz or vote item, or NotFound."""
+        item = await self.published(offering_id)
+        if item is None or item["form"] != form:
+            raise NotFound(f"未找到该{CONTENT[form][0]}活动", code="item_not_found")
+        return item
+
+    async def require_eligible(self, item: dict, account_id: int) -> None:
+        reason = await self.refusal(item, await self.profile(account_id))
+        if reason is not None:
+            raise Forbidden(f"不符合参与条件：{reason}", code="not_eligible")
 
     @staticmethod
     def admission_item(item: dict) -> Item:

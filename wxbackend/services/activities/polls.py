@@ -16,12 +16,12 @@ from datetime import datetime
 
 import asyncpg
 
-from wxbackend.services.activities.catalogue import Catalogue, fixed_once_open
+from wxbackend.services.activities.catalogue import Catalogue, fixed_once_open, window_refusal
 from wxbackend.services.activities.item_forms import invalid, text_field, whole_number
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
-from wxbackend.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from wxbackend.services.errors import Conflict, DomainError, InvalidInput, NotFound
 from wxbackend.store.activities import polls as store
 
 MAX_OPTIONS = 200
@@ -66,14 +66,8 @@ class Polls:
         if not isinstance(body, dict):
             raise invalid("提交的内容格式有误")
         rules, options = clean_poll(body)
-        now = self._now()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._catalogue.owned(conn, actor, offering_id, lock=True)
-            if row["form"] != "vote":
-                raise Conflict("只有线上投票活动有投票选项", code="not_a_vote")
-            reason = fixed_once_open(row, now)
-            if reason is not None:
-                raise Conflict(f"{reason}，投票选项不能再修改", code="vote_fixed")
+            row = await self._catalogue.owned_content(conn, actor, offering_id, "vote")
             await store.replace(conn, offering_id, rules, options)
             await self._audit.record(conn, actor_id=actor.id, actor=actor.username,
                                      org_id=row["org_id"], action="activity.vote",
@@ -95,7 +89,7 @@ class Polls:
     # --- workers -----------------------------------------------------------------------------
     async def view(self, account_id: int, offering_id: int) -> dict:
         """The options (with counts, when they are shown), the worker's votes and what is left."""
-        item = await self._item(offering_id)
+        item = await self._catalogue.published_of_form(offering_id, "vote")
         async with self._pool.acquire() as conn:
             return await self._view(conn, item, account_id)
 
@@ -106,16 +100,12 @@ class Polls:
             raise InvalidInput("请选择要投票的选项", code="invalid_votes")
         if len(set(option_ids)) != len(option_ids):
             raise InvalidInput("同一选项一次只能投一票", code="invalid_votes")
-        item = await self._item(offering_id)
+        item = await self._catalogue.published_of_form(offering_id, "vote")
         now = self._now()
-        if item["status"] != "published" or now >= item["closes_at"]:
-            raise Conflict("投票已结束", code="closed")
-        if now < item["opens_at"]:
-            raise Conflict(f"尚未开始，{item['opens_at'].astimezone(now.tzinfo):%m月%d日 %H:%M} 开放",
-                           code="not_open")
-        reason = await self._catalogue.refusal(item, await self._catalogue.profile(account_id))
-        if reason is not None:
-            raise Forbidden(f"不符合参与条件：{reason}", code="not_eligible")
+        refused = window_refusal(item, now, "投票已结束")
+        if refused is not None:
+            raise refused
+        await self._catalogue.require_eligible(item, account_id)
         today = now.date()
         async with self._pool.acquire() as conn:
             outcome = await store.cast(conn, offering_id=offering_id, account_id=account_id,
@@ -124,12 +114,6 @@ class Polls:
                 rules = await store.rules(conn, offering_id)
                 raise _refusal(outcome, rules)
             return await self._view(conn, item, account_id)
-
-    async def _item(self, offering_id: int) -> dict:
-        item = await self._catalogue.published(offering_id)
-        if item is None or item["form"] != "vote":
-            raise NotFound("未找到该投票活动", code="item_not_found")
-        return item
 
     async def _view(self, conn: asyncpg.Connection, item: dict, account_id: int) -> dict:
         rules = await store.rules(conn, item["id"])

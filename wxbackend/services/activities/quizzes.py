@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from wxbackend.services.activities.catalogue import Catalogue, fixed_once_open
+from wxbackend.services.activities.catalogue import Catalogue, fixed_once_open, window_refusal
 from wxbackend.services.activities.item_forms import invalid, text_field, whole_number
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
-from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.store.activities import offerings as offerings_store
 from wxbackend.store.activities import quizzes as store
 
@@ -117,14 +117,8 @@ class Quizzes:
         if not isinstance(body, dict):
             raise invalid("提交的内容格式有误")
         rules, questions = clean_quiz(body)
-        now = self._now()
         async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._catalogue.owned(conn, actor, offering_id, lock=True)
-            if row["form"] != "quiz":
-                raise Conflict("只有线上答题活动有题库", code="not_a_quiz")
-            reason = fixed_once_open(row, now)
-            if reason is not None:
-                raise Conflict(f"{reason}，题库不能再修改", code="quiz_fixed")
+            row = await self._catalogue.owned_content(conn, actor, offering_id, "quiz")
             await store.replace(conn, offering_id, rules, questions)
             await self._audit.record(conn, actor_id=actor.id, actor=actor.username,
                                      org_id=row["org_id"], action="activity.quiz",
@@ -171,25 +165,16 @@ class Quizzes:
     # --- workers -----------------------------------------------------------------------------
     async def _open_item(self, account_id: int, offering_id: int) -> dict:
         """A published quiz whose window is open, to a worker it is open to."""
-        item = await self._catalogue.published(offering_id)
-        if item is None or item["form"] != "quiz":
-            raise NotFound("未找到该答题活动", code="item_not_found")
-        now = self._now()
-        if item["status"] != "published" or now >= item["closes_at"]:
-            raise Conflict("答题已结束", code="closed")
-        if now < item["opens_at"]:
-            raise Conflict(f"尚未开始，{item['opens_at'].astimezone(now.tzinfo):%m月%d日 %H:%M} 开放",
-                           code="not_open")
-        reason = await self._catalogue.refusal(item, await self._catalogue.profile(account_id))
-        if reason is not None:
-            raise Forbidden(f"不符合参与条件：{reason}", code="not_eligible")
+        item = await self._catalogue.published_of_form(offering_id, "quiz")
+        refused = window_refusal(item, self._now(), "答题已结束")
+        if refused is not None:
+            raise refused
+        await self._catalogue.require_eligible(item, account_id)
         return item
 
     async def view(self, account_id: int, offering_id: int) -> dict:
         """The rules, what the worker has left today, the round under way and past results."""
-        item = await self._catalogue.published(offering_id)
-        if item is None or item["form"] != "quiz":
-            raise NotFound("未找到该答题活动", code="item_not_found")
+        await self._catalogue.published_of_form(offering_id, "quiz")
         now = self._now()
         async with self._pool.acquire() as conn:
             rules = await store.rules(conn, offering_id)

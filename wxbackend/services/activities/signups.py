@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from wxbackend.services.activities.admission import Admission
-from wxbackend.services.activities.catalogue import Catalogue
+from wxbackend.services.activities.catalogue import Catalogue, window_refusal
 from wxbackend.services.activities.gates import Gates
 from wxbackend.services.activities.notices import Notices
 from wxbackend.services.clock import china_now
-from wxbackend.services.errors import Conflict, Forbidden, NotFound
+from wxbackend.services.errors import Conflict, NotFound
 from wxbackend.store.activities import claims as store
 from wxbackend.store.activities import offerings as offerings_store
 
@@ -65,18 +65,13 @@ class Signups:
         item = await self._catalogue.published(offering_id)
         if item is None:
             raise NotFound("未找到该活动或服务", code="item_not_found")
-        now = self._now()
-        if item["status"] != "published" or now >= item["closes_at"]:
-            raise Conflict("报名已结束", code="closed")
-        if now < item["opens_at"]:
-            raise Conflict(f"尚未开始，{item['opens_at'].astimezone(now.tzinfo):%m月%d日 %H:%M} 开放",
-                           code="not_open")
+        refused = window_refusal(item, self._now())
+        if refused is not None:
+            raise refused
         admission_item = self._catalogue.admission_item(item)
         if item["mode"] == "first_come" and await self._admission.sold_out(admission_item):
             raise Conflict("已抢完", code="sold_out")
-        reason = await self._catalogue.refusal(item, await self._catalogue.profile(account_id))
-        if reason is not None:
-            raise Forbidden(f"不符合参与条件：{reason}", code="not_eligible")
+        await self._catalogue.require_eligible(item, account_id)
         unmet = await self._gates.unmet(item, account_id)
         if unmet is not None:
             raise unmet
