@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 
@@ -45,7 +46,10 @@ _TABLES = ("wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "audit_heads", "super_admin_filings", "cadre_devices", "cadre_grants",
            "cadre_password_history", "cadres", "applications", "members", "roster_imports",
            "certification_misses", "redemptions", "offering_verifier_items", "offering_verifiers",
-           "offering_bans", "offering_claims", "offerings", "campaigns", "wxa_codes")
+           "offering_bans", "offering_claims", "offerings", "campaigns", "wxa_codes",
+           "oa_publications", "article_visits", "channel_visits", "article_steps",
+           "article_revisions", "articles", "media", "channel_application_steps",
+           "channel_applications", "channels")
 
 
 # --- unexpected ERROR logs fail the test -----------------------------------------------------
@@ -185,6 +189,9 @@ async def tencent_sms() -> AsyncIterator[FakeTencentSms]:
         yield server
 
 
+MEDIA_DIR = tempfile.mkdtemp(prefix="wxbackend-media-")
+
+
 def make_settings(api_base: str, **sections: dict) -> Settings:
     base = load_settings(None, environ={})
     wechat = {"appid": APPID, "secret": SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY,
@@ -203,8 +210,11 @@ def make_settings(api_base: str, **sections: dict) -> Settings:
     activities = {"sold_out_memo_seconds": 0.0} | sections.pop("activities", {})
     # Refusals of a flooded sign-in are held back a random while: at once, unless a test is about it.
     admin = {"refused_delay_ms": 0} | sections.pop("admin", {})
+    # Article images are stored by content: one directory for the whole run, never the repo's var/.
+    channels = {"media_dir": MEDIA_DIR} | sections.pop("channels", {})
     return base.replace(wechat=wechat, server=server, outbox=outbox, security=security,
-                        miniprogram=miniprogram, activities=activities, admin=admin, **sections)
+                        miniprogram=miniprogram, activities=activities, admin=admin,
+                        channels=channels, **sections)
 
 
 @pytest.fixture

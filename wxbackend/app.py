@@ -9,6 +9,8 @@ import tornado.web
 from wxbackend.handlers import admin, health, oa, openapi, static
 from wxbackend.handlers.activities import items, quiz_and_vote, verifier, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
+from wxbackend.handlers.channels import admin as channel_admin
+from wxbackend.handlers.channels import media, mp, pages
 from wxbackend.handlers.edge import Tarpit, TrustedProxies
 from wxbackend.handlers.identity import accounts, platform_api, wechat_login
 from wxbackend.handlers.membership import membership, reviews, rosters
@@ -39,6 +41,10 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *quiz_and_vote.routes(rt.cadres, rt.accounts, rt.login, rt.quizzes, rt.polls),
         *worker.routes(rt.accounts, rt.login, rt.catalogue, rt.signups, rt.lottery, rt.redemption,
                        rt.posters),
+        *channel_admin.routes(rt.cadres, rt.channels, rt.articles, rt.visit_stats),
+        *media.routes(rt.cadres, rt.media),
+        *pages.routes(rt.reading, rt.visits, rt.settings.server.public_url),
+        *mp.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *openapi.routes(),
         *health.routes(rt.pool, rt.redis),
         *static.routes(),
@@ -76,7 +82,8 @@ def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
     server = rt.settings.server
     front = oa.Front(make_app(rt), rt.envelope, rt.inbox,
                      proxies=TrustedProxies(server.trusted_proxies), max_body=server.max_body_bytes,
-                     own_limits=frozenset({rosters.ImportsHandler.route}),
+                     own_limits=frozenset({rosters.ImportsHandler.route, media.ImageUploadHandler.route,
+                                           media.AttachmentUploadHandler.route}),
                      refusals={admin.LoginHandler.route: rt.cadres.refusal},
                      pattern_refusals=[(worker.SIGNUP_PATH, worker.sold_out_at_the_front(rt.signups))],
                      tarpit=Tarpit(rt.settings.admin.refused_delay_ms / 1000))

@@ -86,7 +86,8 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     with backing_services(settings) as (dsn, _):
         report, demo = run_async(run(dsn))
     print(f"seeded orgs {report.orgs}, {report.targets} yearly targets, "
-          f"{report.new_keyword_rules} new keyword rules, {report.regions} regions"
+          f"{report.new_keyword_rules} new keyword rules, {report.regions} regions, "
+          f"{report.channels} channels"
           + (f", {demo} example grassroots unions" if args.demo else ""))
     return 0
 
@@ -127,7 +128,11 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, 600, rt.registrations.ban_no_shows,
                                               "no-show bans")),
             asyncio.create_task(_periodically(stop, 900, lambda: rt.notices.remind_tomorrow(rt.pool),
-                                              "activity reminders"))]
+                                              "activity reminders")),
+            asyncio.create_task(_periodically(stop, 15, rt.articles.publish_due,
+                                              "scheduled articles")),
+            asyncio.create_task(_periodically(stop, rt.settings.channels.visits_rollup_seconds,
+                                              rt.visit_stats.roll_up, "visit roll-up"))]
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:
@@ -146,7 +151,9 @@ async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        tasks = _background_jobs(rt, stop) if worker else []
+        # Every serving process counts its page views and flushes them to Redis.
+        tasks = [asyncio.create_task(rt.visits.run(stop)),
+                 *(_background_jobs(rt, stop) if worker else [])]
         log.info("serving on %s:%d (worker %s)", settings.server.address, port,
                  "on" if worker else "off")
         await stop.wait()

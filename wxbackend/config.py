@@ -216,6 +216,15 @@ class ActivitiesSettings:
 
 
 @dataclass(frozen=True)
+class ChannelsSettings:
+    media_dir: str = ""                # images and attachments; empty: <data_dir>/media
+    image_workers: int = 2             # threads re-encoding uploaded images, per process
+    image_queue: int = 16              # uploads waiting for one; more are asked to retry
+    mass_sends_per_month: int = 4      # a service account's followers get at most 4 a month
+    visits_rollup_seconds: float = 300  # Redis visit counts into PostgreSQL this often
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -237,12 +246,18 @@ class Settings:
     membership: MembershipSettings = field(default_factory=MembershipSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     activities: ActivitiesSettings = field(default_factory=ActivitiesSettings)
+    channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""
 
     @property
     def data_dir(self) -> Path:
         return Path(self.server.data_dir).expanduser().resolve()
+
+    @property
+    def media_dir(self) -> Path:
+        return Path(self.channels.media_dir).expanduser().resolve() if self.channels.media_dir \
+            else self.data_dir / "media"
 
     @property
     def embedded_database(self) -> bool:
@@ -366,6 +381,13 @@ def validate(settings: Settings) -> None:
         raise ConfigError("[membership] certify_without_phone must be review or allow")
     if settings.privacy.inbound_retention_days < 1:
         raise ConfigError("[privacy] inbound_retention_days must be at least 1")
+    ch = settings.channels
+    if not 1 <= ch.image_workers <= 32 or not 0 <= ch.image_queue <= 1000:
+        raise ConfigError("[channels] image_workers must be 1-32 and image_queue 0-1000")
+    if not 0 <= ch.mass_sends_per_month <= 31:
+        raise ConfigError("[channels] mass_sends_per_month must be between 0 and 31")
+    if ch.visits_rollup_seconds < 10:
+        raise ConfigError("[channels] visits_rollup_seconds must be at least 10")
     if not 0 <= settings.admin.refused_delay_ms <= 60_000:
         raise ConfigError("[admin] refused_delay_ms must be between 0 and 60000")
     if wx.message_mode not in {"plain", "compat", "safe"}:

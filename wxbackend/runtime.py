@@ -35,6 +35,12 @@ from wxbackend.services.activities.signups import Signups
 from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.cadres.passwords import PasswordHashing
+from wxbackend.services.channels.articles import Articles
+from wxbackend.services.channels.channels import Channels
+from wxbackend.services.channels.media import MediaLibrary
+from wxbackend.services.channels.media_store import FileStore
+from wxbackend.services.channels.reading import Reading
+from wxbackend.services.channels.visits import VisitCounter, VisitStats
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.identity.accounts import AccountService
 from wxbackend.services.identity.platform import PlatformApps
@@ -89,6 +95,12 @@ class Runtime:
     posters: Posters
     notices: Notices
     registrations: Registrations
+    media: MediaLibrary
+    channels: Channels
+    articles: Articles
+    reading: Reading
+    visits: VisitCounter
+    visit_stats: VisitStats
 
     @property
     def h5_base(self) -> str:
@@ -121,6 +133,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "wxbackend"})
     rosters: RosterService | None = None
+    media: MediaLibrary | None = None
     try:
         wx = settings.wechat
         h5_base = _h5_base(settings)
@@ -161,6 +174,12 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                               grace_seconds=act.pending_grace_seconds,
                               sold_out_memo=act.sold_out_memo_seconds)
         wxa_codes = WxaCodes(pool, mp, redis=redis, now=now) if mp is not None else None
+        ch = settings.channels
+        media = MediaLibrary(pool, FileStore(settings.media_dir), audit=trail,
+                             workers=ch.image_workers, queue=ch.image_queue, now=now)
+        articles = Articles(pool, media, audit=trail, now=now)
+        reading = Reading(pool, now=now)
+        articles.on_change.append(reading.forget)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       mp_api=mp, wxa_codes=wxa_codes,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
@@ -187,8 +206,13 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                           sessions=SessionStore(redis, kind="verifier",
                                                 ttl=settings.sessions.verifier_ttl, now=now)),
                       registrations=Registrations(pool, notices, audit=trail, now=now),
-                      notices=notices)
+                      notices=notices, media=media,
+                      channels=Channels(pool, audit=trail, now=now), articles=articles,
+                      reading=reading, visits=VisitCounter(redis, index_key, now=now),
+                      visit_stats=VisitStats(pool, redis, now=now))
     finally:
+        if media is not None:
+            media.close()
         if rosters is not None:
             await rosters.close()  # imports still running end as failed, before the pool goes
         await http.aclose()

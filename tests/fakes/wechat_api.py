@@ -10,6 +10,12 @@ with :meth:`FakeWeChat.add_app`; each app has its own tokens, and every token-ch
 recorded with the app its token belongs to. The fake also plays the user's side of the flows that
 start in the WeChat client: web OAuth (网页授权, including open.weixin.qq.com's authorize page),
 ``wx.login`` codes and phone-number codes, which tests mint with the ``issue_*`` methods.
+
+The Official Account's article publishing is faked too: images for article bodies
+(``media/uploadimg``) and permanent images (``material/add_material``), both multipart uploads;
+the draft box (``draft/add``); publishing, which ends a little later (``freepublish/submit`` and
+``/get``, :meth:`FakeWeChat.fail_publish`, :meth:`FakeWeChat.finish_publishing`,
+:meth:`FakeWeChat.publish_job_finish_event`); and the mass send to all followers, four a month.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from ._server import FakeServer
@@ -56,6 +64,19 @@ SNSAPI_BASE = "snsapi_base"
 SNSAPI_USERINFO = "snsapi_userinfo"
 _SCOPES = frozenset({SNSAPI_BASE, SNSAPI_USERINFO})
 AUTHORIZE_PATH = "/connect/oauth2/authorize"
+
+# Article publishing: WeChat's documented limits (lengths in characters unless named _BYTES).
+ARTICLE_IMAGE_MAX_BYTES = 1 << 20           # uploadimg: under 1 MB, JPEG/PNG
+MATERIAL_IMAGE_MAX_BYTES = 10 << 20         # add_material?type=image: up to 10 MB
+MATERIAL_THUMB_MAX_BYTES = 64 << 10         # add_material?type=thumb: up to 64 KB, JPEG
+TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
+CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1 << 20  # content must stay under both
+MASS_SENDS_PER_MONTH = 4                    # a service account's sends to its followers
+CLIENTMSGID_WINDOW = 86400.0                # mass-send clientmsgid dedup window
+PUBLISH_RUNNING, PUBLISH_SUCCESS = 1, 0
+PUBLISH_FAILURES = frozenset({2, 3, 4, 5, 6})
+_UPLOAD_PATHS = frozenset({"/cgi-bin/media/uploadimg", "/cgi-bin/material/add_material"})
+_CHINA = timezone(timedelta(hours=8))
 
 _KEY_TYPES = frozenset(
     {
@@ -110,11 +131,13 @@ def error_fixture(errcode: int) -> dict[str, Any]:
 
 
 class _Reject(Exception):
-    """Ends request handling with WeChat's error body for ``errcode``."""
+    """Ends request handling with WeChat's error body for ``errcode`` (plus ``extra`` fields,
+    as some errors carry them)."""
 
-    def __init__(self, errcode: int) -> None:
+    def __init__(self, errcode: int, **extra: Any) -> None:
         super().__init__(errcode)
         self.errcode = errcode
+        self.extra = extra
 
 
 @dataclass
@@ -123,7 +146,8 @@ class FakeCall:
 
     ``appid`` is the app the request acted for, once the fake could tell: the owner of a valid
     access_token, or the app whose appid/secret a credential endpoint was given. It stays None
-    when the request failed before that point.
+    when the request failed before that point. ``raw`` is the body's bytes as sent; ``files``
+    the files of a multipart/form-data body (field name to tornado ``HTTPFile`` list).
     """
 
     method: str
@@ -132,6 +156,8 @@ class FakeCall:
     body: dict | None
     at: float
     appid: str | None = None
+    raw: bytes = b""
+    files: dict[str, list[tornado.httputil.HTTPFile]] = field(default_factory=dict)
 
 
 _Endpoint = Callable[[FakeCall], dict]
@@ -185,6 +211,20 @@ class _Code:
 
 
 @dataclass
+class _PublishJob:
+    publish_id: str
+    media_id: str
+    articles: list[dict]
+    msg_data_id: int
+    outcome: int                   # the publish_status it ends with
+    fail_idx: list[int]
+    status: int = PUBLISH_RUNNING
+    polls: int = 0
+    article_id: str = ""
+    urls: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _UserToken:
     value: str
     appid: str
@@ -233,6 +273,21 @@ class FakeWeChat(FakeServer):
         self._client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
         self._grants: dict[tuple[str, str], int] = {}  # (openid, template_id) -> sends granted
         self.wxacode_pages: set[str] = set()            # pages "released" (check_path=true)
+        # Article publishing: what was uploaded, the draft box, what got published.
+        self.article_images: dict[str, bytes] = {}      # uploadimg URL -> image bytes
+        self.materials: dict[str, bytes] = {}           # permanent media_id -> image bytes
+        self.drafts: dict[str, list[dict]] = {}         # the draft box: media_id -> articles
+        self.published: dict[str, list[dict]] = {}      # article_id -> articles
+        self._material_urls: set[str] = set()
+        self._publish_jobs: dict[str, _PublishJob] = {}
+        self._publish_outcomes: list[tuple[int, list[int]]] = []
+        self._publish_ids = itertools.count(2247483647)
+        self._msg_data_ids = itertools.count(int(fixture("freepublish_submit.json")["msg_data_id"]))
+        self._mass_msg_ids = itertools.count(int(fixture("mass_sendall.json")["msg_id"]))
+        self._mass_sends: dict[tuple[int, int], int] = {}  # (year, month) in China -> sends
+        self._mass_client_msg_ids: dict[str, tuple[int, float]] = {}
+        # The wall time the clock's readings stand for (the mass-send quota is per month).
+        self._wall_offset = time.time() - clock()
         self._routes: dict[str, tuple[str, bool, _Endpoint]] = {
             "/cgi-bin/token": ("GET", False, self._token),
             "/cgi-bin/stable_token": ("POST", False, self._stable_token),
@@ -249,6 +304,12 @@ class FakeWeChat(FakeServer):
             "/sns/userinfo": ("GET", False, self._sns_userinfo),
             "/sns/jscode2session": ("GET", False, self._jscode2session),
             "/wxa/business/getuserphonenumber": ("POST", True, self._phone_number),
+            "/cgi-bin/media/uploadimg": ("POST", True, self._uploadimg),
+            "/cgi-bin/material/add_material": ("POST", True, self._add_material),
+            "/cgi-bin/draft/add": ("POST", True, self._draft_add),
+            "/cgi-bin/freepublish/submit": ("POST", True, self._freepublish_submit),
+            "/cgi-bin/freepublish/get": ("POST", True, self._freepublish_get),
+            "/cgi-bin/message/mass/sendall": ("POST", True, self._mass_sendall),
         }
 
     # -- apps and users -------------------------------------------------------------------------
@@ -352,6 +413,10 @@ class FakeWeChat(FakeServer):
         """JSON bodies sent to ``path`` in arrival order (requests without one are skipped)."""
         return [call.body for call in self.calls if call.path == path and call.body is not None]
 
+    def raw_bodies(self, path: str) -> list[bytes]:
+        """Request bodies sent to ``path`` as bytes, in arrival order (empty ones included)."""
+        return [call.raw for call in self.calls if call.path == path]
+
     def delivered(self, path: str) -> list[dict]:
         """Message bodies ``path`` accepted: what users would actually receive."""
         return list(self._delivered.get(path, []))
@@ -379,11 +444,13 @@ class FakeWeChat(FakeServer):
             token.expired = True
 
     def reset(self) -> None:
-        """Forget recorded calls, deliveries, injected failures and delays; tokens and menu stay."""
+        """Forget recorded calls, deliveries, injected failures (publish outcomes too) and delays;
+        tokens, menu, uploads, drafts and publishes stay."""
         self.calls.clear()
         self._delivered.clear()
         self._failures.clear()
         self._delays.clear()
+        self._publish_outcomes.clear()
 
     # -- request handling -----------------------------------------------------------------------
 
@@ -393,14 +460,19 @@ class FakeWeChat(FakeServer):
         query = {k: v[0].decode("utf-8", "replace") for k, v in request.query_arguments.items()}
         body: dict | None = None
         body_is_json_object = False
-        if request.body:
+        files: dict[str, list[tornado.httputil.HTTPFile]] = {}
+        content_type = request.headers.get("Content-Type", "")
+        if request.body and content_type.startswith("multipart/form-data"):
+            tornado.httputil.parse_body_arguments(content_type, request.body, {}, files)
+        elif request.body:
             try:
                 parsed = json.loads(request.body)
             except (UnicodeDecodeError, ValueError):
                 parsed = None
             if isinstance(parsed, dict):
                 body, body_is_json_object = parsed, True
-        call = FakeCall(request.method or "", path, query, body, self.clock())
+        call = FakeCall(request.method or "", path, query, body, self.clock(),
+                        raw=request.body or b"", files=files)
         self.calls.append(call)
 
         if path == AUTHORIZE_PATH:
@@ -418,7 +490,7 @@ class FakeWeChat(FakeServer):
             try:
                 answer = self._route(call, body_is_json_object)
             except _Reject as reject:
-                answer = error_fixture(reject.errcode)
+                answer = {**error_fixture(reject.errcode), **reject.extra}
         if isinstance(answer, bytes):  # an image API's success is the image itself
             handler.set_header("Content-Type", "image/jpeg")
             handler.finish(answer)
@@ -436,7 +508,7 @@ class FakeWeChat(FakeServer):
             call.appid = self._check_token(call.query.get("access_token")).appid
         if call.method != expected_method:
             raise _Reject(43001 if expected_method == "GET" else 43002)
-        if call.method == "POST" and not body_is_json_object:
+        if call.method == "POST" and not body_is_json_object and call.path not in _UPLOAD_PATHS:
             raise _Reject(47001)
         return answer(call)
 
@@ -782,8 +854,267 @@ class FakeWeChat(FakeServer):
         self._deliver(call.path, body)
         return _code_image(f"{page}?scene={scene}")
 
+    # -- article publishing ---------------------------------------------------------------------
+
+    def fail_publish(self, status: int, fail_idx: list[int] | None = None) -> None:
+        """Make the next ``freepublish/submit`` end with ``status`` (2 original-declaration check,
+        3 general failure, 4 review rejected, 5 deleted, 6 banned) instead of 0. ``fail_idx``
+        (the articles at fault, from 1) defaults to ``[1]`` for 2 and 4, as WeChat reports them
+        only then. A draft whose publish fails goes back to the draft box."""
+        if status not in PUBLISH_FAILURES:
+            raise ValueError(f"status must be one of {sorted(PUBLISH_FAILURES)}, not {status!r}")
+        if fail_idx is None:
+            fail_idx = [1] if status in (2, 4) else []
+        self._publish_outcomes.append((status, list(fail_idx)))
+
+    def finish_publishing(self, publish_id: str | None = None) -> None:
+        """End the publish ``publish_id`` (every one still running when None) now, so the next
+        ``freepublish/get`` already gives its final status."""
+        jobs = [self._publish_job(publish_id)] if publish_id is not None else [
+            job for job in self._publish_jobs.values() if job.status == PUBLISH_RUNNING]
+        for job in jobs:
+            self._settle(job)
+
+    def publish_job_finish_event(
+        self,
+        publish_id: str,
+        *,
+        original_id: str = "gh_0123456789ab",
+        openid: str = "oV5CrjpxgaGXNHIQigzNlgLTnwic",
+    ) -> dict[str, Any]:
+        """The fields of the ``PUBLISHJOBFINISH`` event WeChat pushes when the publish ends (it
+        is ended now if still running), for ``FakePusher.event(openid, "PUBLISHJOBFINISH",
+        PublishEventInfo=fields["PublishEventInfo"])``. ``original_id`` is the account's gh_ id."""
+        job = self._publish_job(publish_id)
+        self._settle(job)
+        info: dict[str, Any] = {"publish_id": int(job.publish_id), "publish_status": job.status}
+        if job.status == PUBLISH_SUCCESS:
+            info["article_id"] = job.article_id
+            info["article_detail"] = _article_detail(job.urls)
+        elif job.fail_idx:
+            info["fail_idx"] = list(job.fail_idx)
+        return {
+            "ToUserName": original_id,
+            "FromUserName": openid,
+            "CreateTime": int(self._wall_offset + self.clock()),
+            "MsgType": "event",
+            "Event": "PUBLISHJOBFINISH",
+            "PublishEventInfo": info,
+        }
+
+    def mass_sends_this_month(self) -> int:
+        """Mass sends to all followers accepted in the fake clock's current month."""
+        return self._mass_sends.get(self._month(), 0)
+
+    def _publish_job(self, publish_id: str) -> _PublishJob:
+        job = self._publish_jobs.get(publish_id)
+        if job is None:
+            raise LookupError(f"no publish {publish_id!r}")
+        return job
+
+    def _settle(self, job: _PublishJob) -> None:
+        if job.status != PUBLISH_RUNNING:
+            return
+        job.status = job.outcome
+        if job.outcome == PUBLISH_SUCCESS:
+            job.article_id = secrets.token_urlsafe(32)
+            job.urls = [f"https://mp.weixin.qq.com/s/{secrets.token_urlsafe(16)}" for _ in job.articles]
+            self.published[job.article_id] = job.articles
+        elif job.outcome in (2, 3, 4):
+            self.drafts[job.media_id] = job.articles
+
+    def _month(self) -> tuple[int, int]:
+        now = datetime.fromtimestamp(self._wall_offset + self.clock(), _CHINA)
+        return now.year, now.month
+
+    def _uploadimg(self, call: FakeCall) -> dict:
+        data = _media(call)
+        kind = _image_kind(data)
+        if kind not in ("jpg", "png"):
+            raise _Reject(40005)
+        if len(data) >= ARTICLE_IMAGE_MAX_BYTES:
+            raise _Reject(40009)
+        answer = fixture("uploadimg.json")
+        answer["url"] = f"http://mmbiz.qpic.cn/mmbiz_{kind}/{secrets.token_urlsafe(60)}/0"
+        self.article_images[answer["url"]] = data
+        return answer
+
+    def _add_material(self, call: FakeCall) -> dict:
+        media_type = call.query.get("type")
+        # voice and video are real types but not faked here.
+        if media_type not in ("image", "thumb"):
+            raise _Reject(40004)
+        data = _media(call)
+        kind = _image_kind(data)
+        if kind is None or (media_type == "thumb" and kind != "jpg"):
+            raise _Reject(40005)
+        limit = MATERIAL_IMAGE_MAX_BYTES if media_type == "image" else MATERIAL_THUMB_MAX_BYTES
+        if len(data) > limit:
+            raise _Reject(40009)
+        answer = fixture("add_material.json")
+        fmt = "jpeg" if kind == "jpg" else kind
+        answer.update(
+            media_id=secrets.token_urlsafe(48),
+            url=f"http://mmbiz.qpic.cn/sz_mmbiz_{kind}/{secrets.token_urlsafe(60)}/0?wx_fmt={fmt}",
+        )
+        self.materials[answer["media_id"]] = data
+        self._material_urls.add(answer["url"])
+        return answer
+
+    def _draft_add(self, call: FakeCall) -> dict:
+        assert call.body is not None
+        articles = call.body.get("articles")
+        if not isinstance(articles, list) or not articles:
+            raise _Reject(44003)
+        stored = [self._check_article(article) for article in articles]
+        answer = fixture("draft_add.json")
+        answer["media_id"] = secrets.token_urlsafe(48)
+        self.drafts[answer["media_id"]] = stored
+        return answer
+
+    def _check_article(self, article: object) -> dict:
+        """The article as WeChat stores it (scripts and foreign images removed), or the errcode."""
+        if not isinstance(article, dict):
+            raise _Reject(47001)
+        title = article.get("title")
+        if not isinstance(title, str) or not 1 <= len(title) <= TITLE_MAX:
+            raise _Reject(45003)
+        for name, limit, errcode in (("author", AUTHOR_MAX, 45110), ("digest", DIGEST_MAX, 45004)):
+            value = article.get(name, "")
+            if not isinstance(value, str) or len(value) > limit:
+                raise _Reject(errcode)
+        content = article.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise _Reject(44003)
+        if len(content) >= CONTENT_MAX_CHARS or len(content.encode("utf-8")) >= CONTENT_MAX_BYTES:
+            raise _Reject(45002)
+        article_type = article.get("article_type", "news")
+        if article_type == "news":
+            if article.get("thumb_media_id") not in self.materials:
+                raise _Reject(40007)
+        elif article_type == "newspic":
+            images = (article.get("image_info") or {}).get("image_list")
+            if not isinstance(images, list) or not images or any(
+                    not isinstance(i, dict) or i.get("image_media_id") not in self.materials
+                    for i in images):
+                raise _Reject(40007)
+        else:
+            raise _Reject(47001)
+        return {**copy.deepcopy(article), "content": self._clean_content(content)}
+
+    def _clean_content(self, content: str) -> str:
+        # WeChat deletes scripts and filters out images not uploaded to it.
+        content = _SCRIPT_ELEMENT.sub("", content)
+
+        def keep_own_image(match: re.Match[str]) -> str:
+            src = _IMG_SRC.search(match.group(0))
+            url = src.group(1) if src else ""
+            return match.group(0) if url in self.article_images or url in self._material_urls else ""
+
+        return _IMG_TAG.sub(keep_own_image, content)
+
+    def _freepublish_submit(self, call: FakeCall) -> dict:
+        assert call.body is not None
+        media_id = call.body.get("media_id")
+        if not isinstance(media_id, str) or media_id not in self.drafts:
+            raise _Reject(40007)
+        outcome, fail_idx = self._publish_outcomes.pop(0) if self._publish_outcomes else (0, [])
+        job = _PublishJob(str(next(self._publish_ids)), media_id, self.drafts.pop(media_id),
+                          next(self._msg_data_ids), outcome, fail_idx)
+        self._publish_jobs[job.publish_id] = job
+        answer = fixture("freepublish_submit.json")
+        answer.update(publish_id=job.publish_id, msg_data_id=job.msg_data_id)
+        return answer
+
+    def _freepublish_get(self, call: FakeCall) -> dict:
+        assert call.body is not None
+        publish_id = call.body.get("publish_id")
+        job = self._publish_jobs.get(publish_id) if isinstance(publish_id, str) else None
+        if job is None:
+            raise _Reject(53600)
+        # The first look finds it still publishing; by the next it has ended.
+        if job.status == PUBLISH_RUNNING:
+            if job.polls == 0:
+                job.polls += 1
+                return {"publish_id": job.publish_id, "publish_status": PUBLISH_RUNNING,
+                        "fail_idx": []}
+            self._settle(job)
+        answer = fixture("freepublish_get.json")
+        answer.update(publish_id=job.publish_id, publish_status=job.status, fail_idx=list(job.fail_idx))
+        if job.status == PUBLISH_SUCCESS:
+            answer.update(article_id=job.article_id, article_detail=_article_detail(job.urls))
+        else:
+            del answer["article_id"], answer["article_detail"]
+        return answer
+
+    def _mass_sendall(self, call: FakeCall) -> dict:
+        body = call.body
+        assert body is not None
+        target = body.get("filter")
+        if not isinstance(target, dict) or not (target.get("is_to_all") is True or target.get("tag_id")):
+            raise _Reject(47001)
+        # Only mpnews (a draft's articles) is faked.
+        mpnews = body.get("mpnews")
+        if body.get("msgtype") != "mpnews" or not isinstance(mpnews, dict):
+            raise _Reject(47001)
+        media_id = mpnews.get("media_id")
+        client_msg_id = body.get("clientmsgid")
+        if client_msg_id is not None and not isinstance(client_msg_id, str):
+            raise _Reject(47001)
+        # Without a clientmsgid WeChat uses a digest of the audience and the content.
+        key = client_msg_id or json.dumps([target, media_id], sort_keys=True)
+        now = self.clock()
+        seen = self._mass_client_msg_ids.get(key)
+        if seen is not None and now - seen[1] < CLIENTMSGID_WINDOW:
+            raise _Reject(45065, msg_id=seen[0])
+        if not isinstance(media_id, str) or media_id not in self.drafts:
+            raise _Reject(40007)
+        month = self._month()
+        if self._mass_sends.get(month, 0) >= MASS_SENDS_PER_MONTH:
+            raise _Reject(45028)
+        self._mass_sends[month] = self._mass_sends.get(month, 0) + 1
+        del self.drafts[media_id]
+        answer = fixture("mass_sendall.json")
+        answer.update(msg_id=next(self._mass_msg_ids), msg_data_id=next(self._msg_data_ids))
+        self._mass_client_msg_ids[key] = (answer["msg_id"], now)
+        self._deliver(call.path, body)
+        return answer
+
     def _deliver(self, path: str, body: dict) -> None:
         self._delivered.setdefault(path, []).append(body)
+
+
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+)
+_SCRIPT_ELEMENT = re.compile(r"<script\b.*?(?:</script\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_IMG_SRC = re.compile(r"""\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+
+
+def _image_kind(data: bytes) -> str | None:
+    """WeChat judges an image by its bytes: jpg, png, gif or bmp, else None."""
+    for magic, kind in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return kind
+    return None
+
+
+def _media(call: FakeCall) -> bytes:
+    """The file of an upload's ``media`` form field; 41005 without one."""
+    uploads = call.files.get("media")
+    if not uploads or not uploads[0].body:
+        raise _Reject(41005)
+    return uploads[0].body
+
+
+def _article_detail(urls: list[str]) -> dict:
+    return {"count": len(urls),
+            "item": [{"idx": i, "article_url": url} for i, url in enumerate(urls, 1)]}
 
 
 def _new_session_key() -> str:

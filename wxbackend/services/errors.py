@@ -60,3 +60,15 @@ class Unavailable(DomainError):
     code = "unavailable"
     status = 503
     message = "服务暂时不可用，请稍后再试"
+
+
+class TooLarge(DomainError):
+    code = "too_large"
+    status = 413
+    message = "提交的内容过大"
+
+
+class UnsupportedType(DomainError):
+    code = "unsupported_type"
+    status = 415
+    message = "不支持的文件类型"

@@ -15,6 +15,7 @@ from importlib import resources
 import asyncpg
 
 from wxbackend.services.membership.idnumbers import uscc_check_char
+from wxbackend.store.channels import channels as channel_store
 from wxbackend.store.identity import accounts
 from wxbackend.store.membership import members, orgs
 from wxbackend.store.messaging import keywords
@@ -39,6 +40,7 @@ class SeedReport:
     targets: int
     new_keyword_rules: int
     regions: int
+    channels: int = 0
 
 
 def _data(name: str) -> str:
@@ -73,6 +75,15 @@ async def seed(conn: asyncpg.Connection) -> SeedReport:
         for short, (code, name, kind) in INDUSTRY_UNIONS.items():
             by_short[short] = await orgs.upsert(conn, code=code, name=name, short_name=short,
                                                 kind=kind, parent_id=province, division_code=None)
+        # One channel each for the province, every city union and every provincial industry
+        # union (not for the holder of the other industry unions' targets, which is no union).
+        made = [await channel_store.upsert(conn, org_id=province, slug="sc", name=PROVINCE_NAME)]
+        for city in _csv("sichuan_cities.csv"):
+            made.append(await channel_store.upsert(conn, org_id=by_short[city["short"]],
+                                              slug=city["code"], name=f"{city['name']}总工会"))
+        for short, (code, name, _kind) in INDUSTRY_UNIONS.items():
+            made.append(await channel_store.upsert(conn, org_id=by_short[short],
+                                              slug=code.removeprefix("SC-").lower(), name=name))
         code, name, kind = OTHER_INDUSTRY
         other = await orgs.upsert(conn, code=code, name=name, short_name="其他省产业（企业）工会",
                                   kind=kind, parent_id=province, division_code=None)
@@ -91,7 +102,8 @@ async def seed(conn: asyncpg.Connection) -> SeedReport:
                    for r in _csv("sichuan_regions.csv")]
         await accounts.upsert_regions(conn, regions)
         counts = await orgs.count_by_kind(conn)
-    return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules, regions=len(regions))
+    return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules, regions=len(regions),
+                      channels=len(made))
 
 
 # Example grassroots unions for a local run (`seed --demo`), so the join and certification pages

@@ -1,0 +1,126 @@
+"""Uploads of article images and attachments (``/admin/v1/media/*``), and the files themselves
+(``/media/<sha256>.<ext>``), which never change and are cached for a year.
+
+Uploads are streamed: the size a client declares is checked once the cadre is known, before a
+byte of the body is read, and the body is cut off at the limit whatever it declared.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import tornado.web
+
+from wxbackend.handlers.admin import AdminHandler
+from wxbackend.handlers.base import DEFAULT_HEADERS, QuietRequestLog, tag_request
+from wxbackend.services.cadres.cadres import CadreService
+from wxbackend.services.channels import attachments, images
+from wxbackend.services.channels.attachments import attachment_name
+from wxbackend.services.channels.media import MediaLibrary
+from wxbackend.services.channels.media_store import KEY, FileStore
+from wxbackend.services.errors import InvalidInput, TooLarge
+
+
+@tornado.web.stream_request_body
+class UploadHandler(AdminHandler):
+    limit = 0
+    what = ""
+
+    def initialize(self, cadres: CadreService, media: MediaLibrary) -> None:  # type: ignore[override]
+        super().initialize(cadres)
+        self.media = media
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._over = False
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.actor.require("channel.publish")
+        length = self.request.headers.get("Content-Length", "")
+        declared = int(length) if length.isascii() and length.isdigit() else None
+        if declared is not None and declared > self.limit:
+            raise TooLarge(f"{self.what}不能超过 {self.limit >> 20} MB", code="upload_too_large")
+        self.request.connection.set_max_body_size(self.limit + 1)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received > self.limit:
+            self._over = True
+            self._chunks = []
+        elif not self._over:
+            self._chunks.append(chunk)
+
+    def _body(self) -> bytes:
+        if self._over:
+            raise TooLarge(f"{self.what}不能超过 {self.limit >> 20} MB", code="upload_too_large")
+        data = b"".join(self._chunks)
+        self._chunks = []
+        if not data:
+            raise InvalidInput(f"请选择要上传的{self.what}", code="upload_empty")
+        return data
+
+
+class ImageUploadHandler(UploadHandler):
+    route = "/admin/v1/media/images"
+    limit = images.MAX_UPLOAD_BYTES
+    what = "图片"
+
+    async def post(self) -> None:
+        self.write_json({"media": await self.media.upload_image(
+            self.actor, self._body(), self.get_query_argument("filename", ""))}, 201)
+
+
+class AttachmentUploadHandler(UploadHandler):
+    route = "/admin/v1/media/attachments"
+    limit = attachments.MAX_BYTES
+    what = "附件"
+
+    async def post(self) -> None:
+        self.write_json({"media": await self.media.upload_attachment(
+            self.actor, self._body(), self.get_query_argument("filename", ""))}, 201)
+
+
+DOWNLOADS = {"pdf", "docx", "xlsx"}
+
+
+class MediaFileHandler(QuietRequestLog, tornado.web.StaticFileHandler):
+    """``/media/<key>``: a content-addressed file. Documents are always downloads, under the
+    name the page gives in ``?name=``; nothing here is ever run or shown as a page."""
+
+    route = "/media/{key}"
+
+    def initialize(self, files: FileStore) -> None:  # type: ignore[override]
+        super().initialize(path=str(files.root))
+        self.files = files
+
+    def prepare(self) -> None:
+        tag_request(self)
+
+    def set_default_headers(self) -> None:
+        for name, value in DEFAULT_HEADERS:
+            self.set_header(name, value)
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+
+    def parse_url_path(self, url_path: str) -> str:
+        if not KEY.match(url_path):
+            raise tornado.web.HTTPError(404)
+        return self.files.relative(url_path)
+
+    def get_cache_time(self, path: str, modified: object, mime_type: str) -> int:
+        return 365 * 86400
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        ext = path.rsplit(".", 1)[-1]
+        if ext in DOWNLOADS:
+            name = attachment_name(self.get_query_argument("name", ""), ext)
+            self.set_header("Content-Disposition",
+                            f"attachment; filename=\"file.{ext}\"; filename*=UTF-8''{quote(name)}")
+
+
+def routes(cadres: CadreService, media: MediaLibrary) -> list:
+    return [
+        (ImageUploadHandler.route, ImageUploadHandler, {"cadres": cadres, "media": media}),
+        (AttachmentUploadHandler.route, AttachmentUploadHandler, {"cadres": cadres, "media": media}),
+        (r"/media/([^/]+)", MediaFileHandler, {"files": media.files}),
+    ]
