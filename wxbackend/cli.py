@@ -131,6 +131,8 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
                                               "activity reminders")),
             asyncio.create_task(_periodically(stop, 15, rt.articles.publish_due,
                                               "scheduled articles")),
+            asyncio.create_task(_periodically(stop, 30, rt.oa_publishing.poll,
+                                              "Official Account publishing")),
             asyncio.create_task(_periodically(stop, rt.settings.channels.visits_rollup_seconds,
                                               rt.visit_stats.roll_up, "visit roll-up"))]
 

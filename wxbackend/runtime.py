@@ -37,9 +37,12 @@ from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.cadres.passwords import PasswordHashing
 from wxbackend.services.channels.articles import Articles
 from wxbackend.services.channels.channels import Channels
+from wxbackend.services.channels.conformance import ConformanceCheck
 from wxbackend.services.channels.media import MediaLibrary
 from wxbackend.services.channels.media_store import FileStore
+from wxbackend.services.channels.oa_publishing import OAPublishing, publish_id_of
 from wxbackend.services.channels.reading import Reading
+from wxbackend.services.channels.self_built import SelfBuiltChannels
 from wxbackend.services.channels.visits import VisitCounter, VisitStats
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.identity.accounts import AccountService
@@ -101,6 +104,8 @@ class Runtime:
     reading: Reading
     visits: VisitCounter
     visit_stats: VisitStats
+    oa_publishing: OAPublishing
+    self_built: SelfBuiltChannels
 
     @property
     def h5_base(self) -> str:
@@ -180,6 +185,10 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         articles = Articles(pool, media, audit=trail, now=now)
         reading = Reading(pool, now=now)
         articles.on_change.append(reading.forget)
+        oa_publishing = OAPublishing(pool, api, media, audit=trail, public_url=settings.server.public_url,
+                                     mass_sends_per_month=ch.mass_sends_per_month, now=now)
+        inbox.event_hooks["PUBLISHJOBFINISH"] = lambda fields: oa_publishing.publish_finished(
+            publish_id_of(fields))
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       mp_api=mp, wxa_codes=wxa_codes,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
@@ -209,7 +218,10 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       notices=notices, media=media,
                       channels=Channels(pool, audit=trail, now=now), articles=articles,
                       reading=reading, visits=VisitCounter(redis, index_key, now=now),
-                      visit_stats=VisitStats(pool, redis, now=now))
+                      visit_stats=VisitStats(pool, redis, now=now), oa_publishing=oa_publishing,
+                      self_built=SelfBuiltChannels(
+                          pool, apps, media, ConformanceCheck(pool, redis, apps, now=now),
+                          audit=trail, now=now))
     finally:
         if media is not None:
             media.close()

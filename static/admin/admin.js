@@ -1847,6 +1847,13 @@
     $("#poll-cancel").addEventListener("click", () => show($("#poll-form"), false));
   }
 
+  // 其他功能的脚本（如 channels.js）在同一页面中注册自己的视图，并共用这些工具
+  window.adminConsole = Object.freeze({
+    api, report, notify, formatTime, can,
+    registerView(name, view) { VIEWS[name] = view; },
+    chinaTime(value) { return value ? `${value}:00+08:00` : null; },
+  });
+
   async function start() {
     bind();
     try {

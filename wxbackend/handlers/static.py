@@ -33,6 +33,21 @@ class PageHandler(QuietRequestLog, tornado.web.StaticFileHandler):
             self.set_header("Cache-Control", "no-cache")
 
 
+# The console's article editor is a same-origin frame: inline styles are what pasted articles
+# are made of, so they may apply there; no script may run in it at all (the console drives it).
+EDITOR_POLICY = "; ".join((
+    "default-src 'none'", "img-src 'self' data: blob:", "style-src 'self' 'unsafe-inline'",
+    "base-uri 'none'", "form-action 'none'", "frame-ancestors 'self'"))
+
+
+class EditorPageHandler(PageHandler):
+    def set_default_headers(self) -> None:
+        for name, value in DEFAULT_HEADERS:
+            self.set_header(name, value)
+        self.set_header("Content-Security-Policy", EDITOR_POLICY)
+        self.set_header("X-Frame-Options", "SAMEORIGIN")
+
+
 def routes(static_root: Path = STATIC_ROOT) -> list:
     return [
         # The H5 pages' API is not a page: an unknown path there gets the JSON 404, never the
@@ -44,6 +59,8 @@ def routes(static_root: Path = STATIC_ROOT) -> list:
                                      "default_filename": "index.html"}),
         # what a member card's QR code opens
         (r"/admin/(card\.html)", PageHandler, {"path": str(static_root / "admin")}),
+        # the article editor's frame
+        (r"/admin/(editor\.html)", EditorPageHandler, {"path": str(static_root / "admin")}),
         # a venue's screen showing the rotating check-in code
         (r"/admin/(venue\.html)", PageHandler, {"path": str(static_root / "admin")}),
         # what a worker's redemption code opens: the phone page of the merchant's staff

@@ -10,6 +10,8 @@ from wxbackend.handlers.base import route_table
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.channels.articles import Articles
 from wxbackend.services.channels.channels import Channels
+from wxbackend.services.channels.oa_publishing import OAPublishing
+from wxbackend.services.channels.self_built import STEPS, SelfBuiltChannels
 from wxbackend.services.channels.visits import VisitStats
 from wxbackend.services.clock import CHINA
 from wxbackend.services.errors import InvalidInput
@@ -17,8 +19,11 @@ from wxbackend.services.errors import InvalidInput
 
 class ChannelAdminHandler(AdminHandler):
     def initialize(self, cadres: CadreService, channels: Channels,  # type: ignore[override]
-                   articles: Articles, stats: VisitStats) -> None:
+                   articles: Articles, stats: VisitStats, oa: OAPublishing,
+                   self_built: SelfBuiltChannels) -> None:
         super().initialize(cadres)
+        self.self_built = self_built
+        self.oa = oa
         self.channels = channels
         self.articles = articles
         self.stats = stats
@@ -137,9 +142,67 @@ class WithdrawHandler(ChannelAdminHandler):
             self.actor, int(article_id), self.json_body().get("reason", ""))})
 
 
-def routes(cadres: CadreService, channels: Channels, articles: Articles, stats: VisitStats) -> list:
+class OfficialAccountHandler(ChannelAdminHandler):
+    route = "/admin/v1/articles/{id}/oa"
+
+    async def get(self, article_id: str) -> None:
+        self.write_json({"publications": await self.oa.of_article(self.actor, int(article_id))})
+
+    async def post(self, article_id: str) -> None:
+        mass_send = self.json_body().get("mass_send", False)
+        if not isinstance(mass_send, bool):
+            raise InvalidInput("mass_send 应为 true 或 false", code="invalid_input")
+        self.write_json({"publication": await self.oa.send(self.actor, int(article_id),
+                                                           mass_send=mass_send)}, 201)
+
+
+class ApplyHandler(ChannelAdminHandler):
+    route = "/admin/v1/channels/{id}/applications"
+
+    async def post(self, channel_id: str) -> None:
+        self.write_json({"application": await self.self_built.apply(
+            self.actor, int(channel_id), self.json_body(65_536))}, 201)
+
+
+class ApplicationsHandler(ChannelAdminHandler):
+    route = "/admin/v1/channel-applications"
+
+    async def get(self) -> None:
+        self.write_json({"applications": await self.self_built.list(self.actor)})
+
+
+class ApplicationHandler(ChannelAdminHandler):
+    route = "/admin/v1/channel-applications/{id}"
+
+    async def get(self, application_id: str) -> None:
+        self.write_json({"application": await self.self_built.get(self.actor, int(application_id))})
+
+
+class ConformanceHandler(ChannelAdminHandler):
+    route = "/admin/v1/channel-applications/{id}/conformance"
+
+    async def post(self, application_id: str) -> None:
+        self.write_json({"application": await self.self_built.check(self.actor, int(application_id))})
+
+
+class DecisionHandler(ChannelAdminHandler):
+    route = "/admin/v1/channel-applications/{id}/decisions"
+
+    async def post(self, application_id: str) -> None:
+        body = self.json_body()
+        step = body.pop("step", None)
+        if step not in STEPS:
+            raise InvalidInput(f"step 应为 {'、'.join(STEPS)} 之一", code="invalid_step")
+        self.write_json({"application": await self.self_built.decide(
+            self.actor, int(application_id), step, body)})
+
+
+def routes(cadres: CadreService, channels: Channels, articles: Articles, stats: VisitStats,
+           oa: OAPublishing, self_built: SelfBuiltChannels) -> list:
     return route_table((ChannelsHandler, ChannelHandler, ChannelStatsHandler,
                         ChannelArticlesHandler, ArticlesHandler, ArticleHandler, SubmitHandler,
-                        ReviewHandler, PublishHandler, UnscheduleHandler, WithdrawHandler),
+                        ReviewHandler, PublishHandler, UnscheduleHandler, WithdrawHandler,
+                        OfficialAccountHandler, ApplyHandler, ApplicationsHandler,
+                        ApplicationHandler, ConformanceHandler, DecisionHandler),
                        {"cadres": cadres, "channels": channels, "articles": articles,
-                        "stats": stats})
+                        "stats": stats, "oa": oa, "self_built": self_built})

@@ -55,11 +55,24 @@ from wxbackend.store.identity.accounts import log_change
 
 TOTP_COLUMN = "cadres.totp_secret"
 LEDGER_ACTIONS = ["operator.create", "super_admin.create", "cadre.create", "permissions.set",
-                  "cadre.verify", "cadre.disable_overdue", "password.change"]
+                  "cadre.verify", "cadre.disable_overdue", "password.change",
+                  # the self-built channel lifecycle (services/channels/self_built.py)
+                  "channel_application.applied", "channel_application.approved",
+                  "channel_application.rejected", "channel_application.checked",
+                  "channel_application.accepted", "channel_application.connected",
+                  "channel_application.suspended", "channel_application.retired"]
 _ACTION_NAMES = {"operator.create": "创建平台账号", "super_admin.create": "创建超级管理员",
                  "cadre.create": "创建干部账号", "permissions.set": "变更权限",
                  "cadre.verify": "定期核实", "cadre.disable_overdue": "逾期未核实停用",
-                 "password.change": "修改密码"}
+                 "password.change": "修改密码",
+                 "channel_application.applied": "申请自建频道",
+                 "channel_application.approved": "批准建设自建频道",
+                 "channel_application.rejected": "不批准自建频道",
+                 "channel_application.checked": "自建频道符合性检查",
+                 "channel_application.accepted": "自建频道验收通过",
+                 "channel_application.connected": "自建频道接入",
+                 "channel_application.suspended": "暂停自建频道",
+                 "channel_application.retired": "自建频道退出"}
 
 
 def _ledger_workbook(rows: list[tuple], exporter: str, stamp: str) -> bytes:

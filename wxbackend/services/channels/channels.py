@@ -21,7 +21,8 @@ MODE_NAMES = {"common": "通用版", "self_built": "自建（已接入）"}
 
 def manage_view(row: asyncpg.Record) -> dict:
     return {"id": row["id"], "slug": row["slug"], "name": row["name"], "org_id": row["org_id"],
-            "org_name": row["org_name"], "mode": row["mode"], "mode_name": MODE_NAMES[row["mode"]],
+            "org_name": row["org_name"], "org_kind": row["org_kind"], "mode": row["mode"],
+            "mode_name": MODE_NAMES[row["mode"]],
             "entrance_url": row["entrance_url"], "second_review": row["second_review"],
             "page": f"/h5/c/{row['slug']}"}
 

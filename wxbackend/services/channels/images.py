@@ -154,3 +154,21 @@ def _animated(im: Image.Image) -> dict[str, Variant]:
     thumb = _fit(first.convert("RGB"), THUMB_SIDE, by_width=False)
     return {"page": Variant(out.getvalue(), "image/gif", "gif", first.width, first.height),
             "thumb": _encode(thumb, False, None)}
+
+
+def for_wechat(data: bytes, limit: int) -> bytes:
+    """A page image as WeChat takes it in an article body: JPEG or PNG under ``limit`` bytes.
+    Ours are already one of the two; a large one (or a GIF) is re-encoded as a JPEG, smaller
+    until it fits."""
+    if data.startswith((b"\xff\xd8\xff", b"\x89PNG")) and len(data) < limit:
+        return data
+    with Image.open(io.BytesIO(data), formats=("JPEG", "PNG", "GIF")) as im:
+        im.seek(0)
+        im = im.convert("RGB")
+        for quality in (85, 75, 65, 50):
+            out = io.BytesIO()
+            im.save(out, "JPEG", quality=quality, optimize=True)
+            if out.tell() < limit:
+                return out.getvalue()
+            im = _fit(im, int(im.width * 0.8), by_width=True)
+    raise TooLarge("图片压缩后仍超过公众号的大小限制", code="oa_image_too_large")

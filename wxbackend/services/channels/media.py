@@ -19,7 +19,7 @@ import asyncpg
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.channels.attachments import attachment_name, check_attachment
-from wxbackend.services.channels.images import process_image
+from wxbackend.services.channels.images import for_wechat, process_image
 from wxbackend.services.channels.media_store import FileStore, key_for
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import InvalidInput, NotFound, TooManyRequests
@@ -113,6 +113,11 @@ class MediaLibrary:
                                      target=f"media:{row['id']}",
                                      detail={"bytes": size, "type": content_type}, ip=actor.ip)
         return media_view(row)
+
+    async def wechat_copy(self, key: str, limit: int) -> bytes:
+        """The stored file ``key`` as WeChat takes it in an article (JPEG/PNG under ``limit``)."""
+        data = await self.files.get(key)
+        return await self._run(for_wechat, data, limit)
 
     async def owned(self, conn: asyncpg.Connection, actor_path: str, ids: list[int],
                     kind: str) -> list[asyncpg.Record]:

@@ -56,6 +56,13 @@ SCOPES = {
     "profile.phone": "读取账号的手机号",
     "sso": "以平台账号为用户提供单点登录",
 }
+SIGNED_CALL_KEPT = 90 * 86400
+
+
+def signed_call_key(app_id: str) -> str:
+    return f"api:signed:{app_id}"
+
+
 _APP_ID = re.compile(r"^[a-z][a-z0-9-]{2,39}$")
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -283,7 +290,10 @@ class PlatformApps:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.get(NONCE_EPOCH_KEY)
             pipe.set(f"api:nonce:{app_id}:{nonce}", 1, nx=True, ex=self._s.nonce_ttl)
-            epoch, fresh = await pipe.execute()
+            # When the entrance last signed a request we accepted: the evidence a self-built
+            # channel's acceptance check reads (services/channels/conformance.py).
+            pipe.set(signed_call_key(app_id), signed_at, ex=SIGNED_CALL_KEPT)
+            epoch, fresh, _ = await pipe.execute()
         if signed_at < (int(epoch) if epoch is not None else await self.nonce_epoch()):
             raise Unauthenticated("请求签于重放保护记录起点之前，请用当前时间重新签名后再发",
                                   code="request_stale")

@@ -100,6 +100,9 @@ class OAInbox:
         self._deadlines = Deadlines(reply_budget)
         self._late_retries = late_retries
         self._background: set[asyncio.Task] = set()
+        # Other domains act on some events (an article's publishing finished): called once per
+        # new push, in the background, after it is recorded. Keyed by the event's name.
+        self.event_hooks: dict[str, Callable[[dict], Awaitable[object]]] = {}
         # In a burst, concurrent pushes share their statements. Batches of at most 32 rather
         # than all at once: several smaller statements come back one after another, so the first
         # ones' answers are being written while the others are still on their way, instead of
@@ -167,6 +170,17 @@ class OAInbox:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
+    def _in_background(self, work: Awaitable[object]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("event hook failed")
+
+        task = asyncio.ensure_future(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def drain(self) -> None:
         """Wait for pushes past their deadline and for batches already on their way (graceful
         shutdown)."""
@@ -218,6 +232,9 @@ class OAInbox:
                     await inbound.mark_deferred(conn, inbound_id)
                     await self._queue_reply(conn, inbound_id, push.source, text)
         if inbound_id is not None:
+            hook = self.event_hooks.get(event or "")
+            if hook is not None:
+                self._in_background(hook(data))
             return reply, "new"
         # Recorded by an earlier delivery: answer what it answered ("success" if its reply went
         # through the outbox).
