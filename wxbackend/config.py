@@ -217,7 +217,15 @@ class ActivitiesSettings:
 
 @dataclass(frozen=True)
 class ChannelsSettings:
+    media_store: str = "file"          # file: media_dir; s3: an S3-compatible bucket
     media_dir: str = ""                # images and attachments; empty: <data_dir>/media
+    s3_endpoint: str = ""              # https://obs.example.gov.cn (path-style addressing)
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_prefix: str = "media/"
+    s3_access_key: Secret = field(default_factory=lambda: Secret(""))
+    s3_secret_key: Secret = field(default_factory=lambda: Secret(""))
+    s3_public_url: str = ""            # readers fetch files here (CDN); empty: the server relays them
     image_workers: int = 2             # threads re-encoding uploaded images, per process
     image_queue: int = 16              # uploads waiting for one; more are asked to retry
     mass_sends_per_month: int = 4      # a service account's followers get at most 4 a month
@@ -382,6 +390,12 @@ def validate(settings: Settings) -> None:
     if settings.privacy.inbound_retention_days < 1:
         raise ConfigError("[privacy] inbound_retention_days must be at least 1")
     ch = settings.channels
+    if ch.media_store not in {"file", "s3"}:
+        raise ConfigError("[channels] media_store must be file or s3")
+    if ch.media_store == "s3" and not (ch.s3_endpoint and ch.s3_bucket and ch.s3_access_key.reveal()
+                                       and ch.s3_secret_key.reveal()):
+        raise ConfigError("[channels] media_store = s3 needs s3_endpoint, s3_bucket, s3_access_key "
+                          "and s3_secret_key")
     if not 1 <= ch.image_workers <= 32 or not 0 <= ch.image_queue <= 1000:
         raise ConfigError("[channels] image_workers must be 1-32 and image_queue 0-1000")
     if not 0 <= ch.mass_sends_per_month <= 31:

@@ -39,7 +39,7 @@ from wxbackend.services.channels.articles import Articles
 from wxbackend.services.channels.channels import Channels
 from wxbackend.services.channels.conformance import ConformanceCheck
 from wxbackend.services.channels.media import MediaLibrary
-from wxbackend.services.channels.media_store import FileStore
+from wxbackend.services.channels.media_store import media_store
 from wxbackend.services.channels.oa_publishing import OAPublishing, publish_id_of
 from wxbackend.services.channels.reading import Reading
 from wxbackend.services.channels.self_built import SelfBuiltChannels
@@ -180,7 +180,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                               sold_out_memo=act.sold_out_memo_seconds)
         wxa_codes = WxaCodes(pool, mp, redis=redis, now=now) if mp is not None else None
         ch = settings.channels
-        media = MediaLibrary(pool, FileStore(settings.media_dir), audit=trail,
+        media = MediaLibrary(pool, media_store(settings, http), audit=trail,
                              workers=ch.image_workers, queue=ch.image_queue, now=now)
         articles = Articles(pool, media, audit=trail, now=now)
         reading = Reading(pool, now=now)

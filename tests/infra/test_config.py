@@ -71,6 +71,10 @@ def test_secrets_never_show_in_repr_or_logs(tmp_path, caplog) -> None:
     ({"WXBACKEND__WECHAT__MESSAGE_MODE": "secret"}, "message_mode"),
     ({"WXBACKEND__WECHAT__ENCODING_AES_KEY": "short"}, "43"),
     ({"WXBACKEND__SERVER": "1"}, "SECTION__KEY"),
+    ({"WXBACKEND__CHANNELS__MEDIA_STORE": "ftp"}, "media_store"),
+    ({"WXBACKEND__CHANNELS__MEDIA_STORE": "s3"}, "s3_endpoint"),
+    ({"WXBACKEND__CHANNELS__IMAGE_WORKERS": "0"}, "image_workers"),
+    ({"WXBACKEND__CHANNELS__MASS_SENDS_PER_MONTH": "40"}, "mass_sends_per_month"),
 ])
 def test_bad_settings_stop_with_a_clear_message(env, message) -> None:
     with pytest.raises(ConfigError, match=message):

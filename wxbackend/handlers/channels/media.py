@@ -12,13 +12,20 @@ from urllib.parse import quote
 import tornado.web
 
 from wxbackend.handlers.admin import AdminHandler
-from wxbackend.handlers.base import DEFAULT_HEADERS, QuietRequestLog, tag_request
+from wxbackend.handlers.base import DEFAULT_HEADERS, BaseHandler, QuietRequestLog, tag_request
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.channels import attachments, images
 from wxbackend.services.channels.attachments import attachment_name
 from wxbackend.services.channels.media import MediaLibrary
-from wxbackend.services.channels.media_store import KEY, FileStore
-from wxbackend.services.errors import InvalidInput, TooLarge
+from wxbackend.services.channels.media_store import (
+    KEY,
+    TYPES,
+    FileStore,
+    MediaMissing,
+    S3Store,
+    fan_out,
+)
+from wxbackend.services.errors import InvalidInput, NotFound, TooLarge
 
 
 @tornado.web.stream_request_body
@@ -110,17 +117,58 @@ class MediaFileHandler(QuietRequestLog, tornado.web.StaticFileHandler):
         return 365 * 86400
 
     def set_extra_headers(self, path: str) -> None:
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
-        ext = path.rsplit(".", 1)[-1]
-        if ext in DOWNLOADS:
-            name = attachment_name(self.get_query_argument("name", ""), ext)
-            self.set_header("Content-Disposition",
-                            f"attachment; filename=\"file.{ext}\"; filename*=UTF-8''{quote(name)}")
+        _download_headers(self, path.rsplit("/", 1)[-1])
+
+
+def _download_headers(handler: tornado.web.RequestHandler, key: str) -> None:
+    handler.set_header("Cache-Control", "public, max-age=31536000, immutable")
+    ext = key.rsplit(".", 1)[-1]
+    if ext in DOWNLOADS:
+        name = attachment_name(handler.get_query_argument("name", ""), ext)
+        handler.set_header("Content-Disposition",
+                           f"attachment; filename=\"file.{ext}\"; filename*=UTF-8''{quote(name)}")
+
+
+class StoredMediaHandler(BaseHandler):
+    """``/media/<key>`` when files are in an object store: a redirect to where readers fetch them
+    (``s3_public_url``), or, without one, the file relayed from the bucket."""
+
+    route = "/media/{key}"
+
+    def initialize(self, files: S3Store) -> None:  # type: ignore[override]
+        self.files = files
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+
+    async def get(self, key: str) -> None:
+        if not KEY.match(key):
+            raise NotFound("文件不存在", code="media_not_found")
+        if self.files.public_base:
+            self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+            self.redirect(f"{self.files.public_base}/{fan_out(key)}", status=301)
+            return
+        if self.request.headers.get("If-None-Match") == f'"{key}"':
+            self.set_status(304)
+            self.finish()
+            return
+        try:
+            data = await self.files.get(key)
+        except MediaMissing:
+            raise NotFound("文件不存在", code="media_not_found") from None
+        self.set_header("Content-Type", TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream"))
+        self.set_header("ETag", f'"{key}"')
+        _download_headers(self, key)
+        self.finish(data)
 
 
 def routes(cadres: CadreService, media: MediaLibrary) -> list:
+    files = media.files
+    serve = (MediaFileHandler, {"files": files}) if isinstance(files, FileStore) \
+        else (StoredMediaHandler, {"files": files})
     return [
         (ImageUploadHandler.route, ImageUploadHandler, {"cadres": cadres, "media": media}),
         (AttachmentUploadHandler.route, AttachmentUploadHandler, {"cadres": cadres, "media": media}),
-        (r"/media/([^/]+)", MediaFileHandler, {"files": media.files}),
+        (r"/media/([^/]+)", *serve),
     ]

@@ -20,7 +20,7 @@ from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.channels.attachments import attachment_name, check_attachment
 from wxbackend.services.channels.images import for_wechat, process_image
-from wxbackend.services.channels.media_store import FileStore, key_for
+from wxbackend.services.channels.media_store import FileStore, S3Store, key_for
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import InvalidInput, NotFound, TooManyRequests
 from wxbackend.store.channels import media as store
@@ -46,7 +46,7 @@ def media_view(row: asyncpg.Record | dict) -> dict:
 
 
 class MediaLibrary:
-    def __init__(self, pool: asyncpg.Pool, files: FileStore, *, audit: AuditTrail,
+    def __init__(self, pool: asyncpg.Pool, files: FileStore | S3Store, *, audit: AuditTrail,
                  workers: int = 2, queue: int = 16,
                  now: Callable[[], datetime] = china_now) -> None:
         self._pool = pool
