@@ -163,8 +163,17 @@
     });
   }
 
-  async function openArticle(a, channelId) {
-    state.editing = a || null;
+  async function openArticle(listed, channelId) {
+    let a = null;
+    if (listed) {
+      try {
+        a = (await api("GET", `/articles/${listed.id}`)).article;  // the list leaves bodies out
+      } catch (e) {
+        report($("#articles-error"), e);
+        return;
+      }
+    }
+    state.editing = a;
     state.cover = a ? a.working.cover_id : null;
     state.attachments = a ? a.working.attachments.map((id) => ({ id, filename: `附件 ${id}` })) : [];
     $("#article-form-title").textContent = a ? `修改：${a.working.title}` : "写文章";

@@ -169,7 +169,9 @@ class Articles:
         async with self._pool.acquire() as conn:
             rows = await store.within(conn, actor.org_path, channel_id=channel_id, stage=stage,
                                       before_id=before_id, limit=LIST_LIMIT)
-        return [article_view(r) for r in rows]
+        # A list shows titles and stages; each body (up to 20,000 characters) comes with the article.
+        return [{**view, "working": {k: v for k, v in view["working"].items() if k != "body"}}
+                for view in map(article_view, rows)]
 
     # --- review -------------------------------------------------------------------------------
     async def submit(self, actor: Actor, article_id: int) -> dict:
