@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.services.channels.conftest import T0, channel_of, live_article
-from wxbackend.services.channels.reading import PAGE_SIZE
+from tests.services.channels.conftest import T0, article_body, channel_of, live_article
+from wxbackend.services.channels.reading import CACHE_SECONDS, PAGE_SIZE, Reading
 from wxbackend.services.errors import InvalidInput, NotFound
 
 WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -107,3 +108,41 @@ async def test_a_roll_up_again_keeps_the_counts(rt, db, cadres, chengdu) -> None
     await rt.visit_stats.roll_up()
     await rt.visit_stats.roll_up()
     assert await db.fetchval("SELECT views FROM channel_visits WHERE channel_id = $1", chengdu) == 2
+
+
+class _CountingPool:
+    """The runtime's pool, counting the connections taken."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.taken = 0
+
+    def acquire(self):
+        self.taken += 1
+        return self.pool.acquire()
+
+
+async def test_a_hot_article_is_read_once_however_many_ask(rt, db, cadres, chengdu) -> None:
+    live = await live_article(rt, cadres, chengdu)
+    ticks = [1000.0]
+    reading = Reading(_CountingPool(rt.pool), tick=lambda: ticks[0])
+    pool = reading._pool
+    pages = await asyncio.gather(*(reading.article(live["id"]) for _ in range(50)))
+    assert pool.taken == 1 and {p["etag"] for p in pages} == {pages[0]["etag"]}
+    # The copy is due: readers get it at once while one of them reads the new one.
+    await rt.articles.update(cadres["writer"], live["id"], article_body(body="<p>第二版</p>"))
+    await rt.articles.submit(cadres["writer"], live["id"])
+    await rt.articles.review(cadres["reviewer"], live["id"], approve=True)
+    await rt.articles.publish(cadres["writer"], live["id"])
+    ticks[0] += CACHE_SECONDS + 1
+    stale = await asyncio.gather(*(reading.article(live["id"]) for _ in range(50)))
+    assert {p["revision"] for p in stale} == {1} and pool.taken == 2
+    await asyncio.sleep(0.05)  # the one read finishes
+    assert (await reading.article(live["id"]))["revision"] == 2 and pool.taken == 2
+    # Gone: the next read after the copy is due says so.
+    await rt.articles.withdraw(cadres["writer"], live["id"], "重复")
+    ticks[0] += CACHE_SECONDS + 1
+    await reading.article(live["id"])       # the old copy, one last time, while it is read
+    await asyncio.sleep(0.05)
+    with pytest.raises(NotFound):
+        await reading.article(live["id"])

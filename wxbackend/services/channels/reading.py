@@ -3,11 +3,14 @@ Mini Program alike. Nothing here needs a signed-in reader.
 
 A hot article is read from PostgreSQL at most once per :data:`CACHE_SECONDS` per process: a
 shared article is opened by thousands of phones within minutes, and an edit or a withdrawal
-showing a second later is fine. The process that made the change forgets its copy at once.
+showing a second later is fine. When the copy is due, one request reads the new one while the
+others are served the copy a moment old, so a hot page's readers never all queue on the
+database together. The process that made the change forgets its copy at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -60,20 +63,41 @@ def _cursor(value: str | None) -> tuple[datetime, int] | None:
 
 
 class Reading:
-    def __init__(self, pool: asyncpg.Pool, *,
-                 now: Callable[[], datetime] = china_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, now: Callable[[], datetime] = china_now,
+                 tick: Callable[[], float] = time.monotonic) -> None:
+        """``tick``: the seconds the cache's age is measured in."""
         self._pool = pool
         self._now = now
+        self._tick = tick
         self._pages: OrderedDict[int, tuple[float, dict]] = OrderedDict()
+        self._loading: dict[int, asyncio.Future] = {}
+        self._forgotten: dict[int, int] = {}  # bumped by forget(): a read begun before is not kept
 
     def forget(self, article_id: int) -> None:
         self._pages.pop(article_id, None)
+        self._forgotten[article_id] = self._forgotten.get(article_id, 0) + 1
 
     async def article(self, article_id: int) -> dict:
         """The live revision of an article, whole, with its ETag."""
         hit = self._pages.get(article_id)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        if hit is not None and self._tick() - hit[0] < CACHE_SECONDS:
             return hit[1]
+        loading = self._loading.get(article_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(article_id))
+            self._loading[article_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(article_id, done))
+        if hit is not None:
+            return hit[1]
+        return await asyncio.shield(loading)
+
+    def _loaded(self, article_id: int, done: asyncio.Future) -> None:
+        self._loading.pop(article_id, None)
+        if not done.cancelled():
+            done.exception()  # read here: a stale copy's refresh may fail with nobody waiting
+
+    async def _load(self, article_id: int) -> dict:
+        forgotten = self._forgotten.get(article_id, 0)
         async with self._pool.acquire() as conn:
             row = await store.live_page(conn, article_id)
             files = await media_store.many(conn, list(row["attachments"])) if row else []
@@ -89,10 +113,11 @@ class Reading:
                 "attachments": [{"filename": by_id[i]["filename"], "bytes": by_id[i]["bytes"],
                                  "url": media_url(by_id[i]["variants"]["file"]["key"])}
                                 for i in row["attachments"] if i in by_id]}
-        self._pages[article_id] = (time.monotonic(), page)
-        self._pages.move_to_end(article_id)
-        while len(self._pages) > CACHE_ENTRIES:
-            self._pages.popitem(last=False)
+        if self._forgotten.get(article_id, 0) == forgotten:
+            self._pages[article_id] = (self._tick(), page)
+            self._pages.move_to_end(article_id)
+            while len(self._pages) > CACHE_ENTRIES:
+                self._pages.popitem(last=False)
         return page
 
     async def channels(self) -> list[dict]:
