@@ -258,6 +258,7 @@
       if (notices && notices[key]) notify(NOTICE_TEXT[key], key === "ended_other_session" ? "info" : "warn");
     }
     route();
+    for (const hook of ENTER_HOOKS) hook();
   }
 
   function renderShell() {
@@ -1847,10 +1848,13 @@
     $("#poll-cancel").addEventListener("click", () => show($("#poll-form"), false));
   }
 
+  const ENTER_HOOKS = [];  // 登录后各功能要做的事（如提示新进展）
+
   // 其他功能的脚本（如 channels.js）在同一页面中注册自己的视图，并共用这些工具
   window.adminConsole = Object.freeze({
     api, report, notify, formatTime, can,
     registerView(name, view) { VIEWS[name] = view; },
+    onEnter(fn) { ENTER_HOOKS.push(fn); },
     chinaTime(value) { return value ? `${value}:00+08:00` : null; },
   });
 

@@ -355,11 +355,19 @@
                       suspend: "暂停", resume: "恢复", retire: "退出" };
       for (const step of steps[a.status] || []) actions.push(act(names[step], () => decideApplication(a, step)));
     }
-    return el("tr", {}, el("td", {}, String(a.id)), el("td", {}, a.channel_name), el("td", {}, a.status_name),
+    return el("tr", {}, el("td", {}, String(a.id)), el("td", {}, a.channel_name),
+      el("td", {}, a.status_name, a.news ? el("span", { class: "tag" }, "新进展") : null),
       el("td", {}, `${formatTime(last.at)} ${last.actor_org} ${last.actor || ""}`), el("td", { class: "actions" }, ...actions));
   }
 
-  function showApplication(a) {
+  async function showApplication(listed) {
+    let a = listed;
+    try {
+      a = (await api("GET", `/channel-applications/${listed.id}`)).application;  // marks it seen
+    } catch (e) {
+      report($("#applications-error"), e);
+      return;
+    }
     $("#application-detail-title").textContent = `${a.channel_name} 的自建频道申请（${a.status_name}）`;
     const checks = a.conformance ? a.conformance.checks : [];
     $("#application-checks").replaceChildren(...checks.map((c) => el("li", { class: c.passed ? "check-ok" : "check-failed" },
@@ -439,6 +447,20 @@
     $("#apply-cancel").addEventListener("click", () => show($("#apply-form"), false));
   }
 
+  /** After sign-in: the self-built channel applications with steps this cadre has not seen. */
+  async function announce() {
+    if (!review()) return;
+    try {
+      const { applications } = await api("GET", "/channel-applications");
+      const fresh = applications.filter((a) => a.news);
+      if (fresh.length) {
+        notify(`自建频道申请有新进展：${fresh.map((a) => `${a.channel_name}（${a.status_name}）`).join("、")}。` +
+               "请到“频道与文章”查看。", "info");
+      }
+    } catch (e) { /* the notice is a convenience; the view shows the same list */ }
+  }
+
   registerView("channels", { perm: "channel.publish channel.review", load: loadView });
+  window.adminConsole.onEnter(announce);
   document.addEventListener("DOMContentLoaded", () => { if ($("#view-channels")) bind(); });
 })();

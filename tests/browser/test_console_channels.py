@@ -10,6 +10,8 @@ from PIL import Image
 
 from tests.browser.conftest import expect, otp, require_browser
 from tests.browser.test_console import office_and_wangwu, open_view, sign_in, with_lisi
+from tests.services.channels.test_self_built import application
+from wxbackend.services.cadres.permissions import Actor
 
 require_browser()
 
@@ -56,8 +58,17 @@ async def test_write_review_and_publish_in_the_console(new_page, rt, db, chengdu
     await row.get_by_role("button", name="送审").click()
     await expect(row).to_contain_text("待初审")
 
+    # The union's own self-built application: news to its other reviewers when they sign in.
+    path = await db.fetchval("SELECT path::text FROM orgs WHERE id = $1", chengdu)
+    applicant = Actor(id=await db.fetchval("SELECT id FROM cadres WHERE username = 'wangwu'"),
+                      username="wangwu", org_id=chengdu, org_path=path, role="super_admin",
+                      duty="system", permissions=frozenset({"channel.review"}))
+    await rt.self_built.apply(applicant, await db.fetchval("SELECT id FROM channels WHERE slug = '510100'"),
+                              application())
+
     reviewer = await new_page()
     await sign_in(reviewer, "lisi")
+    await expect(reviewer.locator("#notices")).to_contain_text("自建频道申请有新进展：成都市总工会（已申请）")
     await open_view(reviewer, "频道与文章")
     await reviewer.locator("#articles-table tbody tr", has_text="职工技能大赛开幕").get_by_role(
         "button", name="审核").click()

@@ -128,3 +128,17 @@ async def test_a_rejection_needs_reasons_and_ends_the_application(rt, db, cadres
     with pytest.raises(Conflict):
         await rt.self_built.decide(cadres["province"], applied["id"], "connect", {})
     assert await db.fetchval("SELECT count(*) FROM platform_apps") == 0
+
+
+async def test_each_step_is_news_to_the_union_until_it_looks(rt, db, cadres) -> None:
+    chengdu = await channel_of(db, "SC-510100")
+    union, office = cadres["second"], cadres["province"]
+    applied = await rt.self_built.apply(union, chengdu, application())
+    assert [a["news"] for a in await rt.self_built.list(union)] == [False]   # its own step
+    assert [a["news"] for a in await rt.self_built.list(office)] == [True]   # the office's news
+    await rt.self_built.get(office, applied["id"])
+    await rt.self_built.decide(office, applied["id"], "reject", {"reason": "方案不完整"})
+    assert [a["news"] for a in await rt.self_built.list(office)] == [False]
+    assert [a["news"] for a in await rt.self_built.list(union)] == [True]    # told of the decision
+    await rt.self_built.get(union, applied["id"])
+    assert [a["news"] for a in await rt.self_built.list(union)] == [False]

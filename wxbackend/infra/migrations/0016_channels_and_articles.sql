@@ -48,6 +48,14 @@ CREATE TABLE channel_application_steps (
 );
 CREATE INDEX channel_application_steps_app ON channel_application_steps (application_id, id);
 
+-- What each cadre has seen of an application: later steps are shown to them as news.
+CREATE TABLE channel_application_reads (
+    cadre_id        bigint NOT NULL REFERENCES cadres (id),
+    application_id  bigint NOT NULL REFERENCES channel_applications (id),
+    seen_step_id    bigint NOT NULL,
+    PRIMARY KEY (cadre_id, application_id)
+);
+
 -- Images and attachments, stored by the SHA-256 of the bytes kept (never the bytes uploaded:
 -- photos lose their EXIF first). ``variants`` names the files of an image: page, thumb.
 CREATE TABLE media (

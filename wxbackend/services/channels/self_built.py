@@ -6,11 +6,12 @@ content norms and security, with the automated conformance report) → connected
 enabled) → suspended ⇄ connected → retired.
 
 The union applies (``channel.review`` in its subtree); the platform office — cadres of the
-province union holding ``channel.review`` — decides every later step. Approval registers the
-channel's entrance with the shared platform API (its secret shown once, to the approver, to hand
-over). Until connected, and again once suspended or retired, the union publishes in the common
-channel. Every step is audited, kept in the application's history (which the union and every
-union above it see), and in the work ledger.
+province union holding ``channel.review`` — decides every later step. Each step reaches the
+union's reviewers and those of every union above as news in their console until they open it.
+Approval registers the channel's entrance with the shared platform API (its secret shown once,
+to the approver, to hand over). Until connected, and again once suspended or retired, the union
+publishes in the common channel. Every step is audited, kept in the application's history
+(which the union and every union above it see), and in the work ledger.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ class SelfBuiltChannels:
 
     async def _view(self, conn: asyncpg.Connection, row: asyncpg.Record) -> dict:
         steps = await store.steps(conn, row["id"])
-        return {"id": row["id"], "channel_id": row["channel_id"], "channel_name": row["channel_name"],
+        return {"news": bool(row.get("news", False)), "id": row["id"],
+                "channel_id": row["channel_id"], "channel_name": row["channel_name"],
                 "status": row["status"], "status_name": STATUS_NAMES[row["status"]],
                 "plan": row["plan"], "attachments": row["attachments"],
                 "platform_app_id": row["platform_app_id"], "conformance": row["conformance"],
@@ -177,18 +179,24 @@ class SelfBuiltChannels:
                                                     now=self._now())
             row = await store.application(conn, app_id)
             await self._step(conn, actor, row, "applied")
+            await store.mark_read(conn, actor.id, row["id"])
             return await self._view(conn, row)
 
     async def list(self, actor: Actor) -> list[dict]:
+        """The applications of the actor's subtree; ``news`` marks those with a step the actor
+        has not yet seen — how a union (and the unions above it) learn of each step."""
         actor.require(REVIEW)
         async with self._pool.acquire() as conn:
             return [await self._view(conn, r)
-                    for r in await store.applications_within(conn, actor.org_path)]
+                    for r in await store.applications_within(conn, actor.org_path, actor.id)]
 
     async def get(self, actor: Actor, application_id: int) -> dict:
+        """One application; reading it marks its steps seen."""
         actor.require(REVIEW)
         async with self._pool.acquire() as conn:
-            return await self._view(conn, await self._owned(conn, actor, application_id))
+            row = await self._owned(conn, actor, application_id)
+            await store.mark_read(conn, actor.id, application_id)
+            return await self._view(conn, row)
 
     async def check(self, actor: Actor, application_id: int) -> dict:
         """Run the conformance report now and keep it with the application."""
@@ -202,6 +210,7 @@ class SelfBuiltChannels:
             await store.set_application(conn, row["id"], status=row["status"], now=self._now(),
                                         conformance=report)
             await self._step(conn, actor, row, "checked", detail={"passed": report["passed"]})
+            await store.mark_read(conn, actor.id, row["id"])
             return await self._view(conn, await store.application(conn, row["id"]))
 
     async def _approved_at(self, conn: asyncpg.Connection, row: asyncpg.Record) -> datetime:
@@ -250,6 +259,7 @@ class SelfBuiltChannels:
             detail = {"checks": {k: True for k in ("uniformity", "content", "security")}} \
                 if step == "accept" else {}
             await self._step(conn, actor, row, status, reason, detail)
+            await store.mark_read(conn, actor.id, row["id"])
             view = await self._view(conn, await store.application(conn, row["id"]))
         if row["platform_app_id"] and status in ("suspended", "retired", "connected"):
             await self._apps.set_status(row["platform_app_id"], status == "connected")

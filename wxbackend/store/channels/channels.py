@@ -83,10 +83,24 @@ async def application(conn: asyncpg.Connection, application_id: int, *,
             WHERE a.id = $1 {"FOR UPDATE OF a" if lock else ""}""", application_id)  # noqa: S608
 
 
-async def applications_within(conn: asyncpg.Connection, root: str) -> list[asyncpg.Record]:
+async def applications_within(conn: asyncpg.Connection, root: str,
+                              reader: int) -> list[asyncpg.Record]:
+    """Newest first, each with ``news``: a step ``reader`` has not seen."""
     return await conn.fetch(
-        f"""SELECT {_APP} FROM channel_applications a JOIN channels c ON c.id = a.channel_id
-            WHERE c.org_path <@ $1::ltree ORDER BY a.id DESC LIMIT 500""", root)  # noqa: S608
+        f"""SELECT {_APP},
+                   (SELECT max(s.id) FROM channel_application_steps s WHERE s.application_id = a.id)
+                     > COALESCE((SELECT r.seen_step_id FROM channel_application_reads r
+                                 WHERE r.cadre_id = $2 AND r.application_id = a.id), 0) AS news
+            FROM channel_applications a JOIN channels c ON c.id = a.channel_id
+            WHERE c.org_path <@ $1::ltree ORDER BY a.id DESC LIMIT 500""", root, reader)  # noqa: S608
+
+
+async def mark_read(conn: asyncpg.Connection, reader: int, application_id: int) -> None:
+    await conn.execute(
+        """INSERT INTO channel_application_reads (cadre_id, application_id, seen_step_id)
+           SELECT $1, $2, max(id) FROM channel_application_steps WHERE application_id = $2
+           ON CONFLICT (cadre_id, application_id) DO UPDATE SET seen_step_id = EXCLUDED.seen_step_id""",
+        reader, application_id)
 
 
 async def set_application(conn: asyncpg.Connection, application_id: int, *, status: str,
