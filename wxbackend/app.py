@@ -9,6 +9,7 @@ import tornado.web
 from wxbackend.handlers import admin, health, oa, openapi, static
 from wxbackend.handlers.activities import items, quiz_and_vote, verifier, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
+from wxbackend.handlers.casework import calendar
 from wxbackend.handlers.channels import admin as channel_admin
 from wxbackend.handlers.channels import media, mp, pages
 from wxbackend.handlers.edge import Tarpit, TrustedProxies
@@ -44,6 +45,7 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *channel_admin.routes(rt.cadres, rt.channels, rt.articles, rt.visit_stats,
                               rt.oa_publishing, rt.self_built),
         *media.routes(rt.cadres, rt.media),
+        *calendar.routes(rt.cadres, rt.calendar),
         *pages.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *mp.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *openapi.routes(),

@@ -35,6 +35,7 @@ from wxbackend.services.activities.signups import Signups
 from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.cadres.passwords import PasswordHashing
+from wxbackend.services.casework.calendar import WorkdayCalendar
 from wxbackend.services.channels.articles import Articles
 from wxbackend.services.channels.channels import Channels
 from wxbackend.services.channels.conformance import ConformanceCheck
@@ -106,6 +107,7 @@ class Runtime:
     visit_stats: VisitStats
     oa_publishing: OAPublishing
     self_built: SelfBuiltChannels
+    calendar: WorkdayCalendar
 
     @property
     def h5_base(self) -> str:
@@ -221,7 +223,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       visit_stats=VisitStats(pool, redis, now=now), oa_publishing=oa_publishing,
                       self_built=SelfBuiltChannels(
                           pool, apps, media, ConformanceCheck(pool, redis, apps, now=now),
-                          audit=trail, now=now))
+                          audit=trail, now=now),
+                      calendar=WorkdayCalendar(pool, audit=trail, now=now))
     finally:
         if media is not None:
             media.close()

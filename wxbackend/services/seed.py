@@ -9,11 +9,14 @@ import csv
 import io
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 
 import asyncpg
 
+from wxbackend.services.casework.calendar import seed_calendar
+from wxbackend.services.clock import china_now
 from wxbackend.services.membership.idnumbers import uscc_check_char
 from wxbackend.store.channels import channels as channel_store
 from wxbackend.store.identity import accounts
@@ -41,6 +44,7 @@ class SeedReport:
     new_keyword_rules: int
     regions: int
     channels: int = 0
+    calendar_years: int = 0
 
 
 def _data(name: str) -> str:
@@ -61,7 +65,7 @@ def keyword_seed() -> list[dict]:
     return tomllib.loads(_data("keyword_rules.toml"))["rule"]
 
 
-async def seed(conn: asyncpg.Connection) -> SeedReport:
+async def seed(conn: asyncpg.Connection, now: datetime | None = None) -> SeedReport:
     async with conn.transaction():
         province = await orgs.upsert(conn, code=PROVINCE_CODE, name=PROVINCE_NAME,
                                      short_name="省总工会", kind="province", parent_id=None,
@@ -102,8 +106,9 @@ async def seed(conn: asyncpg.Connection) -> SeedReport:
                    for r in _csv("sichuan_regions.csv")]
         await accounts.upsert_regions(conn, regions)
         counts = await orgs.count_by_kind(conn)
+        calendar_years = await seed_calendar(conn, now or china_now())
     return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules, regions=len(regions),
-                      channels=len(made))
+                      channels=len(made), calendar_years=calendar_years)
 
 
 # Example grassroots unions for a local run (`seed --demo`), so the join and certification pages
