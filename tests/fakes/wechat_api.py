@@ -902,6 +902,11 @@ class FakeWeChat(FakeServer):
             "PublishEventInfo": info,
         }
 
+    def freeze_at(self, when: datetime) -> None:
+        """Stop the fake's clock at the wall time ``when`` (its month decides mass-send quotas)."""
+        reading = when.timestamp() - self._wall_offset
+        self.clock = lambda: reading
+
     def mass_sends_this_month(self) -> int:
         """Mass sends to all followers accepted in the fake clock's current month."""
         return self._mass_sends.get(self._month(), 0)

@@ -235,9 +235,10 @@ async def test_the_publish_finished_event_can_be_pushed(rt, fake_wechat) -> None
 
 # --- mass send ----------------------------------------------------------------------------------
 def pin_month(fake_wechat, when: datetime) -> None:
-    """Freeze the fake's clock at ``when`` (China time), so a month boundary cannot fall mid-test."""
-    reading = fake_wechat.clock() + (when - datetime.now(CHINA)).total_seconds()
-    fake_wechat.clock = lambda: reading
+    """Freeze the fake's clock at ``when`` (China time), so a month boundary cannot fall mid-test.
+    Absolute, not relative to the clock's present reading: a second pin must land where it says
+    whatever day the suite runs on."""
+    fake_wechat.freeze_at(when)
 
 
 async def test_followers_get_four_mass_sends_a_month(rt, fake_wechat) -> None:

@@ -2,9 +2,9 @@
 
 A definition is data a cadre may edit, so its conditions are evaluated by simpleeval — literals,
 names, comparisons, boolean and arithmetic operators, ``in`` over a literal list, and a few pure
-functions — never by ``eval``/``exec``: no attribute access (``().__class__``), no imports, no randomness, bounded
-powers and string lengths. A condition is checked once when the definition is saved (unknown
-names, bad syntax) so a running item never meets one that cannot be read.
+functions — never by ``eval``/``exec``: no attribute access (``().__class__``), no imports, no
+randomness, bounded powers and string lengths. A condition is checked once when the definition
+is saved (unknown names, bad syntax) so a running item never meets one that cannot be read.
 """
 
 from __future__ import annotations
