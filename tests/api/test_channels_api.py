@@ -89,6 +89,10 @@ async def test_write_review_publish_and_read_end_to_end(server, rt, db, desk, ht
             "attachments": [attachment["id"]],
             "body": f'<p style="text-align:center"><img src="{image["url"]}"></p>'
                     '<p onclick="x()">焊工、电工同台竞技</p><script>alert(1)</script>'}
+    active = await writer.post(f"{server}/admin/v1/channels/{chengdu['id']}/articles", json=body)
+    assert active.status_code == 400 and active.json()["error"]["code"] == "body_active_content"
+    assert "<script>" in active.json()["error"]["message"]
+    body["body"] = body["body"].replace(' onclick="x()"', "").replace("<script>alert(1)</script>", "")
     created = await writer.post(f"{server}/admin/v1/channels/{chengdu['id']}/articles", json=body)
     article = admin.check("/admin/v1/channels/{channel_id}/articles", "post", created)["article"]
     assert "script" not in article["working"]["body"] and "onclick" not in article["working"]["body"]

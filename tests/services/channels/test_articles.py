@@ -188,7 +188,7 @@ async def test_bad_articles_are_refused_and_nothing_is_written(rt, db, cadres, c
         (article_body(title="标" * 33), InvalidInput, "title_too_long"),
         (article_body(title=""), InvalidInput, "title_missing"),
         (article_body(author="作" * 17), InvalidInput, "author_too_long"),
-        (article_body(body="<script>alert(1)</script>"), InvalidInput, "body_missing"),
+        (article_body(body="<p><br></p>"), InvalidInput, "body_missing"),
         (article_body(body="<p>" + "字" * 20_000 + "</p>"), TooLarge, "body_too_long"),
         (article_body(cover_id=999_999), NotFound, "media_not_found"),
         (article_body(attachments=["x"]), InvalidInput, "invalid_article"),
@@ -203,10 +203,27 @@ async def test_bad_articles_are_refused_and_nothing_is_written(rt, db, cadres, c
 
 async def test_a_body_is_sanitised_and_foreign_images_are_reported(rt, cadres, chengdu) -> None:
     article = await rt.articles.create(cadres["writer"], chengdu, article_body(
-        body='<p onclick="steal()">正文<img src="https://mmbiz.qpic.cn/x.png"></p>'
-             '<a href="javascript:alert(1)">链接</a><script>alert(1)</script>'))
+        body='<p style="position:fixed;color:red">正文<img src="https://mmbiz.qpic.cn/x.png"></p>'
+             '<o:p></o:p><a href="https://www.acftu.org/">链接</a>'
+             "<p>讲解 javascript: 和 onclick= 的文字</p>"))
     body = article["working"]["body"]
-    assert "onclick" not in body and "script" not in body and "javascript" not in body
-    assert "mmbiz" not in body
+    assert "mmbiz" not in body and "position" not in body and "o:p" not in body
+    assert '<p style="color:red">' in body and "讲解 javascript: 和 onclick= 的文字" in body
     assert article["warnings"] and "1 张外部图片" in article["warnings"][0]
-    assert article["working"]["summary"] == "正文 链接"
+    assert article["working"]["summary"] == "正文 链接 讲解 javascript: 和 onclick= 的文字"
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ('<p onclick="steal()">正文</p>', "事件属性 onclick"),
+    ("<p>正文</p><script>alert(1)</script>", "<script>"),
+    ('<a href="JaVa&#x09;script:alert(1)">链接</a>', "javascript: 等脚本链接"),
+    ('<img src="/media/x.jpg" onerror="alert(1)">', "事件属性 onerror"),
+    ('<div style="width: expression(alert(1))">正文</div>', "CSS expression"),
+    ('<form action="https://evil.example"><input name="p"></form>', "<form>"),
+])
+async def test_a_body_with_active_content_is_refused_and_nothing_written(rt, db, cadres, chengdu,
+                                                                        body, named) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await rt.articles.create(cadres["writer"], chengdu, article_body(body=body))
+    assert refused.value.code == "body_active_content" and named in refused.value.message
+    assert await db.fetchval("SELECT count(*) FROM articles") == 0

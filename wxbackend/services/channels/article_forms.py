@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wxbackend.services.channels.sanitizing import CleanBody, clean_body
+from wxbackend.services.channels.sanitizing import CleanBody, active_content, clean_body
 from wxbackend.services.errors import InvalidInput, TooLarge
 from wxbackend.wechat.api import (
     OA_AUTHOR_MAX,
@@ -75,6 +75,10 @@ def clean_article(body: dict) -> Working:
         raise invalid("正文须为 HTML 文字")
     if len(raw.encode()) > RAW_BODY_MAX:
         raise TooLarge("粘贴的正文过大，请分篇发布或删去多余的格式", code="body_too_large")
+    active = active_content(raw)
+    if active:
+        raise invalid(f"正文含有可执行的内容（{'、'.join(active)}），不能保存；请删除后再提交",
+                      code="body_active_content")
     cleaned = clean_body(raw)
     if not cleaned.text and not cleaned.images:
         raise invalid("请填写正文", code="body_missing")

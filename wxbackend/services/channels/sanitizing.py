@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 import nh3
 
@@ -120,11 +121,46 @@ def clean_body(raw: str) -> CleanBody:
                      dropped_frames=found.dropped_frames, images=tuple(_OWN_SRC.findall(cleaned)))
 
 
-_BLOCK_END = re.compile(r"</(?:p|div|section|h[1-6]|li|tr|blockquote|figure)>|<br\s*/?>",
-                        re.IGNORECASE)
+_BLOCK_EDGE = re.compile(r"</?(?:p|div|section|h[1-6]|li|tr|td|th|blockquote|figure)\b[^>]*>|<br\s*/?>",
+                         re.IGNORECASE)
 
 
 def plain_text(cleaned: str) -> str:
     """The words of sanitised HTML, blocks separated by spaces."""
-    spaced = _BLOCK_END.sub(lambda m: m.group(0) + " ", cleaned)
+    spaced = _BLOCK_EDGE.sub(lambda m: " " + m.group(0) + " ", cleaned)
     return _SPACE.sub(" ", html.unescape(nh3.clean(spaced, tags=set()))).strip()
+
+
+# What makes HTML active: refused outright (a cadre's paste never needs it), not quietly removed.
+_ACTIVE_TAGS = frozenset({"script", "object", "embed", "applet", "base", "meta", "form"})
+_ACTIVE_URL = re.compile(r"^\s*(?:javascript|vbscript|data:text/html)", re.IGNORECASE)
+_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "data", "xlink:href"})
+
+
+class _ActiveFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _ACTIVE_TAGS:
+            self.found.add(f"<{tag}>")
+        for name, value in attrs:
+            value = value or ""
+            if name.startswith("on"):
+                self.found.add(f"事件属性 {name}")
+            elif name in _URL_ATTRIBUTES and _ACTIVE_URL.match(re.sub(r"[\t\n\r]", "", value)):
+                self.found.add("javascript: 等脚本链接")
+            elif name == "style" and _UNSAFE_VALUE.search(value) and "expression" in value.lower():
+                self.found.add("CSS expression")
+
+    handle_startendtag = handle_starttag
+
+
+def active_content(raw: str) -> list[str]:
+    """Scripts, event handlers, script links and CSS expressions in ``raw``, as a cadre would be
+    told of them (empty: none). Text that merely mentions them is not counted."""
+    finder = _ActiveFinder()
+    finder.feed(raw)
+    finder.close()
+    return sorted(finder.found)
