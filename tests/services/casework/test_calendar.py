@@ -107,3 +107,10 @@ async def test_only_the_platform_office_imports(rt, db, office) -> None:
     with pytest.raises(Forbidden):
         await rt.calendar.import_year(Actor(**{**office.__dict__, "permissions": frozenset()}),
                                       2027, NOTICE_2027)
+
+
+async def test_a_year_out_of_range_is_a_clear_400(rt, office) -> None:
+    for year in (0, 1999, 2101):   # date(0, 1, 1) would not even exist
+        with pytest.raises(InvalidInput) as refused:
+            await rt.calendar.year(office, year)
+        assert refused.value.code == "invalid_calendar"

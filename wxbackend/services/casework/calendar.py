@@ -171,6 +171,8 @@ class WorkdayCalendar:
                 if y not in calendar.years]
 
     async def year(self, actor: Actor, year: int) -> dict:
+        if not 2000 <= year <= 2100:
+            raise InvalidInput("年份应在 2000 至 2100 之间", code="invalid_calendar")
         async with self._pool.acquire() as conn:
             info = await store.year_info(conn, year)
             days = await store.days_of(conn, year)
