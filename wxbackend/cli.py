@@ -87,7 +87,8 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
         report, demo = run_async(run(dsn))
     print(f"seeded orgs {report.orgs}, {report.targets} yearly targets, "
           f"{report.new_keyword_rules} new keyword rules, {report.regions} regions, "
-          f"{report.channels} channels, {report.calendar_years} calendar years"
+          f"{report.channels} channels, {report.calendar_years} calendar years, "
+          f"{report.processes} process definitions"
           + (f", {demo} example grassroots unions" if args.demo else ""))
     return 0
 

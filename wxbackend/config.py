@@ -233,6 +233,22 @@ class ChannelsSettings:
 
 
 @dataclass(frozen=True)
+class CaseworkSettings:
+    sweep_seconds: float = 60          # deadlines looked at this often (warn, due, escalate)
+    # Reminders to cadres: an OA category template with thing1 (item), thing2 (step),
+    # time3 (time limit), thing4 (what is asked). Empty: none sent (the console shows all).
+    cadre_template_id: str = ""
+    # Progress to workers: the OA template, and the Mini Program subscribe template with the
+    # same keywords (thing1 item, phrase2 progress, time3, thing4 what next).
+    worker_template_id: str = ""
+    mp_worker_template_id: str = ""
+    quiet_start: int = 22              # reminders due in these China hours wait until quiet_end
+    quiet_end: int = 8
+    urge_every_hours: float = 4        # 催办 of one item at most this often
+    bind_ttl: int = 600                # the console's WeChat binding code lasts this long
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -255,6 +271,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     activities: ActivitiesSettings = field(default_factory=ActivitiesSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
+    casework: CaseworkSettings = field(default_factory=CaseworkSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""
 

@@ -35,7 +35,15 @@ from wxbackend.services.activities.signups import Signups
 from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.cadres.passwords import PasswordHashing
+from wxbackend.services.casework.appeals import Appeals
 from wxbackend.services.casework.calendar import WorkdayCalendar
+from wxbackend.services.casework.engine import Engine
+from wxbackend.services.casework.operations import Operations
+from wxbackend.services.casework.rates import CompletionRates
+from wxbackend.services.casework.registry import MODULES
+from wxbackend.services.casework.reminders import Reminders
+from wxbackend.services.casework.sweep import DeadlineSweep
+from wxbackend.services.casework.worklists import WorkLists
 from wxbackend.services.channels.articles import Articles
 from wxbackend.services.channels.channels import Channels
 from wxbackend.services.channels.conformance import ConformanceCheck
@@ -108,6 +116,12 @@ class Runtime:
     oa_publishing: OAPublishing
     self_built: SelfBuiltChannels
     calendar: WorkdayCalendar
+    engine: Engine
+    work: Operations
+    work_lists: WorkLists
+    deadlines: DeadlineSweep
+    rates: CompletionRates
+    appeals: Appeals
 
     @property
     def h5_base(self) -> str:
@@ -191,6 +205,18 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                                      mass_sends_per_month=ch.mass_sends_per_month, now=now)
         inbox.event_hooks["PUBLISHJOBFINISH"] = lambda fields: oa_publishing.publish_finished(
             publish_id_of(fields))
+        calendar = WorkdayCalendar(pool, audit=trail, now=now)
+        reminders = Reminders(settings.casework, oa_appid=wx.appid,
+                              mp_appid=settings.miniprogram.appid,
+                              console_url=f"{public_url}/admin/", h5_base=h5_base, now=now)
+        engine = Engine(pool, calendar, reminders, MODULES, audit=trail, now=now)
+        work = Operations(engine, settings.casework)
+        work_lists = WorkLists(pool, engine, audit=trail, now=now)
+        deadlines = DeadlineSweep(pool, engine, calendar, now=now)
+        calendar.on_import.append(deadlines.recompute_provisional)
+        appeals = Appeals(pool, pii, engine, work, work_lists, media, audit=trail, now=now)
+        accounts.export_parts["appeals"] = appeals.export
+        accounts.cancel_parts.append(appeals.forget)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       mp_api=mp, wxa_codes=wxa_codes,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
@@ -224,7 +250,9 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       self_built=SelfBuiltChannels(
                           pool, apps, media, ConformanceCheck(pool, redis, apps, now=now),
                           audit=trail, now=now),
-                      calendar=WorkdayCalendar(pool, audit=trail, now=now))
+                      calendar=calendar, engine=engine, work=work, work_lists=work_lists,
+                      deadlines=deadlines, rates=CompletionRates(pool, list(MODULES), now=now),
+                      appeals=appeals)
     finally:
         if media is not None:
             media.close()

@@ -67,13 +67,20 @@ class PersonalData:
         self._index_key = index_key
 
     def encrypt(self, value: str, column: str) -> bytes:
+        return self.encrypt_bytes(value.encode(), column)
+
+    def encrypt_bytes(self, value: bytes, column: str) -> bytes:
+        """A file's bytes, sealed like a field (an appeal's photos and documents)."""
         nonce = os.urandom(_NONCE)
         enc = Cipher(self._ciphers[self._current], modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(column.encode())
-        body = enc.update(value.encode()) + enc.finalize()
+        body = enc.update(value) + enc.finalize()
         return bytes([_VERSION, self._current]) + nonce + body + enc.tag
 
     def decrypt(self, blob: bytes, column: str) -> str:
+        return self.decrypt_bytes(blob, column).decode()
+
+    def decrypt_bytes(self, blob: bytes, column: str) -> bytes:
         if len(blob) < 2 + _NONCE + _TAG or blob[0] != _VERSION:
             raise SealError("not a sealed value")
         cipher = self._ciphers.get(blob[1])
@@ -83,7 +90,7 @@ class PersonalData:
         dec = Cipher(cipher, modes.GCM(nonce, tag)).decryptor()
         dec.authenticate_additional_data(column.encode())
         try:
-            return (dec.update(body) + dec.finalize()).decode()
+            return dec.update(body) + dec.finalize()
         except InvalidTag:
             raise SealError("sealed value fails authentication (wrong column or tampered)") from None
 

@@ -16,6 +16,8 @@ from importlib import resources
 import asyncpg
 
 from wxbackend.services.casework.calendar import seed_calendar
+from wxbackend.services.casework.registry import MODULES
+from wxbackend.services.casework.worklists import seed_definitions
 from wxbackend.services.clock import china_now
 from wxbackend.services.membership.idnumbers import uscc_check_char
 from wxbackend.store.channels import channels as channel_store
@@ -45,6 +47,7 @@ class SeedReport:
     regions: int
     channels: int = 0
     calendar_years: int = 0
+    processes: int = 0
 
 
 def _data(name: str) -> str:
@@ -107,8 +110,9 @@ async def seed(conn: asyncpg.Connection, now: datetime | None = None) -> SeedRep
         await accounts.upsert_regions(conn, regions)
         counts = await orgs.count_by_kind(conn)
         calendar_years = await seed_calendar(conn, now or china_now())
+        processes = await seed_definitions(conn, list(MODULES), now or china_now())
     return SeedReport(orgs=counts, targets=targets, new_keyword_rules=rules, regions=len(regions),
-                      channels=len(made), calendar_years=calendar_years)
+                      channels=len(made), calendar_years=calendar_years, processes=processes)
 
 
 # Example grassroots unions for a local run (`seed --demo`), so the join and certification pages

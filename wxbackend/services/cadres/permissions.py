@@ -24,6 +24,8 @@ CATALOGUE: dict[str, str] = {
     "channel.review": "频道信息审核",
     "activity.manage": "活动管理",
     "service.manage": "普惠服务管理",
+    "appeal.handle": "职工诉求（信访）办理",
+    "proposal.handle": "提案办理",
     "kpi.read": "查看使用情况指标",
     "audit.read": "查看审计记录",
     "security.manage": "安全策略管理",

@@ -13,7 +13,8 @@ read again after an import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -26,6 +27,8 @@ from wxbackend.services.errors import Forbidden, InvalidInput
 from wxbackend.store.casework import calendar as store
 
 PERMISSION = "org.manage"
+# Another process's import reaches this one's cached calendar within this many seconds.
+RELOAD_SECONDS = 60.0
 MAX_HOLIDAY_NAME = 40
 # The package's holiday names, as the notice writes them.
 HOLIDAY_NAMES = {
@@ -152,12 +155,21 @@ class WorkdayCalendar:
         self._audit = audit
         self._now = now
         self._calendar: Calendar | None = None
+        self._loaded = 0.0
+        # called with the year after an import commits (provisional deadlines are recomputed)
+        self.on_import: list[Callable[[int], Awaitable[object]]] = []
 
-    async def calendar(self) -> Calendar:
-        if self._calendar is None:
-            async with self._pool.acquire() as conn:
+    async def calendar(self, conn: asyncpg.Connection | None = None) -> Calendar:
+        """The calendar, read again after an import here or a minute after one elsewhere.
+        ``conn``: a connection the caller holds (never a second one from the pool)."""
+        if self._calendar is None or time.monotonic() - self._loaded > RELOAD_SECONDS:
+            if conn is None:
+                async with self._pool.acquire() as own:
+                    years, days = await store.load(own)
+            else:
                 years, days = await store.load(conn)
             self._calendar = Calendar(frozenset(years), {r["day"]: r["workday"] for r in days})
+            self._loaded = time.monotonic()
         return self._calendar
 
     async def deadline(self, start: date, count: int, unit: str) -> Deadline:
@@ -197,6 +209,8 @@ class WorkdayCalendar:
                                      target=f"calendar:{year}",
                                      detail={"days": len(days)}, ip=actor.ip)
         self._calendar = None
+        for hook in self.on_import:
+            await hook(year)
         return await self.year(actor, year)
 
 

@@ -18,8 +18,8 @@ import asyncpg
 
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
-from wxbackend.services.channels.attachments import attachment_name, check_attachment
-from wxbackend.services.channels.images import for_wechat, process_image
+from wxbackend.services.channels.attachments import Checked, attachment_name, check_attachment
+from wxbackend.services.channels.images import Processed, for_wechat, process_image
 from wxbackend.services.channels.media_store import FileStore, S3Store, key_for
 from wxbackend.services.clock import china_now
 from wxbackend.services.errors import InvalidInput, NotFound, TooManyRequests
@@ -86,6 +86,14 @@ class MediaLibrary:
         return await self._record(actor, kind="image", digest=digest, filename=name,
                                   content_type=page.content_type, size=len(page.data),
                                   width=page.width, height=page.height, variants=variants)
+
+    async def clean_image(self, data: bytes) -> Processed:
+        """An uploaded photo checked and re-encoded (EXIF and location gone) on the image
+        threads, for callers that keep it elsewhere (an appeal's photos are sealed, not public)."""
+        return await self._run(process_image, data)
+
+    async def clean_attachment(self, data: bytes, filename: str) -> Checked:
+        return await self._run(check_attachment, data, filename)
 
     async def upload_attachment(self, actor: Actor, data: bytes, filename: str) -> dict:
         actor.require(PERMISSION)

@@ -20,6 +20,7 @@ data in clear.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,6 +81,10 @@ class AccountService:
         self._pool = pool
         self._pii = pii
         self.privacy_version = privacy_version
+        # Other domains' part of the worker's data (name -> what they hold, read with the
+        # export's connection) and of cancellation (run inside its transaction).
+        self.export_parts: dict[str, Callable[[asyncpg.Connection, int], Awaitable[object]]] = {}
+        self.cancel_parts: list[Callable[[asyncpg.Connection, int], Awaitable[None]]] = []
 
     # --- views ---------------------------------------------------------------------------------
     def _view(self, row: asyncpg.Record) -> Account:
@@ -270,6 +275,7 @@ class AccountService:
             conflicts = await store.open_conflicts(conn, row["id"])
             member = await member_store.member_of_account(conn, row["id"])
             applications = await member_store.applications_of(conn, row["id"], limit=1000)
+            parts = {name: await part(conn, row["id"]) for name, part in self.export_parts.items()}
         phone = self._pii.decrypt(row["phone_enc"], PHONE_COLUMN) if row["phone_enc"] else None
         return {
             "account": self._view(row).public() | {"phone": phone,
@@ -282,6 +288,7 @@ class AccountService:
             # Masked like everywhere else: a certified record is not proof of owning its ID number.
             "member": member_view(member, self._pii) if member else None,
             "applications": [application_view(a, self._pii) for a in applications],
+            **parts,
         }
 
     async def cancel(self, account_id: int) -> str:
@@ -292,6 +299,8 @@ class AccountService:
             await followers.forget_account(conn, me["id"])
             await inbound.forget_account(conn, me["id"])
             await outbox.forget_account(conn, me["id"])
+            for part in self.cancel_parts:
+                await part(conn, me["id"])
             await store.cancel(conn, me["id"])
             await store.log_change(conn, "registered_user", str(me["id"]), "cancelled", "self")
         return str(me["public_id"])

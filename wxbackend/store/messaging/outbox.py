@@ -8,12 +8,15 @@ import asyncpg
 
 
 async def enqueue(conn: asyncpg.Connection, kind: str, payload: dict,
-                  idempotency_key: str | None = None) -> int | None:
-    """Add a message; ``None`` when a row with the same idempotency key already exists."""
+                  idempotency_key: str | None = None, *,
+                  not_before: datetime | None = None) -> int | None:
+    """Add a message, to be sent from ``not_before`` (default now); ``None`` when a row with
+    the same idempotency key already exists."""
     return await conn.fetchval(
-        """INSERT INTO outbox (kind, payload, idempotency_key) VALUES ($1, $2, $3)
+        """INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
+           VALUES ($1, $2, $3, coalesce($4, now()))
            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-        kind, payload, idempotency_key)
+        kind, payload, idempotency_key, not_before)
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: int) -> list[asyncpg.Record]:

@@ -1,0 +1,126 @@
+"""Reminders about handled items, written to the outbox in the transaction that causes them.
+
+Cadres get an Official Account template message when they have bound their WeChat in the console
+(without it, 我的待办 still shows everything); workers get the Mini Program's subscribe message
+when they allowed it at the tap, else the Official Account's template when they follow it.
+Reminders that fall in the quiet hours (China time) wait until the morning. Each has an
+idempotency key: a step repeated after a crash never sends twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from wxbackend.config import CaseworkSettings
+from wxbackend.services.clock import CHINA, Clock, china_now
+from wxbackend.store.casework import reminders as store
+from wxbackend.store.messaging import outbox as outbox_store
+from wxbackend.wechat import template_fields
+
+# what a cadre is asked, by reminder kind (thing4)
+ASKS = {
+    "new": "请及时办理", "warn": "即将到期，请抓紧办理", "due": "已逾期，请尽快办理",
+    "escalate": "下级工会逾期未办，请督办", "urge": "上级催办，请尽快办理",
+    "circulate": "请阅知", "copy": "抄送知悉", "extension": "延期申请待审批",
+}
+
+
+class Reminders:
+    def __init__(self, settings: CaseworkSettings, *, oa_appid: str, mp_appid: str,
+                 console_url: str, h5_base: str, now: Clock = china_now) -> None:
+        self._s = settings
+        self._oa_appid = oa_appid
+        self._mp_appid = mp_appid
+        self._console = console_url
+        self._h5 = h5_base.rstrip("/")
+        self._now = now
+
+    @property
+    def enabled(self) -> bool:
+        """Are cadres reminded through WeChat at all (a template is configured)?"""
+        return bool(self._s.cadre_template_id)
+
+    def send_at(self, at: datetime | None = None) -> datetime | None:
+        """The end of the quiet hours ``at`` (default now) falls in; None outside them (send
+        at once)."""
+        at = (at or self._now()).astimezone(CHINA)
+        start, end = self._s.quiet_start, self._s.quiet_end
+        if start == end:
+            return None
+        hour = at.hour
+        quiet = (start <= hour or hour < end) if start > end else (start <= hour < end)
+        if not quiet:
+            return None
+        morning = at.replace(hour=end, minute=0, second=0, microsecond=0)
+        return morning + timedelta(days=1) if hour >= end else morning
+
+    async def _to_cadres(self, conn: asyncpg.Connection, rows: list[asyncpg.Record], kind: str,
+                         key: str) -> int:
+        template = self._s.cadre_template_id
+        if not template:
+            return 0
+        at = self.send_at()
+        queued = 0
+        for row in rows:
+            due = row["due_at"]
+            payload = {
+                "touser": row["oa_openid"], "template_id": template,
+                "url": f"{self._console}#/work/items/{row['item_id']}",
+                "data": template_fields.data({
+                    "thing1": row["title"], "thing2": row["step_name"] or "事项办理",
+                    "time3": due.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if due else "无时限",
+                    "thing4": ASKS[kind]}, official_account=True)}
+            queued += await outbox_store.enqueue(
+                conn, "template", payload, f"{key}:{row['cadre_id']}", not_before=at) is not None
+        return queued
+
+    async def tasks(self, conn: asyncpg.Connection, task_ids: list[int], kind: str, key: str) -> int:
+        """Everyone who may act on these tasks (and their proxies) with a bound WeChat."""
+        if not task_ids or not self._s.cadre_template_id:
+            return 0
+        return await self._to_cadres(conn, await store.task_recipients(conn, task_ids, self._now()),
+                                     kind, key)
+
+    async def cadres(self, conn: asyncpg.Connection, item_id: int, cadre_ids: list[int], kind: str,
+                     key: str) -> int:
+        if not cadre_ids or not self._s.cadre_template_id:
+            return 0
+        return await self._to_cadres(conn, await store.cadre_recipients(conn, item_id, cadre_ids),
+                                     kind, key)
+
+    async def upper(self, conn: asyncpg.Connection, item_id: int, permission: str, key: str, *,
+                    kind: str = "escalate") -> int:
+        """The union above the item's: escalation, extension requests."""
+        if not self._s.cadre_template_id:
+            return 0
+        return await self._to_cadres(conn, await store.upper_recipients(conn, item_id, permission),
+                                     kind, key)
+
+    async def submitter(self, conn: asyncpg.Connection, item_id: int, progress: str, next_step: str,
+                        key: str, page: str) -> int:
+        """The worker who filed the item: ``progress`` at most five Chinese characters."""
+        row = await store.submitter(conn, item_id, self._oa_appid, self._mp_appid)
+        if row is None:
+            return 0
+        values = {"thing1": row["title"], "phrase2": progress,
+                  "time3": self._now().astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
+                  "thing4": next_step}
+        mp_template = self._s.mp_worker_template_id
+        at = self.send_at()
+        if mp_template and mp_template in (row["notice_grants"] or []) and row["mp_openid"]:
+            payload = {"touser": row["mp_openid"], "template_id": mp_template,
+                       "page": f"pages/appeals/appeals?id={item_id}",
+                       "data": template_fields.data(values)}
+            queued = await outbox_store.enqueue(conn, "mp_subscribe", payload, key, not_before=at)
+            if queued is not None:
+                await store.use_grant(conn, item_id, mp_template)
+            return queued is not None
+        if self._s.worker_template_id and row["oa_openid"]:
+            payload = {"touser": row["oa_openid"], "template_id": self._s.worker_template_id,
+                       "url": f"{self._h5}/{page}", "client_msg_id": key.replace(":", "-"),
+                       "data": template_fields.data(values, official_account=True)}
+            return await outbox_store.enqueue(conn, "template", payload, key, not_before=at) \
+                is not None
+        return 0
