@@ -11,10 +11,9 @@ import pytest
 
 from tests.services.casework.conftest import T0, bind, make_cadre, sent_to
 from wxbackend.services.casework.definitions import check_graph
-from wxbackend.services.casework.engine import Engine, step_result
+from wxbackend.services.casework.engine import step_result
 from wxbackend.services.casework.modules import Module
-from wxbackend.services.casework.operations import Operations
-from wxbackend.services.casework.worklists import WorkLists, seed_definitions
+from wxbackend.services.casework.worklists import seed_definitions
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 
 GRAPH = {"nodes": [
@@ -45,10 +44,10 @@ FLOW = Module(code="testflow", name="测试审批", permission="appeal.handle", 
 
 @pytest.fixture
 async def flow(rt, db, cadres, clock):
-    engine = Engine(rt.pool, rt.calendar, rt.engine.reminders, [FLOW], audit=rt.audit, now=clock)
+    engine = rt.engine   # the runtime's, so its sweep and calendar hooks see this module too
+    engine.modules[FLOW.code] = FLOW
     await seed_definitions(db, [FLOW], clock())
-    ops = Operations(engine, rt.settings.casework)
-    lists = WorkLists(rt.pool, engine, audit=rt.audit, now=clock)
+    ops, lists = rt.work, rt.work_lists
 
     async def start(amount: int = 100, org: str = "desk") -> int:
         async with rt.pool.acquire() as conn, conn.transaction():

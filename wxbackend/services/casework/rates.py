@@ -5,7 +5,7 @@ any past period, for a union's subtree and each union below it. Definitions: doc
 included, falls in it) plus items closed in the period before a limit that falls later (closed
 early). 按时办结率 counts, on the same denominator, the items closed by their limit. 满意率 =
 (满意 + 基本满意) ÷ ratings given in the period; 回访率 = call-backs ÷ closings in the period.
-``as_of`` fixes what was known: a report for March run in May reads only events before
+``as_of`` fixes what was known: a report for March run in May reads only events up to
 ``as_of`` (default: now), so it can be reproduced exactly.
 """
 

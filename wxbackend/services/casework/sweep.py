@@ -52,6 +52,7 @@ class DeadlineSweep:
                WHERE id = ANY($1::bigint[])""", list({r["item_id"] for r in rows}))}
         events = []
         reminders = self._engine.reminders
+        told: set[tuple[int, str]] = set()   # an item's own limit and its step's often pass together
         for row in rows:
             item = items[row["item_id"]]
             module = self._engine.module(item["module"])
@@ -67,6 +68,9 @@ class DeadlineSweep:
                 events.append((ref, item["id"], item["module"], item["org_path"], "escalated", now,
                                None, row["due_at"], detail))
             key = f"deadline:{row['id']}:{reached}"
+            if (item["id"], reached) in told:
+                continue
+            told.add((item["id"], reached))
             if escalated:
                 await reminders.upper(conn, item["id"], module.permission, key)
             elif reminders.enabled:

@@ -59,25 +59,27 @@ async def forget_account(conn: asyncpg.Connection, account_id: int) -> None:
 RATES_SQL = """
 WITH candidates AS (
     SELECT ref FROM work_events
-    WHERE kind = 'due' AND due_at >= $1 AND due_at < $2 AND at < $3
+    WHERE kind = 'due' AND due_at >= $1 AND due_at < $2 AND at <= $3
     UNION
-    SELECT ref FROM work_events WHERE kind = 'closed' AND at >= $1 AND at < $2 AND at < $3),
+    SELECT ref FROM work_events WHERE kind = 'closed' AND at >= $1 AND at < $2 AND at <= $3),
 due AS (
     SELECT DISTINCT ON (e.ref) e.ref, e.module, e.org_path, e.due_at
     FROM work_events e JOIN candidates c ON c.ref = e.ref
-    WHERE e.kind = 'due' AND e.at < $3
+    WHERE e.kind = 'due' AND e.at <= $3
     ORDER BY e.ref, e.id DESC),
 finish AS (
     SELECT DISTINCT ON (e.ref) e.ref, e.kind, e.at
     FROM work_events e JOIN candidates c ON c.ref = e.ref
-    WHERE e.kind IN ('closed', 'reopened') AND e.at < $3
+    WHERE e.kind IN ('closed', 'reopened') AND e.at <= $3
     ORDER BY e.ref, e.id DESC),
 counted AS (
     SELECT d.ref, d.module, d.org_path, d.due_at,
            f.kind = 'closed' AS closed, f.kind = 'closed' AND f.at <= d.due_at AS on_time
     FROM due d LEFT JOIN finish f ON f.ref = d.ref
     WHERE d.org_path <@ $4::ltree AND ($5::text IS NULL OR d.module = $5)
-      AND ((d.due_at >= $1 AND d.due_at < $2)
+      -- due in the period (unless it was closed early, in a period before), or closed in the
+      -- period ahead of a limit that falls later: each item counts in one period only
+      AND ((d.due_at >= $1 AND d.due_at < $2 AND NOT coalesce(f.kind = 'closed' AND f.at < $1, false))
            OR (f.kind = 'closed' AND f.at >= $1 AND f.at < $2 AND d.due_at >= $2)))
 SELECT {group} AS grp, module, count(*) AS counted,
        count(*) FILTER (WHERE closed) AS closed,
@@ -92,7 +94,7 @@ SELECT {group} AS grp, module,
        count(*) FILTER (WHERE kind = 'revisited') AS revisited,
        count(*) FILTER (WHERE kind = 'closed') AS closings
 FROM work_events
-WHERE kind IN ('rated', 'revisited', 'closed') AND at >= $1 AND at < $2 AND at < $3
+WHERE kind IN ('rated', 'revisited', 'closed') AND at >= $1 AND at < $2 AND at <= $3
   AND org_path <@ $4::ltree AND ($5::text IS NULL OR module = $5)
 GROUP BY 1, 2"""
 
