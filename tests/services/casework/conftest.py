@@ -11,6 +11,8 @@ import pytest
 from tests.services.activities.conftest import make_workers
 from tests.services.cadres.test_cadres import org_id
 from wxbackend.services.cadres.permissions import Actor
+from wxbackend.services.casework.modules import Module
+from wxbackend.services.casework.worklists import seed_definitions
 from wxbackend.services.clock import CHINA
 from wxbackend.store.membership import orgs as org_store
 
@@ -88,3 +90,46 @@ async def sent_to(db, openid: str) -> list[dict]:
     return [dict(r) for r in await db.fetch(
         """SELECT kind, payload, idempotency_key, next_attempt_at FROM outbox
            WHERE payload->>'touser' = $1 ORDER BY id""", openid)]
+
+
+# A process of the tests' own: a branch on the amount, a 会签, parallel departments and a 票决.
+GRAPH = {"nodes": [
+    {"id": "start", "type": "start", "next": "check",
+     "item_deadline": {"count": 10, "unit": "working"}},
+    {"id": "check", "type": "task", "name": "初审", "assign": [{"role": "office"}],
+     "deadline": {"count": 3, "unit": "working", "warn": 1, "escalate": 1}, "next": "route"},
+    {"id": "route", "type": "exclusive", "branches": [
+        {"when": "decision == 'reject'", "next": "refused"},
+        {"when": "amount > 5000", "next": "countersign"},
+        {"next": "split"}]},
+    {"id": "countersign", "type": "task", "name": "会签", "sign": "all",
+     "assign": [{"role": "office"}, {"role": "upper"}], "next": "done"},
+    {"id": "split", "type": "parallel", "next": ["legal", "rights"]},
+    {"id": "legal", "type": "task", "name": "法律审核",
+     "assign": [{"role": "department", "department": "法律部"}], "next": "join"},
+    {"id": "rights", "type": "task", "name": "权益审核",
+     "assign": [{"role": "department", "department": "权益保障部"}], "next": "join"},
+    {"id": "join", "type": "join", "next": "vote"},
+    {"id": "vote", "type": "task", "name": "票决", "sign": "ratio", "ratio": 0.6,
+     "assign": [{"role": "office"}, {"role": "office"}, {"role": "upper"}], "next": "done"},
+    {"id": "done", "type": "end", "outcome": "approved"},
+    {"id": "refused", "type": "end", "outcome": "refused"},
+]}
+FLOW = Module(code="testflow", name="测试审批", permission="appeal.handle", graph=GRAPH,
+              fields=frozenset({"amount"}), extension_days=10, extensions=1)
+
+
+@pytest.fixture
+async def flow(rt, db, cadres, clock):
+    engine = rt.engine   # the runtime's, so its sweep and calendar hooks see this module too
+    engine.modules[FLOW.code] = FLOW
+    await seed_definitions(db, [FLOW], clock())
+    ops, lists = rt.work, rt.work_lists
+
+    async def start(amount: int = 100, org: str = "desk") -> int:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            step = await engine.start(conn, "testflow", org_id=cadres[org].org_id, title=f"申请{amount}元",
+                                      data={"amount": amount}, submitter_cadre_id=cadres["clerk"].id)
+        return step.item["id"]
+
+    return engine, ops, lists, start

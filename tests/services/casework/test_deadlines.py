@@ -11,7 +11,6 @@ import pytest
 
 from tests.services.casework.conftest import T0, bind, sent_to
 from tests.services.casework.test_calendar import NOTICE_2027, office  # noqa: F401 (fixture)
-from tests.services.casework.test_engine import flow  # noqa: F401 (fixture)
 from wxbackend.services.casework.rates import period_bounds
 from wxbackend.services.clock import CHINA
 
@@ -26,7 +25,8 @@ async def first_task(rt, actor, item_id: int) -> dict:
     return next(t for t in (await rt.work_lists.todo(actor))["tasks"] if t["item_id"] == item_id)
 
 
-async def test_the_sweep_warns_then_marks_overdue_then_escalates_once_each(rt, db, cadres, worker, clock) -> None:
+async def test_the_sweep_warns_then_marks_overdue_then_escalates_once_each(
+        rt, db, cadres, worker, clock) -> None:
     desk, upper = await bind(db, cadres["desk"]), await bind(db, cadres["province"])
     item = await file_appeal(rt, worker, cadres["desk"].org_id)
     view = await rt.work_lists.item(cadres["desk"], item)
@@ -35,7 +35,8 @@ async def test_the_sweep_warns_then_marks_overdue_then_escalates_once_each(rt, d
     assert await rt.deadlines.sweep() == 0
     clock.set(datetime(2026, 3, 15, 10, 0, tzinfo=CHINA), frozen=True)
     assert await rt.deadlines.sweep() == 2       # the step's limit and the item's
-    assert "即将到期，请抓紧办理" in [r["payload"]["data"]["thing4"]["value"] for r in await sent_to(db, desk)]
+    asks = [r["payload"]["data"]["thing4"]["value"] for r in await sent_to(db, desk)]
+    assert "即将到期，请抓紧办理" in asks
     assert await rt.deadlines.sweep() == 0       # nothing twice
     clock.set(datetime(2026, 3, 18, 10, 0, tzinfo=CHINA), frozen=True)
     await rt.deadlines.sweep()
@@ -79,7 +80,7 @@ async def test_a_deadline_in_a_year_without_calendar_is_provisional_until_it_is_
     """10 working days from Thursday 24 December 2026 reach into 2027, which the package does not
     know: counted with weekends only (1 January a working day) and marked; the import of the
     2027 notice (1-3 January off) recomputes it, keeping the old row."""
-    engine, ops, lists, start = flow
+    _engine, _ops, lists, start = flow
     clock.set(datetime(2026, 12, 24, 9, 0, tzinfo=CHINA), frozen=True)
     item = await start()
     view = await lists.item(cadres["desk"], item)
@@ -105,7 +106,8 @@ async def test_a_deadline_in_a_year_without_calendar_is_provisional_until_it_is_
     assert [e["kind"] for e in view["timeline"]].count("due") == 2
 
 
-async def test_completion_rates_count_what_fell_due_and_what_closed_early(rt, db, cadres, worker, clock) -> None:
+async def test_completion_rates_count_what_fell_due_and_what_closed_early(
+        rt, db, cadres, worker, clock) -> None:
     """Four appeals filed in March: one replied on time, one replied late, one declined at once
     (closed early, before its limit in March), one still open past its limit."""
     items = [await file_appeal(rt, worker, cadres["desk"].org_id) for _ in range(4)]
@@ -116,10 +118,12 @@ async def test_completion_rates_count_what_fell_due_and_what_closed_early(rt, db
         await rt.appeals.decide(desk, item, {"task_id": task["task_id"], "accept": accept,
                                              **({} if accept else {"opinion": "不属于工会受理范围"})})
     task = await first_task(rt, desk, items[0])
-    await rt.appeals.reply(desk, items[0], {"task_id": task["task_id"], "reply": "已协调公司补发工资，请查收。"})
+    await rt.appeals.reply(desk, items[0], {"task_id": task["task_id"],
+                                            "reply": "已协调公司补发工资，请查收。"})
     clock.set(T0 + timedelta(days=75), frozen=True)    # past the 60 days of the second one
     task = await first_task(rt, desk, items[1])
-    await rt.appeals.reply(desk, items[1], {"task_id": task["task_id"], "reply": "已协调公司补发工资，请查收。"})
+    await rt.appeals.reply(desk, items[1], {"task_id": task["task_id"],
+                                            "reply": "已协调公司补发工资，请查收。"})
     await rt.appeals.rate(worker, items[0], {"rating": "satisfied"})
     await rt.appeals.rate(worker, items[1], {"rating": "basically"})
 

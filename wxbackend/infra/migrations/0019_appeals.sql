@@ -14,6 +14,8 @@ CREATE TABLE appeals (
     accepted_at     timestamptz,
     reply_enc       bytea,                      -- "appeals.reply": the written reply
     replied_at      timestamptz,
+    replies         integer NOT NULL DEFAULT 0, -- written replies given …
+    ratings         integer NOT NULL DEFAULT 0, -- … and rated: one rating per reply
     rating          text CHECK (rating IN ('satisfied', 'basically', 'dissatisfied')),
     rated_at        timestamptz,
     reopened        boolean NOT NULL DEFAULT false,   -- 不满意 sent it back once

@@ -274,8 +274,7 @@ class Appeals:
     @staticmethod
     def _can_rate(row: asyncpg.Record) -> bool:
         return row["status"] == "closed" and row["outcome"] in {"replied", "reviewed"} \
-            and row["replied_at"] is not None \
-            and (row["rated_at"] is None or row["rated_at"] < row["last_reply_at"])
+            and row["ratings"] < row["replies"]
 
     @staticmethod
     def _can_review(row: asyncpg.Record, now: datetime) -> bool:

@@ -7,7 +7,7 @@ from datetime import datetime
 import asyncpg
 
 _VIEW = """a.*, i.title, i.status, i.outcome, i.org_id, o.name AS org_name, i.opened_at, i.due_at,
-    i.due_provisional, i.version, greatest(a.replied_at, a.review_replied_at) AS last_reply_at"""
+    i.due_provisional, i.version"""
 
 
 async def account(conn: asyncpg.Connection, account_id: int) -> asyncpg.Record | None:
@@ -63,17 +63,19 @@ async def accepted(conn: asyncpg.Connection, item_id: int, at: datetime) -> None
 async def replied(conn: asyncpg.Connection, item_id: int, column: str, sealed: bytes | None,
                   at: datetime) -> None:
     if column == "reply":
-        await conn.execute("UPDATE appeals SET reply_enc = $2, replied_at = $3 WHERE item_id = $1",
-                           item_id, sealed, at)
+        await conn.execute(
+            """UPDATE appeals SET reply_enc = $2, replied_at = $3, replies = replies + 1
+               WHERE item_id = $1""", item_id, sealed, at)
     else:
         await conn.execute(
-            "UPDATE appeals SET review_reply_enc = $2, review_replied_at = $3 WHERE item_id = $1",
-            item_id, sealed, at)
+            """UPDATE appeals SET review_reply_enc = $2, review_replied_at = $3, replies = replies + 1
+               WHERE item_id = $1""", item_id, sealed, at)
 
 
 async def rated(conn: asyncpg.Connection, item_id: int, rating: str, at: datetime) -> None:
-    await conn.execute("UPDATE appeals SET rating = $2, rated_at = $3 WHERE item_id = $1",
-                       item_id, rating, at)
+    await conn.execute(
+        "UPDATE appeals SET rating = $2, rated_at = $3, ratings = ratings + 1 WHERE item_id = $1",
+        item_id, rating, at)
 
 
 async def mark_reopened(conn: asyncpg.Connection, item_id: int) -> None:
