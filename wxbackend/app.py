@@ -9,7 +9,7 @@ import tornado.web
 from wxbackend.handlers import admin, health, oa, openapi, static
 from wxbackend.handlers.activities import items, quiz_and_vote, verifier, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
-from wxbackend.handlers.casework import calendar
+from wxbackend.handlers.casework import appeals, calendar, work
 from wxbackend.handlers.channels import admin as channel_admin
 from wxbackend.handlers.channels import media, mp, pages
 from wxbackend.handlers.edge import Tarpit, TrustedProxies
@@ -46,6 +46,9 @@ def make_app(rt: Runtime) -> tornado.web.Application:
                               rt.oa_publishing, rt.self_built),
         *media.routes(rt.cadres, rt.media),
         *calendar.routes(rt.cadres, rt.calendar),
+        *work.routes(rt.cadres, rt.work, rt.work_lists, rt.rates),
+        *appeals.desk_routes(rt.cadres, rt.appeals),
+        *appeals.worker_appeal_routes(rt.accounts, rt.login, rt.appeals),
         *pages.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *mp.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *openapi.routes(),
@@ -86,7 +89,8 @@ def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
     front = oa.Front(make_app(rt), rt.envelope, rt.inbox,
                      proxies=TrustedProxies(server.trusted_proxies), max_body=server.max_body_bytes,
                      own_limits=frozenset({rosters.ImportsHandler.route, media.ImageUploadHandler.route,
-                                           media.AttachmentUploadHandler.route}),
+                                           media.AttachmentUploadHandler.route,
+                                           *appeals.FILE_UPLOAD_ROUTES}),
                      refusals={admin.LoginHandler.route: rt.cadres.refusal},
                      pattern_refusals=[(worker.SIGNUP_PATH, worker.sold_out_at_the_front(rt.signups))],
                      tarpit=Tarpit(rt.settings.admin.refused_delay_ms / 1000))

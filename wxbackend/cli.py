@@ -135,7 +135,11 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, 30, rt.oa_publishing.poll,
                                               "Official Account publishing")),
             asyncio.create_task(_periodically(stop, rt.settings.channels.visits_rollup_seconds,
-                                              rt.visit_stats.roll_up, "visit roll-up"))]
+                                              rt.visit_stats.roll_up, "visit roll-up")),
+            asyncio.create_task(_periodically(stop, rt.settings.casework.sweep_seconds,
+                                              rt.deadlines.sweep, "casework deadlines")),
+            asyncio.create_task(_periodically(stop, 3600, rt.appeals.drop_unfiled,
+                                              "unfiled appeal files"))]
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:

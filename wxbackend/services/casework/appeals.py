@@ -157,12 +157,17 @@ class Appeals:
                                          ip=actor.ip)
         return self._file_body(row)
 
+    async def drop_unfiled(self) -> int:
+        """Files uploaded a day ago for an appeal never filed go (the worker's own, sealed)."""
+        async with self._pool.acquire() as conn:
+            return await store.drop_unfiled(conn, self._now() - timedelta(days=1))
+
     # --- filing -------------------------------------------------------------------------------
     async def submit(self, account_id: int, body: dict) -> dict:
         if not isinstance(body, dict):
             raise InvalidInput("请求格式有误", code="appeal_invalid")
         category = body.get("category")
-        if category not in CATEGORIES:
+        if not isinstance(category, str) or category not in CATEGORIES:
             raise InvalidInput(f"诉求类别应为：{'、'.join(CATEGORIES)}", code="appeal_category")
         anonymous = body.get("anonymous", False) is True
         if anonymous and not CATEGORIES[category]:
@@ -284,7 +289,7 @@ class Appeals:
 
     async def rate(self, account_id: int, item_id: int, body: dict) -> dict:
         rating = body.get("rating") if isinstance(body, dict) else None
-        if rating not in RATINGS:
+        if not isinstance(rating, str) or rating not in RATINGS:
             raise InvalidInput("评价应为满意、基本满意或不满意", code="invalid_rating")
         comment = _text(body.get("comment"), "评价意见", high=500, required=False)
         async with self._pool.acquire() as conn, conn.transaction():
@@ -357,10 +362,11 @@ class Appeals:
             node = await self._node_of(conn, step, task["step_id"])
             if node != "accept":
                 raise Conflict("该诉求不在受理环节", code="not_at_step")
-            await self._ops.complete(conn, step, actor, task["id"], "pass" if accept else "reject", opinion)
+            await self._ops.my_task(conn, step, actor, task["id"])   # theirs, before anything is said
             if accept:
                 await store.accepted(conn, item_id, step.now)
             await self._engine.event(conn, step, "accepted" if accept else "declined", opinion=opinion)
+            await self._ops.complete(conn, step, actor, task["id"], "pass" if accept else "reject", opinion)
             return {"audit": {"accept": accept}}
 
         return await self._engine.run(actor, item_id, body.get("version"), operation,
@@ -376,10 +382,11 @@ class Appeals:
             if node not in {"handle", "review"}:
                 raise Conflict("该诉求尚未受理，不能答复", code="not_at_step")
             column = "reply" if node == "handle" else "review_reply"
-            await self._ops.complete(conn, step, actor, task["id"], "pass",
-                                     clean_opinion(body.get("opinion")))
+            await self._ops.my_task(conn, step, actor, task["id"])
             await store.replied(conn, item_id, column, self._seal(text, column), step.now)
             await self._engine.event(conn, step, "replied", detail={"review": node == "review"})
+            await self._ops.complete(conn, step, actor, task["id"], "pass",
+                                     clean_opinion(body.get("opinion")))
             return {}
 
         return await self._engine.run(actor, item_id, body.get("version"), operation,

@@ -43,6 +43,10 @@ MAX_DAYS = 366
 BASE_FIELDS = frozenset({"decision"})
 
 
+def _one_of(value: object, choices: set[str] | frozenset[str]) -> bool:
+    return isinstance(value, str) and value in choices
+
+
 def _bad(message: str) -> InvalidInput:
     return InvalidInput(message, code="invalid_definition")
 
@@ -59,7 +63,7 @@ def _deadline(node_id: str, value: object) -> dict | None:
         raise _bad(f"节点 {node_id} 的时限应写明 count（天数）和 unit（calendar 或 working）")
     count, unit = value.get("count"), value.get("unit", "calendar")
     if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_DAYS \
-            or unit not in UNITS:
+            or not _one_of(unit, UNITS):
         raise _bad(f"节点 {node_id} 的时限应为 1 至 {MAX_DAYS} 个日或工作日")
     warn, escalate = value.get("warn", 2), value.get("escalate", 2)
     for days in (warn, escalate):
@@ -84,7 +88,7 @@ def check_graph(graph: object, fields: frozenset[str] = frozenset()) -> dict:
         node_id = item["id"]
         if node_id in nodes:
             raise _bad(f"节点 id 重复：{node_id}")
-        if item.get("type") not in NODE_TYPES:
+        if not _one_of(item.get("type"), NODE_TYPES):
             raise _bad(f"节点 {node_id} 的类型应为 {'、'.join(sorted(NODE_TYPES))} 之一")
         nodes[node_id] = _clean_node(item, fields | BASE_FIELDS)
     starts = [n for n in nodes.values() if n["type"] == "start"]
@@ -156,7 +160,7 @@ def _clean_node(item: dict, fields: frozenset[str]) -> dict:
         raise _bad(f"任务节点 {node_id} 须指定 1 至 20 个办理角色")
     node["assign"] = []
     for role in assign:
-        if not isinstance(role, dict) or role.get("role") not in ROLES:
+        if not isinstance(role, dict) or not _one_of(role.get("role"), ROLES):
             raise _bad(f"任务节点 {node_id} 的办理角色应为 {'、'.join(sorted(ROLES))} 之一（不能指定个人）")
         cleaned_role = {"role": role["role"]}
         if role["role"] == "department":
@@ -165,12 +169,12 @@ def _clean_node(item: dict, fields: frozenset[str]) -> dict:
                 raise _bad(f"任务节点 {node_id} 须写明部门名称")
             cleaned_role["department"] = dept.strip()
         if role["role"] == "union":
-            if role.get("field") not in fields:
+            if not _one_of(role.get("field"), fields):
                 raise _bad(f"任务节点 {node_id} 的办理单位应取自事项的字段（{'、'.join(sorted(fields))}）")
             cleaned_role["field"] = role["field"]
         node["assign"].append(cleaned_role)
     sign = item.get("sign", "single")
-    if sign not in SIGNS:
+    if not _one_of(sign, SIGNS):
         raise _bad(f"任务节点 {node_id} 的签署方式应为 single、all（会签）、any（或签）或 ratio（票签）")
     if sign == "single" and len(node["assign"]) != 1:
         raise _bad(f"任务节点 {node_id} 由一人办理时只能指定一个角色；多个角色请用会签、或签或票签")

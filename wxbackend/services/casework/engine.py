@@ -316,10 +316,13 @@ class Engine:
                                     supersedes=last["id"])
 
     # --- the step transaction for cadres --------------------------------------------------------
-    async def run(self, actor: Actor, item_id: int, version: int | None,
+    async def run(self, actor: Actor, item_id: int, version: object,
                   operation: Callable[[asyncpg.Connection, Step], Awaitable[dict | None]],
                   *, action: str, module: str | None = None) -> dict:
-        """One step: lock, check, ``operation``, save, audit — one short transaction."""
+        """One step: lock, check, ``operation``, save, audit — one short transaction.
+        ``version``: the item's version the cadre saw (None: whatever it is now)."""
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise InvalidInput("version 应为整数", code="invalid_version")
         async with self._pool.acquire() as conn, conn.transaction():
             step = await self.load(conn, item_id, version=version, actor_id=actor.id, module=module)
             result = await operation(conn, step) or {}

@@ -124,17 +124,14 @@ class Operations:
     # --- the generic actions -------------------------------------------------------------------
     async def act(self, actor: Actor, item_id: int, body: dict) -> dict:
         action = body.get("action")
-        if action not in ACTIONS:
-            raise InvalidInput(f"未知的操作：{action}", code="unknown_action")
-        version = body.get("version")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-            raise InvalidInput("version 应为整数", code="invalid_version")
+        if not isinstance(action, str) or action not in ACTIONS:
+            raise InvalidInput("未知的操作", code="unknown_action")
         handler = getattr(self, f"_{action}")
 
         async def operation(conn: asyncpg.Connection, step: Step) -> dict | None:
             return await handler(conn, step, actor, body)
 
-        return await self.engine.run(actor, item_id, version, operation, action=action)
+        return await self.engine.run(actor, item_id, body.get("version"), operation, action=action)
 
     async def _pass(self, conn, step, actor, body) -> dict:
         await self.complete(conn, step, actor, body.get("task_id"), "pass",

@@ -1,0 +1,98 @@
+"""``/admin/v1/work/*``: 我的待办 across modules, an item's page and the operations on it, the
+overdue board, proxies (委托), the completion rates and the process definitions."""
+
+from __future__ import annotations
+
+from wxbackend.handlers.admin import AdminHandler
+from wxbackend.handlers.base import route_table
+from wxbackend.services.cadres.cadres import CadreService
+from wxbackend.services.casework.operations import Operations
+from wxbackend.services.casework.rates import CompletionRates
+from wxbackend.services.casework.worklists import WorkLists
+
+
+class WorkHandler(AdminHandler):
+    def initialize(self, cadres: CadreService, work: Operations,  # type: ignore[override]
+                   lists: WorkLists, rates: CompletionRates) -> None:
+        super().initialize(cadres)
+        self.work = work
+        self.lists = lists
+        self.rates = rates
+
+    def optional(self, name: str) -> str | None:
+        return self.get_query_argument(name, "") or None
+
+
+class TodoHandler(WorkHandler):
+    route = "/admin/v1/work/todo"
+
+    async def get(self) -> None:
+        self.write_json(await self.lists.todo(
+            self.actor, module=self.optional("module"), state=self.optional("state"),
+            search=self.optional("q"), limit=self.int_argument("limit", 50) or 50,
+            offset=self.int_argument("offset", 0) or 0))
+
+
+class OverdueHandler(WorkHandler):
+    route = "/admin/v1/work/overdue"
+
+    async def get(self) -> None:
+        self.write_json(await self.lists.overdue(self.actor, module=self.optional("module")))
+
+
+class ItemHandler(WorkHandler):
+    route = "/admin/v1/work/items/{id}"
+
+    async def get(self, item_id: str) -> None:
+        self.write_json({"item": await self.lists.item(self.actor, int(item_id))})
+
+
+class ActionHandler(WorkHandler):
+    route = "/admin/v1/work/items/{id}/actions"
+
+    async def post(self, item_id: str) -> None:
+        self.write_json({"result": await self.work.act(self.actor, int(item_id), self.json_body())})
+
+
+class ProxiesHandler(WorkHandler):
+    route = "/admin/v1/work/proxies"
+
+    async def get(self) -> None:
+        self.write_json(await self.lists.proxies(self.actor))
+
+    async def post(self) -> None:
+        self.write_json(await self.lists.add_proxy(self.actor, self.json_body()), 201)
+
+
+class ProxyHandler(WorkHandler):
+    route = "/admin/v1/work/proxies/{id}"
+
+    async def delete(self, proxy_id: str) -> None:
+        self.write_json(await self.lists.revoke_proxy(self.actor, int(proxy_id)))
+
+
+class RatesHandler(WorkHandler):
+    route = "/admin/v1/work/rates"
+
+    async def get(self) -> None:
+        self.write_json({"rates": await self.rates.rates(
+            self.actor, self.get_query_argument("period", ""), module=self.optional("module"))})
+
+
+class ProcessHandler(WorkHandler):
+    route = "/admin/v1/work/processes/{module}"
+
+    async def get(self, module: str) -> None:
+        self.write_json({"process": await self.lists.definitions(self.actor, module)})
+
+    async def post(self, module: str) -> None:
+        self.write_json({"process": await self.lists.publish(self.actor, module,
+                                                             self.json_body(262_144))}, 201)
+
+
+def routes(cadres: CadreService, work: Operations, lists: WorkLists, rates: CompletionRates) -> list:
+    table = route_table((TodoHandler, OverdueHandler, ItemHandler, ActionHandler, ProxiesHandler,
+                         ProxyHandler, RatesHandler),
+                        {"cadres": cadres, "work": work, "lists": lists, "rates": rates})
+    return [*table, (r"/admin/v1/work/processes/([a-z_]{1,32})", ProcessHandler,
+                     {"cadres": cadres, "work": work, "lists": lists, "rates": rates})]
