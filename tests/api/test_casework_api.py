@@ -34,7 +34,8 @@ async def desks(server, rt, db):
         "username": "liban", "display_name": "李办", "org_id": chengdu, "role": "cadre",
         "duty": "business", "permissions": ["appeal.handle"], "password": PASSWORD})
     assert made.status_code == 201, made.text
-    other, csrf = await sign_in(server, "liban", otp(made.json()["totp_uri"]) if made.json()["totp_uri"] else "")
+    totp = made.json()["totp_uri"]
+    other, csrf = await sign_in(server, "liban", otp(totp) if totp else "")
     other.headers["X-CSRF-Token"] = csrf
     browsers = [desk, other]
     yield browsers
@@ -50,9 +51,10 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
     chengdu = await org_id(db, "SC-510100")
     try:
         listing = mp.check("/mp/v1/appeals", "get", await phone.get(f"{server}/mp/v1/appeals"))
-        assert listing["appeals"] == [] and {c["name"] for c in listing["categories"]} >= {"法律援助", "意见建议"}
-        upload = await phone.post(f"{server}/mp/v1/appeal-files", params={"kind": "image", "filename": "欠条.jpg"},
-                                  content=phone_photo())
+        assert listing["appeals"] == []
+        assert {c["name"] for c in listing["categories"]} >= {"法律援助", "意见建议"}
+        upload = await phone.post(f"{server}/mp/v1/appeal-files",
+                                  params={"kind": "image", "filename": "欠条.jpg"}, content=phone_photo())
         photo = mp.check("/mp/v1/appeal-files", "post", upload)["file"]
         fake = await phone.post(f"{server}/mp/v1/appeal-files", params={"kind": "image"},
                                 content=b"<svg xmlns='http://www.w3.org/2000/svg'/>")
@@ -83,7 +85,8 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
         todo = admin.check("/admin/v1/work/todo", "get", await desk.get(f"{server}/admin/v1/work/todo"))
         [task] = todo["tasks"]
         assert task["item_id"] == item and task["step"] == "登记受理" and todo["counts"]["total"] == 1
-        page = admin.check("/admin/v1/appeals/{item_id}", "get", await desk.get(f"{server}/admin/v1/appeals/{item}"))
+        page = admin.check("/admin/v1/appeals/{item_id}", "get",
+                           await desk.get(f"{server}/admin/v1/appeals/{item}"))
         assert page["item"]["appeal"]["description"] == STORY
         file = await desk.get(f"{server}/admin/v1/appeal-files/{page['item']['appeal']['files'][0]['id']}")
         assert file.status_code == 200 and file.headers["content-type"] == "image/jpeg"
@@ -91,22 +94,24 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
 
         # Both desks accept at the same moment: one wins, the other is told it moved on.
         decision = {"task_id": task["task_id"], "version": task["version"], "accept": True}
-        answers = await asyncio.gather(desk.post(f"{server}/admin/v1/appeals/{item}/decision", json=decision),
-                                       other.post(f"{server}/admin/v1/appeals/{item}/decision", json=decision))
+        url = f"{server}/admin/v1/appeals/{item}/decision"
+        answers = await asyncio.gather(desk.post(url, json=decision), other.post(url, json=decision))
         assert sorted(r.status_code for r in answers) == [200, 409]
         for answer in answers:
             admin.check("/admin/v1/appeals/{item_id}/decision", "post", answer)
         loser = next(r for r in answers if r.status_code == 409)
         assert loser.json()["error"]["code"] == "item_moved"
 
-        [handle] = admin.check("/admin/v1/work/todo", "get",
-                               await desk.get(f"{server}/admin/v1/work/todo", params={"module": "appeal"}))["tasks"]
+        listed = await desk.get(f"{server}/admin/v1/work/todo", params={"module": "appeal"})
+        [handle] = admin.check("/admin/v1/work/todo", "get", listed)["tasks"]
         short = await desk.post(f"{server}/admin/v1/appeals/{item}/reply",
                                 json={"task_id": handle["task_id"], "reply": "已办"})
-        assert admin.check("/admin/v1/appeals/{item_id}/reply", "post", short)["error"]["code"] == "appeal_invalid"
+        assert admin.check("/admin/v1/appeals/{item_id}/reply", "post", short)["error"]["code"] \
+            == "appeal_invalid"
         replied = await desk.post(f"{server}/admin/v1/appeals/{item}/reply",
-                                  json={"task_id": handle["task_id"], "reply": "已协调公司于本月补发拖欠工资。"})
-        assert admin.check("/admin/v1/appeals/{item_id}/reply", "post", replied)["result"]["status"] == "closed"
+                                  json={"task_id": handle["task_id"], "reply": "已协调公司补发拖欠工资。"})
+        result = admin.check("/admin/v1/appeals/{item_id}/reply", "post", replied)["result"]
+        assert result["status"] == "closed"
 
         rated = await phone.post(f"{server}/mp/v1/appeals/{item}/rating", json={"rating": "satisfied"})
         assert mp.check("/mp/v1/appeals/{item_id}/rating", "post", rated)["appeal"]["rating"] == "satisfied"

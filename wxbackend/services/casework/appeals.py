@@ -75,7 +75,7 @@ APPEAL = Module(code=MODULE_CODE, name="职工诉求（信访）", permission=PE
 
 # What the worker sees of the timeline (cadres' internal steps stay internal).
 WORKER_EVENTS = {"opened", "accepted", "declined", "routed", "extended", "replied", "reopened",
-                 "review_requested", "closed", "rated"}
+                 "review_requested", "rated"}
 OUTCOME_NAMES = {"replied": "已答复", "declined": "不予受理", "reviewed": "复查已答复",
                  "withdrawn": "已撤销"}
 
@@ -258,8 +258,7 @@ class Appeals:
                 "files": [{"id": f["id"], "kind": f["kind"], "filename": f["filename"]} for f in files],
                 "progress": [{"kind": e["kind"], "name": EVENT_NAMES.get(e["kind"], e["kind"]),
                               "at": e["at"].isoformat(), "note": self._worker_note(e)}
-                             for e in events
-                             if e["kind"] != "closed" or e["detail"].get("outcome") == "withdrawn"],
+                             for e in events],
                 "can_rate": self._can_rate(row),
                 "can_request_review": self._can_review(row, self._now())}
 
@@ -452,7 +451,7 @@ class Appeals:
                 for s in await item_store.steps_of(conn, row["item_id"]):
                     if s["status"] == "open":
                         await item_store.close_step(conn, s["id"], "cancelled", step.now)
-                await self._engine.close(conn, step, "withdrawn")
+                await self._engine.close(conn, step, "withdrawn", cancelled=True)
                 await self._engine.save(conn, step)
         await store.erase_account(conn, account_id, self._now())
         await item_store.forget_submitter(conn, account_id)

@@ -246,14 +246,17 @@ class Engine:
                 tasks.append({"role": kind, "account_id": item["submitter_account_id"]})
         return tasks
 
-    async def close(self, conn: asyncpg.Connection, step: Step, outcome: str) -> None:
+    async def close(self, conn: asyncpg.Connection, step: Step, outcome: str, *,
+                    cancelled: bool = False) -> None:
+        """``cancelled``: withdrawn, not handled (it leaves the completion rates' count)."""
         item = step.item
         open_deadlines = await deadline_store.open_of_item(conn, item["id"])
         await deadline_store.set_status(conn, [d["id"] for d in open_deadlines], "met")
         item.update(status="closed", outcome=outcome, closed_at=step.now)
         step.closed = True
         on_time = item["due_at"] is None or step.now <= item["due_at"]
-        await self.event(conn, step, "closed", detail={"outcome": outcome, "on_time": on_time})
+        await self.event(conn, step, "cancelled" if cancelled else "closed",
+                         detail={"outcome": outcome, "on_time": on_time})
 
     async def reopen(self, conn: asyncpg.Connection, step: Step, node_id: str, *,
                      opinion: str | None, kind: str = "reopened", org_id: int | None = None) -> int:

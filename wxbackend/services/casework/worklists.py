@@ -29,6 +29,7 @@ EVENT_NAMES = {
     "suspended": "中止", "resumed": "恢复", "extension_requested": "申请延期",
     "extended": "批准延期", "extension_refused": "不批准延期", "routed": "转送",
     "overdue": "逾期", "escalated": "逾期督办", "closed": "办结", "reopened": "重新办理",
+    "cancelled": "撤销",
     "recomputed": "时限重算", "rated": "评价", "revisited": "回访", "review_requested": "申请复查",
     "accepted": "受理", "declined": "不予受理", "replied": "答复",
 }

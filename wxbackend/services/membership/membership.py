@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from wxbackend.config import MembershipSettings
 from wxbackend.infra.pii import PersonalData, mask_id_number, mask_phone
 from wxbackend.infra.redis import WindowCounter, day_window, hour_window, retry_after
+from wxbackend.services.casework import reporting
 from wxbackend.services.clock import china_now, unix_time
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.membership import member_card
@@ -205,14 +206,17 @@ class MembershipService:
             await self._accounts.accept_privacy(fields["account_id"], self._accounts.privacy_version)
         async with self._pool.acquire() as conn:
             try:
-                application_id = await store.create_application(conn, review_days=self._s.review_days,
-                                                                **fields)
+                async with conn.transaction():
+                    application_id = await store.create_application(
+                        conn, review_days=self._s.review_days, **fields)
+                    row = await store.application(conn, application_id)
+                    await reporting.application_filed(conn, row)
             except asyncpg.UniqueViolationError:
                 if fields["kind"] == "found":
                     raise Conflict("该单位已有待审核的建会申请", code="application_pending") from None
                 raise Conflict(f"您已有一份待审核的{KIND_NAMES[fields['kind']]}，请等待审核结果或先撤回",
                                code="application_pending") from None
-            return application_view(await store.application(conn, application_id), self._pii)
+            return application_view(row, self._pii)
 
     async def _limit_filings(self, account_id: int) -> None:
         """Filings per worker per day (China time), withdrawn ones included: filing and
@@ -260,7 +264,9 @@ class MembershipService:
             if row["status"] != "pending":
                 raise Conflict("该申请已处理，不能撤回", code="application_decided")
             await store.withdraw(conn, application_id)
-            return application_view(await store.application(conn, application_id), self._pii)
+            row = await store.application(conn, application_id)
+            await reporting.application_finished(conn, row, at=self._now())
+            return application_view(row, self._pii)
 
     # --- 会员认证 ------------------------------------------------------------------------------
     async def _limit(self, account_id: int, client_ip: str) -> None:

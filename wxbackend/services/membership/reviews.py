@@ -19,6 +19,7 @@ from wxbackend.infra.pii import PersonalData
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.cadres import changed_by
 from wxbackend.services.cadres.permissions import Actor
+from wxbackend.services.casework import reporting
 from wxbackend.services.clock import Clock, china_now, unix_time
 from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.services.membership import member_card
@@ -101,6 +102,8 @@ class ReviewService:
                 member_id, org_id, detail = await getattr(self, f"_approve_{row['kind']}")(conn, actor, row)
                 await store.decide(conn, application_id, status="approved", reviewed_by=actor.id,
                                    reason=None, member_id=member_id, result_org_id=org_id)
+                await reporting.application_finished(conn, await store.application(conn, application_id),
+                                                     actor_cadre_id=actor.id)
                 await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
                                          action="application.approve", target=f"application:{application_id}",
                                          detail={"kind": row["kind"], **detail}, ip=actor.ip)
@@ -119,6 +122,8 @@ class ReviewService:
         async with self._pool.acquire() as conn, conn.transaction():
             row = await self._pending(conn, actor, application_id)
             await store.decide(conn, application_id, status="rejected", reviewed_by=actor.id, reason=reason)
+            await reporting.application_finished(conn, await store.application(conn, application_id),
+                                                 actor_cadre_id=actor.id)
             await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=row["org_id"],
                                      action="application.reject", target=f"application:{application_id}",
                                      detail={"kind": row["kind"], "reason": reason}, ip=actor.ip)

@@ -70,13 +70,14 @@ due AS (
 finish AS (
     SELECT DISTINCT ON (e.ref) e.ref, e.kind, e.at
     FROM work_events e JOIN candidates c ON c.ref = e.ref
-    WHERE e.kind IN ('closed', 'reopened') AND e.at <= $3
+    WHERE e.kind IN ('closed', 'reopened', 'cancelled') AND e.at <= $3
     ORDER BY e.ref, e.id DESC),
 counted AS (
     SELECT d.ref, d.module, d.org_path, d.due_at,
            f.kind = 'closed' AS closed, f.kind = 'closed' AND f.at <= d.due_at AS on_time
     FROM due d LEFT JOIN finish f ON f.ref = d.ref
     WHERE d.org_path <@ $4::ltree AND ($5::text IS NULL OR d.module = $5)
+      AND f.kind IS DISTINCT FROM 'cancelled'   -- withdrawn: out of the count
       -- due in the period (unless it was closed early, in a period before), or closed in the
       -- period ahead of a limit that falls later: each item counts in one period only
       AND ((d.due_at >= $1 AND d.due_at < $2 AND NOT coalesce(f.kind = 'closed' AND f.at < $1, false))
