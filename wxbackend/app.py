@@ -9,7 +9,7 @@ import tornado.web
 from wxbackend.handlers import admin, health, oa, openapi, static
 from wxbackend.handlers.activities import items, quiz_and_vote, verifier, worker
 from wxbackend.handlers.base import NotFoundHandler, log_access
-from wxbackend.handlers.casework import appeals, calendar, work
+from wxbackend.handlers.casework import appeals, calendar, proposals, work
 from wxbackend.handlers.channels import admin as channel_admin
 from wxbackend.handlers.channels import media, mp, pages
 from wxbackend.handlers.edge import Tarpit, TrustedProxies
@@ -49,6 +49,8 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *work.routes(rt.cadres, rt.work, rt.work_lists, rt.rates),
         *appeals.desk_routes(rt.cadres, rt.appeals),
         *appeals.worker_appeal_routes(rt.accounts, rt.login, rt.appeals),
+        *proposals.committee_routes(rt.cadres, rt.proposals),
+        *proposals.representative_routes(rt.accounts, rt.login, rt.proposals),
         *pages.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *mp.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *openapi.routes(),

@@ -139,7 +139,8 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, rt.settings.casework.sweep_seconds,
                                               rt.deadlines.sweep, "casework deadlines")),
             asyncio.create_task(_periodically(stop, 3600, rt.appeals.drop_unfiled,
-                                              "unfiled appeal files"))]
+                                              "unfiled appeal files")),
+            asyncio.create_task(_periodically(stop, 600, rt.proposals.lapse, "proposal windows"))]
 
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:

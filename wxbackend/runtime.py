@@ -39,6 +39,7 @@ from wxbackend.services.casework.appeals import Appeals
 from wxbackend.services.casework.calendar import WorkdayCalendar
 from wxbackend.services.casework.engine import Engine
 from wxbackend.services.casework.operations import Operations
+from wxbackend.services.casework.proposals import Proposals
 from wxbackend.services.casework.rates import CompletionRates
 from wxbackend.services.casework.registry import MODULES
 from wxbackend.services.casework.reminders import Reminders
@@ -122,6 +123,7 @@ class Runtime:
     deadlines: DeadlineSweep
     rates: CompletionRates
     appeals: Appeals
+    proposals: Proposals
 
     @property
     def h5_base(self) -> str:
@@ -252,7 +254,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                           audit=trail, now=now),
                       calendar=calendar, engine=engine, work=work, work_lists=work_lists,
                       deadlines=deadlines, rates=CompletionRates(pool, list(MODULES), now=now),
-                      appeals=appeals)
+                      appeals=appeals,
+                      proposals=Proposals(pool, pii, engine, work, audit=trail, now=now))
     finally:
         if media is not None:
             media.close()

@@ -5,5 +5,6 @@ from __future__ import annotations
 
 from wxbackend.services.casework.appeals import APPEAL
 from wxbackend.services.casework.modules import MEMBERSHIP_REVIEWS, Module
+from wxbackend.services.casework.proposals import PROPOSAL
 
-MODULES: tuple[Module, ...] = (APPEAL, MEMBERSHIP_REVIEWS)
+MODULES: tuple[Module, ...] = (APPEAL, PROPOSAL, MEMBERSHIP_REVIEWS)
