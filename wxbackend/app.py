@@ -47,6 +47,7 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *media.routes(rt.cadres, rt.media),
         *calendar.routes(rt.cadres, rt.calendar),
         *work.routes(rt.cadres, rt.work, rt.work_lists, rt.rates),
+        *work.binding_routes(rt.cadres, rt.accounts, rt.login, rt.cadre_wechat),
         *appeals.desk_routes(rt.cadres, rt.appeals),
         *appeals.worker_appeal_routes(rt.accounts, rt.login, rt.appeals),
         *proposals.committee_routes(rt.cadres, rt.proposals),

@@ -36,6 +36,7 @@ from wxbackend.services.cadres.audit import AuditTrail, parse_key
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.cadres.passwords import PasswordHashing
 from wxbackend.services.casework.appeals import Appeals
+from wxbackend.services.casework.binding import CadreWeChat
 from wxbackend.services.casework.calendar import WorkdayCalendar
 from wxbackend.services.casework.engine import Engine
 from wxbackend.services.casework.operations import Operations
@@ -67,6 +68,7 @@ from wxbackend.services.membership.rosters import RosterService
 from wxbackend.services.messaging.keywords import KeywordRouter
 from wxbackend.services.messaging.oa_inbox import InboxRetention, OAInbox
 from wxbackend.services.messaging.outbox import OutboxWorker
+from wxbackend.services.signed_tokens import derived_key
 from wxbackend.services.wxa_codes import WxaCodes
 from wxbackend.wechat.api import WeChatAPI
 from wxbackend.wechat.envelope import Envelope
@@ -124,6 +126,7 @@ class Runtime:
     rates: CompletionRates
     appeals: Appeals
     proposals: Proposals
+    cadre_wechat: CadreWeChat
 
     @property
     def h5_base(self) -> str:
@@ -255,7 +258,10 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       calendar=calendar, engine=engine, work=work, work_lists=work_lists,
                       deadlines=deadlines, rates=CompletionRates(pool, list(MODULES), now=now),
                       appeals=appeals,
-                      proposals=Proposals(pool, pii, engine, work, audit=trail, now=now))
+                      proposals=Proposals(pool, pii, engine, work, audit=trail, now=now),
+                      cadre_wechat=CadreWeChat(
+                          pool, derived_key(index_key, b"cadre-wechat-bind-v1"), oa_appid=wx.appid,
+                          h5_base=h5_base, ttl=settings.casework.bind_ttl, audit=trail, now=now))
     finally:
         if media is not None:
             media.close()

@@ -1852,7 +1852,7 @@
 
   // 其他功能的脚本（如 channels.js）在同一页面中注册自己的视图，并共用这些工具
   window.adminConsole = Object.freeze({
-    api, report, notify, formatTime, can,
+    api, report, notify, formatTime, can, saveBlob,
     registerView(name, view) { VIEWS[name] = view; },
     onEnter(fn) { ENTER_HOOKS.push(fn); },
     chinaTime(value) { return value ? `${value}:00+08:00` : null; },

@@ -61,6 +61,26 @@
     return data;
   }
 
+  /** A file sent as the request body (streamed uploads); answers like api(). */
+  async function upload(path, file) {
+    let response;
+    try {
+      response = await fetch(API + path, { method: "POST", credentials: "same-origin", body: file,
+        headers: { Accept: "application/json", "Content-Type": "application/octet-stream",
+                   "X-CSRF-Token": csrfToken || "" } });
+    } catch (e) {
+      throw new ApiError(0, "network", "网络连接失败，请检查网络后重试");
+    }
+    let data = null;
+    try { data = await response.json(); } catch (e) { /* not JSON */ }
+    if (!response.ok || data === null) {
+      const error = (data && data.error) || {};
+      throw new ApiError(response.status, error.code || `http_${response.status}`,
+        error.message || "上传失败，请稍后再试", 0);
+    }
+    return data;
+  }
+
   async function loadMe() {
     const me = await api("GET", "me");
     csrfToken = me.csrf_token || "";
@@ -1419,8 +1439,16 @@
     join: joinPage, certify: certifyPage, membership: membershipPage, found: foundPage,
     offerings: offeringsPage, signups: signupsPage, checkin: checkinPage, quiz: quizPage, vote: votePage,
   };
-  const page = pages[document.body.dataset.page];
-  if (page) {
-    page().catch((err) => loadingDone((err && err.message) || "页面加载失败，请刷新重试"));
-  }
+  // Pages of their own scripts (appeals.js …) register here; they run once every deferred
+  // script has, so the order of the script tags does not matter.
+  window.h5 = Object.freeze({
+    api, upload, signedIn, loadingDone, formatTime, query, tag, fact,
+    register(name, fn) { pages[name] = fn; },
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    const page = pages[document.body.dataset.page];
+    if (page) {
+      page().catch((err) => loadingDone((err && err.message) || "页面加载失败，请刷新重试"));
+    }
+  });
 })();

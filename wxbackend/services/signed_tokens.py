@@ -8,6 +8,7 @@ such tokens; each kind names its domain and its Chinese answers.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import re
 import struct
@@ -33,6 +34,11 @@ class TokenKind:
 
     def refuse(self, which: tuple[str, str]) -> InvalidInput:
         return InvalidInput(which[0], code=which[1])  # a new error each time: tracebacks must not pile up
+
+
+def derived_key(index_key: bytes, label: bytes) -> bytes:
+    """A token kind's key, derived from the blind-index key: nothing new to configure or rotate."""
+    return hmac.new(index_key, label, hashlib.sha256).digest()
 
 
 def _mac(key: bytes, kind: TokenKind, body: bytes) -> bytes:

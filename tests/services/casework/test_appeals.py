@@ -231,3 +231,15 @@ async def test_export_holds_the_appeals_and_cancellation_erases_the_person(rt, d
     view = await rt.appeals.desk_view(cadres["desk"], open_item)
     assert view["status"] == "closed" and view["outcome"] == "withdrawn" and view["appeal"]["erased"]
     assert (await rt.work_lists.todo(cadres["desk"]))["tasks"] == []
+
+
+async def test_an_appeal_step_cannot_be_passed_around_its_desk(rt, cadres, worker) -> None:
+    """A bare 通过 on 登记受理 would skip the acceptance notice: the desk's own steps refuse it."""
+    item = (await rt.appeals.submit(worker, {"category": "咨询", "org_id": cadres["desk"].org_id,
+                                             "description": STORY}))["id"]
+    task = next(t for t in (await rt.work_lists.todo(cadres["desk"]))["tasks"] if t["item_id"] == item)
+    with pytest.raises(Conflict) as caught:
+        await rt.work.act(cadres["desk"], item, {"action": "pass", "task_id": task["task_id"]})
+    assert caught.value.code == "desk_step"
+    view = await rt.work_lists.item(cadres["desk"], item)
+    assert view["desk_steps"] == ["accept"] and "pass" not in {a["action"] for a in view["actions"]}

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from wxbackend.handlers.admin import AdminHandler
 from wxbackend.handlers.base import route_table
+from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
 from wxbackend.services.cadres.cadres import CadreService
+from wxbackend.services.casework.binding import CadreWeChat
 from wxbackend.services.casework.operations import Operations
 from wxbackend.services.casework.rates import CompletionRates
 from wxbackend.services.casework.worklists import WorkLists
+from wxbackend.services.identity.accounts import AccountService
+from wxbackend.services.identity.wechat_login import WeChatLogin
 
 
 class WorkHandler(AdminHandler):
@@ -54,6 +58,13 @@ class ActionHandler(WorkHandler):
         self.write_json({"result": await self.work.act(self.actor, int(item_id), self.json_body())})
 
 
+class ColleaguesHandler(WorkHandler):
+    route = "/admin/v1/work/colleagues"
+
+    async def get(self) -> None:
+        self.write_json(await self.lists.colleagues(self.actor))
+
+
 class ProxiesHandler(WorkHandler):
     route = "/admin/v1/work/proxies"
 
@@ -91,8 +102,47 @@ class ProcessHandler(WorkHandler):
 
 
 def routes(cadres: CadreService, work: Operations, lists: WorkLists, rates: CompletionRates) -> list:
-    table = route_table((TodoHandler, OverdueHandler, ItemHandler, ActionHandler, ProxiesHandler,
+    table = route_table((TodoHandler, OverdueHandler, ItemHandler, ActionHandler, ColleaguesHandler,
+                         ProxiesHandler,
                          ProxyHandler, RatesHandler),
                         {"cadres": cadres, "work": work, "lists": lists, "rates": rates})
     return [*table, (r"/admin/v1/work/processes/([a-z_]{1,32})", ProcessHandler,
                      {"cadres": cadres, "work": work, "lists": lists, "rates": rates})]
+
+
+class WeChatBindingHandler(AdminHandler):
+    """``/admin/v1/me/wechat``: whether reminders reach the cadre's WeChat; a code to bind it."""
+    route = "/admin/v1/me/wechat"
+
+    def initialize(self, cadres: CadreService, binding: CadreWeChat) -> None:  # type: ignore[override]
+        super().initialize(cadres)
+        self.binding = binding
+
+    async def get(self) -> None:
+        self.write_json(await self.binding.status(self.actor))
+
+    async def post(self) -> None:
+        self.write_json(self.binding.code(self.actor), 201)
+
+    async def delete(self) -> None:
+        self.write_json(await self.binding.unbind(self.actor))
+
+
+class BindFromWeChatHandler(WorkerHandler):
+    """The page the console's code opens, in WeChat: ties this WeChat to the cadre."""
+    route = "cadre-binding"
+
+    def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,  # type: ignore[override]
+                   binding: CadreWeChat) -> None:
+        super().initialize(accounts, login, auth)
+        self.binding = binding
+
+    async def post(self) -> None:
+        self.write_json(await self.binding.bind(self.account_id, str(self.json_body().get("token", ""))))
+
+
+def binding_routes(cadres: CadreService, accounts: AccountService, login: WeChatLogin,
+                   binding: CadreWeChat) -> list:
+    return [*route_table((WeChatBindingHandler,), {"cadres": cadres, "binding": binding}),
+            *worker_routes((), h5=(BindFromWeChatHandler,), accounts=accounts, login=login,
+                           binding=binding)]

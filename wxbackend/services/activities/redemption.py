@@ -16,8 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import io
 import json
 import re
@@ -68,7 +66,7 @@ VENUE_CODE = signed_tokens.TokenKind(
 
 def code_key(index_key: bytes) -> bytes:
     """The codes' key, derived from the blind-index key (nothing new to configure or rotate)."""
-    return hmac.new(index_key, b"offering-codes-v1", hashlib.sha256).digest()
+    return signed_tokens.derived_key(index_key, b"offering-codes-v1")
 
 
 class Redemption:

@@ -71,7 +71,8 @@ GRAPH = {"nodes": [
 ]}
 
 APPEAL = Module(code=MODULE_CODE, name="职工诉求（信访）", permission=PERMISSION, graph=GRAPH,
-                fields=frozenset({"category"}), extension_days=30, extensions=1, sensitive=True)
+                fields=frozenset({"category"}), extension_days=30, extensions=1, sensitive=True,
+                desk_nodes=frozenset({"accept", "handle", "review"}))
 
 # What the worker sees of the timeline (cadres' internal steps stay internal).
 WORKER_EVENTS = {"opened", "accepted", "declined", "routed", "extended", "replied", "reopened",

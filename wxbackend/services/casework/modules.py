@@ -15,6 +15,9 @@ class Module:
     extension_days: int = 30   # an approved extension adds at most this many days …
     extensions: int = 1        # … this many times per item
     sensitive: bool = False    # personal data: every view is audited
+    # Steps whose outcome carries the module's own record (an appeal's acceptance, its written
+    # reply): decided through the module's desk, never with a bare 通过/不通过.
+    desk_nodes: frozenset[str] = field(default_factory=frozenset)
     # Events that mean "an item of this module was opened / decided", for the membership
     # reviews that report into the rates without running on the engine.
     reported_only: bool = False

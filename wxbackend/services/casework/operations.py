@@ -133,12 +133,21 @@ class Operations:
 
         return await self.engine.run(actor, item_id, body.get("version"), operation, action=action)
 
+    async def _not_a_desk_step(self, conn: asyncpg.Connection, step: Step, task_id: object) -> None:
+        task = await self.open_task(conn, step, task_id)
+        node = next(s["node"] for s in await store.steps_of(conn, step.item["id"])
+                    if s["id"] == task["step_id"])
+        if node in step.module.desk_nodes:
+            raise Conflict(f"该环节请在{step.module.name}的办理页面中办理", code="desk_step")
+
     async def _pass(self, conn, step, actor, body) -> dict:
+        await self._not_a_desk_step(conn, step, body.get("task_id"))
         await self.complete(conn, step, actor, body.get("task_id"), "pass",
                             clean_opinion(body.get("opinion")))
         return {}
 
     async def _reject(self, conn, step, actor, body) -> dict:
+        await self._not_a_desk_step(conn, step, body.get("task_id"))
         await self.complete(conn, step, actor, body.get("task_id"), "reject",
                             clean_opinion(body.get("opinion"), required=True))
         return {}

@@ -64,7 +64,8 @@ GRAPH = {"nodes": [
 ]}
 
 PROPOSAL = Module(code=MODULE_CODE, name="提案办理", permission=PERMISSION, graph=GRAPH,
-                  fields=frozenset({"help_units", "lead_unit"}), extension_days=20, extensions=1)
+                  fields=frozenset({"help_units", "lead_unit"}), extension_days=20, extensions=1,
+                  desk_nodes=frozenset({"review", "reply", "reprocess"}))
 
 
 def _text(value: object, what: str, low: int, high: int) -> str:

@@ -174,9 +174,14 @@ class WorkLists:
                 "acted_for": t["acted_for_name"], "acted_at": _iso(t["acted_at"]),
                 "mine": t["id"] in mine})
         actions = []
+        open_nodes = {s["node"] for s in steps if s["status"] == "open"
+                      and any(t["id"] in mine for t in tasks if t["step_id"] == s["id"])}
+        at_desk = bool(open_nodes & module.desk_nodes)
         if mine and row["status"] == "open":
-            actions = ["pass", "reject", "return", "transfer", "delegate", "add_signer",
-                       "remove_signer", "suspend", "request_extension"]
+            actions = ["return", "transfer", "delegate", "add_signer", "remove_signer", "suspend",
+                       "request_extension"]
+            if not at_desk:
+                actions = ["pass", "reject", *actions]
             if any(t["id"] in mine and t["delegated_by"] is not None for t in tasks):
                 actions = ["resolve"]
         if row["status"] == "suspended" and (mine or actor.covers(row["org_path"])):
@@ -214,9 +219,17 @@ class WorkLists:
             "readers": [{"name": r["display_name"], "kind": r["kind"], "sent_at": _iso(r["sent_at"]),
                          "read_at": _iso(r["read_at"])} for r in readers],
             "my_tasks": mine,
+            "desk_steps": sorted(open_nodes & module.desk_nodes),
             "actions": [{"action": a, "name": ACTIONS[a]} for a in dict.fromkeys(actions)],
             "return_to": sorted({s["node"] for s in steps if s["status"] in {"passed", "rejected"}}),
         }
+
+    async def colleagues(self, actor: Actor) -> dict:
+        """Cadres of the actor's subtree: the choices for 转办, 委派, 加签, 传阅 and 委托."""
+        async with self._pool.acquire() as conn:
+            rows = await store.colleagues(conn, actor.org_path, 500)
+        return {"cadres": [{"id": r["id"], "name": r["display_name"], "org_name": r["org_name"],
+                            "department": r["department"]} for r in rows if r["id"] != actor.id]}
 
     # --- 委托 ----------------------------------------------------------------------------------
     async def proxies(self, actor: Actor) -> dict:

@@ -17,8 +17,6 @@ day, so filing and withdrawing cannot be used to probe either.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -35,6 +33,7 @@ from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFoun
 from wxbackend.services.membership import member_card
 from wxbackend.services.membership.idnumbers import parse_id_number
 from wxbackend.services.membership.member_forms import clean_founding_form, clean_member_form, clean_name
+from wxbackend.services.signed_tokens import derived_key
 from wxbackend.store.identity import accounts as account_store
 from wxbackend.store.membership import members as store
 from wxbackend.store.membership import orgs as org_store
@@ -79,7 +78,7 @@ def _like(text: str) -> str:
 
 def card_key(index_key: bytes) -> bytes:
     """The member-card MAC key, derived from the blind-index key so no new secret is needed."""
-    return hmac.new(index_key, b"member-card-v1", hashlib.sha256).digest()
+    return derived_key(index_key, b"member-card-v1")
 
 
 def member_view(row: asyncpg.Record, pii: PersonalData) -> dict:

@@ -178,6 +178,15 @@ async def cadre(conn: asyncpg.Connection, cadre_id: int) -> asyncpg.Record | Non
            WHERE c.id = $1 GROUP BY c.id, o.path""", cadre_id)
 
 
+async def colleagues(conn: asyncpg.Connection, subtree: str, limit: int) -> list[asyncpg.Record]:
+    """Active cadres of a subtree, the actor's own union first: whom an item can be handed to."""
+    return await conn.fetch(
+        """SELECT c.id, c.display_name, c.department, o.name AS org_name
+           FROM cadres c JOIN orgs o ON o.id = c.org_id
+           WHERE c.status = 'active' AND o.path <@ $1::ltree
+           ORDER BY nlevel(o.path), o.name, c.display_name LIMIT $2""", subtree, limit)
+
+
 # --- proxies and reads ----------------------------------------------------------------------
 async def insert_proxy(conn: asyncpg.Connection, cadre_id: int, proxy_id: int, starts_at: datetime,
                        ends_at: datetime, now: datetime) -> int:
