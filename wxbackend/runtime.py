@@ -216,7 +216,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                               console_url=f"{public_url}/admin/", h5_base=h5_base, now=now)
         engine = Engine(pool, calendar, reminders, MODULES, audit=trail, now=now)
         work = Operations(engine, settings.casework)
-        work_lists = WorkLists(pool, engine, audit=trail, now=now)
+        work_lists = WorkLists(pool, engine, pii, audit=trail, now=now)
         deadlines = DeadlineSweep(pool, engine, calendar, now=now)
         calendar.on_import.append(deadlines.recompute_provisional)
         appeals = Appeals(pool, pii, engine, work, work_lists, media, audit=trail, now=now)

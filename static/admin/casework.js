@@ -217,6 +217,17 @@
     }
   }
 
+  async function exportLedger() {
+    const query = new URLSearchParams({ module: $("#ledger-module").value, period: $("#rates-period").value.trim() });
+    try {
+      const file = await api("GET", `/work/ledger.xlsx?${query}`, null, true);
+      saveBlob(file.blob, file.filename);
+      setMessage($("#rates-error"), "");
+    } catch (e) {
+      report($("#rates-error"), e);
+    }
+  }
+
   // --- 委托 -----------------------------------------------------------------------------------------
   async function loadProxies() {
     try {
@@ -404,6 +415,7 @@
     $("#wi-send-reply").addEventListener("click", deskReply);
     $("#wi-revisit").addEventListener("click", deskRevisit);
     $("#rates-form").addEventListener("submit", loadRates);
+    $("#ledger-export").addEventListener("click", exportLedger);
     $("#proxy-form").addEventListener("submit", addProxy);
     $("#wechat-bind").addEventListener("click", bindCode);
     $("#wechat-unbind").addEventListener("click", unbind);

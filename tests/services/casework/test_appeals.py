@@ -243,3 +243,24 @@ async def test_an_appeal_step_cannot_be_passed_around_its_desk(rt, cadres, worke
     assert caught.value.code == "desk_step"
     view = await rt.work_lists.item(cadres["desk"], item)
     assert view["desk_steps"] == ["accept"] and "pass" not in {a["action"] for a in view["actions"]}
+
+
+async def test_the_ledger_is_masked_watermarked_and_audited(rt, db, cadres, worker) -> None:
+    from openpyxl import load_workbook
+
+    item = (await rt.appeals.submit(worker, {"category": "法律援助", "org_id": cadres["desk"].org_id,
+                                             "description": STORY}))["id"]
+    await accept(rt, cadres["desk"], item)
+    data, name = await rt.work_lists.ledger_xlsx(cadres["province"], "appeal", "2026-03")
+    cells = [str(c) for row in load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True)
+             for c in row if c is not None]
+    text = " ".join(cells)
+    assert "法律援助" in text and "139****" in text and STORY not in text and "导出人：shengban" in text
+    phone = rt.pii.decrypt(await db.fetchval("SELECT phone_enc FROM appeals"), "appeals.phone")
+    assert phone not in text and name == "职工诉求（信访）台账-2026-03.xlsx"
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'work.ledger_export'") == 1
+    with pytest.raises(Forbidden):
+        await rt.work_lists.ledger_xlsx(cadres["clerk"], "appeal", "2026-03")
+    empty, _ = await rt.work_lists.ledger_xlsx(cadres["dazhou"], "appeal", "2026-03")
+    assert "法律援助" not in " ".join(str(c) for row in load_workbook(io.BytesIO(empty)).active.iter_rows(
+        values_only=True) for c in row if c is not None)

@@ -292,3 +292,24 @@ async def test_routing_moves_the_item_within_the_subtree_and_its_history_stays(f
     view = await lists.item(cadres["desk"], item)   # the union above still sees it
     assert view["org_name"] == "成都天府软件有限公司工会"
     assert [e["kind"] for e in view["timeline"]][-1] == "routed"
+
+
+async def test_a_signer_removed_before_acting_lets_the_step_settle(flow, cadres, db) -> None:
+    engine, ops, lists, start = flow
+    third = await make_cadre(db, cadres["desk"].org_id, "sunban", {"appeal.handle"})
+    item = await start()
+    task = await my_task(lists, cadres["desk"], item)
+    added = await ops.act(cadres["desk"], item, {"action": "add_signer", "task_id": task["task_id"],
+                                                 "to": cadres["desk2"].id})
+    await ops.act(cadres["desk"], item, {"action": "pass", "task_id": task["task_id"]})
+    with pytest.raises(Conflict):   # the one who removes must hold an open task of the step
+        await ops.act(cadres["desk"], item, {"action": "remove_signer", "task_id": task["task_id"],
+                                             "remove": added["task_id"]})
+    other = await ops.act(cadres["desk2"], item, {"action": "add_signer", "task_id": added["task_id"],
+                                                  "to": third.id})
+    await ops.act(cadres["desk2"], item, {"action": "remove_signer", "task_id": added["task_id"],
+                                          "remove": other["task_id"], "opinion": "无需再会签"})
+    assert (await lists.item(cadres["desk"], item))["steps"][0]["status"] == "open"
+    await ops.act(cadres["desk2"], item, {"action": "pass", "task_id": added["task_id"]})
+    view = await lists.item(cadres["desk"], item)
+    assert view["steps"][0]["status"] == "passed" and "减签" in [e["name"] for e in view["timeline"]]

@@ -65,6 +65,16 @@ class ColleaguesHandler(WorkHandler):
         self.write_json(await self.lists.colleagues(self.actor))
 
 
+class LedgerHandler(WorkHandler):
+    route = "/admin/v1/work/ledger.xlsx"
+
+    async def get(self) -> None:
+        data, filename = await self.lists.ledger_xlsx(self.actor, self.get_query_argument("module", ""),
+                                                      self.get_query_argument("period", ""))
+        self.send_xlsx_headers(filename)
+        self.finish(data)
+
+
 class ProxiesHandler(WorkHandler):
     route = "/admin/v1/work/proxies"
 
@@ -103,6 +113,7 @@ class ProcessHandler(WorkHandler):
 
 def routes(cadres: CadreService, work: Operations, lists: WorkLists, rates: CompletionRates) -> list:
     table = route_table((TodoHandler, OverdueHandler, ItemHandler, ActionHandler, ColleaguesHandler,
+                         LedgerHandler,
                          ProxiesHandler,
                          ProxyHandler, RatesHandler),
                         {"cadres": cadres, "work": work, "lists": lists, "rates": rates})

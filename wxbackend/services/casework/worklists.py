@@ -3,16 +3,20 @@ limits), the overdue board of a union's subtree, proxies (委托) and the proces
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import asyncpg
 
+from wxbackend.infra.pii import PersonalData, mask_phone
+from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.definitions import check_graph, digest
 from wxbackend.services.casework.engine import Engine
 from wxbackend.services.casework.operations import ACTIONS
-from wxbackend.services.clock import Clock, china_now
+from wxbackend.services.casework.rates import period_bounds
+from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wxbackend.services.membership.membership import row_id
 from wxbackend.store.casework import definitions as definition_store
@@ -34,6 +38,8 @@ EVENT_NAMES = {
     "accepted": "受理", "declined": "不予受理", "replied": "答复",
 }
 STATUS_NAMES = {"open": "办理中", "suspended": "已中止", "closed": "已办结"}
+RATING_NAMES = {"satisfied": "满意", "basically": "基本满意", "dissatisfied": "不满意"}
+LEDGER_ROWS = 50_000
 UNIT_NAMES = {"calendar": "日", "working": "工作日"}
 
 
@@ -42,8 +48,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class WorkLists:
-    def __init__(self, pool: asyncpg.Pool, engine: Engine, *, audit: AuditTrail,
+    def __init__(self, pool: asyncpg.Pool, engine: Engine, pii: PersonalData, *, audit: AuditTrail,
                  now: Clock = china_now) -> None:
+        self._pii = pii
         self._pool = pool
         self._engine = engine
         self._audit = audit
@@ -230,6 +237,48 @@ class WorkLists:
             rows = await store.colleagues(conn, actor.org_path, 500)
         return {"cadres": [{"id": r["id"], "name": r["display_name"], "org_name": r["org_name"],
                             "department": r["department"]} for r in rows if r["id"] != actor.id]}
+
+    # --- 台账 ----------------------------------------------------------------------------------
+    async def ledger_xlsx(self, actor: Actor, module: str, period: str) -> tuple[bytes, str]:
+        """A module's items of a period in the actor's subtree, as a watermarked workbook. Personal
+        data stays masked (an appeal's phone as 138****5678; what the worker wrote is not in it)."""
+        spec = self._engine.modules.get(module)
+        if spec is None or spec.reported_only:
+            raise InvalidInput("未知的业务模块", code="invalid_filter")
+        actor.require(spec.permission)
+        start, end = period_bounds(period)
+        now = self._now().astimezone(CHINA)
+        async with self._pool.acquire() as conn:
+            rows = await todo_store.ledger(conn, actor.org_path, module, start, end, LEDGER_ROWS)
+            async with conn.transaction():
+                await self._audit.record(conn, actor_id=actor.id, actor=actor.username,
+                                         org_id=actor.org_id, action="work.ledger_export",
+                                         target=f"module:{module}",
+                                         detail={"period": period, "rows": len(rows)}, ip=actor.ip)
+        header = ["编号", "标题", "工会", "状态", "结果", "提交时间", "办理时限", "办结时间", "按时办结",
+                  "评价", "备注"]
+        table = [self._ledger_row(r, now) for r in rows]
+        data = await asyncio.get_running_loop().run_in_executor(None, lambda: watermarked_xlsx(
+            title=f"{spec.name}台账（{period}）", sheet="台账", header=header, rows=table,
+            watermark=Watermark(actor.username, now.strftime("%Y-%m-%d %H:%M"))))
+        return data, f"{spec.name}台账-{period}.xlsx"
+
+    def _ledger_row(self, r: asyncpg.Record, now: datetime) -> list:
+        def day(value: datetime | None) -> str:
+            return value.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if value else ""
+        on_time = "" if r["closed_at"] is None or r["due_at"] is None else \
+            ("是" if r["closed_at"] <= r["due_at"] else "否")
+        rating = r["appeal_rating"] or r["proposal_rating"]
+        if r["category"] is not None:
+            phone = None if r["phone_enc"] is None else self._pii.decrypt(r["phone_enc"], "appeals.phone")
+            note = f"{r['category']}；{'匿名' if r['anonymous'] else '实名 ' + (mask_phone(phone) or '')}"
+        elif r["number"] is not None or r["proposer"] is not None:
+            note = f"案号 {r['number'] or '—'}；提案人 {r['proposer']}；类别 {r['class'] or '—'}"
+        else:
+            note = ""
+        return [r["id"], r["title"], r["org_name"], STATUS_NAMES[r["status"]], r["outcome"] or "",
+                day(r["opened_at"]), day(r["due_at"]) + ("（暂定）" if r["due_provisional"] else ""),
+                day(r["closed_at"]), on_time, RATING_NAMES.get(rating, ""), note]
 
     # --- 委托 ----------------------------------------------------------------------------------
     async def proxies(self, actor: Actor) -> dict:

@@ -80,6 +80,20 @@ async def my_tasks(conn: asyncpg.Connection, identities: list[asyncpg.Record], n
     return picked[offset:offset + limit], counts
 
 
+async def ledger(conn: asyncpg.Connection, subtree: str, module: str, start: datetime,
+                 end: datetime, limit: int) -> list[asyncpg.Record]:
+    """A module's items opened in a period, in a subtree: the 台账 (ledger) a union keeps."""
+    return await conn.fetch(
+        """SELECT i.id, i.title, i.status, i.outcome, i.channel, i.opened_at, i.closed_at, i.due_at,
+                  i.due_provisional, o.name AS org_name,
+                  a.category, a.anonymous, a.phone_enc, a.rating AS appeal_rating,
+                  p.number, p.proposer, p.class, p.rating AS proposal_rating
+           FROM work_items i JOIN orgs o ON o.id = i.org_id
+           LEFT JOIN appeals a ON a.item_id = i.id LEFT JOIN proposals p ON p.item_id = i.id
+           WHERE i.module = $2 AND i.org_path <@ $1::ltree AND i.opened_at >= $3 AND i.opened_at < $4
+           ORDER BY i.opened_at, i.id LIMIT $5""", subtree, module, start, end, limit)
+
+
 async def overdue_board(conn: asyncpg.Connection, subtree: str, now: datetime, *,
                         module: str | None, limit: int) -> list[asyncpg.Record]:
     """Open items of a subtree past their time limit, the longest overdue first."""
