@@ -73,15 +73,14 @@ class CompletionRates:
                       module: str | None = None, by_union: bool = True) -> dict:
         depth = subtree.count(".") + 1 if by_union else None
         async with self._pool.acquire() as conn:
-            counted, ratings = await store.rates(conn, start, end, as_of, subtree, module, None)
-            child_counted, child_ratings = await store.rates(
-                conn, start, end, as_of, subtree, module, depth) if by_union else ([], [])
-            names = {}
-            if by_union:
-                ids = {int(r["grp"].rsplit(".", 1)[-1]) for r in [*child_counted, *child_ratings] if r["grp"]}
-                names = {r["id"]: r["name"] for r in await conn.fetch(
-                    "SELECT id, name FROM orgs WHERE id = ANY($1::bigint[])", list(ids))}
-        total = self._combine(counted, ratings)
+            # One pass, grouped by the union below the subtree's root; the total is their sum
+            # (items of the root union itself come in the group without a union).
+            child_counted, child_ratings = await store.rates(conn, start, end, as_of, subtree, module,
+                                                             depth)
+            ids = {int(r["grp"].rsplit(".", 1)[-1]) for r in [*child_counted, *child_ratings] if r["grp"]}
+            names = {r["id"]: r["name"] for r in await conn.fetch(
+                "SELECT id, name FROM orgs WHERE id = ANY($1::bigint[])", list(ids))} if ids else {}
+        total = self._combine(child_counted, child_ratings)
         unions: dict[str, dict] = {}
         for row in child_counted:
             if row["grp"]:

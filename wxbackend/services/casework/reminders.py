@@ -9,6 +9,7 @@ idempotency key: a step repeated after a crash never sends twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -57,12 +58,13 @@ class Reminders:
         return morning + timedelta(days=1) if hour >= end else morning
 
     async def _to_cadres(self, conn: asyncpg.Connection, rows: list[asyncpg.Record], kind: str,
-                         key: str) -> int:
+                         key: str | Callable[[asyncpg.Record], str]) -> int:
+        """``key``: the idempotency key's stem, or what gives it for a row."""
         template = self._s.cadre_template_id
-        if not template:
+        if not template or not rows:
             return 0
         at = self.send_at()
-        queued = 0
+        messages = []
         for row in rows:
             due = row["due_at"]
             payload = {
@@ -72,9 +74,25 @@ class Reminders:
                     "thing1": row["title"], "thing2": row["step_name"] or "事项办理",
                     "time3": due.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if due else "无时限",
                     "thing4": ASKS[kind]}, official_account=True)}
-            queued += await outbox_store.enqueue(
-                conn, "template", payload, f"{key}:{row['cadre_id']}", not_before=at) is not None
+            stem = key(row) if callable(key) else key
+            messages.append(("template", payload, f"{stem}:{row['cadre_id']}"))
+        return await outbox_store.enqueue_many(conn, messages, not_before=at)
+
+    async def items(self, conn: asyncpg.Connection, asks: dict[int, tuple[str, str]]) -> int:
+        """For each item, its reminder (kind, idempotency key) to everyone who may act on its
+        open tasks: the deadline sweep's batch, in one query."""
+        rows = await store.item_recipients(conn, list(asks), self._now())
+        queued = 0
+        for kind in {k for k, _ in asks.values()}:
+            mine = [r for r in rows if asks[r["item_id"]][0] == kind]
+            queued += await self._to_cadres(conn, mine, kind, lambda r: asks[r["item_id"]][1])
         return queued
+
+    async def upper_many(self, conn: asyncpg.Connection, escalated: list[tuple[int, str]],
+                         permission: str) -> int:
+        keys = dict(escalated)
+        rows = await store.upper_recipients_many(conn, list(keys), permission)
+        return await self._to_cadres(conn, rows, "escalate", lambda r: keys[r["item_id"]])
 
     async def tasks(self, conn: asyncpg.Connection, task_ids: list[int], kind: str, key: str) -> int:
         """Everyone who may act on these tasks (and their proxies) with a bound WeChat."""
@@ -95,8 +113,8 @@ class Reminders:
         """The union above the item's: escalation, extension requests."""
         if not self._s.cadre_template_id:
             return 0
-        return await self._to_cadres(conn, await store.upper_recipients(conn, item_id, permission),
-                                     kind, key)
+        return await self._to_cadres(
+            conn, await store.upper_recipients_many(conn, [item_id], permission), kind, key)
 
     async def submitter(self, conn: asyncpg.Connection, item_id: int, progress: str, next_step: str,
                         key: str, page: str) -> int:

@@ -47,15 +47,16 @@ class DeadlineSweep:
                 return total
 
     async def _tell(self, conn: asyncpg.Connection, rows: list[asyncpg.Record], now: datetime) -> None:
+        """The events of a batch, and its reminders: one per item and stage (an item's own limit
+        and its step's often pass together), the candidates found for the whole batch at once."""
         items = {r["id"]: r for r in await conn.fetch(
             """SELECT id, module, org_path::text AS org_path, channel FROM work_items
                WHERE id = ANY($1::bigint[])""", list({r["item_id"] for r in rows}))}
         events = []
-        reminders = self._engine.reminders
-        told: set[tuple[int, str]] = set()   # an item's own limit and its step's often pass together
+        asks: dict[int, tuple[str, str]] = {}            # item -> (reminder kind, idempotency key)
+        escalations: dict[str, list[tuple[int, str]]] = {}   # permission -> [(item, key)]
         for row in rows:
             item = items[row["item_id"]]
-            module = self._engine.module(item["module"])
             left, reached = row["left_stage"], row["stage"]
             crossed_due = left in {"warn", "due"} and reached in {"escalate", "done"}
             escalated = reached == "done"
@@ -68,20 +69,21 @@ class DeadlineSweep:
                 events.append((ref, item["id"], item["module"], item["org_path"], "escalated", now,
                                None, row["due_at"], detail))
             key = f"deadline:{row['id']}:{reached}"
-            if (item["id"], reached) in told:
-                continue
-            told.add((item["id"], reached))
             if escalated:
-                await reminders.upper(conn, item["id"], module.permission, key)
-            elif reminders.enabled:
-                tasks = await conn.fetch(
-                    """SELECT id FROM work_tasks WHERE status = 'open'
-                         AND (item_id = $1 AND $2::bigint IS NULL OR step_id = $2)""",
-                    item["id"], row["step_id"])
-                await reminders.tasks(conn, [t["id"] for t in tasks],
-                                      "due" if crossed_due else "warn", key)
+                permission = self._engine.module(item["module"]).permission
+                if all(i != item["id"] for i, _ in escalations.get(permission, [])):
+                    escalations.setdefault(permission, []).append((item["id"], key))
+            elif item["id"] not in asks or crossed_due:
+                asks[item["id"]] = ("due" if crossed_due else "warn", key)
         if events:
             await event_store.append_many(conn, events)
+        reminders = self._engine.reminders
+        if not reminders.enabled:
+            return
+        if asks:
+            await reminders.items(conn, asks)
+        for permission, escalated_items in escalations.items():
+            await reminders.upper_many(conn, escalated_items, permission)
 
     async def recompute_provisional(self, year: int | None = None) -> int:
         """After a calendar import: every open provisional deadline is counted again. The old

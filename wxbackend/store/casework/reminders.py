@@ -36,6 +36,26 @@ async def task_recipients(conn: asyncpg.Connection, task_ids: list[int],
             JOIN work_items i ON i.id = r.item_id""", task_ids, now)  # noqa: S608
 
 
+async def item_recipients(conn: asyncpg.Connection, item_ids: list[int],
+                          now: datetime) -> list[asyncpg.Record]:
+    """:func:`task_recipients` for every open task of these items."""
+    task_ids = [r["id"] for r in await conn.fetch(
+        "SELECT id FROM work_tasks WHERE item_id = ANY($1::bigint[]) AND status = 'open'", item_ids)]
+    return await task_recipients(conn, task_ids, now) if task_ids else []
+
+
+async def upper_recipients_many(conn: asyncpg.Connection, item_ids: list[int],
+                                permission: str) -> list[asyncpg.Record]:
+    """:func:`upper_recipients` for several items at once."""
+    return await conn.fetch(
+        f"""SELECT w.cadre_id, w.oa_openid, {_ITEM}
+            FROM work_items i JOIN orgs o ON o.id = i.org_id
+            JOIN cadres c ON c.org_id = coalesce(o.parent_id, o.id) AND c.status = 'active'
+            JOIN cadre_grants g ON g.cadre_id = c.id AND g.permission = $2
+            JOIN cadre_wechat w ON w.cadre_id = c.id
+            WHERE i.id = ANY($1::bigint[])""", item_ids, permission)  # noqa: S608
+
+
 async def cadre_recipients(conn: asyncpg.Connection, item_id: int,
                            cadre_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(
@@ -43,18 +63,6 @@ async def cadre_recipients(conn: asyncpg.Connection, item_id: int,
             FROM cadre_wechat w JOIN cadres c ON c.id = w.cadre_id AND c.status = 'active'
             JOIN work_items i ON i.id = $1
             WHERE w.cadre_id = ANY($2::bigint[])""", item_id, cadre_ids)  # noqa: S608
-
-
-async def upper_recipients(conn: asyncpg.Connection, item_id: int,
-                           permission: str) -> list[asyncpg.Record]:
-    """Cadres of the union above the item's (the item's own at the top) holding ``permission``."""
-    return await conn.fetch(
-        f"""SELECT w.cadre_id, w.oa_openid, {_ITEM}
-            FROM work_items i JOIN orgs o ON o.id = i.org_id
-            JOIN cadres c ON c.org_id = coalesce(o.parent_id, o.id) AND c.status = 'active'
-            JOIN cadre_grants g ON g.cadre_id = c.id AND g.permission = $2
-            JOIN cadre_wechat w ON w.cadre_id = c.id
-            WHERE i.id = $1""", item_id, permission)  # noqa: S608
 
 
 async def submitter(conn: asyncpg.Connection, item_id: int, oa_appid: str,

@@ -19,6 +19,21 @@ async def enqueue(conn: asyncpg.Connection, kind: str, payload: dict,
         kind, payload, idempotency_key, not_before)
 
 
+async def enqueue_many(conn: asyncpg.Connection, messages: list[tuple[str, dict, str]], *,
+                       not_before: datetime | None = None) -> int:
+    """Several (kind, payload, idempotency key) at once; how many were new."""
+    if not messages:
+        return 0
+    kinds, payloads, keys = zip(*messages, strict=True)
+    status = await conn.execute(
+        """INSERT INTO outbox (kind, payload, idempotency_key, next_attempt_at)
+           SELECT k, p, i, coalesce($4, now())
+           FROM unnest($1::text[], $2::jsonb[], $3::text[]) AS m(k, p, i)
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        list(kinds), list(payloads), list(keys), not_before)
+    return int(status.split()[-1])
+
+
 async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: int) -> list[asyncpg.Record]:
     """Mark up to ``limit`` due rows as being sent. SKIP LOCKED lets several workers share the
     queue without ever claiming one row twice; the claim commits before anything is sent."""
