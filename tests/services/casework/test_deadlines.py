@@ -13,6 +13,7 @@ from tests.services.casework.conftest import T0, bind, sent_to
 from tests.services.casework.test_calendar import NOTICE_2027, office  # noqa: F401 (fixture)
 from wxbackend.services.casework.rates import period_bounds
 from wxbackend.services.clock import CHINA
+from wxbackend.services.errors import Conflict
 
 
 async def file_appeal(rt, worker: int, org_id: int) -> int:
@@ -149,3 +150,57 @@ async def test_completion_rates_count_what_fell_due_and_what_closed_early(
     assert (then["total"]["all"]["due"], then["total"]["all"]["closed"]) == (1, 0)
     outside = (await rt.rates.rates(cadres["dazhou"], "2026"))["total"]["all"]
     assert outside["due"] == 0
+
+
+async def test_beijing_12351s_published_rates_come_out_on_this_denominator(rt, db, cadres) -> None:
+    """Beijing 12351, January-February 2021: 4,190 dispatched, 3,993 closed "99.13 %", 3,952 on
+    time "98.11 %" — both over the 4,028 items that fell due, the definition the rates use."""
+    path = cadres["desk"].org_path
+    start, end = datetime(2021, 1, 1, tzinfo=CHINA), datetime(2021, 3, 1, tzinfo=CHINA)
+    await db.execute(
+        """INSERT INTO work_events (ref, module, org_path, kind, at, due_at)
+           SELECT 'hotline:' || g, 'appeal', $1::ltree, 'due', $2::timestamptz,
+                  CASE WHEN g <= 4028 THEN $2::timestamptz + (1 + g % 50) * interval '1 day'
+                       ELSE $3::timestamptz + interval '5 days' END
+           FROM generate_series(1, 4190) g""", path, start, end)
+    # 3,952 closed on time, 41 late (3,993 in all); 35 of those due still open.
+    await db.execute(
+        """INSERT INTO work_events (ref, module, org_path, kind, at)
+           SELECT 'hotline:' || g, 'appeal', $1::ltree, 'closed',
+                  $2::timestamptz + (1 + g % 50) * interval '1 day'
+                  + CASE WHEN g <= 3952 THEN interval '-1 hour' ELSE interval '1 hour' END
+           FROM generate_series(1, 3993) g""", path, start)
+    rates = (await rt.rates.compute(path, start, end, end))["total"]["all"]
+    assert (rates["due"], rates["closed"], rates["on_time"]) == (4028, 3993, 3952)
+    assert (rates["completion_rate"], rates["on_time_rate"]) == (0.9913, 0.9811)
+
+
+async def test_a_step_that_fails_midway_leaves_nothing_and_sends_once_when_repeated(
+        rt, db, cadres, worker) -> None:
+    """A process dying inside a step (here: the worker's notice fails after the acceptance was
+    written) rolls the whole step back; repeated, it happens once and tells the worker once."""
+    await db.execute(
+        """INSERT INTO account_identities (account_id, kind, issuer, subject)
+           VALUES ($1, 'oa_openid', $2, 'o-worker')""", worker, rt.settings.wechat.appid)
+    item = await file_appeal(rt, worker, cadres["desk"].org_id)
+    task = await first_task(rt, cadres["desk"], item)
+    before = await db.fetchval("SELECT count(*) FROM work_events WHERE item_id = $1", item)
+    listener = rt.engine.listeners["appeal"]
+
+    async def dying(conn, step, kind, detail):
+        await listener(conn, step, kind, detail)
+        if kind == "accepted":
+            raise ConnectionResetError("the process died here")
+
+    rt.engine.listeners["appeal"] = dying
+    with pytest.raises(ConnectionResetError):
+        await rt.appeals.decide(cadres["desk"], item, {"task_id": task["task_id"], "accept": True})
+    assert await db.fetchval("SELECT count(*) FROM work_events WHERE item_id = $1", item) == before
+    assert await db.fetchval("SELECT accepted_at FROM appeals WHERE item_id = $1", item) is None
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE payload->>'touser' = 'o-worker'") == 0
+    assert (await first_task(rt, cadres["desk"], item))["task_id"] == task["task_id"]
+    rt.engine.listeners["appeal"] = listener
+    await rt.appeals.decide(cadres["desk"], item, {"task_id": task["task_id"], "accept": True})
+    with pytest.raises(Conflict):   # repeated by an impatient client: the task has moved on
+        await rt.appeals.decide(cadres["desk"], item, {"task_id": task["task_id"], "accept": True})
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE payload->>'touser' = 'o-worker'") == 1

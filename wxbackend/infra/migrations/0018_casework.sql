@@ -69,6 +69,8 @@ CREATE TABLE work_items (
 );
 CREATE INDEX work_items_org ON work_items USING gist (org_path);
 CREATE INDEX work_items_open ON work_items (module, org_id) WHERE status <> 'closed';
+CREATE INDEX work_items_overdue ON work_items (due_at) WHERE status = 'open';
+CREATE INDEX work_items_opened ON work_items (module, opened_at);
 CREATE INDEX work_items_submitter ON work_items (submitter_account_id)
     WHERE submitter_account_id IS NOT NULL;
 
@@ -106,7 +108,8 @@ CREATE TABLE work_tasks (
     acted_at        timestamptz,
     created_at      timestamptz NOT NULL
 );
-CREATE INDEX work_tasks_item ON work_tasks (item_id) WHERE status = 'open';
+CREATE INDEX work_tasks_item ON work_tasks (item_id);
+CREATE INDEX work_tasks_step ON work_tasks (step_id);
 CREATE INDEX work_tasks_role ON work_tasks (org_id, permission) WHERE status = 'open' AND cadre_id IS NULL;
 CREATE INDEX work_tasks_cadre ON work_tasks (cadre_id) WHERE status = 'open';
 
@@ -157,7 +160,8 @@ CREATE TABLE work_deadlines (
     created_at  timestamptz NOT NULL
 );
 CREATE INDEX work_deadlines_sweep ON work_deadlines (next_at) WHERE status = 'open' AND stage <> 'done';
-CREATE INDEX work_deadlines_item ON work_deadlines (item_id) WHERE status = 'open';
+CREATE INDEX work_deadlines_item ON work_deadlines (item_id);
+CREATE INDEX work_deadlines_step ON work_deadlines (step_id) WHERE status = 'open';
 CREATE INDEX work_deadlines_provisional ON work_deadlines (id) WHERE status = 'open' AND provisional;
 
 CREATE FUNCTION work_deadlines_fixed() RETURNS trigger LANGUAGE plpgsql AS $$

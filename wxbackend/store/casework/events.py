@@ -57,35 +57,35 @@ async def forget_account(conn: asyncpg.Connection, account_id: int) -> None:
 
 # --- the rates (definitions in docs/casework.md) -------------------------------------------
 RATES_SQL = """
-WITH candidates AS (
+WITH candidates AS MATERIALIZED (
     SELECT ref FROM work_events
     WHERE kind = 'due' AND due_at >= $1 AND due_at < $2 AND at <= $3
     UNION
     SELECT ref FROM work_events WHERE kind = 'closed' AND at >= $1 AND at < $2 AND at <= $3),
-due AS (
-    SELECT DISTINCT ON (e.ref) e.ref, e.module, e.org_path, e.due_at
-    FROM work_events e JOIN candidates c ON c.ref = e.ref
-    WHERE e.kind = 'due' AND e.at <= $3
-    ORDER BY e.ref, e.id DESC),
-finish AS (
-    SELECT DISTINCT ON (e.ref) e.ref, e.kind, e.at
-    FROM work_events e JOIN candidates c ON c.ref = e.ref
-    WHERE e.kind IN ('closed', 'reopened', 'cancelled') AND e.at <= $3
-    ORDER BY e.ref, e.id DESC),
 counted AS (
-    SELECT d.ref, d.module, d.org_path, d.due_at,
-           f.kind = 'closed' AS closed, f.kind = 'closed' AND f.at <= d.due_at AS on_time
-    FROM due d LEFT JOIN finish f ON f.ref = d.ref
-    WHERE d.org_path <@ $4::ltree AND ($5::text IS NULL OR d.module = $5)
-      AND f.kind IS DISTINCT FROM 'cancelled'   -- withdrawn: out of the count
-      -- due in the period (unless it was closed early, in a period before), or closed in the
-      -- period ahead of a limit that falls later: each item counts in one period only
-      AND ((d.due_at >= $1 AND d.due_at < $2 AND NOT coalesce(f.kind = 'closed' AND f.at < $1, false))
-           OR (f.kind = 'closed' AND f.at >= $1 AND f.at < $2 AND d.due_at >= $2)))
+    -- each candidate's latest time limit and latest closing (or reopening), by index (ref, id)
+    SELECT c.ref, d.module, d.org_path, d.due_at,
+           f.kind = 'closed' AS closed, f.kind = 'closed' AND f.at <= d.due_at AS on_time,
+           f.kind AS finish_kind, f.at AS finish_at
+    FROM candidates c
+    CROSS JOIN LATERAL (SELECT e.module, e.org_path, e.due_at FROM work_events e
+                        WHERE e.ref = c.ref AND e.kind = 'due' AND e.at <= $3
+                        ORDER BY e.id DESC LIMIT 1) d
+    LEFT JOIN LATERAL (SELECT e.kind, e.at FROM work_events e
+                       WHERE e.ref = c.ref AND e.kind IN ('closed', 'reopened', 'cancelled')
+                         AND e.at <= $3
+                       ORDER BY e.id DESC LIMIT 1) f ON true)
 SELECT {group} AS grp, module, count(*) AS counted,
        count(*) FILTER (WHERE closed) AS closed,
        count(*) FILTER (WHERE on_time) AS on_time
-FROM counted GROUP BY 1, 2"""
+FROM counted
+WHERE org_path <@ $4::ltree AND ($5::text IS NULL OR module = $5)
+  AND finish_kind IS DISTINCT FROM 'cancelled'   -- withdrawn: out of the count
+  -- due in the period (unless it was closed early, in a period before), or closed in the
+  -- period ahead of a limit that falls later: each item counts in one period only
+  AND ((due_at >= $1 AND due_at < $2 AND NOT coalesce(closed AND finish_at < $1, false))
+       OR (closed AND finish_at >= $1 AND finish_at < $2 AND due_at >= $2))
+GROUP BY 1, 2"""
 
 RATINGS_SQL = """
 SELECT {group} AS grp, module,
