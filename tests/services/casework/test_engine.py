@@ -295,7 +295,7 @@ async def test_routing_moves_the_item_within_the_subtree_and_its_history_stays(f
 
 
 async def test_a_signer_removed_before_acting_lets_the_step_settle(flow, cadres, db) -> None:
-    engine, ops, lists, start = flow
+    _engine, ops, lists, start = flow
     third = await make_cadre(db, cadres["desk"].org_id, "sunban", {"appeal.handle"})
     item = await start()
     task = await my_task(lists, cadres["desk"], item)
