@@ -70,5 +70,7 @@ async def test_an_appeal_filed_on_the_phone_is_accepted_and_answered_in_the_cons
     await phone.reload()
     await expect(detail).to_contain_text("已协调公司")
     await detail.get_by_role("button", name="满意", exact=True).click()
-    await expect(detail).to_contain_text("评价")
+    # Once rated, the buttons give way to the rating in the progress.
+    await expect(detail.get_by_role("button", name="满意", exact=True)).to_have_count(0)
+    await expect(detail.locator("ol.timeline")).to_contain_text("评价")
     assert await db.fetchval("SELECT rating FROM appeals") == "satisfied"
