@@ -258,7 +258,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       calendar=calendar, engine=engine, work=work, work_lists=work_lists,
                       deadlines=deadlines, rates=CompletionRates(pool, list(MODULES), now=now),
                       appeals=appeals,
-                      proposals=Proposals(pool, pii, engine, work, audit=trail, now=now),
+                      proposals=Proposals(pool, pii, engine, work, work_lists, audit=trail, now=now),
                       cadre_wechat=CadreWeChat(
                           pool, derived_key(index_key, b"cadre-wechat-bind-v1"), oa_appid=wx.appid,
                           h5_base=h5_base, ttl=settings.casework.bind_ttl, audit=trail, now=now))

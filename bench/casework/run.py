@@ -48,6 +48,7 @@ from bench._scripts import load_script  # noqa: E402
 oa = load_script(ROOT / "bench" / "oa_messages" / "run.py", "oa_run")
 
 from wxbackend.config import load_settings  # noqa: E402
+from wxbackend.infra.db import connect  # noqa: E402
 from wxbackend.infra.embedded import EmbeddedServers  # noqa: E402
 from wxbackend.infra.migrations import migrate  # noqa: E402
 from wxbackend.infra.pii import new_key  # noqa: E402
@@ -70,7 +71,7 @@ def pct(values: list[float], p: float) -> float:
 
 # --- loading ------------------------------------------------------------------------------------
 async def load(dsn: str, unions: int, closed: int, open_items: int) -> dict:
-    conn = await asyncpg.connect(dsn)
+    conn = await connect(dsn)
     started = time.perf_counter()
     try:
         await migrate(conn)
@@ -88,12 +89,12 @@ async def load(dsn: str, unions: int, closed: int, open_items: int) -> dict:
                       (c.path::text || '.' || m.id)::ltree
                FROM made m JOIN cities c ON c.n = m.g % 21""", unions)
         desk_union = await conn.fetchval("SELECT id FROM orgs WHERE code = 'BENCH-1'")
-        # One desk cadre per 100 unions (2,000), a fifth bound to WeChat; the benchmark's cadre
+        # One desk cadre per 50 unions (4,000), a fifth bound to WeChat; the benchmark's cadre
         # sits at BENCH-1, which will hold 1,000 open appeals.
         await conn.execute(
             """INSERT INTO cadres (username, display_name, org_id, role, duty, password_hash)
                SELECT 'desk' || o.id, '办理人' || o.id, o.id, 'cadre', 'business', 'unused'
-               FROM orgs o WHERE o.kind = 'grassroots' AND (o.id % 100 = 0 OR o.id = $1)""",
+               FROM orgs o WHERE o.kind = 'grassroots' AND (o.id % 50 = 0 OR o.id = $1)""",
             desk_union)
         await conn.execute(
             """INSERT INTO cadre_grants (cadre_id, permission) SELECT id, 'appeal.handle' FROM cadres""")
@@ -123,7 +124,7 @@ async def load(dsn: str, unions: int, closed: int, open_items: int) -> dict:
                FROM generate_series(1, $2) g
                JOIN LATERAL (SELECT timestamptz '2026-01-01 09:00+08' + (g % 300) * interval '1 day'
                              + (g % 480) * interval '1 minute' AS opened) x ON true
-               JOIN orgs o ON o.code = 'BENCH-' || (1 + (g * 7919) % $3)""", definition, closed, unions)
+               JOIN orgs o ON o.code = 'BENCH-' || (1 + (g::bigint * 7919) % $3)""", definition, closed, unions)
         await conn.execute(
             """INSERT INTO work_items (module, definition_id, org_id, org_path, title, status, version,
                    data, opened_at, due_at)
@@ -133,7 +134,7 @@ async def load(dsn: str, unions: int, closed: int, open_items: int) -> dict:
                JOIN LATERAL (SELECT timestamptz '2026-10-20 09:00+08'
                                     + (g % 55) * interval '1 day' AS opened) x ON true
                JOIN orgs o
-                 ON o.code = 'BENCH-' || CASE WHEN g <= 1000 THEN 1 ELSE 1 + (g * 7919) % $3 END""",
+                 ON o.code = 'BENCH-' || CASE WHEN g <= 1000 THEN 1 ELSE 1 + (g::bigint * 7919) % $3 END""",
             definition, open_items, unions)
         log(f"{closed + open_items:,} items in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
@@ -247,7 +248,7 @@ async def measure(settings, embedded: EmbeddedServers, reads: int) -> dict:
                 """SELECT t.id AS task_id, t.item_id, c.username FROM work_tasks t
                    JOIN cadres c ON c.org_id = t.org_id AND c.username LIKE 'desk%'
                    WHERE t.status = 'open' AND t.org_id <> (SELECT id FROM orgs WHERE code = 'BENCH-1')
-                   ORDER BY t.id LIMIT 1100""")
+                   ORDER BY t.id LIMIT 1000""")
             actors = {u: await actor(conn, u) for u in {r["username"] for r in rows}}
         picked = rows[:1000]
         t = time.perf_counter()

@@ -82,7 +82,9 @@
   async function openItem(id, module) {
     let item;
     try {
-      item = (await api("GET", module === "appeal" ? `/appeals/${id}` : `/work/items/${id}`)).item;
+      const path = module === "appeal" ? `/appeals/${id}` : module === "proposal" ? `/proposal-items/${id}`
+        : `/work/items/${id}`;
+      item = (await api("GET", path)).item;
     } catch (e) {
       report($("#work-error"), e);
       return;
@@ -96,6 +98,7 @@
       ...fact("办理时限", due(item.due_at, item.due_provisional)),
       ...(item.extension_pending ? fact("延期申请", `${item.extension_pending.days} 天：${item.extension_pending.reason}`) : []));
     renderAppeal(item.appeal);
+    if (item.proposal) renderProposal(item.proposal);
     $("#wi-steps").replaceChildren(...item.steps.map((s) => el("li", {},
       `${s.name}（${{ open: "办理中", passed: "已通过", rejected: "未通过", cancelled: "已取消" }[s.status]}）：`,
       s.tasks.map((t) => `${t.assignee}${t.acted_by ? `（${t.acted_by}${t.acted_for ? `代${t.acted_for}` : ""}）` : ""}`).join("、"))));
@@ -114,7 +117,11 @@
     show($("#wi-decline"), desk.includes("accept"));
     show($("#wi-send-reply"), desk.includes("handle") || desk.includes("review"));
     show($("#wi-revisit"), item.module === "appeal" && item.status === "closed");
-    $("#wi-desk-title").textContent = item.module === "appeal" ? "诉求受理台" : "提案答复（请在“提案办理”中办理）";
+    const answering = item.module === "proposal" && (desk.includes("reply") || desk.includes("reprocess"));
+    show($("#wi-class-row"), answering);
+    show($("#wi-proposal-reply"), answering);
+    $("#wi-desk-title").textContent = item.module === "appeal" ? "诉求受理台"
+      : answering ? "主办单位答复" : "立案审查请在“提案办理”中办理";
     setMessage($("#wi-error"), "");
     setMessage($("#wi-desk-error"), "");
     show($("#work-item"));
@@ -130,6 +137,21 @@
       el("p", {}, `工作单位：${appeal.employer || "—"}　联系方式：${appeal.contact || "—"}　手机：${appeal.phone || "—"}`),
       ...(appeal.reply ? [el("h4", {}, "答复"), el("p", { class: "story" }, appeal.reply)] : []),
       ...(appeal.rating_name ? [el("p", {}, `职工评价：${appeal.rating_name}`)] : []), ...files);
+  }
+
+  function renderProposal(p) {
+    $("#wi-appeal").replaceChildren(
+      el("h4", {}, `提案${p.number ? `（第${p.number}号）` : ""}：${p.title}`),
+      el("p", {}, `提案人：${p.proposer}　附议：${p.seconders.join("、") || "—"}`),
+      el("h4", {}, "案由"), el("p", { class: "story" }, p.reasons),
+      el("h4", {}, "建议措施"), el("p", { class: "story" }, p.measures),
+      ...(p.reply ? [el("h4", {}, `答复（${p.class} 类）`), el("p", { class: "story" }, p.reply)] : []));
+  }
+
+  function proposalReply() {
+    const item = state.item;
+    run(`/proposals/${item.proposal.id}/reply`, { task_id: myTask(), version: item.version,
+      class: $("#wi-class").value, reply: $("#wi-reply").value }, $("#wi-desk-error"));
   }
 
   async function download(path) {
@@ -414,6 +436,7 @@
     $("#wi-decline").addEventListener("click", () => deskDecision(false));
     $("#wi-send-reply").addEventListener("click", deskReply);
     $("#wi-revisit").addEventListener("click", deskRevisit);
+    $("#wi-proposal-reply").addEventListener("click", proposalReply);
     $("#rates-form").addEventListener("submit", loadRates);
     $("#ledger-export").addEventListener("click", exportLedger);
     $("#proxy-form").addEventListener("submit", addProxy);

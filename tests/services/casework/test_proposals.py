@@ -92,6 +92,9 @@ async def test_a_proposal_from_submission_to_a_rated_reply(rt, db, cadres, congr
     await rt.work.act(c["helper"], item, {"action": "pass", "task_id": assist["task_id"],
                                           "opinion": "同意增设座位，本单位可提供场地"})
     reply = await task_of(rt, c["lead"], item)
+    page = await rt.proposals.desk_view(c["lead"], item)   # the lead unit's page of it
+    assert page["proposal"]["number"] == 1 and page["desk_steps"] == ["reply"]
+    assert "pass" not in {a["action"] for a in page["actions"]}
     with pytest.raises(Forbidden):
         await rt.proposals.reply(c["helper"], proposal["id"], {"task_id": reply["task_id"], "class": "A",
                                                                "reply": "协办单位无权代替主办单位答复。"})

@@ -52,6 +52,13 @@ class ReportHandler(CommitteeHandler):
         self.finish(data)
 
 
+class ProposalItemHandler(CommitteeHandler):
+    route = "/admin/v1/proposal-items/{id}"
+
+    async def get(self, item_id: str) -> None:
+        self.write_json({"item": await self.proposals.desk_view(self.actor, int(item_id))})
+
+
 class FilingHandler(CommitteeHandler):
     route = "/admin/v1/proposals/{id}/filing"
 
@@ -68,8 +75,9 @@ class ProposalReplyHandler(CommitteeHandler):
 
 
 def committee_routes(cadres: CadreService, proposals: Proposals) -> list:
-    return route_table((SessionsHandler, SessionHandler, RosterHandler, ReportHandler, FilingHandler,
-                        ProposalReplyHandler), {"cadres": cadres, "proposals": proposals})
+    return route_table((SessionsHandler, SessionHandler, RosterHandler, ReportHandler,
+                        ProposalItemHandler, FilingHandler, ProposalReplyHandler),
+                       {"cadres": cadres, "proposals": proposals})
 
 
 # --- representatives ----------------------------------------------------------------------------

@@ -3,6 +3,8 @@ overdue board, proxies (委托), the completion rates and the process definition
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from wxbackend.handlers.admin import AdminHandler
 from wxbackend.handlers.base import route_table
 from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
@@ -11,6 +13,7 @@ from wxbackend.services.casework.binding import CadreWeChat
 from wxbackend.services.casework.operations import Operations
 from wxbackend.services.casework.rates import CompletionRates
 from wxbackend.services.casework.worklists import WorkLists
+from wxbackend.services.errors import InvalidInput
 from wxbackend.services.identity.accounts import AccountService
 from wxbackend.services.identity.wechat_login import WeChatLogin
 
@@ -96,8 +99,16 @@ class RatesHandler(WorkHandler):
     route = "/admin/v1/work/rates"
 
     async def get(self) -> None:
+        as_of = self.optional("as_of")
+        try:
+            moment = datetime.fromisoformat(as_of) if as_of else None
+        except ValueError:
+            moment = None
+        if as_of and (moment is None or moment.tzinfo is None):
+            raise InvalidInput("as_of 应为带时区的时间，如 2027-04-01T00:00:00+08:00", code="invalid_period")
         self.write_json({"rates": await self.rates.rates(
-            self.actor, self.get_query_argument("period", ""), module=self.optional("module"))})
+            self.actor, self.get_query_argument("period", ""), module=self.optional("module"),
+            as_of=moment)})
 
 
 class ProcessHandler(WorkHandler):

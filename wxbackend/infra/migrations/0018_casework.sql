@@ -195,10 +195,11 @@ CREATE TABLE work_events (
     opinion     text CHECK (length(opinion) <= 2000),
     detail      jsonb NOT NULL DEFAULT '{}'
 );
-CREATE INDEX work_events_ref ON work_events (ref, id);
+-- The rates read an item's latest time limit and closing from this index alone.
+CREATE INDEX work_events_ref ON work_events (ref, kind, id) INCLUDE (at, due_at, module, org_path);
 CREATE INDEX work_events_item ON work_events (item_id, id) WHERE item_id IS NOT NULL;
-CREATE INDEX work_events_kind_at ON work_events (kind, at);
-CREATE INDEX work_events_due ON work_events (due_at) WHERE kind = 'due';
+CREATE INDEX work_events_kind_at ON work_events (kind, at) INCLUDE (ref, module, org_path);
+CREATE INDEX work_events_due ON work_events (due_at) INCLUDE (ref, at) WHERE kind = 'due';
 
 CREATE FUNCTION work_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -217,3 +218,40 @@ BEGIN
 END $$;
 CREATE TRIGGER work_events_no_change BEFORE UPDATE OR DELETE ON work_events
     FOR EACH ROW EXECUTE FUNCTION work_events_append_only();
+
+-- Each item's latest time limit and latest closing (or reopening, or withdrawal), kept from the
+-- events as they are appended: the rates for today read this, not millions of events. The
+-- events stay the record; the rates "as they stood" at a past moment are read from them.
+CREATE TABLE work_item_facts (
+    ref          text PRIMARY KEY,
+    module       text NOT NULL,
+    org_path     ltree NOT NULL,
+    due_at       timestamptz,
+    due_event    bigint,
+    finish_kind  text,
+    finish_at    timestamptz,
+    finish_event bigint
+);
+CREATE INDEX work_item_facts_due ON work_item_facts (due_at);
+CREATE INDEX work_item_facts_closed ON work_item_facts (finish_at) WHERE finish_kind = 'closed';
+
+CREATE FUNCTION work_events_to_facts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.kind = 'due' THEN
+        INSERT INTO work_item_facts (ref, module, org_path, due_at, due_event)
+        VALUES (NEW.ref, NEW.module, NEW.org_path, NEW.due_at, NEW.id)
+        ON CONFLICT (ref) DO UPDATE SET module = EXCLUDED.module, org_path = EXCLUDED.org_path,
+               due_at = EXCLUDED.due_at, due_event = EXCLUDED.due_event
+        WHERE work_item_facts.due_event IS NULL OR work_item_facts.due_event < EXCLUDED.due_event;
+    ELSE
+        INSERT INTO work_item_facts (ref, module, org_path, finish_kind, finish_at, finish_event)
+        VALUES (NEW.ref, NEW.module, NEW.org_path, NEW.kind, NEW.at, NEW.id)
+        ON CONFLICT (ref) DO UPDATE SET finish_kind = EXCLUDED.finish_kind,
+               finish_at = EXCLUDED.finish_at, finish_event = EXCLUDED.finish_event
+        WHERE work_item_facts.finish_event IS NULL OR work_item_facts.finish_event < EXCLUDED.finish_event;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER work_events_facts AFTER INSERT ON work_events
+    FOR EACH ROW WHEN (NEW.kind IN ('due', 'closed', 'reopened', 'cancelled'))
+    EXECUTE FUNCTION work_events_to_facts();

@@ -26,6 +26,7 @@ from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.engine import Engine, Step, clean_opinion
 from wxbackend.services.casework.modules import Module
 from wxbackend.services.casework.operations import Operations
+from wxbackend.services.casework.worklists import WorkLists
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wxbackend.services.identity.accounts import PHONE_COLUMN
@@ -85,8 +86,9 @@ def _moment(value: object, what: str) -> datetime:
 
 
 class Proposals:
-    def __init__(self, pool: asyncpg.Pool, pii: PersonalData, engine: Engine, ops: Operations, *,
-                 audit: AuditTrail, now: Clock = china_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, pii: PersonalData, engine: Engine, ops: Operations,
+                 lists: WorkLists, *, audit: AuditTrail, now: Clock = china_now) -> None:
+        self._lists = lists
         self._pool = pool
         self._pii = pii
         self._engine = engine
@@ -308,6 +310,16 @@ class Proposals:
                 await store.set_status(conn, proposal_id, "closed")
             await self._engine.save(conn, step)
         return await self.worker_view(account_id, proposal_id)
+
+    async def desk_view(self, actor: Actor, item_id: int) -> dict:
+        """The item page of a proposal, with the proposal itself, for the committee and units."""
+        view = await self._lists.item(actor, item_id)
+        if view["module"] != MODULE_CODE:
+            raise NotFound("提案不存在", code="proposal_not_found")
+        async with self._pool.acquire() as conn:
+            row = await store.by_item(conn, item_id)
+        view["proposal"] = self._proposal_view(row)
+        return view
 
     # --- the committee and the units --------------------------------------------------------------
     async def file(self, actor: Actor, proposal_id: int, body: dict) -> dict:

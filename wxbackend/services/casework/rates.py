@@ -5,8 +5,10 @@ any past period, for a union's subtree and each union below it. Definitions: doc
 included, falls in it) plus items closed in the period before a limit that falls later (closed
 early). 按时办结率 counts, on the same denominator, the items closed by their limit. 满意率 =
 (满意 + 基本满意) ÷ ratings given in the period; 回访率 = call-backs ÷ closings in the period.
-``as_of`` fixes what was known: a report for March run in May reads only events up to
-``as_of`` (default: now), so it can be reproduced exactly.
+``as_of`` fixes what was known: a report for March run in May with ``as_of`` reads only events
+up to that moment, so it can be reproduced exactly. Without it the figures are as things stand
+now, read from each item's latest facts (``work_item_facts``, kept by a trigger as events are
+appended) rather than from the events; a property test holds the two to the same answers.
 """
 
 from __future__ import annotations
@@ -65,12 +67,12 @@ class CompletionRates:
         if module is not None and module not in self._modules:
             raise InvalidInput("未知的业务模块", code="invalid_filter")
         start, end = period_bounds(period)
-        as_of = as_of or self._now()
         return await self.compute(actor.org_path, start, end, as_of, module=module,
                                   by_union=by_union) | {"period": period}
 
-    async def compute(self, subtree: str, start: datetime, end: datetime, as_of: datetime, *,
+    async def compute(self, subtree: str, start: datetime, end: datetime, as_of: datetime | None, *,
                       module: str | None = None, by_union: bool = True) -> dict:
+        """``as_of`` None: as things stand now; a moment: exactly as they stood then."""
         depth = subtree.count(".") + 1 if by_union else None
         async with self._pool.acquire() as conn:
             # One pass, grouped by the union below the subtree's root; the total is their sum
@@ -88,7 +90,8 @@ class CompletionRates:
         for row in child_ratings:
             if row["grp"]:
                 unions.setdefault(row["grp"], {"counted": [], "ratings": []})["ratings"].append(row)
-        return {"from": start.isoformat(), "to": end.isoformat(), "as_of": as_of.isoformat(),
+        return {"from": start.isoformat(), "to": end.isoformat(),
+                "as_of": (as_of or self._now()).isoformat(),
                 "total": total,
                 "unions": sorted(
                     ({"org_id": int(grp.rsplit(".", 1)[-1]),

@@ -22,10 +22,17 @@ async def append(conn: asyncpg.Connection, *, ref: str, item_id: int | None, mod
 
 
 async def append_many(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    """Rows of (ref, item_id, module, org_path, kind, at, task_id, due_at, detail)."""
-    await conn.executemany(
+    """Rows of (ref, item_id, module, org_path, kind, at, task_id, due_at, detail), in one
+    statement (the deadline sweep writes thousands at a time)."""
+    if not rows:
+        return
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    await conn.execute(
         """INSERT INTO work_events (ref, item_id, module, org_path, kind, at, task_id, due_at, detail)
-           VALUES ($1, $2, $3, $4::ltree, $5, $6, $7, $8, $9)""", rows)
+           SELECT r, i, m, p::ltree, k, a, t, d, x
+           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                       $6::timestamptz[], $7::bigint[], $8::timestamptz[], $9::jsonb[])
+                AS e(r, i, m, p, k, a, t, d, x)""", *columns)
 
 
 async def timeline(conn: asyncpg.Connection, item_id: int) -> list[asyncpg.Record]:
@@ -87,6 +94,24 @@ WHERE org_path <@ $4::ltree AND ($5::text IS NULL OR module = $5)
        OR (closed AND finish_at >= $1 AND finish_at < $2 AND due_at >= $2))
 GROUP BY 1, 2"""
 
+# The same count from each item's latest facts (kept by a trigger as events are appended): the
+# rates as they stand now, without reading the events. The two branches are disjoint.
+RATES_NOW_SQL = """
+WITH counted AS (
+    SELECT org_path, module, due_at, finish_kind, finish_at FROM work_item_facts
+    WHERE due_at >= $1 AND due_at < $2
+      AND NOT coalesce(finish_kind = 'closed' AND finish_at < $1, false)
+    UNION ALL
+    SELECT org_path, module, due_at, finish_kind, finish_at FROM work_item_facts
+    WHERE finish_kind = 'closed' AND finish_at >= $1 AND finish_at < $2 AND due_at >= $2)
+SELECT {group} AS grp, module, count(*) AS counted,
+       count(*) FILTER (WHERE finish_kind = 'closed') AS closed,
+       count(*) FILTER (WHERE finish_kind = 'closed' AND finish_at <= due_at) AS on_time
+FROM counted
+WHERE org_path <@ $3::ltree AND ($4::text IS NULL OR module = $4)
+  AND finish_kind IS DISTINCT FROM 'cancelled'
+GROUP BY 1, 2"""
+
 RATINGS_SQL = """
 SELECT {group} AS grp, module,
        count(*) FILTER (WHERE kind = 'rated') AS rated,
@@ -106,10 +131,15 @@ def _group(depth: int | None) -> str:
         f"CASE WHEN nlevel(org_path) > {int(depth)} THEN subpath(org_path, 0, {int(depth) + 1})::text END"
 
 
-async def rates(conn: asyncpg.Connection, start: datetime, end: datetime, as_of: datetime,
+async def rates(conn: asyncpg.Connection, start: datetime, end: datetime, as_of: datetime | None,
                 subtree: str, module: str | None, child_depth: int | None) -> tuple[list, list]:
+    """The counts and ratings of a period; ``as_of`` None: as things stand now (from the facts),
+    else as they stood at that moment (from the events alone)."""
     group = _group(child_depth)
-    counted = await conn.fetch(RATES_SQL.format(group=group),
-                               start, end, as_of, subtree, module)
+    if as_of is None:
+        counted = await conn.fetch(RATES_NOW_SQL.format(group=group), start, end, subtree, module)
+        as_of = end   # every rating of the period counts
+    else:
+        counted = await conn.fetch(RATES_SQL.format(group=group), start, end, as_of, subtree, module)
     ratings = await conn.fetch(RATINGS_SQL.format(group=group), start, end, as_of, subtree, module)
     return counted, ratings

@@ -94,6 +94,12 @@ async def proposal(conn: asyncpg.Connection, proposal_id: int, *,
             WHERE p.id = $1""", proposal_id)  # noqa: S608
 
 
+async def by_item(conn: asyncpg.Connection, item_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""SELECT {_PROPOSAL} FROM proposals p LEFT JOIN work_items i ON i.id = p.item_id
+            WHERE p.item_id = $1""", item_id)  # noqa: S608
+
+
 async def proposals_of(conn: asyncpg.Connection, session_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""SELECT {_PROPOSAL} FROM proposals p LEFT JOIN work_items i ON i.id = p.item_id
