@@ -41,7 +41,8 @@ INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 AUDIT_KEY = "YXVkaXQta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 
 _TABLES = ("proposal_seconders", "proposals", "congress_representatives", "congress_sessions",
-           "work_item_facts", "work_events", "work_deadlines", "work_reads", "work_proxies", "work_tasks", "work_steps",
+           "work_item_facts", "work_events", "work_deadlines", "work_reads", "work_proxies",
+           "work_tasks", "work_steps",
            "appeal_files", "appeals", "work_items", "process_definitions", "cadre_wechat",
            "wechat_inbound", "wechat_followers", "keyword_rules", "outbox",
            "registered_user_targets", "orgs", "account_conflicts", "account_identities", "accounts",

@@ -124,7 +124,8 @@ async def load(dsn: str, unions: int, closed: int, open_items: int) -> dict:
                FROM generate_series(1, $2) g
                JOIN LATERAL (SELECT timestamptz '2026-01-01 09:00+08' + (g % 300) * interval '1 day'
                              + (g % 480) * interval '1 minute' AS opened) x ON true
-               JOIN orgs o ON o.code = 'BENCH-' || (1 + (g::bigint * 7919) % $3)""", definition, closed, unions)
+               JOIN orgs o ON o.code = 'BENCH-' || (1 + (g::bigint * 7919) % $3)""",
+            definition, closed, unions)
         await conn.execute(
             """INSERT INTO work_items (module, definition_id, org_id, org_path, title, status, version,
                    data, opened_at, due_at)
