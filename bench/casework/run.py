@@ -54,6 +54,7 @@ from wxbackend.infra.migrations import migrate  # noqa: E402
 from wxbackend.infra.pii import new_key  # noqa: E402
 from wxbackend.runtime import open_runtime  # noqa: E402
 from wxbackend.services.cadres.permissions import Actor  # noqa: E402
+from wxbackend.services.casework.rates import period_bounds  # noqa: E402
 from wxbackend.services.clock import CHINA  # noqa: E402
 from wxbackend.services.errors import Conflict  # noqa: E402
 from wxbackend.services.seed import seed  # noqa: E402
@@ -291,6 +292,13 @@ async def measure(settings, embedded: EmbeddedServers, reads: int) -> dict:
                            "completion_rate": rates["total"]["all"]["completion_rate"],
                            "cities": len(rates["unions"])}
         log(f"rates: {max(times):.2f} s worst of {len(times)}")
+        # The same month exactly as it stood at its end, recounted from the events alone.
+        start, end = period_bounds("2026-06")
+        t = time.perf_counter()
+        then = await rt.rates.compute(province.org_path, start, end, end)
+        report["rates"]["as_of_s"] = time.perf_counter() - t
+        report["rates"]["as_of_due"] = then["total"]["all"]["due"]
+        log(f"rates as of the month's end, from events: {report['rates']['as_of_s']:.2f} s")
     return report
 
 
@@ -338,7 +346,8 @@ def render_section(report: dict) -> str:
         f"| 我的待办 of a cadre with {td['tasks']:,} open tasks, {td['reads']} reads | p50 "
         f"{td['p50_ms']:.1f} ms, **p99 {td['p99_ms']:.1f} ms**, max {td['max_ms']:.1f} ms | < 100 ms "
         f"({verdict(td['p99_ms'] < 100)}) |",
-        f"| overdue sweep, every open item's two deadlines due at once | {sw['advanced']:,} deadlines "
+        f"| overdue sweep, every open item's deadlines due by then ({sw['deadlines']:,} of "
+        f"{ld['deadlines']:,} rows) | {sw['advanced']:,} deadlines "
         f"in **{sw['seconds']:.1f} s**; {sw['escalated_events']:,} escalations, {sw['reminders']:,} "
         f"reminders queued | < 30 s ({verdict(sw['seconds'] < 30)}) |",
         f"| 1,000 acceptances of distinct appeals at once | {cc['distinct_ok']:,} of {cc['distinct']:,} "
@@ -348,14 +357,20 @@ def render_section(report: dict) -> str:
         f"{cc['same_told_moved']} told it moved on, in {cc['same_seconds']:.2f} s | one winner |",
         f"| a month's rates for the whole province, by city | **{rt['worst_s']:.2f} s** worst of "
         f"{rt['runs']} (best {rt['best_s']:.2f} s); {rt['due']:,} items due, {rt['closed']:,} closed, "
-        f"{rt['cities']} cities | < 2 s ({verdict(rt['worst_s'] < 2)}) |", "",
+        f"{rt['cities']} cities | < 2 s ({verdict(rt['worst_s'] < 2)}) |",
+        f"| the same month as it stood at its end, recounted from the events | {rt['as_of_s']:.2f} s, "
+        f"{rt['as_of_due']:,} items due | (a reproduction, not the daily report) |", "",
         "The sweep advances 1,000 deadlines per statement (`UPDATE … RETURNING` with the stage left "
         "and reached) and finds a batch's recipients in one query; the reminders go to the outbox "
         "in one insert per batch. A completion is one transaction under the item's row lock, "
         "audited; the audit trail's chain is the point every completion passes one at a time, "
-        "which is what bounds the rate of distinct completions. The rates read only the events: "
-        "the items whose time limit falls in the month or that closed in it, then each one's "
-        "latest limit and closing.", ""])
+        "which is what bounds the rate of distinct completions. The rates as things stand read "
+        "`work_item_facts` (each item's latest time limit and closing, kept by a trigger as the "
+        "events are appended): two index ranges, the month's due items and its closings. A "
+        "past moment (`as_of`) is recounted from the events alone, each candidate's latest limit "
+        "and closing read from the covering index on (ref, kind, id). Reminders go only to the "
+        "cadres bound to WeChat (a fifth of one desk per 50 unions here); the rest see the "
+        "console.", ""])
 
 
 def write_docs(section: str) -> None:

@@ -4,7 +4,7 @@
   "use strict";
 
   const { $, show, el, setMessage } = window.dom;
-  const { api, report, notify, formatTime, saveBlob, registerView, chinaTime } = window.adminConsole;
+  const { api, report, notify, formatTime, can, saveBlob, registerView, chinaTime } = window.adminConsole;
   const ACTION_FIELDS = { transfer: "to", delegate: "to", add_signer: "to", circulate: "to", copy: "to",
                           return: "node", request_extension: "days", route: "org" };
   const PROPOSAL_STATUS = { seconding: "征集附议", lapsed: "附议不足", reviewing: "立案审查", filed: "承办中",
@@ -450,7 +450,26 @@
     $("#rates-period").value = now.toISOString().slice(0, 7);
   }
 
+  /** After sign-in: overdue work for those who handle it; missing holiday years for the office. */
+  async function announce() {
+    try {
+      if (can("appeal.handle") || can("proposal.handle")) {
+        const { counts } = await api("GET", "/work/todo?limit=1");
+        if (counts.overdue) notify(`您有 ${counts.overdue} 件待办已逾期，请到“事项办理”尽快办理。`, "info");
+      }
+      if (can("org.manage")) {
+        const year = new Date(Date.now() + 8 * 3600 * 1000).getUTCFullYear();
+        const { missing_years: missing } = await api("GET", `/calendar/${year}`);
+        if (missing.length) {
+          notify(`尚未导入 ${missing.join("、")} 年的放假安排：跨入这些年份的办理时限按周末计算（暂定）。` +
+                 "国务院办公厅发布通知后请及时导入。", "info");
+        }
+      }
+    } catch (e) { /* a convenience: the views show the same */ }
+  }
+
   registerView("work", { perm: "appeal.handle proposal.handle", load: loadView });
+  window.adminConsole.onEnter(announce);
   registerView("proposals", { perm: "proposal.handle", load: loadSessions });
   document.addEventListener("DOMContentLoaded", () => { if ($("#view-work")) bind(); });
 })();
