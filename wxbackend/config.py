@@ -245,6 +245,10 @@ class CaseworkSettings:
     quiet_start: int = 22              # reminders due in these China hours wait until quiet_end
     quiet_end: int = 8
     urge_every_hours: float = 4        # 催办 of one item at most this often
+    # Appeal categories workers choose from (12351's five by default); those that ask for no
+    # decision may be filed anonymously.
+    appeal_categories: tuple[str, ...] = ("咨询", "服务帮扶", "信访投诉", "法律援助", "意见建议")
+    anonymous_categories: tuple[str, ...] = ("意见建议",)
     bind_ttl: int = 600                # the console's WeChat binding code lasts this long
 
 

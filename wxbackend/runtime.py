@@ -219,7 +219,9 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         work_lists = WorkLists(pool, engine, pii, audit=trail, now=now)
         deadlines = DeadlineSweep(pool, engine, calendar, now=now)
         calendar.on_import.append(deadlines.recompute_provisional)
-        appeals = Appeals(pool, pii, engine, work, work_lists, media, audit=trail, now=now)
+        appeals = Appeals(pool, pii, engine, work, work_lists, media,
+                          categories=settings.casework.appeal_categories,
+                          anonymous=settings.casework.anonymous_categories, audit=trail, now=now)
         accounts.export_parts["appeals"] = appeals.export
         accounts.cancel_parts.append(appeals.forget)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,

@@ -264,3 +264,19 @@ async def test_the_ledger_is_masked_watermarked_and_audited(rt, db, cadres, work
     empty, _ = await rt.work_lists.ledger_xlsx(cadres["dazhou"], "appeal", "2026-03")
     assert "法律援助" not in " ".join(str(c) for row in load_workbook(io.BytesIO(empty)).active.iter_rows(
         values_only=True) for c in row if c is not None)
+
+
+async def test_the_categories_come_from_the_settings(rt, db, cadres, worker) -> None:
+    from wxbackend.services.casework.appeals import Appeals
+
+    custom = Appeals(rt.pool, rt.pii, rt.engine, rt.work, rt.work_lists, rt.media,
+                     categories=("劳动争议", "困难帮扶", "意见建议"), anonymous=("意见建议",),
+                     audit=rt.audit, now=rt.clock)
+    with pytest.raises(InvalidInput) as caught:
+        await custom.submit(worker, {"category": "法律援助", "org_id": cadres["desk"].org_id,
+                                     "description": STORY})
+    assert "劳动争议、困难帮扶、意见建议" in caught.value.message
+    filed = await custom.submit(worker, {"category": "劳动争议", "org_id": cadres["desk"].org_id,
+                                         "description": STORY})
+    assert filed["category"] == "劳动争议"
+    rt.engine.listeners["appeal"] = rt.appeals._on_event   # the runtime's desk tells the workers

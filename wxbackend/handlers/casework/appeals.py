@@ -12,7 +12,7 @@ from wxbackend.handlers.admin import AdminHandler
 from wxbackend.handlers.base import route_table
 from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
 from wxbackend.services.cadres.cadres import CadreService
-from wxbackend.services.casework.appeals import CATEGORIES, Appeals
+from wxbackend.services.casework.appeals import Appeals
 from wxbackend.services.channels import attachments, images
 from wxbackend.services.errors import InvalidInput, TooLarge
 from wxbackend.services.identity.accounts import AccountService
@@ -46,7 +46,7 @@ class AppealsHandler(AppealHandler):
     async def get(self) -> None:
         mine = await self.appeals.mine(self.account_id)
         self.write_json(mine | {"categories": [{"name": name, "anonymous": anonymous}
-                                               for name, anonymous in CATEGORIES.items()]})
+                                               for name, anonymous in self.appeals.categories.items()]})
 
     async def post(self) -> None:
         self.write_json({"appeal": await self.appeals.submit(self.account_id, self.json_body())}, 201)

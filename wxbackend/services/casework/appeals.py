@@ -41,8 +41,6 @@ from wxbackend.store.casework import items as item_store
 
 MODULE_CODE = "appeal"
 PERMISSION = "appeal.handle"
-# category -> may it be anonymous (a suggestion asks for no decision)
-CATEGORIES = {"咨询": False, "服务帮扶": False, "信访投诉": False, "法律援助": False, "意见建议": True}
 RATINGS = {"satisfied": "满意", "basically": "基本满意", "dissatisfied": "不满意"}
 MAX_DESCRIPTION = 2000
 MIN_DESCRIPTION = 10
@@ -93,8 +91,10 @@ def _text(value: object, what: str, *, low: int = 0, high: int = 200, required: 
 
 class Appeals:
     def __init__(self, pool: asyncpg.Pool, pii: PersonalData, engine: Engine, ops: Operations,
-                 lists: WorkLists, media: MediaLibrary, *, audit: AuditTrail,
-                 now: Clock = china_now) -> None:
+                 lists: WorkLists, media: MediaLibrary, *, categories: tuple[str, ...],
+                 anonymous: tuple[str, ...], audit: AuditTrail, now: Clock = china_now) -> None:
+        # category -> may it be filed anonymously (it asks for no decision)
+        self.categories = {name: name in anonymous for name in categories}
         self._pool = pool
         self._pii = pii
         self._engine = engine
@@ -168,10 +168,10 @@ class Appeals:
         if not isinstance(body, dict):
             raise InvalidInput("请求格式有误", code="appeal_invalid")
         category = body.get("category")
-        if not isinstance(category, str) or category not in CATEGORIES:
-            raise InvalidInput(f"诉求类别应为：{'、'.join(CATEGORIES)}", code="appeal_category")
+        if not isinstance(category, str) or category not in self.categories:
+            raise InvalidInput(f"诉求类别应为：{'、'.join(self.categories)}", code="appeal_category")
         anonymous = body.get("anonymous", False) is True
-        if anonymous and not CATEGORIES[category]:
+        if anonymous and not self.categories[category]:
             raise InvalidInput("只有意见建议可以匿名；需要答复处理的诉求请实名提交",
                                code="anonymous_not_allowed")
         org_id = row_id(body.get("org_id"))
