@@ -29,7 +29,7 @@
     loadProxies();
     loadBinding();
     if (!state.colleagues.length) {
-      try { state.colleagues = (await api("GET", "/work/colleagues")).cadres; } catch (e) { /* 不影响待办 */ }
+      try { state.colleagues = (await api("GET", "/casework/colleagues")).cadres; } catch (e) { /* 不影响待办 */ }
       const options = state.colleagues.map((c) =>
         el("option", { value: String(c.id) }, `${c.name}（${c.org_name}${c.department ? "·" + c.department : ""}）`));
       $("#px-cadre").replaceChildren(...options.map((o) => o.cloneNode(true)));
@@ -44,7 +44,7 @@
     }
     let data;
     try {
-      data = await api("GET", `/work/todo?${params}`);
+      data = await api("GET", `/casework/todo?${params}`);
       setMessage($("#work-error"), "");
     } catch (e) {
       report($("#work-error"), e);
@@ -66,7 +66,7 @@
 
   async function loadOverdue() {
     try {
-      const { items } = await api("GET", "/work/overdue");
+      const { items } = await api("GET", "/casework/overdue");
       $("#overdue-table tbody").replaceChildren(...items.map((i) => el("tr", { class: "overdue" },
         el("td", {}, i.title), el("td", {}, i.module_name), el("td", {}, i.org_name),
         el("td", {}, due(i.due_at, i.provisional, "overdue")), el("td", {}, i.steps || "—"),
@@ -83,7 +83,7 @@
     let item;
     try {
       const path = module === "appeal" ? `/appeals/${id}` : module === "proposal" ? `/proposal-items/${id}`
-        : `/work/items/${id}`;
+        : `/casework/items/${id}`;
       item = (await api("GET", path)).item;
     } catch (e) {
       report($("#work-error"), e);
@@ -186,7 +186,7 @@
     if (field === "node") body.node = $("#wi-node").value;
     if (field === "days") body.days = parseInt($("#wi-days").value || "0", 10);
     if (field === "org") body.org_id = parseInt($("#wi-org").value || "0", 10);
-    await run(`/work/items/${item.id}/actions`, body, $("#wi-error"));
+    await run(`/casework/items/${item.id}/actions`, body, $("#wi-error"));
   }
 
   async function run(path, body, errorBox) {
@@ -227,7 +227,7 @@
     if (event) event.preventDefault();
     const period = $("#rates-period").value.trim();
     try {
-      const { rates } = await api("GET", `/work/rates?period=${encodeURIComponent(period)}`);
+      const { rates } = await api("GET", `/casework/rates?period=${encodeURIComponent(period)}`);
       const row = (name, f) => el("tr", {}, el("td", {}, name), el("td", {}, String(f.due)), el("td", {}, String(f.closed)),
         el("td", {}, percent(f.completion_rate)), el("td", {}, percent(f.on_time_rate)),
         el("td", {}, percent(f.satisfaction_rate)), el("td", {}, percent(f.revisit_rate)));
@@ -242,7 +242,7 @@
   async function exportLedger() {
     const query = new URLSearchParams({ module: $("#ledger-module").value, period: $("#rates-period").value.trim() });
     try {
-      const file = await api("GET", `/work/ledger.xlsx?${query}`, null, true);
+      const file = await api("GET", `/casework/ledger.xlsx?${query}`, null, true);
       saveBlob(file.blob, file.filename);
       setMessage($("#rates-error"), "");
     } catch (e) {
@@ -253,7 +253,7 @@
   // --- 委托 -----------------------------------------------------------------------------------------
   async function loadProxies() {
     try {
-      const { proxies } = await api("GET", "/work/proxies");
+      const { proxies } = await api("GET", "/casework/proxies");
       $("#proxies-table tbody").replaceChildren(...proxies.map((p) => el("tr", {},
         el("td", {}, p.cadre), el("td", {}, p.proxy), el("td", {}, formatTime(p.starts_at)),
         el("td", {}, formatTime(p.ends_at)),
@@ -266,7 +266,7 @@
   async function addProxy(event) {
     event.preventDefault();
     try {
-      await api("POST", "/work/proxies", { proxy_id: parseInt($("#px-cadre").value, 10),
+      await api("POST", "/casework/proxies", { proxy_id: parseInt($("#px-cadre").value, 10),
         starts_at: chinaTime($("#px-from").value), ends_at: chinaTime($("#px-to").value) });
       notify("委托已生效。", "ok");
       setMessage($("#proxy-error"), "");
@@ -278,7 +278,7 @@
 
   async function revokeProxy(id) {
     try {
-      await api("DELETE", `/work/proxies/${id}`);
+      await api("DELETE", `/casework/proxies/${id}`);
       loadProxies();
     } catch (e) {
       report($("#proxy-error"), e);
@@ -454,7 +454,7 @@
   async function announce() {
     try {
       if (can("appeal.handle") || can("proposal.handle")) {
-        const { counts } = await api("GET", "/work/todo?limit=1");
+        const { counts } = await api("GET", "/casework/todo?limit=1");
         if (counts.overdue) notify(`您有 ${counts.overdue} 件待办已逾期，请到“事项办理”尽快办理。`, "info");
       }
       if (can("org.manage")) {

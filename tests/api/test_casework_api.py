@@ -82,7 +82,7 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
         assert filed.status_code == 201 and appeal["status_name"] == "待受理"
         item = appeal["id"]
 
-        todo = admin.check("/admin/v1/work/todo", "get", await desk.get(f"{server}/admin/v1/work/todo"))
+        todo = admin.check("/admin/v1/casework/todo", "get", await desk.get(f"{server}/admin/v1/casework/todo"))
         [task] = todo["tasks"]
         assert task["item_id"] == item and task["step"] == "登记受理" and todo["counts"]["total"] == 1
         page = admin.check("/admin/v1/appeals/{item_id}", "get",
@@ -102,8 +102,8 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
         loser = next(r for r in answers if r.status_code == 409)
         assert loser.json()["error"]["code"] == "item_moved"
 
-        listed = await desk.get(f"{server}/admin/v1/work/todo", params={"module": "appeal"})
-        [handle] = admin.check("/admin/v1/work/todo", "get", listed)["tasks"]
+        listed = await desk.get(f"{server}/admin/v1/casework/todo", params={"module": "appeal"})
+        [handle] = admin.check("/admin/v1/casework/todo", "get", listed)["tasks"]
         short = await desk.post(f"{server}/admin/v1/appeals/{item}/reply",
                                 json={"task_id": handle["task_id"], "reply": "已办"})
         assert admin.check("/admin/v1/appeals/{item_id}/reply", "post", short)["error"]["code"] \
@@ -120,15 +120,15 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
         mine = mp.check("/mp/v1/appeals/{item_id}", "get", await phone.get(f"{server}/mp/v1/appeals/{item}"))
         assert mine["appeal"]["reply"].startswith("已协调")
 
-        timeline = admin.check("/admin/v1/work/items/{item_id}", "get",
-                               await desk.get(f"{server}/admin/v1/work/items/{item}"))["item"]["timeline"]
+        timeline = admin.check("/admin/v1/casework/items/{item_id}", "get",
+                               await desk.get(f"{server}/admin/v1/casework/items/{item}"))["item"]["timeline"]
         assert [e["name"] for e in timeline][-4:] == ["答复", "通过", "办结", "评价"]
         period = f"{rt.clock():%Y}"
-        rates = admin.check("/admin/v1/work/rates", "get",
-                            await desk.get(f"{server}/admin/v1/work/rates", params={"period": period}))
+        rates = admin.check("/admin/v1/casework/rates", "get",
+                            await desk.get(f"{server}/admin/v1/casework/rates", params={"period": period}))
         assert rates["rates"]["total"]["all"]["satisfaction_rate"] == 1.0
-        bad = await desk.get(f"{server}/admin/v1/work/rates", params={"period": "2027-13"})
-        assert admin.check("/admin/v1/work/rates", "get", bad)["error"]["code"] == "invalid_period"
+        bad = await desk.get(f"{server}/admin/v1/casework/rates", params={"period": "2027-13"})
+        assert admin.check("/admin/v1/casework/rates", "get", bad)["error"]["code"] == "invalid_period"
     finally:
         await phone.aclose()
 
@@ -144,11 +144,11 @@ async def test_another_workers_appeal_and_a_cadre_elsewhere_see_nothing(server, 
         peek = await clients[1].get(f"{server}/mp/v1/appeals/{item}")
         assert mp.check("/mp/v1/appeals/{item_id}", "get", peek)["error"]["code"] == "appeal_not_found"
         # Filed with Dazhou: the Chengdu desk can neither list nor open it.
-        assert (await desks[0].get(f"{server}/admin/v1/work/todo")).json()["tasks"] == []
+        assert (await desks[0].get(f"{server}/admin/v1/casework/todo")).json()["tasks"] == []
         page = await desks[0].get(f"{server}/admin/v1/appeals/{item}")
         assert admin.check("/admin/v1/appeals/{item_id}", "get", page)["error"]["code"] == "item_not_found"
-        act = await desks[0].post(f"{server}/admin/v1/work/items/{item}/actions", json={"action": "urge"})
-        assert admin.check("/admin/v1/work/items/{item_id}/actions", "post", act).get("error")
+        act = await desks[0].post(f"{server}/admin/v1/casework/items/{item}/actions", json={"action": "urge"})
+        assert admin.check("/admin/v1/casework/items/{item_id}/actions", "post", act).get("error")
         assert act.status_code == 403
     finally:
         for client in clients:

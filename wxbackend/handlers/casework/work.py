@@ -1,4 +1,4 @@
-"""``/admin/v1/work/*``: 我的待办 across modules, an item's page and the operations on it, the
+"""``/admin/v1/casework/*``: 我的待办 across modules, an item's page and the operations on it, the
 overdue board, proxies (委托), the completion rates and the process definitions."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class WorkHandler(AdminHandler):
 
 
 class TodoHandler(WorkHandler):
-    route = "/admin/v1/work/todo"
+    route = "/admin/v1/casework/todo"
 
     async def get(self) -> None:
         self.write_json(await self.lists.todo(
@@ -41,35 +41,35 @@ class TodoHandler(WorkHandler):
 
 
 class OverdueHandler(WorkHandler):
-    route = "/admin/v1/work/overdue"
+    route = "/admin/v1/casework/overdue"
 
     async def get(self) -> None:
         self.write_json(await self.lists.overdue(self.actor, module=self.optional("module")))
 
 
 class ItemHandler(WorkHandler):
-    route = "/admin/v1/work/items/{id}"
+    route = "/admin/v1/casework/items/{id}"
 
     async def get(self, item_id: str) -> None:
         self.write_json({"item": await self.lists.item(self.actor, int(item_id))})
 
 
 class ActionHandler(WorkHandler):
-    route = "/admin/v1/work/items/{id}/actions"
+    route = "/admin/v1/casework/items/{id}/actions"
 
     async def post(self, item_id: str) -> None:
         self.write_json({"result": await self.work.act(self.actor, int(item_id), self.json_body())})
 
 
 class ColleaguesHandler(WorkHandler):
-    route = "/admin/v1/work/colleagues"
+    route = "/admin/v1/casework/colleagues"
 
     async def get(self) -> None:
         self.write_json(await self.lists.colleagues(self.actor))
 
 
 class LedgerHandler(WorkHandler):
-    route = "/admin/v1/work/ledger.xlsx"
+    route = "/admin/v1/casework/ledger.xlsx"
 
     async def get(self) -> None:
         data, filename = await self.lists.ledger_xlsx(self.actor, self.get_query_argument("module", ""),
@@ -79,7 +79,7 @@ class LedgerHandler(WorkHandler):
 
 
 class ProxiesHandler(WorkHandler):
-    route = "/admin/v1/work/proxies"
+    route = "/admin/v1/casework/proxies"
 
     async def get(self) -> None:
         self.write_json(await self.lists.proxies(self.actor))
@@ -89,14 +89,14 @@ class ProxiesHandler(WorkHandler):
 
 
 class ProxyHandler(WorkHandler):
-    route = "/admin/v1/work/proxies/{id}"
+    route = "/admin/v1/casework/proxies/{id}"
 
     async def delete(self, proxy_id: str) -> None:
         self.write_json(await self.lists.revoke_proxy(self.actor, int(proxy_id)))
 
 
 class RatesHandler(WorkHandler):
-    route = "/admin/v1/work/rates"
+    route = "/admin/v1/casework/rates"
 
     async def get(self) -> None:
         as_of = self.optional("as_of")
@@ -112,7 +112,7 @@ class RatesHandler(WorkHandler):
 
 
 class ProcessHandler(WorkHandler):
-    route = "/admin/v1/work/processes/{module}"
+    route = "/admin/v1/casework/processes/{module}"
 
     async def get(self, module: str) -> None:
         self.write_json({"process": await self.lists.definitions(self.actor, module)})
@@ -128,7 +128,7 @@ def routes(cadres: CadreService, work: Operations, lists: WorkLists, rates: Comp
                          ProxiesHandler,
                          ProxyHandler, RatesHandler),
                         {"cadres": cadres, "work": work, "lists": lists, "rates": rates})
-    return [*table, (r"/admin/v1/work/processes/([a-z_]{1,32})", ProcessHandler,
+    return [*table, (r"/admin/v1/casework/processes/([a-z_]{1,32})", ProcessHandler,
                      {"cadres": cadres, "work": work, "lists": lists, "rates": rates})]
 
 

@@ -69,7 +69,7 @@ class Reminders:
             due = row["due_at"]
             payload = {
                 "touser": row["oa_openid"], "template_id": template,
-                "url": f"{self._console}#/work/items/{row['item_id']}",
+                "url": f"{self._console}#work",   # the console opens on 我的待办
                 "data": template_fields.data({
                     "thing1": row["title"], "thing2": row["step_name"] or "事项办理",
                     "time3": due.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if due else "无时限",
