@@ -33,7 +33,6 @@ import datetime as dt
 import json
 import os
 import random
-import re
 import shlex
 import shutil
 import subprocess
@@ -480,12 +479,7 @@ def render_section(report: dict) -> str:
 
 
 def write_docs(section: str) -> None:
-    text = oa.DOCS.read_text(encoding="utf-8") if oa.DOCS.exists() else oa.DOCS_HEADER
-    pattern = re.compile(r"^## Articles \(bench/articles\)\n.*?(?=^## |\Z)", re.M | re.S)
-    block = section.rstrip("\n") + "\n\n"
-    text = pattern.sub(lambda _m: block, text, count=1) if pattern.search(text) \
-        else text.rstrip("\n") + "\n\n" + block
-    oa.DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    oa.write_section("## Articles (bench/articles)", section)
 
 
 def main() -> int:

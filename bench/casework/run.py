@@ -28,7 +28,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -374,12 +373,7 @@ def render_section(report: dict) -> str:
 
 
 def write_docs(section: str) -> None:
-    text = oa.DOCS.read_text(encoding="utf-8") if oa.DOCS.exists() else oa.DOCS_HEADER
-    pattern = re.compile(r"^## Casework \(bench/casework\)\n.*?(?=^## |\Z)", re.M | re.S)
-    block = section.rstrip("\n") + "\n\n"
-    text = pattern.sub(lambda _m: block, text, count=1) if pattern.search(text) \
-        else text.rstrip("\n") + "\n\n" + block
-    oa.DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    oa.write_section("## Casework (bench/casework)", section)
 
 
 def main() -> int:

@@ -287,13 +287,7 @@ def render_section(report: dict) -> str:
 
 
 def write_docs(section: str) -> None:
-    import re
-    text = oa.DOCS.read_text(encoding="utf-8") if oa.DOCS.exists() else oa.DOCS_HEADER
-    pattern = re.compile(r"^## Cadre sign-in flood \(bench/login_flood\)\n.*?(?=^## |\Z)", re.M | re.S)
-    block = section.rstrip("\n") + "\n\n"
-    text = pattern.sub(lambda _m: block, text, count=1) if pattern.search(text) \
-        else text.rstrip("\n") + "\n\n" + block
-    oa.DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    oa.write_section("## Cadre sign-in flood (bench/login_flood)", section)
 
 
 def main() -> int:

@@ -1075,16 +1075,20 @@ def render_section(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
+def write_section(heading: str, section: str) -> None:
+    """Put ``section`` into docs/benchmarks.md in place of the one under ``heading`` (or at the
+    end): every benchmark script writes its own section this way."""
     text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else DOCS_HEADER
-    pattern = re.compile(r"^## OA messages \(bench/oa_messages\)\n.*?(?=^## |\Z)", re.M | re.S)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.M | re.S)
     block = section.rstrip("\n") + "\n\n"
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
+    text = pattern.sub(lambda _m: block, text, count=1) if pattern.search(text) \
+        else text.rstrip("\n") + "\n\n" + block
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def write_docs(section: str) -> None:
+    write_section("## OA messages (bench/oa_messages)", section)
 
 
 def print_report(report: dict) -> None:

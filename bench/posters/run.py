@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import re
 import resource
 import shlex
 import statistics
@@ -98,12 +97,7 @@ def render(result: dict, machine: dict, commit: str, command: str) -> str:
 
 
 def write_docs(section: str) -> None:
-    text = oa.DOCS.read_text(encoding="utf-8") if oa.DOCS.exists() else oa.DOCS_HEADER
-    pattern = re.compile(r"^## Posters \(bench/posters\)\n.*?(?=^## |\Z)", re.M | re.S)
-    block = section.rstrip("\n") + "\n\n"
-    text = pattern.sub(lambda _m: block, text, count=1) if pattern.search(text) \
-        else text.rstrip("\n") + "\n\n" + block
-    oa.DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    oa.write_section("## Posters (bench/posters)", section)
 
 
 def main() -> int:

@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -186,12 +185,7 @@ def render_section(report: dict) -> str:
 
 
 def write_docs(section: str) -> None:
-    text = oa.DOCS.read_text(encoding="utf-8") if oa.DOCS.exists() else oa.DOCS_HEADER
-    pattern = re.compile(r"^## Votes \(bench/votes\)\n.*?(?=^## |\Z)", re.M | re.S)
-    block = section.rstrip("\n") + "\n\n"
-    text = pattern.sub(lambda _m: block, text, count=1) if pattern.search(text) \
-        else text.rstrip("\n") + "\n\n" + block
-    oa.DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    oa.write_section("## Votes (bench/votes)", section)
 
 
 def main() -> int:
