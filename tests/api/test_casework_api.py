@@ -82,7 +82,8 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
         assert filed.status_code == 201 and appeal["status_name"] == "待受理"
         item = appeal["id"]
 
-        todo = admin.check("/admin/v1/casework/todo", "get", await desk.get(f"{server}/admin/v1/casework/todo"))
+        todo = admin.check("/admin/v1/casework/todo", "get",
+                           await desk.get(f"{server}/admin/v1/casework/todo"))
         [task] = todo["tasks"]
         assert task["item_id"] == item and task["step"] == "登记受理" and todo["counts"]["total"] == 1
         page = admin.check("/admin/v1/appeals/{item_id}", "get",

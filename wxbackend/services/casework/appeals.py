@@ -27,7 +27,7 @@ import asyncpg
 from wxbackend.infra.pii import PersonalData, mask_phone
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
-from wxbackend.services.casework.engine import Engine, Step, clean_opinion
+from wxbackend.services.casework.engine import Engine, Step, clean_opinion, clean_text
 from wxbackend.services.casework.modules import Module
 from wxbackend.services.casework.operations import Operations
 from wxbackend.services.casework.worklists import EVENT_NAMES, STATUS_NAMES, WorkLists
@@ -79,14 +79,9 @@ OUTCOME_NAMES = {"replied": "已答复", "declined": "不予受理", "reviewed":
                  "withdrawn": "已撤销"}
 
 
-def _text(value: object, what: str, *, low: int = 0, high: int = 200, required: bool = True) -> str | None:
-    if value is None or value == "":
-        if required:
-            raise InvalidInput(f"请填写{what}", code="appeal_invalid")
-        return None
-    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
-        raise InvalidInput(f"{what}应为 {low} 至 {high} 个字", code="appeal_invalid")
-    return value.strip()
+def _text(value: object, what: str, *, low: int = 0, high: int = 200,
+          required: bool = True) -> str | None:
+    return clean_text(value, what, low=low, high=high, code="appeal_invalid", required=required)
 
 
 class Appeals:
@@ -110,6 +105,11 @@ class Appeals:
 
     def _open(self, blob: bytes | None, column: str) -> str | None:
         return self._pii.decrypt(blob, f"appeals.{column}") if blob else None
+
+    def _written(self, row: asyncpg.Record) -> dict:
+        """What the worker wrote and what they were answered, opened."""
+        return {column: self._open(row[f"{column}_enc"], column)
+                for column in ("description", "employer", "contact", "reply", "review_reply")}
 
     # --- files --------------------------------------------------------------------------------
     async def upload(self, account_id: int, data: bytes, filename: str, kind: str) -> dict:
@@ -248,14 +248,9 @@ class Appeals:
                 raise NotFound("诉求不存在", code="appeal_not_found")
             events = await store.worker_events(conn, item_id, sorted(WORKER_EVENTS))
             files = await store.files_of(conn, item_id)
-        return {**self._worker_summary(row),
-                "description": self._open(row["description_enc"], "description"),
-                "employer": self._open(row["employer_enc"], "employer"),
-                "contact": self._open(row["contact_enc"], "contact"),
+        return {**self._worker_summary(row), **self._written(row),
                 "anonymous": row["anonymous"],
-                "reply": self._open(row["reply_enc"], "reply"),
                 "replied_at": row["replied_at"].isoformat() if row["replied_at"] else None,
-                "review_reply": self._open(row["review_reply_enc"], "review_reply"),
                 "files": [{"id": f["id"], "kind": f["kind"], "filename": f["filename"]} for f in files],
                 "progress": [{"kind": e["kind"], "name": EVENT_NAMES.get(e["kind"], e["kind"]),
                               "at": e["at"].isoformat(), "note": self._worker_note(e)}
@@ -335,13 +330,8 @@ class Appeals:
             files = await store.files_of(conn, item_id)
         phone = self._open(row["phone_enc"], "phone")
         view["appeal"] = {
-            "category": row["category"], "anonymous": row["anonymous"],
-            "description": self._open(row["description_enc"], "description"),
-            "employer": self._open(row["employer_enc"], "employer"),
-            "contact": self._open(row["contact_enc"], "contact"),
+            "category": row["category"], "anonymous": row["anonymous"], **self._written(row),
             "phone": phone, "phone_masked": mask_phone(phone),
-            "reply": self._open(row["reply_enc"], "reply"),
-            "review_reply": self._open(row["review_reply_enc"], "review_reply"),
             "rating": row["rating"], "rating_name": RATINGS.get(row["rating"]),
             "revisited_at": row["revisited_at"].isoformat() if row["revisited_at"] else None,
             "revisit_note": self._open(row["revisit_note_enc"], "revisit_note"),
@@ -358,11 +348,9 @@ class Appeals:
         opinion = clean_opinion(body.get("opinion"), required=not accept)
 
         async def operation(conn: asyncpg.Connection, step: Step) -> dict:
-            task = await self._ops.open_task(conn, step, body.get("task_id"))
-            node = await self._node_of(conn, step, task["step_id"])
-            if node != "accept":
-                raise Conflict("该诉求不在受理环节", code="not_at_step")
-            await self._ops.my_task(conn, step, actor, task["id"])   # theirs, before anything is said
+            # Anything refused below (not theirs, moved on) rolls back what was written here.
+            task = await self._ops.task_at(conn, step, body.get("task_id"), {"accept"},
+                                           "该诉求不在受理环节")
             if accept:
                 await store.accepted(conn, item_id, step.now)
             await self._engine.event(conn, step, "accepted" if accept else "declined", opinion=opinion)
@@ -377,14 +365,11 @@ class Appeals:
         text = _text(body.get("reply"), "答复内容", low=10, high=5000)
 
         async def operation(conn: asyncpg.Connection, step: Step) -> dict:
-            task = await self._ops.open_task(conn, step, body.get("task_id"))
-            node = await self._node_of(conn, step, task["step_id"])
-            if node not in {"handle", "review"}:
-                raise Conflict("该诉求尚未受理，不能答复", code="not_at_step")
-            column = "reply" if node == "handle" else "review_reply"
-            await self._ops.my_task(conn, step, actor, task["id"])
+            task = await self._ops.task_at(conn, step, body.get("task_id"), {"handle", "review"},
+                                           "该诉求尚未受理，不能答复")
+            column = "reply" if task["node"] == "handle" else "review_reply"
             await store.replied(conn, item_id, column, self._seal(text, column), step.now)
-            await self._engine.event(conn, step, "replied", detail={"review": node == "review"})
+            await self._engine.event(conn, step, "replied", detail={"review": task["node"] == "review"})
             await self._ops.complete(conn, step, actor, task["id"], "pass",
                                      clean_opinion(body.get("opinion")))
             return {}
@@ -397,7 +382,7 @@ class Appeals:
         note = _text(body.get("note"), "回访情况", low=2, high=1000)
 
         async def operation(conn: asyncpg.Connection, step: Step) -> dict:
-            self._ops._handler(actor, step)
+            self._ops.require_handler(actor, step)
             if step.item["status"] != "closed":
                 raise Conflict("办结后才能回访", code="not_closed")
             await store.revisited(conn, item_id, self._seal(note, "revisit_note"), step.now)
@@ -406,11 +391,6 @@ class Appeals:
 
         return await self._engine.run(actor, item_id, body.get("version"), operation,
                                       action="appeal.revisit", module=MODULE_CODE)
-
-    @staticmethod
-    async def _node_of(conn: asyncpg.Connection, step: Step, step_id: int) -> str:
-        return next(s["node"] for s in await item_store.steps_of(conn, step.item["id"])
-                    if s["id"] == step_id)
 
     # --- telling the worker ---------------------------------------------------------------------
     async def _on_event(self, conn: asyncpg.Connection, step: Step, kind: str, detail: dict) -> None:
@@ -432,13 +412,7 @@ class Appeals:
         """Every appeal the account filed, with its text and reply (PIPL art. 45)."""
         out = []
         for row in await store.of_account(conn, account_id):
-            full = await store.get(conn, row["item_id"])
-            out.append({**self._worker_summary(row),
-                        "description": self._open(full["description_enc"], "description"),
-                        "employer": self._open(full["employer_enc"], "employer"),
-                        "contact": self._open(full["contact_enc"], "contact"),
-                        "reply": self._open(full["reply_enc"], "reply"),
-                        "review_reply": self._open(full["review_reply_enc"], "review_reply"),
+            out.append({**self._worker_summary(row), **self._written(row),
                         "files": [f["filename"] for f in await store.files_of(conn, row["item_id"])]})
         return out
 

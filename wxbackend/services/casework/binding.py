@@ -13,7 +13,9 @@ from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import Clock, china_now, unix_time
 from wxbackend.services.errors import Conflict, NotFound
 from wxbackend.services.signed_tokens import TokenKind, issue, read
+from wxbackend.store.casework import items as item_store
 from wxbackend.store.casework import reminders as store
+from wxbackend.store.identity import accounts as account_store
 
 BIND = TokenKind(domain=b"cadre-wechat-bind\x00",
                  invalid=("绑定码无效，请在工作台重新生成", "bind_code_invalid"),
@@ -47,14 +49,10 @@ class CadreWeChat:
         """From the H5 page: the account signed in there gives the openid."""
         cadre_id, _ = read(self._key, BIND, token, unix_time(self._now), self._ttl)
         async with self._pool.acquire() as conn, conn.transaction():
-            openid = await conn.fetchval(
-                """SELECT subject FROM account_identities
-                   WHERE account_id = $1 AND kind = 'oa_openid' AND issuer = $2""", account_id, self._appid)
+            openid = await account_store.oa_openid(conn, account_id, self._appid)
             if openid is None:
                 raise Conflict("请在微信中关注公众号后打开此页面", code="no_official_account")
-            cadre = await conn.fetchrow(
-                "SELECT id, username, display_name, org_id FROM cadres WHERE id = $1 AND status = 'active'",
-                cadre_id)
+            cadre = await item_store.active_cadre(conn, cadre_id)
             if cadre is None:
                 raise NotFound("干部账号不存在或已停用", code="cadre_not_found")
             await store.bind(conn, cadre_id, openid, self._now())

@@ -250,6 +250,3 @@ class Graph:
             else:
                 pending.extend(successors(node))
         return result
-
-    def task_nodes(self) -> list[dict]:
-        return [n for n in self.nodes.values() if n["type"] == "task"]

@@ -16,8 +16,8 @@ the subtree). Each is an event with who, when, for whom and the opinion (意见)
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import asyncpg
@@ -67,6 +67,19 @@ def due_moment(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), CHINA)
 
 
+def holder(task: Mapping, identities: list) -> Mapping | None:
+    """Of a cadre's identities (themself first, then those they stand in for: 委托), the one
+    that holds ``task``: named on it, or of its union, permission and department."""
+    for ident in identities:
+        if task["cadre_id"] is not None:
+            if task["cadre_id"] == ident["id"]:
+                return ident
+        elif (task["org_id"] == ident["org_id"] and task["permission"] in ident["permissions"]
+              and (task["department"] is None or task["department"] == ident["department"])):
+            return ident
+    return None
+
+
 @dataclass
 class Limit:
     starts_on: date
@@ -95,8 +108,6 @@ class Step:
     now: datetime
     actor_id: int | None = None
     account_id: int | None = None
-    new_tasks: list[int] = field(default_factory=list)
-    closed: bool = False
 
     @property
     def ref(self) -> str:
@@ -118,6 +129,15 @@ class Engine:
         # module -> called with (conn, step, kind, detail) for events a module answers itself
         # (a petition tells its worker that it was accepted, extended or replied to)
         self.listeners: dict[str, Listener] = {}
+        self._graphs: dict[int, Graph] = {}
+
+    async def _graph(self, conn: asyncpg.Connection, definition_id: int) -> Graph:
+        """A definition's graph: published definitions never change, so each is read once."""
+        graph = self._graphs.get(definition_id)
+        if graph is None:
+            graph = self._graphs[definition_id] = Graph(
+                (await definition_store.by_id(conn, definition_id))["graph"])
+        return graph
 
     def module(self, code: str) -> Module:
         return self.modules[code]
@@ -154,13 +174,11 @@ class Engine:
         item_id = await store.insert_item(
             conn, module=module_code, definition_id=definition["id"], org_id=org_id, title=title,
             data=data, submitter_account_id=submitter_account_id,
-            submitter_cadre_id=submitter_cadre_id, channel=channel, now=self._now())
-        if notice_grants:
-            await conn.execute("UPDATE work_items SET notice_grants = $2 WHERE id = $1",
-                               item_id, notice_grants)
-        step = Step(dict(await store.lock_item(conn, item_id)), Graph(definition["graph"]), module,
-                    calendar, self._now(), actor_id=submitter_cadre_id,
-                    account_id=submitter_account_id)
+            submitter_cadre_id=submitter_cadre_id, channel=channel,
+            notice_grants=notice_grants or [], now=self._now())
+        step = Step(dict(await store.lock_item(conn, item_id)),
+                    await self._graph(conn, definition["id"]), module, calendar, self._now(),
+                    actor_id=submitter_cadre_id, account_id=submitter_account_id)
         await self.event(conn, step, "opened", opinion=opinion)
         start = step.graph.start
         if start.get("item_deadline"):
@@ -178,8 +196,7 @@ class Engine:
             raise NotFound("事项不存在", code="item_not_found")
         if version is not None and row["version"] != version:
             raise Conflict(MOVED_ON, code="item_moved")
-        definition = await definition_store.by_id(conn, row["definition_id"])
-        return Step(dict(row), Graph(definition["graph"]), self.modules[row["module"]],
+        return Step(dict(row), await self._graph(conn, row["definition_id"]), self.modules[row["module"]],
                     await self._calendar.calendar(conn), self._now(), actor_id=actor_id,
                     account_id=account_id)
 
@@ -212,10 +229,9 @@ class Engine:
         step_id = await store.insert_step(conn, step.item["id"], {**node, "sign": sign}, opened_by,
                                           step.now)
         ids = await store.insert_tasks(conn, step_id, step.item["id"], tasks, step.now)
-        step.new_tasks.extend(ids)
         if node.get("deadline"):
             limit = compute_limit(step.calendar, step.now.astimezone(CHINA).date(), node["deadline"])
-            await self._insert_deadline(conn, step, limit, step_id=step_id, reason="set")
+            await self.insert_deadline(conn, step, limit, step_id=step_id, reason="set")
         if node.get("item_deadline"):
             await self.set_item_deadline(conn, step, node["item_deadline"])
         await self.reminders.tasks(conn, ids, "new", f"work:{step_id}:new")
@@ -253,7 +269,6 @@ class Engine:
         open_deadlines = await deadline_store.open_of_item(conn, item["id"])
         await deadline_store.set_status(conn, [d["id"] for d in open_deadlines], "met")
         item.update(status="closed", outcome=outcome, closed_at=step.now)
-        step.closed = True
         on_time = item["due_at"] is None or step.now <= item["due_at"]
         await self.event(conn, step, "cancelled" if cancelled else "closed",
                          detail={"outcome": outcome, "on_time": on_time})
@@ -272,7 +287,7 @@ class Engine:
         return await self.open_step(conn, step, step.graph[node_id], opened_by=None)
 
     # --- deadlines ------------------------------------------------------------------------
-    async def _insert_deadline(self, conn: asyncpg.Connection, step: Step, limit: Limit, *,
+    async def insert_deadline(self, conn: asyncpg.Connection, step: Step, limit: Limit, *,
                                step_id: int | None, reason: str,
                                supersedes: int | None = None) -> int:
         deadline_id = await deadline_store.insert(
@@ -299,7 +314,7 @@ class Engine:
                    if d["step_id"] is None]
         await deadline_store.set_status(conn, [d["id"] for d in current], "superseded")
         limit = compute_limit(step.calendar, start or step.now.astimezone(CHINA).date(), rule)
-        await self._insert_deadline(conn, step, limit, step_id=None, reason=reason,
+        await self.insert_deadline(conn, step, limit, step_id=None, reason=reason,
                                     supersedes=current[-1]["id"] if current else None)
 
     async def extend_item_deadline(self, conn: asyncpg.Connection, step: Step, days: int) -> None:
@@ -315,7 +330,7 @@ class Engine:
         # The extension counts from the end of the current limit; it is a new row, never an edit.
         limit.starts_on, limit.count = last["starts_on"], last["count"] + days
         await deadline_store.set_status(conn, [last["id"]], "superseded")
-        await self._insert_deadline(conn, step, limit, step_id=None, reason="extended",
+        await self.insert_deadline(conn, step, limit, step_id=None, reason="extended",
                                     supersedes=last["id"])
 
     # --- the step transaction for cadres --------------------------------------------------------
@@ -343,15 +358,22 @@ class Engine:
                         now: datetime) -> int | None:
         """Whom the actor acts for on ``task``: None for themself, a cadre's id when acting as
         their proxy (委托); Forbidden when the task is not theirs to act on."""
-        for ident in await store.identities(conn, actor.id, now):
-            if task["cadre_id"] is not None:
-                mine = task["cadre_id"] == ident["id"]
-            else:
-                mine = (task["org_id"] == ident["org_id"] and task["permission"] in ident["permissions"]
-                        and (task["department"] is None or task["department"] == ident["department"]))
-            if mine:
-                return None if ident["own"] else ident["id"]
-        raise Forbidden("该待办不属于您（或您代理的同志）", code="not_assignee")
+        ident = holder(task, await store.identities(conn, actor.id, now))
+        if ident is None:
+            raise Forbidden("该待办不属于您（或您代理的同志）", code="not_assignee")
+        return None if ident["own"] else ident["id"]
+
+
+def clean_text(value: object, what: str, *, low: int, high: int, code: str,
+               required: bool = True) -> str | None:
+    """A text field of a desk's form, stripped; None when optional and empty."""
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"请填写{what}", code=code)
+        return None
+    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
+        raise InvalidInput(f"{what}应为 {low} 至 {high} 个字", code=code)
+    return value.strip()
 
 
 def clean_opinion(value: object, *, required: bool = False) -> str | None:

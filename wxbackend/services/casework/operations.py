@@ -16,6 +16,7 @@ from wxbackend.services.casework.engine import (
     Limit,
     Step,
     clean_opinion,
+    holder,
     step_result,
 )
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
@@ -49,6 +50,14 @@ class Operations:
             raise NotFound("待办不存在", code="task_not_found")
         if task["status"] != "open":
             raise Conflict(MOVED_ON, code="item_moved")
+        return task
+
+    async def task_at(self, conn: asyncpg.Connection, step: Step, task_id: object, nodes: set[str],
+                      refusal: str) -> asyncpg.Record:
+        """An open task of one of ``nodes`` (a desk's own steps); Conflict ``refusal`` if not."""
+        task = await self.open_task(conn, step, task_id)
+        if task["node"] not in nodes:
+            raise Conflict(refusal, code="not_at_step")
         return task
 
     async def my_task(self, conn: asyncpg.Connection, step: Step, actor: Actor,
@@ -116,7 +125,7 @@ class Operations:
                                code="target_lacks_permission")
         return target
 
-    def _handler(self, actor: Actor, step: Step) -> None:
+    def require_handler(self, actor: Actor, step: Step) -> None:
         """A cadre of the item's union or above who handles the module."""
         actor.require(step.module.permission)
         actor.require_within(step.item["org_path"])
@@ -135,9 +144,7 @@ class Operations:
 
     async def _not_a_desk_step(self, conn: asyncpg.Connection, step: Step, task_id: object) -> None:
         task = await self.open_task(conn, step, task_id)
-        node = next(s["node"] for s in await store.steps_of(conn, step.item["id"])
-                    if s["id"] == task["step_id"])
-        if node in step.module.desk_nodes:
+        if task["node"] in step.module.desk_nodes:
             raise Conflict(f"该环节请在{step.module.name}的办理页面中办理", code="desk_step")
 
     async def _pass(self, conn, step, actor, body) -> dict:
@@ -233,8 +240,7 @@ class Operations:
                      if t["step_id"] == task["step_id"] and t["status"] == "open"]
         if any(t["cadre_id"] == target["id"] for t in same_step):
             raise Conflict(f"{target['display_name']} 已是本环节的签署人", code="already_signer")
-        await conn.execute("UPDATE work_steps SET sign = 'all' WHERE id = $1 AND sign = 'single'",
-                           task["step_id"])
+        await store.require_all_signers(conn, task["step_id"])
         ids = await store.insert_tasks(conn, task["step_id"], step.item["id"],
                                        [{"role": "cadre", "cadre_id": target["id"]}], step.now)
         await self.engine.event(conn, step, "signer_added", task_id=ids[0], acted_for=acted_for,
@@ -257,7 +263,7 @@ class Operations:
         return {}
 
     async def _urge(self, conn, step, actor, body) -> dict:
-        self._handler(actor, step)
+        self.require_handler(actor, step)
         if step.item["status"] != "open":
             raise Conflict("只能催办办理中的事项", code="not_open")
         last = await event_store.last_of(conn, step.item["id"], "urged")
@@ -293,20 +299,14 @@ class Operations:
         tasks = await store.tasks_of(conn, step.item["id"])
         if any(actor.id in (t["cadre_id"], t["acted_by"], t["delegated_by"]) for t in tasks):
             return True
-        for t in tasks:
-            if t["status"] == "open":
-                try:
-                    await self.engine.acting_as(conn, actor, t, step.now)
-                    return True
-                except Forbidden:
-                    continue
-        return False
+        identities = await store.identities(conn, actor.id, step.now)
+        return any(t["status"] == "open" and holder(t, identities) is not None for t in tasks)
 
     async def _suspend(self, conn, step, actor, body) -> dict:
         if step.item["status"] != "open":
             raise Conflict("只能中止办理中的事项", code="not_open")
         if not await self._involved(conn, step, actor):
-            self._handler(actor, step)
+            self.require_handler(actor, step)
         opinion = clean_opinion(body.get("opinion"), required=True)
         paused = await deadline_store.open_of_item(conn, step.item["id"])
         await deadline_store.set_status(conn, [d["id"] for d in paused], "superseded")
@@ -319,7 +319,7 @@ class Operations:
         if step.item["status"] != "suspended":
             raise Conflict("事项未中止", code="not_suspended")
         if not await self._involved(conn, step, actor):
-            self._handler(actor, step)
+            self.require_handler(actor, step)
         gap = step.now - step.item["suspended_at"]
         paused = set(step.item["state"].pop("paused", []))
         for old in await deadline_store.all_of_item(conn, step.item["id"]):
@@ -328,7 +328,7 @@ class Operations:
             # The time spent suspended does not count: the same limit, moved by the gap.
             limit = Limit(old["starts_on"], old["count"], old["unit"], old["due_at"] + gap,
                           old["warn_at"] + gap, old["escalate_at"] + gap, old["provisional"])
-            await self.engine._insert_deadline(conn, step, limit, step_id=old["step_id"],
+            await self.engine.insert_deadline(conn, step, limit, step_id=old["step_id"],
                                                reason="resumed", supersedes=old["id"])
         step.item.update(status="open", suspended_at=None)
         await self.engine.event(conn, step, "resumed", opinion=clean_opinion(body.get("opinion")),
@@ -382,7 +382,7 @@ class Operations:
         return {}
 
     async def _route(self, conn, step, actor, body) -> dict:
-        self._handler(actor, step)
+        self.require_handler(actor, step)
         if step.item["status"] == "closed":
             raise Conflict("事项已办结，不能转送", code="item_closed")
         org_id = row_id(body.get("org_id"))

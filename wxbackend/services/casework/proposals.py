@@ -23,7 +23,7 @@ from wxbackend.infra.pii import PersonalData, normalise_phone
 from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
-from wxbackend.services.casework.engine import Engine, Step, clean_opinion
+from wxbackend.services.casework.engine import Engine, Step, clean_opinion, clean_text
 from wxbackend.services.casework.modules import Module
 from wxbackend.services.casework.operations import Operations
 from wxbackend.services.casework.worklists import WorkLists
@@ -70,9 +70,7 @@ PROPOSAL = Module(code=MODULE_CODE, name="提案办理", permission=PERMISSION, 
 
 
 def _text(value: object, what: str, low: int, high: int) -> str:
-    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
-        raise InvalidInput(f"{what}应为 {low} 至 {high} 个字", code="proposal_invalid")
-    return value.strip()
+    return clean_text(value, what, low=low, high=high, code="proposal_invalid")
 
 
 def _moment(value: object, what: str) -> datetime:
@@ -394,12 +392,8 @@ class Proposals:
             raise NotFound("提案不存在", code="proposal_not_found")
 
         async def operation(conn: asyncpg.Connection, step: Step) -> dict:
-            task = await self._ops.open_task(conn, step, body.get("task_id"))
-            node = next(s["node"] for s in await item_store.steps_of(conn, step.item["id"])
-                        if s["id"] == task["step_id"])
-            if node not in {"reply", "reprocess"}:
-                raise Conflict("尚未到主办单位答复的环节", code="not_at_step")
-            await self._ops.my_task(conn, step, actor, task["id"])
+            task = await self._ops.task_at(conn, step, body.get("task_id"), {"reply", "reprocess"},
+                                           "尚未到主办单位答复的环节")
             await store.replied(conn, proposal_id, cls, text, step.now)
             await self._engine.event(conn, step, "replied", detail={"class": cls})
             await self._ops.complete(conn, step, actor, task["id"], "pass",

@@ -23,6 +23,7 @@ from wxbackend.services.casework.modules import Module
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import Forbidden, InvalidInput
 from wxbackend.store.casework import events as store
+from wxbackend.store.casework import items as item_store
 
 _PERIOD = re.compile(r"^(\d{4})(?:-(?:(\d{2})|Q([1-4])))?$")
 
@@ -80,8 +81,7 @@ class CompletionRates:
             child_counted, child_ratings = await store.rates(conn, start, end, as_of, subtree, module,
                                                              depth)
             ids = {int(r["grp"].rsplit(".", 1)[-1]) for r in [*child_counted, *child_ratings] if r["grp"]}
-            names = {r["id"]: r["name"] for r in await conn.fetch(
-                "SELECT id, name FROM orgs WHERE id = ANY($1::bigint[])", list(ids))} if ids else {}
+            names = await item_store.org_names(conn, list(ids)) if ids else {}
         total = self._combine(child_counted, child_ratings)
         unions: dict[str, dict] = {}
         for row in child_counted:

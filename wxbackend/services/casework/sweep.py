@@ -18,6 +18,7 @@ from wxbackend.services.casework.engine import Engine, Limit, compute_limit
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.store.casework import deadlines as store
 from wxbackend.store.casework import events as event_store
+from wxbackend.store.casework import items as item_store
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,7 @@ class DeadlineSweep:
     async def _tell(self, conn: asyncpg.Connection, rows: list[asyncpg.Record], now: datetime) -> None:
         """The events of a batch, and its reminders: one per item and stage (an item's own limit
         and its step's often pass together), the candidates found for the whole batch at once."""
-        items = {r["id"]: r for r in await conn.fetch(
-            """SELECT id, module, org_path::text AS org_path, channel FROM work_items
-               WHERE id = ANY($1::bigint[])""", list({r["item_id"] for r in rows}))}
+        items = {r["id"]: r for r in await item_store.of_items(conn, list({r["item_id"] for r in rows}))}
         events = []
         asks: dict[int, tuple[str, str]] = {}            # item -> (reminder kind, idempotency key)
         escalations: dict[str, list[tuple[int, str]]] = {}   # permission -> [(item, key)]
@@ -105,7 +104,7 @@ class DeadlineSweep:
                     step = await self._engine.load(conn, old["item_id"])
                     step.now = now
                     await store.set_status(conn, [old["id"]], "superseded")
-                    await self._engine._insert_deadline(conn, step, limit, step_id=old["step_id"],
+                    await self._engine.insert_deadline(conn, step, limit, step_id=old["step_id"],
                                                         reason="recomputed", supersedes=old["id"])
                     await self._engine.event(
                         conn, step, "recomputed",

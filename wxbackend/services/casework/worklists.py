@@ -13,12 +13,13 @@ from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.definitions import check_graph, digest
-from wxbackend.services.casework.engine import Engine
+from wxbackend.services.casework.engine import Engine, holder
 from wxbackend.services.casework.operations import ACTIONS
 from wxbackend.services.casework.rates import period_bounds
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wxbackend.services.membership.membership import row_id
+from wxbackend.store.casework import deadlines as deadline_store
 from wxbackend.store.casework import definitions as definition_store
 from wxbackend.store.casework import events as event_store
 from wxbackend.store.casework import items as store
@@ -80,15 +81,8 @@ class WorkLists:
     @staticmethod
     def _acting_for(row: asyncpg.Record, identities: list[asyncpg.Record]) -> str | None:
         """The name of whom the cadre would act for (委托); None when the task is their own."""
-        for ident in identities:   # the cadre's own row comes first
-            if row["cadre_id"] is not None:
-                mine = row["cadre_id"] == ident["id"]
-            else:
-                mine = (row["task_org_id"] == ident["org_id"] and row["permission"] in ident["permissions"]
-                        and (row["department"] is None or row["department"] == ident["department"]))
-            if mine:
-                return None if ident["own"] else ident["display_name"]
-        return None
+        ident = holder(row, identities)
+        return None if ident is None or ident["own"] else ident["display_name"]
 
     def _task_view(self, row: asyncpg.Record, identities: list[asyncpg.Record]) -> dict:
         return {"task_id": row["task_id"], "item_id": row["item_id"], "module": row["module"],
@@ -127,17 +121,10 @@ class WorkLists:
         for t in tasks:
             if actor.id in (t["acted_by"], t["delegated_by"]):
                 involved = True
-            for ident in identities:
-                if t["cadre_id"] is not None:
-                    ok = t["cadre_id"] == ident["id"]
-                else:
-                    ok = (t["org_id"] == ident["org_id"] and t["permission"] in ident["permissions"]
-                          and (t["department"] is None or t["department"] == ident["department"]))
-                if ok:
-                    involved = True
-                    if t["status"] == "open":
-                        mine.append(t["id"])
-                    break
+            if holder(t, identities) is not None:
+                involved = True
+                if t["status"] == "open":
+                    mine.append(t["id"])
         module = self._engine.modules[item["module"]]
         if not involved and not (actor.covers(item["org_path"]) and module.permission in actor.permissions) \
                 and not await store.is_reader(conn, item["id"], actor.id):
@@ -154,8 +141,7 @@ class WorkLists:
             mine = await self.visible(conn, actor, row, tasks)
             steps = await store.steps_of(conn, item_id)
             timeline = await event_store.timeline(conn, item_id)
-            deadlines = await conn.fetch(
-                "SELECT * FROM work_deadlines WHERE item_id = $1 ORDER BY id", item_id)
+            deadlines = await deadline_store.all_of_item(conn, item_id)
             readers = await store.reads_of(conn, item_id)
             async with conn.transaction():
                 if await store.mark_read(conn, item_id, actor.id, now):

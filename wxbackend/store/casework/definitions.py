@@ -16,10 +16,6 @@ async def by_id(conn: asyncpg.Connection, definition_id: int) -> asyncpg.Record 
     return await conn.fetchrow("SELECT * FROM process_definitions WHERE id = $1", definition_id)
 
 
-async def by_ids(conn: asyncpg.Connection, ids: list[int]) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM process_definitions WHERE id = ANY($1::bigint[])", ids)
-
-
 async def versions(conn: asyncpg.Connection, module: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT d.id, d.version, d.name, d.digest, d.status, d.created_at, d.published_at,

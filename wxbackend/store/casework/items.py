@@ -14,14 +14,15 @@ ITEM_COLUMNS = """i.id, i.module, i.definition_id, i.org_id, i.org_path::text AS
 
 async def insert_item(conn: asyncpg.Connection, *, module: str, definition_id: int, org_id: int,
                       title: str, data: dict, submitter_account_id: int | None,
-                      submitter_cadre_id: int | None, channel: str, now: datetime) -> int:
+                      submitter_cadre_id: int | None, channel: str, notice_grants: list[str],
+                      now: datetime) -> int:
     return await conn.fetchval(
         """INSERT INTO work_items (module, definition_id, org_id, org_path, title, data,
-               submitter_account_id, submitter_cadre_id, channel, opened_at)
-           SELECT $1, $2, o.id, o.path, $4, $5, $6, $7, $8, $9 FROM orgs o WHERE o.id = $3
+               submitter_account_id, submitter_cadre_id, channel, notice_grants, opened_at)
+           SELECT $1, $2, o.id, o.path, $4, $5, $6, $7, $8, $9, $10 FROM orgs o WHERE o.id = $3
            RETURNING id""",
         module, definition_id, org_id, title, data, submitter_account_id, submitter_cadre_id,
-        channel, now)
+        channel, notice_grants, now)
 
 
 async def lock_item(conn: asyncpg.Connection, item_id: int) -> asyncpg.Record | None:
@@ -69,6 +70,23 @@ async def forget_submitter(conn: asyncpg.Connection, account_id: int) -> None:
            WHERE submitter_account_id = $1""", account_id)
 
 
+async def of_items(conn: asyncpg.Connection, item_ids: list[int]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, module, org_path::text AS org_path, channel FROM work_items
+           WHERE id = ANY($1::bigint[])""", item_ids)
+
+
+async def org_names(conn: asyncpg.Connection, org_ids: list[int]) -> dict[int, str]:
+    return {r["id"]: r["name"] for r in await conn.fetch(
+        "SELECT id, name FROM orgs WHERE id = ANY($1::bigint[])", org_ids)}
+
+
+async def active_cadre(conn: asyncpg.Connection, cadre_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, username, display_name, org_id FROM cadres WHERE id = $1 AND status = 'active'",
+        cadre_id)
+
+
 async def org(conn: asyncpg.Connection, org_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, parent_id, name, path::text AS path FROM orgs WHERE id = $1", org_id)
@@ -104,13 +122,18 @@ async def steps_of(conn: asyncpg.Connection, item_id: int) -> list[asyncpg.Recor
 
 async def tasks_of(conn: asyncpg.Connection, item_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT t.*, o.name AS org_name, k.display_name AS cadre_name,
+        """SELECT t.*, s.node, o.name AS org_name, k.display_name AS cadre_name,
                   a.display_name AS acted_by_name, f.display_name AS acted_for_name,
                   d.display_name AS delegated_by_name
-           FROM work_tasks t LEFT JOIN orgs o ON o.id = t.org_id
+           FROM work_tasks t JOIN work_steps s ON s.id = t.step_id LEFT JOIN orgs o ON o.id = t.org_id
            LEFT JOIN cadres k ON k.id = t.cadre_id LEFT JOIN cadres a ON a.id = t.acted_by
            LEFT JOIN cadres f ON f.id = t.acted_for LEFT JOIN cadres d ON d.id = t.delegated_by
            WHERE t.item_id = $1 ORDER BY t.id""", item_id)
+
+
+async def require_all_signers(conn: asyncpg.Connection, step_id: int) -> None:
+    """加签 on a step one person signed: every signer of it must now sign (会签)."""
+    await conn.execute("UPDATE work_steps SET sign = 'all' WHERE id = $1 AND sign = 'single'", step_id)
 
 
 async def close_step(conn: asyncpg.Connection, step_id: int, status: str, now: datetime) -> None:

@@ -52,10 +52,10 @@ async def my_tasks(conn: asyncpg.Connection, identities: list[asyncpg.Record], n
     rows = await conn.fetch(
         f"""WITH mine AS ({_MINE}),
             listed AS (
-              SELECT t.id AS task_id, t.step_id, t.role, t.cadre_id, t.delegated_by, t.org_id AS task_org_id,
+              SELECT t.id AS task_id, t.step_id, t.role, t.cadre_id, t.delegated_by, t.org_id,
                      t.permission, t.department,
                      s.name AS step_name, s.sign, i.id AS item_id, i.module, i.title, i.status,
-                     i.version, i.org_id, o.name AS org_name, i.opened_at,
+                     i.version, i.org_id AS item_org_id, o.name AS org_name, i.opened_at,
                      least(sd.due_at, idl.due_at) AS due_at,
                      CASE WHEN sd.due_at IS NULL OR (idl.due_at IS NOT NULL AND idl.due_at < sd.due_at)
                           THEN idl.warn_at ELSE sd.warn_at END AS warn_at,
