@@ -5,13 +5,12 @@ same task at once get one 200 and one 409; every answer matches its OpenAPI docu
 from __future__ import annotations
 
 import asyncio
-import json
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.api.test_activities_api import worker_client
 from tests.api.test_admin import sign_in
+from tests.api.test_channels_api import declare_upload
 from tests.api.test_openapi import ADMIN_DOC, MP_DOC, Contract
 from tests.services.activities.conftest import make_workers
 from tests.services.cadres.test_cadres import PASSWORD, org_id, otp
@@ -60,19 +59,10 @@ async def test_an_appeal_from_the_mini_program_to_a_rated_reply(server, rt, db, 
                                 content=b"<svg xmlns='http://www.w3.org/2000/svg'/>")
         assert mp.check("/mp/v1/appeal-files", "post", fake)["error"]["code"] == "image_format"
         # Declared over the limit: answered from the Content-Length, before a byte of the body.
-        url = urlsplit(server)
-        reader, stream = await asyncio.open_connection(url.hostname, url.port)
-        try:
-            stream.write((f"POST /mp/v1/appeal-files?kind=document HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                          f"Authorization: {phone.headers['Authorization']}\r\n"
-                          f"Content-Length: {(20 << 20) + 1}\r\n\r\n").encode())
-            await stream.drain()
-            response = await asyncio.wait_for(reader.read(), 10)
-        finally:
-            stream.close()
-        head, _, answer = response.partition(b"\r\n\r\n")
-        assert head.split(b"\r\n")[0] == b"HTTP/1.1 413 Request Entity Too Large"
-        assert json.loads(answer)["error"]["code"] == "upload_too_large"
+        status, answer = await declare_upload(server, "/mp/v1/appeal-files?kind=document", (20 << 20) + 1,
+                                              {"Authorization": phone.headers["Authorization"]})
+        assert status == b"HTTP/1.1 413 Request Entity Too Large"
+        assert answer["error"]["code"] == "upload_too_large"
         anonymous = await phone.post(f"{server}/mp/v1/appeals", json={
             "category": "法律援助", "org_id": chengdu, "description": STORY, "anonymous": True})
         assert mp.check("/mp/v1/appeals", "post", anonymous)["error"]["code"] == "anonymous_not_allowed"

@@ -63,6 +63,23 @@ def _photo() -> bytes:
     return out.getvalue()
 
 
+
+async def declare_upload(server: str, path: str, length: int, headers: dict[str, str]) -> tuple[bytes, dict]:
+    """POST that declares ``length`` bytes and sends none: the status line and the JSON answer,
+    which must come from the declared size alone, before the body."""
+    url = urlsplit(server)
+    reader, stream = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        stream.write(f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n{lines}"
+                     f"Content-Length: {length}\r\n\r\n".encode())
+        await stream.drain()
+        response = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        stream.close()
+    head, _, answer = response.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], json.loads(answer)
+
 async def test_write_review_publish_and_read_end_to_end(server, rt, db, desk, http) -> None:
     admin, mp = Contract(ADMIN_DOC), Contract(MP_DOC)
     writer, reviewer = desk["writer"], desk["reviewer"]
@@ -163,20 +180,10 @@ async def test_bad_uploads_are_refused_and_nothing_is_kept(server, rt, db, desk)
         admin.check("/admin/v1/media/images", "post", answer)
         assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text
     # Declared over the limit: answered from the Content-Length, before a byte of the body.
-    url = urlsplit(server)
-    reader, stream = await asyncio.open_connection(url.hostname, url.port)
-    try:
-        stream.write((f"POST /admin/v1/media/images HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                      f"Cookie: wx_admin={writer.cookies['wx_admin']}\r\n"
-                      f"X-CSRF-Token: {writer.headers['X-CSRF-Token']}\r\n"
-                      f"Content-Length: {(20 << 20) + 1}\r\n\r\n").encode())
-        await stream.drain()
-        response = await asyncio.wait_for(reader.read(), 10)
-    finally:
-        stream.close()
-    head, _, answer = response.partition(b"\r\n\r\n")
-    assert head.split(b"\r\n")[0] == b"HTTP/1.1 413 Request Entity Too Large"
-    assert json.loads(answer)["error"] == {"code": "upload_too_large", "message": "图片不能超过 20 MB"}
+    status, answer = await declare_upload(server, "/admin/v1/media/images", (20 << 20) + 1, {
+        "Cookie": f"wx_admin={writer.cookies['wx_admin']}", "X-CSRF-Token": writer.headers["X-CSRF-Token"]})
+    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+    assert answer["error"] == {"code": "upload_too_large", "message": "图片不能超过 20 MB"}
     docm = io.BytesIO()
     with zipfile.ZipFile(docm, "w") as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
