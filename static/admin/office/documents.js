@@ -1,0 +1,4 @@
+/* placeholder: replaced by the module's console view */
+(function () {
+  "use strict";
+})();
