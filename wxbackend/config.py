@@ -253,6 +253,19 @@ class CaseworkSettings:
 
 
 @dataclass(frozen=True)
+class OfficeSettings:
+    # 信息报送: points a report earns at each level that adopts it (peers: city 10, province 25,
+    # national 40), and the days after the event within which a report still earns them.
+    points_city: int = 10
+    points_province: int = 25
+    points_national: int = 40
+    report_late_days: int = 7
+    # 会议签到: the venue's QR code changes this often and a scanned code is good this long.
+    meeting_code_seconds: int = 30
+    meeting_code_max_age: int = 45
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -276,6 +289,7 @@ class Settings:
     activities: ActivitiesSettings = field(default_factory=ActivitiesSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     casework: CaseworkSettings = field(default_factory=CaseworkSettings)
+    office: OfficeSettings = field(default_factory=OfficeSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""
 
