@@ -40,7 +40,12 @@ FIELD_KEYS = "1:MDEyMzQ1Njc4OWFiY2RlZg==,2:ZmVkY2JhOTg3NjU0MzIxMA=="
 INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 AUDIT_KEY = "YXVkaXQta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 
-_TABLES = ("proposal_seconders", "proposals", "congress_representatives", "congress_sessions",
+_TABLES = ("business_applications", "business_modules", "offline_ledger", "usage_standards",
+           "documents", "document_sequences", "document_offices",
+           "meeting_actions", "meeting_files", "meeting_invitees", "meeting_bookings", "meetings",
+           "meeting_rooms", "info_report_pictures", "info_report_reviews", "info_reports",
+           "notice_recipients", "notices",
+           "proposal_seconders", "proposals", "congress_representatives", "congress_sessions",
            "work_item_facts", "work_events", "work_deadlines", "work_reads", "work_proxies",
            "work_tasks", "work_steps",
            "appeal_files", "appeals", "work_items", "process_definitions", "cadre_wechat",

@@ -15,6 +15,12 @@ from wxbackend.handlers.channels import media, mp, pages
 from wxbackend.handlers.edge import Tarpit, TrustedProxies
 from wxbackend.handlers.identity import accounts, platform_api, wechat_login
 from wxbackend.handlers.membership import membership, reviews, rosters
+from wxbackend.handlers.office import business as office_business
+from wxbackend.handlers.office import documents as office_documents
+from wxbackend.handlers.office import info_reports
+from wxbackend.handlers.office import meetings as office_meetings
+from wxbackend.handlers.office import notices as office_notices
+from wxbackend.handlers.office import usage as office_usage
 from wxbackend.infra.logging import request_id
 from wxbackend.runtime import Runtime
 
@@ -52,6 +58,14 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *appeals.worker_appeal_routes(rt.accounts, rt.login, rt.appeals),
         *proposals.committee_routes(rt.cadres, rt.proposals),
         *proposals.representative_routes(rt.accounts, rt.login, rt.proposals),
+        *info_reports.routes(rt.cadres, rt.info_reports),
+        *office_notices.routes(rt.cadres, rt.office_notices),
+        *office_business.admin_routes(rt.cadres, rt.business, rt.business_apps),
+        *office_business.applicant_routes(rt.accounts, rt.login, rt.business_apps),
+        *office_usage.routes(rt.cadres, rt.usage),
+        *office_documents.routes(rt.cadres, rt.documents),
+        *office_meetings.routes(rt.cadres, rt.meetings),
+        *office_meetings.attendee_routes(rt.accounts, rt.login, rt.meetings),
         *pages.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *mp.routes(rt.reading, rt.visits, rt.settings.server.public_url),
         *openapi.routes(),
@@ -93,7 +107,10 @@ def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
                      proxies=TrustedProxies(server.trusted_proxies), max_body=server.max_body_bytes,
                      own_limits=frozenset({rosters.ImportsHandler.route, media.ImageUploadHandler.route,
                                            media.AttachmentUploadHandler.route,
-                                           *appeals.FILE_UPLOAD_ROUTES}),
+                                           *appeals.FILE_UPLOAD_ROUTES,
+                                           *office_business.FILE_UPLOAD_ROUTES,
+                                           info_reports.PictureUploadHandler.route,
+                                           *office_meetings.UPLOAD_ROUTES}),
                      refusals={admin.LoginHandler.route: rt.cadres.refusal},
                      pattern_refusals=[(worker.SIGNUP_PATH, worker.sold_out_at_the_front(rt.signups))],
                      tarpit=Tarpit(rt.settings.admin.refused_delay_ms / 1000))

@@ -140,6 +140,9 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
                                               rt.deadlines.sweep, "casework deadlines")),
             asyncio.create_task(_periodically(stop, 3600, rt.appeals.drop_unfiled,
                                               "unfiled appeal files")),
+            asyncio.create_task(_periodically(stop, 3600, rt.business_apps.drop_unfiled,
+                                              "unfiled application files")),
+            asyncio.create_task(_periodically(stop, 60, rt.business.reload, "configured modules")),
             asyncio.create_task(_periodically(stop, 600, rt.proposals.lapse, "proposal windows"))]
 
 

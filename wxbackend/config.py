@@ -263,6 +263,8 @@ class OfficeSettings:
     # 会议签到: the venue's QR code changes this often and a scanned code is good this long.
     meeting_code_seconds: int = 30
     meeting_code_max_age: int = 45
+    # 使用率: year 1 of the usage arrangement's yearly standards.
+    usage_first_year: int = 2020
 
 
 @dataclass(frozen=True)

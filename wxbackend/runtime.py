@@ -68,6 +68,13 @@ from wxbackend.services.membership.rosters import RosterService
 from wxbackend.services.messaging.keywords import KeywordRouter
 from wxbackend.services.messaging.oa_inbox import InboxRetention, OAInbox
 from wxbackend.services.messaging.outbox import OutboxWorker
+from wxbackend.services.office.business.applications import BusinessApplications
+from wxbackend.services.office.business.configuration import BusinessModules
+from wxbackend.services.office.documents import Documents
+from wxbackend.services.office.info_reports import InfoReports
+from wxbackend.services.office.meetings import Meetings, build_meetings
+from wxbackend.services.office.notices import OfficeNotices
+from wxbackend.services.office.usage import UsageRates
 from wxbackend.services.signed_tokens import derived_key
 from wxbackend.services.wxa_codes import WxaCodes
 from wxbackend.wechat.api import WeChatAPI
@@ -127,6 +134,13 @@ class Runtime:
     appeals: Appeals
     proposals: Proposals
     cadre_wechat: CadreWeChat
+    meetings: Meetings
+    office_notices: OfficeNotices
+    info_reports: InfoReports
+    documents: Documents
+    business: BusinessModules
+    business_apps: BusinessApplications
+    usage: UsageRates
 
     @property
     def h5_base(self) -> str:
@@ -224,6 +238,14 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                           anonymous=settings.casework.anonymous_categories, audit=trail, now=now)
         accounts.export_parts["appeals"] = appeals.export
         accounts.cancel_parts.append(appeals.forget)
+        business = BusinessModules(pool, engine, work, audit=trail, now=now)
+        await business.reload()   # the configured modules live now, on the engine
+        business_apps = BusinessApplications(pool, pii, engine, work, work_lists, media, audit=trail,
+                                             now=now)
+        accounts.export_parts["business_applications"] = business_apps.export
+        accounts.cancel_parts.append(business_apps.forget)
+        office_notices = OfficeNotices(pool, engine, work, media, settings.casework,
+                                       console_url=f"{public_url}/admin/", audit=trail, now=now)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       mp_api=mp, wxa_codes=wxa_codes,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
@@ -258,12 +280,21 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                           pool, apps, media, ConformanceCheck(pool, redis, apps, now=now),
                           audit=trail, now=now),
                       calendar=calendar, engine=engine, work=work, work_lists=work_lists,
-                      deadlines=deadlines, rates=CompletionRates(pool, list(MODULES), now=now),
+                      deadlines=deadlines, rates=CompletionRates(pool, engine.modules, now=now),
                       appeals=appeals,
                       proposals=Proposals(pool, pii, engine, work, work_lists, audit=trail, now=now),
+                      office_notices=office_notices,
+                      info_reports=InfoReports(pool, engine, work, media, settings.office,
+                                               audit=trail, now=now),
+                      documents=Documents(pool, engine, work, work_lists, media, audit=trail, now=now),
                       cadre_wechat=CadreWeChat(
                           pool, derived_key(index_key, b"cadre-wechat-bind-v1"), oa_appid=wx.appid,
-                          h5_base=h5_base, ttl=settings.casework.bind_ttl, audit=trail, now=now))
+                          h5_base=h5_base, ttl=settings.casework.bind_ttl, audit=trail, now=now),
+                      meetings=build_meetings(pool, engine, work, media, settings, index_key,
+                                              audit=trail, now=now),
+                      business=business, business_apps=business_apps,
+                      usage=UsageRates(pool, engine, first_year=settings.office.usage_first_year,
+                                       audit=trail, now=now))
     finally:
         if media is not None:
             media.close()

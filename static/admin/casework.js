@@ -13,6 +13,11 @@
 
   const act = (label, handler, tone = "plain") =>
     el("button", { type: "button", class: `btn small ${tone}`, onclick: handler }, label);
+  // Where each module's own steps (its desk) are handled in the console.
+  const DESK_VIEWS = { proposal: "提案办理", notice: "通知公告", info_report: "信息报送", document_out: "公文流转",
+                       document_in: "公文流转", meeting: "会议", meeting_action: "会议", meeting_external: "会议",
+                       business_request: "业务配置" };
+  const deskView = (module) => DESK_VIEWS[module] || (module.startsWith("biz_") ? "业务配置" : "事项办理");
   const percent = (v) => (v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
 
   function due(value, provisional, urgency) {
@@ -64,7 +69,13 @@
     show($("#work-empty"), data.tasks.length === 0);
   }
 
+  // 逾期督办 is for cadres who handle a module; anyone may have a task (a meeting's action item).
+  const HANDLES = ["appeal.handle", "proposal.handle", "notice.publish", "info.report", "document.handle",
+                   "meeting.manage", "business.handle", "business.approve"];
+
   async function loadOverdue() {
+    show($("#overdue-table").closest(".panel"), HANDLES.some(can));
+    if (!HANDLES.some(can)) return;
     try {
       const { items } = await api("GET", "/casework/overdue");
       $("#overdue-table tbody").replaceChildren(...items.map((i) => el("tr", { class: "overdue" },
@@ -113,15 +124,16 @@
     fieldsFor();
     const desk = item.desk_steps;
     show($("#wi-desk"), desk.length > 0 || (item.module === "appeal" && item.status === "closed"));
-    show($("#wi-accept"), desk.includes("accept"));
-    show($("#wi-decline"), desk.includes("accept"));
-    show($("#wi-send-reply"), desk.includes("handle") || desk.includes("review"));
+    const appeal = item.module === "appeal";
+    show($("#wi-accept"), appeal && desk.includes("accept"));
+    show($("#wi-decline"), appeal && desk.includes("accept"));
+    show($("#wi-send-reply"), appeal && (desk.includes("handle") || desk.includes("review")));
     show($("#wi-revisit"), item.module === "appeal" && item.status === "closed");
     const answering = item.module === "proposal" && (desk.includes("reply") || desk.includes("reprocess"));
     show($("#wi-class-row"), answering);
     show($("#wi-proposal-reply"), answering);
-    $("#wi-desk-title").textContent = item.module === "appeal" ? "诉求受理台"
-      : answering ? "主办单位答复" : "立案审查请在“提案办理”中办理";
+    $("#wi-desk-title").textContent = appeal ? "诉求受理台" : answering ? "主办单位答复"
+      : `本环节请在“${deskView(item.module)}”中办理`;
     setMessage($("#wi-error"), "");
     setMessage($("#wi-desk-error"), "");
     show($("#work-item"));
@@ -468,7 +480,7 @@
     } catch (e) { /* a convenience: the views show the same */ }
   }
 
-  registerView("work", { perm: "appeal.handle proposal.handle", load: loadView });
+  registerView("work", { load: loadView });
   window.adminConsole.onEnter(announce);
   registerView("proposals", { perm: "proposal.handle", load: loadSessions });
   document.addEventListener("DOMContentLoaded", () => { if ($("#view-work")) bind(); });

@@ -40,6 +40,10 @@ class AdminHandler(BaseHandler):
                 raise Forbidden("页面已过期，请刷新后重试", code="csrf_failed")
         self.csrf = csrf
 
+    def optional(self, name: str) -> str | None:
+        """A query argument, None when absent or empty."""
+        return self.get_query_argument(name, "") or None
+
     def send_xlsx_headers(self, filename: str) -> None:
         """A workbook download under its own (Chinese) file name."""
         self.set_header("Content-Type", XLSX_TYPE)

@@ -12,6 +12,8 @@ import pytest
 from tests.services.casework.conftest import T0, bind, make_cadre, sent_to
 from wxbackend.services.casework.definitions import check_graph
 from wxbackend.services.casework.engine import step_result
+from wxbackend.services.casework.modules import Module
+from wxbackend.services.casework.worklists import seed_definitions
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 
 
@@ -313,3 +315,18 @@ async def test_a_signer_removed_before_acting_lets_the_step_settle(flow, cadres,
     await ops.act(cadres["desk2"], item, {"action": "pass", "task_id": added["task_id"]})
     view = await lists.item(cadres["desk"], item)
     assert view["steps"][0]["status"] == "passed" and "减签" in [e["name"] for e in view["timeline"]]
+
+
+async def test_a_step_without_any_time_limit_still_reminds_its_handlers(rt, db, cadres, clock) -> None:
+    """A template's time keyword takes only a time: an item with no limit sends when it was asked."""
+    plain = Module(code="nolimit", name="无时限事项", permission="appeal.handle", graph={"nodes": [
+        {"id": "start", "type": "start", "next": "do"},
+        {"id": "do", "type": "task", "name": "办理", "assign": [{"role": "office"}], "next": "end"},
+        {"id": "end", "type": "end", "outcome": "done"}]})
+    rt.engine.modules[plain.code] = plain
+    await seed_definitions(db, [plain], clock())
+    openid = await bind(db, cadres["desk"])
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await rt.engine.start(conn, "nolimit", org_id=cadres["desk"].org_id, title="没有时限的事项", data={})
+    [sent] = await sent_to(db, openid)
+    assert sent["payload"]["data"]["time3"]["value"] == "2026-03-02 09:00"

@@ -4,32 +4,16 @@ the size a client declares is checked before a byte is read."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import tornado.web
 
 from wxbackend.handlers.admin import AdminHandler
 from wxbackend.handlers.base import route_table
 from wxbackend.handlers.identity.accounts import WorkerHandler, worker_routes
+from wxbackend.handlers.uploads import FILE_LIMIT, StreamedUpload, send_file
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.casework.appeals import Appeals
-from wxbackend.services.channels import attachments, images
-from wxbackend.services.errors import InvalidInput, TooLarge
 from wxbackend.services.identity.accounts import AccountService
 from wxbackend.services.identity.wechat_login import WeChatLogin
-
-FILE_LIMIT = max(images.MAX_UPLOAD_BYTES, attachments.MAX_BYTES)
-
-
-def send_file(handler: tornado.web.RequestHandler, body: bytes, content_type: str, name: str) -> None:
-    """A sealed file, opened for one reader: never cached, never run or shown as a page."""
-    handler.set_header("Content-Type", content_type)
-    handler.set_header("Cache-Control", "private, no-store")
-    handler.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
-    disposition = "inline" if content_type.startswith("image/") else "attachment"
-    handler.set_header("Content-Disposition",
-                       f"{disposition}; filename=\"file\"; filename*=UTF-8''{quote(name)}")
-    handler.finish(body)
 
 
 # --- the worker's side ----------------------------------------------------------------------------
@@ -76,38 +60,22 @@ class ReviewRequestHandler(AppealHandler):
 
 
 @tornado.web.stream_request_body
-class FileUploadHandler(AppealHandler):
+class FileUploadHandler(StreamedUpload, AppealHandler):
     route = "appeal-files"
+    limit = FILE_LIMIT
 
     def initialize(self, accounts: AccountService, login: WeChatLogin, auth: str,  # type: ignore[override]
                    appeals: Appeals) -> None:
         super().initialize(accounts, login, auth, appeals)
-        self._chunks: list[bytes] = []
-        self._received = 0
+        self.start_upload()
 
     async def prepare(self) -> None:
         await super().prepare()
-        length = self.request.headers.get("Content-Length", "")
-        if length.isascii() and length.isdigit() and int(length) > FILE_LIMIT:
-            raise TooLarge(f"文件不能超过 {FILE_LIMIT >> 20} MB", code="upload_too_large")
-        self.request.connection.set_max_body_size(FILE_LIMIT + 1)
-
-    def data_received(self, chunk: bytes) -> None:
-        self._received += len(chunk)
-        if self._received <= FILE_LIMIT:
-            self._chunks.append(chunk)
-        else:
-            self._chunks = []
+        self.check_declared()
 
     async def post(self) -> None:
-        if self._received > FILE_LIMIT:
-            raise TooLarge(f"文件不能超过 {FILE_LIMIT >> 20} MB", code="upload_too_large")
-        data = b"".join(self._chunks)
-        self._chunks = []
-        if not data:
-            raise InvalidInput("请选择要上传的文件", code="upload_empty")
         self.write_json({"file": await self.appeals.upload(
-            self.account_id, data, self.get_query_argument("filename", ""),
+            self.account_id, self.upload_body(), self.get_query_argument("filename", ""),
             self.get_query_argument("kind", "image"))}, 201)
 
 

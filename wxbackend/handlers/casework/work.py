@@ -26,9 +26,6 @@ class WorkHandler(AdminHandler):
         self.lists = lists
         self.rates = rates
 
-    def optional(self, name: str) -> str | None:
-        return self.get_query_argument(name, "") or None
-
 
 class TodoHandler(WorkHandler):
     route = "/admin/v1/casework/todo"

@@ -13,10 +13,11 @@ import tornado.web
 
 from wxbackend.handlers.admin import AdminHandler
 from wxbackend.handlers.base import DEFAULT_HEADERS, BaseHandler, QuietRequestLog, tag_request
+from wxbackend.handlers.uploads import StreamedUpload
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.channels import attachments, images
 from wxbackend.services.channels.attachments import attachment_name
-from wxbackend.services.channels.media import MediaLibrary
+from wxbackend.services.channels.media import ATTACHING, PERMISSION, MediaLibrary
 from wxbackend.services.channels.media_store import (
     KEY,
     TYPES,
@@ -25,46 +26,26 @@ from wxbackend.services.channels.media_store import (
     S3Store,
     fan_out,
 )
-from wxbackend.services.errors import InvalidInput, NotFound, TooLarge
+from wxbackend.services.errors import NotFound
 
 
 @tornado.web.stream_request_body
-class UploadHandler(AdminHandler):
-    limit = 0
-    what = ""
+class UploadHandler(StreamedUpload, AdminHandler):
+    permissions: frozenset[str] = frozenset({PERMISSION})   # any one of them may upload
 
     def initialize(self, cadres: CadreService, media: MediaLibrary) -> None:  # type: ignore[override]
         super().initialize(cadres)
         self.media = media
-        self._chunks: list[bytes] = []
-        self._received = 0
-        self._over = False
+        self.start_upload()
 
     async def prepare(self) -> None:
         await super().prepare()
-        self.actor.require("channel.publish")
-        length = self.request.headers.get("Content-Length", "")
-        declared = int(length) if length.isascii() and length.isdigit() else None
-        if declared is not None and declared > self.limit:
-            raise TooLarge(f"{self.what}不能超过 {self.limit >> 20} MB", code="upload_too_large")
-        self.request.connection.set_max_body_size(self.limit + 1)
-
-    def data_received(self, chunk: bytes) -> None:
-        self._received += len(chunk)
-        if self._received > self.limit:
-            self._over = True
-            self._chunks = []
-        elif not self._over:
-            self._chunks.append(chunk)
+        if not self.permissions & self.actor.permissions:
+            self.actor.require(PERMISSION)
+        self.check_declared()
 
     def _body(self) -> bytes:
-        if self._over:
-            raise TooLarge(f"{self.what}不能超过 {self.limit >> 20} MB", code="upload_too_large")
-        data = b"".join(self._chunks)
-        self._chunks = []
-        if not data:
-            raise InvalidInput(f"请选择要上传的{self.what}", code="upload_empty")
-        return data
+        return self.upload_body()
 
 
 class ImageUploadHandler(UploadHandler):
@@ -79,6 +60,7 @@ class ImageUploadHandler(UploadHandler):
 
 class AttachmentUploadHandler(UploadHandler):
     route = "/admin/v1/media/attachments"
+    permissions = ATTACHING
     limit = attachments.MAX_BYTES
     what = "附件"
 

@@ -19,7 +19,6 @@ cadres handling the appeal and the unions above them see it, and every view is a
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -28,6 +27,7 @@ from wxbackend.infra.pii import PersonalData, mask_phone
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.engine import Engine, Step, clean_opinion, clean_text
+from wxbackend.services.casework.files import seal_upload
 from wxbackend.services.casework.modules import Module
 from wxbackend.services.casework.operations import Operations
 from wxbackend.services.casework.worklists import EVENT_NAMES, STATUS_NAMES, WorkLists
@@ -114,24 +114,14 @@ class Appeals:
     # --- files --------------------------------------------------------------------------------
     async def upload(self, account_id: int, data: bytes, filename: str, kind: str) -> dict:
         """A photo or document for an appeal not yet filed (checked, cleaned, sealed)."""
-        if kind == "image":
-            processed = await self._media.clean_image(data)
-            page = processed.variants["page"]
-            body, content_type = page.data, page.content_type
-            name = f"照片.{page.ext}"
-        elif kind == "document":
-            checked = await self._media.clean_attachment(data, filename)
-            body, content_type, name = data, checked.content_type, checked.filename
-        else:
-            raise InvalidInput("文件类型应为 image 或 document", code="appeal_file_kind")
-        sealed = await asyncio.get_running_loop().run_in_executor(
-            None, self._pii.encrypt_bytes, body, "appeal_files.data")
+        upload = await seal_upload(self._media, self._pii, data, filename, kind, "appeal_files.data",
+                                   code="appeal_file_kind")
         async with self._pool.acquire() as conn:
             if await store.unfiled_count(conn, account_id) >= MAX_UNFILED:
                 raise TooManyRequests("待提交的附件过多，请先提交诉求或稍后再试", code="appeal_files_full")
-            file_id = await store.insert_file(conn, account_id, kind, name, content_type, len(body),
-                                              sealed, self._now())
-        return {"id": file_id, "kind": kind, "filename": name, "size": len(body)}
+            file_id = await store.insert_file(conn, account_id, kind, upload.filename, upload.content_type,
+                                              upload.size, upload.sealed, self._now())
+        return {"id": file_id, "kind": kind, "filename": upload.filename, "size": upload.size}
 
     async def worker_file(self, account_id: int, file_id: int) -> tuple[bytes, str, str]:
         async with self._pool.acquire() as conn:
@@ -422,12 +412,7 @@ class Appeals:
         the person, for the statistics."""
         for row in await store.of_account(conn, account_id):
             if row["status"] != "closed":
-                step = await self._engine.load(conn, row["item_id"], account_id=account_id)
-                for s in await item_store.steps_of(conn, row["item_id"]):
-                    if s["status"] == "open":
-                        await item_store.close_step(conn, s["id"], "cancelled", step.now)
-                await self._engine.close(conn, step, "withdrawn", cancelled=True)
-                await self._engine.save(conn, step)
+                await self._engine.withdraw_for_cancellation(conn, row["item_id"], account_id)
         await store.erase_account(conn, account_id, self._now())
         await item_store.forget_submitter(conn, account_id)
         await event_store.forget_account(conn, account_id)

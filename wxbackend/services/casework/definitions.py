@@ -9,8 +9,11 @@ A graph is a list of nodes::
 - ``task``: ``assign`` names roles relative to the item's union — ``office`` (this union's
   cadres holding the module's permission), ``upper`` (the union above), ``department`` (with
   ``"department": "法律部"``), ``union`` (the union, or unions, whose ids the item's data holds
-  in ``field``: a proposal's lead unit is chosen when it is filed), ``submitter`` — never a
-  person. ``sign`` is ``single``, ``all``
+  in ``field``: a proposal's lead unit is chosen when it is filed), ``departments`` (one task per
+  department of the item's union named in the list the item's data holds in ``field``: the
+  offices a document names for 会签), ``principal`` (the union's principal, 主要负责人, whose
+  cadre id the item's data holds in ``field``: set from the union's settings when the item
+  reaches that point), ``submitter`` — never a person. ``sign`` is ``single``, ``all``
   (会签), ``any`` (或签) or ``ratio`` (票签, with ``ratio``); one task per assigned role.
   ``deadline`` bounds the step; ``item_deadline`` resets the item's own time limit when the
   step opens (a petition's 60 days run from acceptance). ``"entry": true`` marks a task an
@@ -34,7 +37,9 @@ from wxbackend.services.casework import conditions
 from wxbackend.services.errors import InvalidInput
 
 NODE_TYPES = {"start", "task", "exclusive", "parallel", "join", "end"}
-ROLES = {"office", "upper", "department", "union", "submitter"}
+ROLES = {"office", "upper", "department", "union", "departments", "principal", "submitter"}
+# Roles resolved from a field of the item's data.
+FIELD_ROLES = {"union", "departments", "principal"}
 SIGNS = {"single", "all", "any", "ratio"}
 UNITS = {"calendar", "working"}
 MAX_NODES = 60
@@ -168,7 +173,7 @@ def _clean_node(item: dict, fields: frozenset[str]) -> dict:
             if not isinstance(dept, str) or not dept.strip() or len(dept) > 40:
                 raise _bad(f"任务节点 {node_id} 须写明部门名称")
             cleaned_role["department"] = dept.strip()
-        if role["role"] == "union":
+        if role["role"] in FIELD_ROLES:
             if not _one_of(role.get("field"), fields):
                 raise _bad(f"任务节点 {node_id} 的办理单位应取自事项的字段（{'、'.join(sorted(fields))}）")
             cleaned_role["field"] = role["field"]

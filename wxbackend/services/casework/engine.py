@@ -26,7 +26,7 @@ from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.calendar import Calendar, WorkdayCalendar, add_days
 from wxbackend.services.casework.definitions import Graph
-from wxbackend.services.casework.modules import Module
+from wxbackend.services.casework.modules import Module, ModuleTable
 from wxbackend.services.casework.reminders import Reminders
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -123,7 +123,7 @@ class Engine:
         self._pool = pool
         self._calendar = calendar
         self.reminders = reminders
-        self.modules = {m.code: m for m in modules}
+        self.modules = ModuleTable({m.code: m for m in modules})
         self._audit = audit
         self._now = now
         # module -> called with (conn, step, kind, detail) for events a module answers itself
@@ -186,6 +186,55 @@ class Engine:
         await self.advance(conn, step, [start["next"]], opened_by=None)
         await self.save(conn, step)
         return step
+
+    async def start_many(self, conn: asyncpg.Connection, module_code: str, *, org_ids: list[int],
+                         title: str, data: dict, submitter_cadre_id: int | None = None,
+                         detail: dict | None = None) -> dict[int, int]:
+        """Open the same item at each of ``org_ids`` at once, inside the caller's transaction, in
+        a few set-based statements (a document distributed to hundreds of unions arrives in each
+        one's queue with its distribution step). The first step must be one task of roles of the
+        item's own union, and the start sets no item deadline. The item ids, by union."""
+        module = self.modules[module_code]
+        definition = await definition_store.current(conn, module_code)
+        if definition is None:
+            raise RuntimeError(f"no published process for {module_code}: run wxbackend seed")
+        graph = await self._graph(conn, definition["id"])
+        walk = graph.walk([graph.start["next"]], data, {})
+        if graph.start.get("item_deadline") or walk.ends or len(walk.tasks) != 1 \
+                or any(r["role"] not in {"office", "upper", "department"} for r in walk.tasks[0]["assign"]):
+            raise RuntimeError(f"{module_code}: a batch start needs one first task of the union's roles")
+        if not org_ids:
+            return {}
+        node, now = walk.tasks[0], self._now()
+        items = await store.insert_items_many(
+            conn, module=module_code, definition_id=definition["id"], org_ids=org_ids, title=title,
+            data=data, submitter_cadre_id=submitter_cadre_id, now=now)
+        await event_store.append_many(conn, [(f"item:{r['id']}", r["id"], module_code, r["org_path"],
+                                              "opened", now, None, None, detail or {}) for r in items])
+        steps = await store.insert_steps_many(conn, [r["id"] for r in items], node, now)
+        rows = []
+        for r in items:
+            for role in node["assign"]:
+                org = (r["org_parent_id"] or r["org_id"]) if role["role"] == "upper" else r["org_id"]
+                rows.append((steps[r["id"]], r["id"], role["role"], org, module.permission,
+                             role.get("department")))
+        task_ids = await store.insert_tasks_many(conn, rows, now)
+        if node.get("deadline"):
+            limit = compute_limit(await self._calendar.calendar(conn), now.astimezone(CHINA).date(),
+                                  node["deadline"])
+            for r in items:
+                await deadline_store.insert(
+                    conn, item_id=r["id"], step_id=steps[r["id"]], starts_on=limit.starts_on,
+                    count=limit.count, unit=limit.unit, due_at=limit.due_at, warn_at=limit.warn_at,
+                    escalate_at=limit.escalate_at, provisional=limit.provisional, reason="set",
+                    supersedes=None, now=now)
+        first, last = min(steps.values()), max(steps.values())
+        await self.reminders.tasks(conn, task_ids, "new", f"work:{first}-{last}:new")
+        return {r["org_id"]: r["id"] for r in items}
+
+    async def open_tasks(self, conn: asyncpg.Connection, step: Step) -> list[asyncpg.Record]:
+        """The item's open tasks, each with its node: a desk finds the task of its step."""
+        return [t for t in await store.tasks_of(conn, step.item["id"]) if t["status"] == "open"]
 
     async def load(self, conn: asyncpg.Connection, item_id: int, *, version: int | None = None,
                    actor_id: int | None = None, account_id: int | None = None,
@@ -256,6 +305,18 @@ class Engine:
                     if not isinstance(org_id, int):
                         raise InvalidInput("请先指定办理单位", code="unit_missing")
                     tasks.append({"role": kind, "org_id": org_id, "permission": permission})
+            elif kind == "departments":
+                names = item["data"].get(role["field"])
+                if not isinstance(names, list) or not names \
+                        or not all(isinstance(n, str) and n for n in names):
+                    raise InvalidInput("请先指定办理部门", code="unit_missing")
+                tasks.extend({"role": "department", "org_id": item["org_id"], "permission": permission,
+                              "department": name} for name in names)
+            elif kind == "principal":
+                cadre_id = item["data"].get(role["field"])
+                if not isinstance(cadre_id, int) or isinstance(cadre_id, bool):
+                    raise InvalidInput("本单位尚未指定主要负责人", code="principal_missing")
+                tasks.append({"role": kind, "cadre_id": cadre_id})
             elif item["submitter_cadre_id"]:
                 tasks.append({"role": kind, "cadre_id": item["submitter_cadre_id"]})
             else:
@@ -272,6 +333,19 @@ class Engine:
         on_time = item["due_at"] is None or step.now <= item["due_at"]
         await self.event(conn, step, "cancelled" if cancelled else "closed",
                          detail={"outcome": outcome, "on_time": on_time})
+
+    async def withdraw_for_cancellation(self, conn: asyncpg.Connection, item_id: int,
+                                        account_id: int) -> None:
+        """The submitter's account is cancelled: no one is left to answer, so an open item is
+        closed as withdrawn (it leaves the completion rates); its events stay for the statistics."""
+        step = await self.load(conn, item_id, account_id=account_id)
+        if step.item["status"] == "closed":
+            return
+        for s in await store.steps_of(conn, item_id):
+            if s["status"] == "open":
+                await store.close_step(conn, s["id"], "cancelled", step.now)
+        await self.close(conn, step, "withdrawn", cancelled=True)
+        await self.save(conn, step)
 
     async def reopen(self, conn: asyncpg.Connection, step: Step, node_id: str, *,
                      opinion: str | None, kind: str = "reopened", org_id: int | None = None) -> int:

@@ -21,8 +21,38 @@ class Module:
     # Events that mean "an item of this module was opened / decided", for the membership
     # reviews that report into the rates without running on the engine.
     reported_only: bool = False
+    # Defined as data by the platform office (流程改造后上网), not in code: its process is
+    # published with the module's approved version, never on its own.
+    configured: bool = False
 
 
 # Modules that report intake and decisions into the events without running on the engine.
 MEMBERSHIP_REVIEWS = Module(code="membership", name="入会、认证、建会与转会审核",
                             permission="member.review", graph={}, reported_only=True)
+
+
+CONFIGURED_PREFIX = "biz_"
+CONFIGURED_PERMISSION = "business.handle"
+
+
+class ModuleTable(dict):
+    """The engine's modules by code. A configured module (code ``biz_…``) another process put
+    live is known here before this process reloads the list: every configured module is handled
+    under the same permission, so a stand-in serves until its name is read."""
+
+    def __missing__(self, code: str) -> Module:
+        if not isinstance(code, str) or not code.startswith(CONFIGURED_PREFIX):
+            raise KeyError(code)
+        module = self[code] = Module(code=code, name="配置业务", permission=CONFIGURED_PERMISSION,
+                                     graph={}, sensitive=True, configured=True)
+        return module
+
+    def get(self, code: str, default: Module | None = None) -> Module | None:  # type: ignore[override]
+        try:
+            return self[code]
+        except KeyError:
+            return default
+
+    def __contains__(self, code: object) -> bool:
+        return dict.__contains__(self, code) or (
+            isinstance(code, str) and code.startswith(CONFIGURED_PREFIX))

@@ -14,6 +14,7 @@ appended) rather than from the events; a property test holds the two to the same
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 
 import asyncpg
@@ -55,9 +56,10 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 class CompletionRates:
-    def __init__(self, pool: asyncpg.Pool, modules: list[Module], *, now: Clock = china_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, modules: Mapping[str, Module], *,
+                 now: Clock = china_now) -> None:
         self._pool = pool
-        self._modules = {m.code: m for m in modules}
+        self._modules = modules   # the engine's: configured modules appear as they go live
         self._now = now
 
     async def rates(self, actor: Actor, period: str, *, module: str | None = None,

@@ -66,13 +66,15 @@ class Reminders:
         at = self.send_at()
         messages = []
         for row in rows:
-            due = row["due_at"]
+            # The template's time keyword takes only a time: an item without a limit shows when
+            # it was asked of the cadre.
+            due = row["due_at"] or at or self._now()
             payload = {
                 "touser": row["oa_openid"], "template_id": template,
                 "url": f"{self._console}#work",   # the console opens on 我的待办
                 "data": template_fields.data({
                     "thing1": row["title"], "thing2": row["step_name"] or "事项办理",
-                    "time3": due.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if due else "无时限",
+                    "time3": due.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
                     "thing4": ASKS[kind]}, official_account=True)}
             stem = key(row) if callable(key) else key
             messages.append(("template", payload, f"{stem}:{row['cadre_id']}"))

@@ -37,6 +37,7 @@ EVENT_NAMES = {
     "cancelled": "撤销",
     "recomputed": "时限重算", "rated": "评价", "revisited": "回访", "review_requested": "申请复查",
     "accepted": "受理", "declined": "不予受理", "replied": "答复",
+    "published": "发布", "recalled": "撤回发布",
 }
 STATUS_NAMES = {"open": "办理中", "suspended": "已中止", "closed": "已办结"}
 RATING_NAMES = {"satisfied": "满意", "basically": "基本满意", "dissatisfied": "不满意"}
@@ -334,6 +335,8 @@ class WorkLists:
         spec = self._engine.modules.get(module)
         if spec is None or spec.reported_only:
             raise NotFound("未知的业务模块", code="module_not_found")
+        if spec.configured:
+            raise Conflict("配置业务的流程随模块的新版本一并审批发布", code="configured_module")
         name = body.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 60:
             raise InvalidInput("请填写流程名称（不超过 60 个字）", code="invalid_definition")

@@ -25,6 +25,44 @@ async def insert_item(conn: asyncpg.Connection, *, module: str, definition_id: i
         channel, notice_grants, now)
 
 
+async def insert_items_many(conn: asyncpg.Connection, *, module: str, definition_id: int,
+                            org_ids: list[int], title: str, data: dict,
+                            submitter_cadre_id: int | None, now: datetime) -> list[asyncpg.Record]:
+    """One item per union, in one statement (saved once: version 1, as a started item is)."""
+    return await conn.fetch(
+        """WITH made AS (
+               INSERT INTO work_items (module, definition_id, org_id, org_path, title, data,
+                                       submitter_cadre_id, opened_at, version)
+               SELECT $1, $2, o.id, o.path, $4, $5, $6, $7, 1 FROM orgs o
+               WHERE o.id = ANY($3::bigint[])
+               RETURNING id, org_id, org_path)
+           SELECT m.id, m.org_id, m.org_path::text AS org_path, o.parent_id AS org_parent_id
+           FROM made m JOIN orgs o ON o.id = m.org_id""",
+        module, definition_id, org_ids, title, data, submitter_cadre_id, now)
+
+
+async def insert_steps_many(conn: asyncpg.Connection, item_ids: list[int], node: dict,
+                            now: datetime) -> dict[int, int]:
+    """The same first step of each item; the step ids by item."""
+    rows = await conn.fetch(
+        """INSERT INTO work_steps (item_id, node, name, sign, ratio, opened_at)
+           SELECT i, $2, $3, $4, $5, $6 FROM unnest($1::bigint[]) AS i RETURNING id, item_id""",
+        item_ids, node["id"], node["name"], node["sign"], node.get("ratio"), now)
+    return {r["item_id"]: r["id"] for r in rows}
+
+
+async def insert_tasks_many(conn: asyncpg.Connection, rows: list[tuple], now: datetime) -> list[int]:
+    """Role tasks of (step_id, item_id, role, org_id, permission, department), in one statement."""
+    if not rows:
+        return []
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    return [r["id"] for r in await conn.fetch(
+        """INSERT INTO work_tasks (step_id, item_id, role, org_id, permission, department, created_at)
+           SELECT s, i, r, o, p, d, $7
+           FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+                AS t(s, i, r, o, p, d) RETURNING id""", *columns, now)]
+
+
 async def lock_item(conn: asyncpg.Connection, item_id: int) -> asyncpg.Record | None:
     """The item, locked for the step being taken: a second cadre's step waits, then sees the
     version it did not expect."""
