@@ -56,7 +56,7 @@ from wxbackend.services.errors import Conflict  # noqa: E402
 from wxbackend.services.seed import seed  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "office-meetings"
-SECTION = "## Office: meeting sign-in"
+SECTION = "## Office: meeting sign-in (bench/office/meetings.py)"
 APPID = "wxbench0000000000"
 START = dt.datetime(2026, 6, 16, 9, 0, tzinfo=CHINA)   # a Tuesday morning
 log = oa.log

@@ -32,6 +32,7 @@ import asyncpg
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
+from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import CHINA, china_now
 from wxbackend.store.cadres import audit as store
 
@@ -120,6 +121,12 @@ class AuditTrail:
 
     def head_is_genuine(self, head: Head) -> bool:
         return hmac.compare_digest(head.mac, self._head_mac(head.seq, head.digest, head.at))
+
+    async def acted(self, conn: asyncpg.Connection, actor: Actor, action: str, target: str = "",
+                    detail: dict | None = None) -> None:
+        """:meth:`record` of what a signed-in cadre did, inside its transaction."""
+        await self.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
+                          action=action, target=target, detail=detail, ip=actor.ip)
 
     async def record(self, conn: asyncpg.Connection, *, actor_id: int | None, actor: str,
                      org_id: int | None, action: str, target: str = "", detail: dict | None = None,

@@ -94,11 +94,6 @@ class Proposals:
         self._audit = audit
         self._now = now
 
-    async def _audited(self, conn: asyncpg.Connection, actor: Actor, action: str, target: str,
-                       detail: dict | None = None) -> None:
-        await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                 action=action, target=target, detail=detail or {}, ip=actor.ip)
-
     # --- the committee: sessions and rosters ----------------------------------------------------
     async def create_session(self, actor: Actor, body: dict) -> dict:
         actor.require(PERMISSION)
@@ -119,7 +114,7 @@ class Proposals:
             session_id = await store.insert_session(
                 conn, org_id=actor.org_id, kind=kind, name=name, opens_at=opens, closes_at=closes,
                 seconders=seconders, reply_days=reply_days, created_by=actor.id, now=self._now())
-            await self._audited(conn, actor, "proposal.session_create", f"congress:{session_id}")
+            await self._audit.acted(conn, actor, "proposal.session_create", f"congress:{session_id}")
         return await self.session(actor, session_id)
 
     async def _session(self, conn: asyncpg.Connection, actor: Actor, session_id: int) -> asyncpg.Record:
@@ -183,7 +178,7 @@ class Proposals:
                     raise InvalidInput(f"{name}（{phone[:3]}****{phone[-4:]}）尚未在川工之家注册，请其先注册",
                                        code="representative_unregistered")
                 await store.add_representative(conn, session_id, account, name, delegation, self._now())
-            await self._audited(conn, actor, "proposal.roster", f"congress:{session_id}",
+            await self._audit.acted(conn, actor, "proposal.roster", f"congress:{session_id}",
                                 {"added": len(cleaned)})
         return await self.session(actor, session_id)
 
@@ -436,7 +431,7 @@ class Proposals:
                  ["按时答复率", report["on_time_rate"]], ["满意率", report["satisfaction_rate"]]]
         now = self._now().astimezone(CHINA)
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._audited(conn, actor, "proposal.report_export", f"congress:{session_id}")
+            await self._audit.acted(conn, actor, "proposal.report_export", f"congress:{session_id}")
         data = await asyncio.get_running_loop().run_in_executor(None, lambda: watermarked_xlsx(
             title=f"{view['name']} 提案办理情况", sheet="提案",
             header=["案号", "标题", "提案人", "附议人", "状态", "类别", "答复时间", "按时", "评价"],

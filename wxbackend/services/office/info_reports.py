@@ -97,11 +97,6 @@ class InfoReports:
         self._audit = audit
         self._now = now
 
-    async def _audited(self, conn: asyncpg.Connection, actor: Actor, action: str, target: str,
-                       detail: dict | None = None) -> None:
-        await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                 action=action, target=target, detail=detail or {}, ip=actor.ip)
-
     def points(self, level: str, late: bool) -> int:
         if late:
             return 0
@@ -132,7 +127,7 @@ class InfoReports:
                 conn, org_id=actor.org_id, cadre_id=actor.id, page_key=keys["page"],
                 thumb_key=keys["thumb"], width=page.width, height=page.height, size=len(page.data),
                 now=self._now())
-            await self._audited(conn, actor, "info_report.picture_upload", f"picture:{picture_id}",
+            await self._audit.acted(conn, actor, "info_report.picture_upload", f"picture:{picture_id}",
                                 {"bytes": len(page.data)})
         return {"id": picture_id, "url": media_url(keys["page"]), "thumb_url": media_url(keys["thumb"]),
                 "width": page.width, "height": page.height, "bytes": len(page.data)}
@@ -211,7 +206,7 @@ class InfoReports:
             await self._attach(conn, actor, report_id, content["pictures"])
             await self._open_level(conn, report_id, upper, from_org=actor.org_id,
                                    title=content["title"], by=actor.id)
-            await self._audited(conn, actor, "info_report.submit", f"info_report:{report_id}",
+            await self._audit.acted(conn, actor, "info_report.submit", f"info_report:{report_id}",
                                 {"to": upper["id"], "pictures": len(content["pictures"])})
         return await self.report(actor, report_id)
 
@@ -327,7 +322,8 @@ class InfoReports:
                                        title=report["title"], by=actor.id)
                 to = upper["id"]
             await store.passed_up(conn, level["id"], actor.id, now)
-            await self._audited(conn, actor, "info_report.pass_up", f"info_report:{report_id}", {"to": to})
+            await self._audit.acted(conn, actor, "info_report.pass_up", f"info_report:{report_id}",
+                                    {"to": to})
         return await self.report(actor, report_id)
 
     async def national_adoption(self, actor: Actor, report_id: int, body: dict) -> dict:
@@ -343,7 +339,7 @@ class InfoReports:
                 raise Conflict("已登记过全国总工会采用", code="already_recorded")
             points = self.points("national", report["late"])
             await store.national_adopted(conn, report_id, actor.id, points, note, self._now())
-            await self._audited(conn, actor, "info_report.national_adoption", f"info_report:{report_id}",
+            await self._audit.acted(conn, actor, "info_report.national_adoption", f"info_report:{report_id}",
                                 {"points": points})
         return await self.report(actor, report_id)
 
@@ -496,7 +492,7 @@ class InfoReports:
         rows = [line(u["rank"], u["org_name"], u) for u in view["unions"]]
         rows += [line("本级", view["org_name"], view["own"]), line("合计", view["org_name"], view["total"])]
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._audited(conn, actor, "info_report.rankings_export", f"org:{actor.org_id}",
+            await self._audit.acted(conn, actor, "info_report.rankings_export", f"org:{actor.org_id}",
                                 {"period": period})
         data = await asyncio.get_running_loop().run_in_executor(None, lambda: watermarked_xlsx(
             title=f"{view['org_name']}信息报送排名（{period}）", sheet="排名",

@@ -100,10 +100,8 @@ class UsageRates:
                                                 items=items, title=title, note=note,
                                                 recorded_by=actor.id, now=self._now())
             row = await store.entry(conn, entry_id)
-            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                     action="ledger.record", target=f"ledger:{entry_id}",
-                                     detail={"module": module, "items": items, "org_id": org_id},
-                                     ip=actor.ip)
+            await self._audit.acted(conn, actor, "ledger.record", f"ledger:{entry_id}",
+                                    {"module": module, "items": items, "org_id": org_id})
         return _entry_view(row)
 
     async def void(self, actor: Actor, entry_id: int, body: dict) -> dict:
@@ -116,9 +114,7 @@ class UsageRates:
                 raise NotFound("台账记录不存在", code="ledger_not_found")
             if not await store.void_entry(conn, entry_id, actor.id, reason, self._now()):
                 raise Conflict("该记录已作废", code="ledger_voided")
-            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                     action="ledger.void", target=f"ledger:{entry_id}",
-                                     detail={"reason": reason}, ip=actor.ip)
+            await self._audit.acted(conn, actor, "ledger.void", f"ledger:{entry_id}", {"reason": reason})
             row = await store.entry(conn, entry_id)
         return _entry_view(row)
 
@@ -219,9 +215,7 @@ class UsageRates:
         async with self._pool.acquire() as conn, conn.transaction():
             await store.insert_standard(conn, module, [round(float(t), 3) for t in tiers], actor.id,
                                         self._now())
-            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                     action="usage.standard", target=f"module:{module}",
-                                     detail={"tiers": tiers}, ip=actor.ip)
+            await self._audit.acted(conn, actor, "usage.standard", f"module:{module}", {"tiers": tiers})
             history = await store.standard_history(conn, module)
         return {"module": module, "history": [
             {"tiers": [float(t) for t in h["tiers"]], "set_at": h["set_at"].isoformat(),

@@ -143,9 +143,8 @@ class BusinessApplications:
             if not _covered(actor.org_path, await self._roots(conn, row)):
                 raise Forbidden("本单位尚未开办该业务", code="union_not_open")
             step = await self._start(conn, row, actor.org_id, plain, sealed, "console", cadre_id=actor.id)
-            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                     action="business.apply", target=f"item:{step.item['id']}",
-                                     detail={"module": row["code"]}, ip=actor.ip)
+            await self._audit.acted(conn, actor, "business.apply", f"item:{step.item['id']}",
+                                    {"module": row["code"]})
         return await self.desk_view(actor, step.item["id"])
 
     async def _start(self, conn: asyncpg.Connection, row: asyncpg.Record, org_id: int, plain: dict,
@@ -198,9 +197,8 @@ class BusinessApplications:
             item = await item_store.get_item(conn, row["item_id"])
             await self._lists.visible(conn, actor, item, await item_store.tasks_of(conn, item["id"]))
             async with conn.transaction():
-                await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                         action="business.file_view", target=f"item:{item['id']}",
-                                         detail={"file": file_id}, ip=actor.ip)
+                await self._audit.acted(conn, actor, "business.file_view", f"item:{item['id']}",
+                                        {"file": file_id})
         return self._file_body(row)
 
     async def drop_unfiled(self) -> int:
@@ -256,10 +254,8 @@ class BusinessApplications:
                 raise NotFound("申请不存在", code="application_not_found")
             files = await store.files_of(conn, item_id)
             async with conn.transaction():
-                await self._audit.record(conn, actor_id=actor.id, actor=actor.username,
-                                         org_id=actor.org_id, action="business.view_personal",
-                                         target=f"item:{item_id}", detail={"module": row["module"]},
-                                         ip=actor.ip)
+                await self._audit.acted(conn, actor, "business.view_personal", f"item:{item_id}",
+                                        {"module": row["module"]})
         answers = {k: row["data"][k] for k in forms.keys(row["form"]) if k in row["data"]}
         answers.update(self._personal(row))
         answers.update(self._attached(files))

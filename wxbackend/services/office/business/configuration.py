@@ -34,7 +34,6 @@ from wxbackend.services.office.business.definitions import (
     module_code,
 )
 from wxbackend.store.casework import definitions as definition_store
-from wxbackend.store.casework import items as item_store
 from wxbackend.store.office import business as store
 
 CONFIGURE, APPROVE = "business.configure", "business.approve"
@@ -53,9 +52,7 @@ class BusinessModules:
 
     async def _audited(self, conn: asyncpg.Connection, actor: Actor, action: str, module_id: int,
                        detail: dict | None = None) -> None:
-        await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                 action=action, target=f"business_module:{module_id}",
-                                 detail=detail or {}, ip=actor.ip)
+        await self._audit.acted(conn, actor, action, f"business_module:{module_id}", detail or {})
 
     async def refresh(self, conn: asyncpg.Connection) -> int:
         """Tell the engine of every live module (at start, and whenever one goes live here)."""
@@ -149,8 +146,10 @@ class BusinessModules:
             raise Conflict("该版本不在待审批状态", code="business_not_requested")
 
         async def operation(conn: asyncpg.Connection, step: Step) -> dict:
-            task = await self._ops.task_at(conn, step, body.get("task_id") or await self._task(conn, step),
-                                           {"approve"}, "该申请已审批")
+            # The request has one step: the leading group's task, unless the caller names it.
+            open_tasks = await self._engine.open_tasks(conn, step)
+            task_id = body.get("task_id") or (open_tasks[0]["id"] if open_tasks else None)
+            task = await self._ops.task_at(conn, step, task_id, {"approve"}, "该申请已审批")
             if row["created_by"] == actor.id:
                 raise Forbidden("不能审批自己提交的业务", code="self_review")
             await self._ops.complete(conn, step, actor, task["id"], "pass" if approve else "reject", opinion)
@@ -167,11 +166,6 @@ class BusinessModules:
         async with self._pool.acquire() as conn:
             await self.refresh(conn)
         return await self.get(actor, module_id)
-
-    @staticmethod
-    async def _task(conn: asyncpg.Connection, step: Step) -> int | None:
-        open_tasks = [t for t in await item_store.tasks_of(conn, step.item["id"]) if t["status"] == "open"]
-        return open_tasks[0]["id"] if open_tasks else None
 
     async def _go_live(self, conn: asyncpg.Connection, row: asyncpg.Record, actor: Actor, now) -> int:
         await store.supersede_live(conn, row["code"], now)

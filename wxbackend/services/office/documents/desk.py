@@ -73,11 +73,6 @@ class Documents:
         self.outgoing = outgoing.OutgoingDesk(engine, ops)
         self.incoming = incoming.IncomingDesk(engine, ops)
 
-    async def _audited(self, conn: asyncpg.Connection, actor: Actor, action: str, target: str,
-                       detail: dict | None = None) -> None:
-        await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                 action=action, target=target, detail=detail or {}, ip=actor.ip)
-
     # --- the union's settings ---------------------------------------------------------------
     async def office(self, actor: Actor) -> dict:
         actor.require(PERMISSION)
@@ -115,7 +110,7 @@ class Documents:
             await store.save_office(conn, actor.org_id, issuer_code=code, issuer_mark=mark,
                                     issuer_name=name, principal_id=principal, by=actor.id,
                                     now=self._now())
-            await self._audited(conn, actor, "document.office", f"org:{actor.org_id}",
+            await self._audit.acted(conn, actor, "document.office", f"org:{actor.org_id}",
                                 {"issuer_code": code, "principal_id": principal})
         return await self.office(actor)
 
@@ -146,7 +141,7 @@ class Documents:
                       "principal": None}, submitter_cadre_id=actor.id)
             doc_id = await store.insert(conn, direction="out", item_id=step.item["id"],
                                         org_id=actor.org_id, fields=fields, drafted_by=actor.id, now=now)
-            await self._audited(conn, actor, "document.draft", f"document:{doc_id}")
+            await self._audit.acted(conn, actor, "document.draft", f"document:{doc_id}")
         return await self.view(actor, doc_id)
 
     async def receive(self, actor: Actor, body: dict) -> dict:
@@ -165,7 +160,7 @@ class Documents:
                                             submitter_cadre_id=actor.id)
             doc_id = await store.insert(conn, direction="in", item_id=step.item["id"],
                                         org_id=actor.org_id, fields=fields, drafted_by=actor.id, now=now)
-            await self._audited(conn, actor, "document.receive", f"document:{doc_id}")
+            await self._audit.acted(conn, actor, "document.receive", f"document:{doc_id}")
         return await self.view(actor, doc_id)
 
     async def _item_of(self, actor: Actor, doc_id: int) -> int:

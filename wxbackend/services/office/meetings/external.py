@@ -78,9 +78,8 @@ class ExternalMeetings:
                                                  start=starts.astimezone(CHINA).date())
             await self._engine.save(conn, step)
             await store.set_item(conn, meeting_id, step.item["id"])
-            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                     action="meeting.external_register", target=f"meeting:{meeting_id}",
-                                     detail={"caller": caller, "files": files}, ip=actor.ip)
+            await self._audit.acted(conn, actor, "meeting.external_register", f"meeting:{meeting_id}",
+                                    {"caller": caller, "files": files})
         return await self._internal.detail(actor, meeting_id)
 
     async def step(self, actor: Actor, meeting_id: int, body: dict) -> dict:

@@ -80,11 +80,6 @@ class InternalMeetings:
         self._audit = audit
         self._now = now
 
-    async def _audited(self, conn: asyncpg.Connection, actor: Actor, action: str, target: str,
-                       detail: dict | None = None) -> None:
-        await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                 action=action, target=target, detail=detail or {}, ip=actor.ip)
-
     # --- organising ---------------------------------------------------------------------------
     async def create(self, actor: Actor, body: dict) -> dict:
         actor.require(PERMISSION)
@@ -115,7 +110,7 @@ class InternalMeetings:
             await self._engine.save(conn, step)
             await store.set_item(conn, meeting_id, step.item["id"])
             await self._invite(conn, meeting_id, [c["id"] for c in cadres], now)
-            await self._audited(conn, actor, "meeting.create", f"meeting:{meeting_id}",
+            await self._audit.acted(conn, actor, "meeting.create", f"meeting:{meeting_id}",
                                 {"room_id": room_id, "invitees": len(cadres)})
         return await self.detail(actor, meeting_id)
 
@@ -147,7 +142,7 @@ class InternalMeetings:
                 raise Conflict("会议已结束，不能再邀请", code="meeting_over")
             cadres = await subtree_cadres(conn, row["org_path"], invited)
             added = await self._invite(conn, meeting_id, [c["id"] for c in cadres], now)
-            await self._audited(conn, actor, "meeting.invite", f"meeting:{meeting_id}", {"added": added})
+            await self._audit.acted(conn, actor, "meeting.invite", f"meeting:{meeting_id}", {"added": added})
         return await self.detail(actor, meeting_id)
 
     async def cancel(self, actor: Actor, meeting_id: int, body: dict) -> dict:
@@ -168,7 +163,8 @@ class InternalMeetings:
                     await item_store.close_step(conn, s["id"], "cancelled", step.now)
             await self._engine.close(conn, step, "cancelled", cancelled=True)
             await self._engine.save(conn, step)
-            await self._audited(conn, actor, "meeting.cancel", f"meeting:{meeting_id}", {"reason": reason})
+            await self._audit.acted(conn, actor, "meeting.cancel", f"meeting:{meeting_id}",
+                                    {"reason": reason})
         return await self.detail(actor, meeting_id)
 
     # --- reading --------------------------------------------------------------------------------
@@ -243,7 +239,7 @@ class InternalMeetings:
                     raise Conflict(f"{substitute['display_name']} 已在参会名单中", code="substitute_invited")
             await store.answer(conn, meeting_id, actor.id, answer=choice, reason=reason,
                                substitute_id=substitute_id, now=now)
-            await self._audited(conn, actor, f"meeting.{choice}", f"meeting:{meeting_id}",
+            await self._audit.acted(conn, actor, f"meeting.{choice}", f"meeting:{meeting_id}",
                                 {"substitute_id": substitute_id} if substitute_id else {})
             if choice == "leave":
                 await self.remind.send(conn, row, [row["organiser_id"]], f"leave:{actor.id}",
@@ -273,8 +269,8 @@ class InternalMeetings:
                                        substitute_for=cadre_id)
             else:
                 await self.remind.send(conn, row, [cadre_id], "refused", "请假未获批准，请按时参会", now)
-            await self._audited(conn, actor, "meeting.leave_approve" if approve else "meeting.leave_refuse",
-                                f"meeting:{meeting_id}", {"cadre_id": cadre_id})
+            action = "meeting.leave_approve" if approve else "meeting.leave_refuse"
+            await self._audit.acted(conn, actor, action, f"meeting:{meeting_id}", {"cadre_id": cadre_id})
         return await self.detail(actor, meeting_id)
 
     # --- minutes and action items ---------------------------------------------------------------
@@ -287,7 +283,7 @@ class InternalMeetings:
             row = await store.insert_file(conn, org_id=actor.org_id, filename=checked.filename,
                                           content_type=checked.content_type, data=data,
                                           uploaded_by=actor.id, now=self._now())
-            await self._audited(conn, actor, "meeting.file_upload", f"meeting_file:{row['id']}",
+            await self._audit.acted(conn, actor, "meeting.file_upload", f"meeting_file:{row['id']}",
                                 {"bytes": len(data)})
         return dict(row)
 

@@ -60,9 +60,8 @@ class Rooms:
                                               place=place, created_by=actor.id, now=self._now())
             if room_id is None:
                 raise Conflict(f"本单位已有名为“{name}”的会议室", code="room_exists")
-            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                     action="meeting.room_create", target=f"meeting_room:{room_id}",
-                                     detail={"name": name, "capacity": capacity}, ip=actor.ip)
+            await self._audit.acted(conn, actor, "meeting.room_create", f"meeting_room:{room_id}",
+                                    {"name": name, "capacity": capacity})
         return {"id": room_id, "org_id": actor.org_id, "name": name, "capacity": capacity, "place": place}
 
     async def rooms(self, actor: Actor) -> dict:

@@ -139,7 +139,6 @@ class SignIn:
             person = next(iter(await store.cadres(conn, [cadre_id])), None)
             name = person["display_name"] if person else "该干部"
             done = await self._record(conn, meeting, cadre_id, name, actor.id)
-            await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                     action="meeting.sign_in_by_hand", target=f"meeting:{meeting_id}",
-                                     detail={"cadre_id": cadre_id, "late": done["late"]}, ip=actor.ip)
+            await self._audit.acted(conn, actor, "meeting.sign_in_by_hand", f"meeting:{meeting_id}",
+                                    {"cadre_id": cadre_id, "late": done["late"]})
         return done

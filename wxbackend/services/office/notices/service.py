@@ -70,9 +70,7 @@ class OfficeNotices:
 
     async def _audited(self, conn: asyncpg.Connection, actor: Actor, action: str, notice_id: int,
                        detail: dict | None = None) -> None:
-        await self._audit.record(conn, actor_id=actor.id, actor=actor.username, org_id=actor.org_id,
-                                 action=action, target=f"notice:{notice_id}", detail=detail or {},
-                                 ip=actor.ip)
+        await self._audit.acted(conn, actor, action, f"notice:{notice_id}", detail or {})
 
     # --- drafting --------------------------------------------------------------------------------
     async def targets_menu(self, actor: Actor) -> dict:
