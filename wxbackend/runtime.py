@@ -71,7 +71,7 @@ from wxbackend.services.messaging.outbox import OutboxWorker
 from wxbackend.services.office.business.applications import BusinessApplications
 from wxbackend.services.office.business.configuration import BusinessModules
 from wxbackend.services.office.documents import Documents
-from wxbackend.services.office.info_reports import InfoReports
+from wxbackend.services.office.info_reports.reports import InfoReports
 from wxbackend.services.office.meetings import Meetings, build_meetings
 from wxbackend.services.office.notices import OfficeNotices
 from wxbackend.services.office.usage import UsageRates

@@ -15,7 +15,7 @@ from tests.services.cadres.test_cadres import org_id
 from tests.services.casework.conftest import T0, bind, make_cadre, sent_to
 from tests.services.casework.test_appeals import phone_photo
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
-from wxbackend.services.office.info_reports import MAX_PICTURES
+from wxbackend.services.office.info_reports.process import MAX_PICTURES
 from wxbackend.store.membership import orgs as org_store
 
 TEXT = "3月1日，天府软件公司工会组织职工开展春季健步走活动，200余名职工参加，倡导健康生活方式。"

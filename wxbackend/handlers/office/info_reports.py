@@ -10,7 +10,8 @@ from wxbackend.handlers.base import route_table
 from wxbackend.handlers.uploads import StreamedUpload
 from wxbackend.services.cadres.cadres import CadreService
 from wxbackend.services.channels import images
-from wxbackend.services.office.info_reports import PERMISSION, InfoReports
+from wxbackend.services.office.info_reports.process import PERMISSION
+from wxbackend.services.office.info_reports.reports import InfoReports
 
 
 class ReportsHandler(AdminHandler):

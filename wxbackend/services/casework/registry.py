@@ -10,7 +10,7 @@ from wxbackend.services.casework.proposals import PROPOSAL
 from wxbackend.services.office.business.definitions import REQUEST as BUSINESS_REQUEST
 from wxbackend.services.office.documents import INCOMING as DOCUMENT_IN
 from wxbackend.services.office.documents import OUTGOING as DOCUMENT_OUT
-from wxbackend.services.office.info_reports import INFO_REPORT
+from wxbackend.services.office.info_reports.process import INFO_REPORT
 from wxbackend.services.office.meetings.external import MEETING_EXTERNAL
 from wxbackend.services.office.meetings.internal import MEETING, MEETING_ACTION
 from wxbackend.services.office.notices import NOTICE

@@ -8,13 +8,13 @@ message through the outbox, with idempotency keys and the quiet hours casework k
 recipient's first opening of the notice in the console marks it read (WeChat reports delivery,
 never reading); a receipt (回执) is an explicit answer to the notice's form before its deadline.
 The sender follows the figures by union, lists who is behind, urges them (催办, at most every
-``urge_every_hours`` per recipient) and may recall the notice: recipients keep the row and the
-title, the body is no longer shown, nothing is deleted.
+``urge_every_hours`` per recipient; these in :mod:`.figures`, mixed in) and may recall the
+notice: recipients keep the row and the title, the body is no longer shown, nothing is deleted.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
@@ -25,9 +25,9 @@ from wxbackend.services.casework.engine import Engine, Step, clean_opinion, hold
 from wxbackend.services.casework.operations import Operations
 from wxbackend.services.channels.media import MediaLibrary, media_view
 from wxbackend.services.clock import CHINA, Clock, china_now
-from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
-from wxbackend.services.membership.membership import row_id
+from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wxbackend.services.office.forms import clean_answers
+from wxbackend.services.office.notices.figures import NOT_FOUND, NoticeFigures, iso
 from wxbackend.services.office.notices.rules import (
     LEVEL_NAMES,
     LEVELS,
@@ -47,15 +47,9 @@ from wxbackend.store.office import notices as store
 from wxbackend.wechat import template_fields
 
 MESSAGE_BATCH = 5000
-RECIPIENT_STATES = {"unread", "unanswered", "answered", "all"}
-NOT_FOUND = "通知不存在"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-class OfficeNotices:
+class OfficeNotices(NoticeFigures):
     def __init__(self, pool: asyncpg.Pool, engine: Engine, ops: Operations, media: MediaLibrary,
                  settings: CaseworkSettings, *, console_url: str, audit: AuditTrail,
                  now: Clock = china_now) -> None:
@@ -283,10 +277,10 @@ class OfficeNotices:
         view = {"id": row["id"], "title": row["title"], "org_id": row["org_id"],
                 "org_name": row["org_name"], "author_name": row["author_name"],
                 "status": row["status"], "status_name": STATUS_NAMES[row["status"]],
-                "published_at": _iso(row["published_at"]), "recalled_at": _iso(row["recalled_at"]),
+                "published_at": iso(row["published_at"]), "recalled_at": iso(row["recalled_at"]),
                 "recall_reason": row["recall_reason"],
                 "has_receipt": row["receipt_form"] is not None,
-                "receipt_due_at": _iso(row["receipt_due_at"]),
+                "receipt_due_at": iso(row["receipt_due_at"]),
                 "body": None, "attachments": [], "receipt_form": None}
         if shown:
             view.update(body=row["body"], attachments=[media_view(f) for f in files],
@@ -296,10 +290,10 @@ class OfficeNotices:
     def _mine(self, row: asyncpg.Record, mine: asyncpg.Record, now: datetime) -> dict:
         open_ = row["status"] == "published" and row["receipt_form"] is not None \
             and now < row["receipt_due_at"]
-        return {"delivered_at": _iso(mine["delivered_at"]), "read_at": _iso(mine["read_at"]),
-                "receipt_at": _iso(mine["receipt_at"]),
+        return {"delivered_at": iso(mine["delivered_at"]), "read_at": iso(mine["read_at"]),
+                "receipt_at": iso(mine["receipt_at"]),
                 "receipt": mine["receipt"] if row["status"] == "published" else None,
-                "can_answer": open_, "urged_at": _iso(mine["urged_at"])}
+                "can_answer": open_, "urged_at": iso(mine["urged_at"])}
 
     async def _manage(self, conn: asyncpg.Connection, actor: Actor, row: asyncpg.Record,
                       now: datetime) -> dict:
@@ -319,7 +313,7 @@ class OfficeNotices:
         return {"targets": row["targets"], "targets_text": describe(row["targets"], names),
                 "author_id": row["created_by"], "reviewer_name": row["reviewer_name"],
                 "item_id": row["item_id"], "return_opinion": row["return_opinion"],
-                "created_at": _iso(row["created_at"]), "submitted_at": _iso(row["submitted_at"]),
+                "created_at": iso(row["created_at"]), "submitted_at": iso(row["submitted_at"]),
                 "recipients": row["recipients"], "review": review,
                 "can_edit": author and row["status"] == "draft",
                 "can_recall": author and row["status"] == "published",
@@ -342,8 +336,8 @@ class OfficeNotices:
             "id": r["id"], "title": r["title"], "status": r["status"],
             "status_name": STATUS_NAMES[r["status"]], "author_name": r["author_name"],
             "mine": r["created_by"] == actor.id, "item_id": r["item_id"],
-            "created_at": _iso(r["created_at"]), "published_at": _iso(r["published_at"]),
-            "receipt_due_at": _iso(r["receipt_due_at"]), "has_receipt": r["receipt_form"] is not None,
+            "created_at": iso(r["created_at"]), "published_at": iso(r["published_at"]),
+            "receipt_due_at": iso(r["receipt_due_at"]), "has_receipt": r["receipt_form"] is not None,
             "recipients": r["recipients"], "read": r["read"], "answered": r["answered"],
             "return_opinion": r["return_opinion"]} for r in rows]}
 
@@ -357,9 +351,9 @@ class OfficeNotices:
         return {"counts": dict(counts), "notices": [{
             "id": r["id"], "title": r["title"], "org_name": r["org_name"], "status": r["status"],
             "status_name": STATUS_NAMES[r["status"]], "unread": r["unread"],
-            "delivered_at": _iso(r["delivered_at"]), "read_at": _iso(r["read_at"]),
-            "has_receipt": r["has_receipt"], "receipt_due_at": _iso(r["receipt_due_at"]),
-            "receipt_at": _iso(r["receipt_at"]),
+            "delivered_at": iso(r["delivered_at"]), "read_at": iso(r["read_at"]),
+            "has_receipt": r["has_receipt"], "receipt_due_at": iso(r["receipt_due_at"]),
+            "receipt_at": iso(r["receipt_at"]),
             "receipt_open": r["has_receipt"] and r["status"] == "published" and now < r["receipt_due_at"],
             "urged": r["urged_at"] is not None and r["receipt_at"] is None} for r in rows]}
 
@@ -389,98 +383,7 @@ class OfficeNotices:
                                 {"amended": mine["receipt_at"] is not None})
         return await self.notice(actor, notice_id)
 
-    # --- the sender: figures, who is behind, 催办, 撤回 ----------------------------------------------
-    async def _managed(self, conn: asyncpg.Connection, actor: Actor, notice_id: int, *,
-                       lock: bool = False) -> asyncpg.Record:
-        actor.require(PERMISSION)
-        row = await store.get(conn, notice_id, lock=lock)
-        if row is None or not self._manages(actor, row):
-            raise NotFound(NOT_FOUND, code="notice_not_found")
-        return row
-
-    async def _under(self, conn: asyncpg.Connection, row: asyncpg.Record,
-                     org_id: int | None) -> asyncpg.Record | dict:
-        if org_id is None:
-            return {"id": row["org_id"], "name": row["org_name"], "path": row["org_path"]}
-        found = await store.orgs(conn, [org_id])
-        path = row["org_path"]
-        if not found or not (found[0]["path"] == path or found[0]["path"].startswith(path + ".")):
-            raise NotFound("该工会不在通知的发送范围内", code="org_not_found")
-        return found[0]
-
-    async def stats(self, actor: Actor, notice_id: int, org_id: int | None = None) -> dict:
-        """Recipients, read and receipts for each union directly below ``org_id`` (default: the
-        issuing union), each with its whole subtree, and for that union's own cadres."""
-        async with self._pool.acquire() as conn:
-            row = await self._managed(conn, actor, notice_id)
-            under = await self._under(conn, row, org_id)
-            rows = await store.stats_by_branch(conn, notice_id, under["path"])
-        receipt = row["receipt_form"] is not None
-        unions = [{"org_id": r["org_id"], "org_name": r["org_name"], "own": r["branch"] == under["path"],
-                   "recipients": r["recipients"], "read": r["read"], "unread": r["recipients"] - r["read"],
-                   "answered": r["answered"] if receipt else None,
-                   "unanswered": r["recipients"] - r["answered"] if receipt else None} for r in rows]
-        keys = ("recipients", "read", "unread") + (("answered", "unanswered") if receipt else ())
-        total = {"answered": None, "unanswered": None} | {k: sum(u[k] for u in unions) for k in keys}
-        return {"notice_id": notice_id, "under": {"org_id": under["id"], "org_name": under["name"]},
-                "has_receipt": receipt, "total": total, "unions": unions}
-
-    async def recipients(self, actor: Actor, notice_id: int, *, org_id: int | None = None,
-                         state: str = "unread", limit: int = 200, offset: int = 0) -> dict:
-        """Who in a union's subtree has not read (``unread``), not answered (``unanswered``),
-        answered (with the answers) — or everyone."""
-        if state not in RECIPIENT_STATES:
-            raise InvalidInput("state 应为 unread、unanswered、answered 或 all", code="invalid_filter")
-        async with self._pool.acquire() as conn:
-            row = await self._managed(conn, actor, notice_id)
-            under = await self._under(conn, row, org_id)
-            rows = await store.recipients(conn, notice_id, under["path"], state,
-                                          max(1, min(limit, 500)), max(0, offset))
-        return {"recipients": [{
-            "cadre_id": r["cadre_id"], "name": r["display_name"], "department": r["department"],
-            "org_name": r["org_name"], "bound": r["bound"], "delivered_at": _iso(r["delivered_at"]),
-            "read_at": _iso(r["read_at"]), "receipt_at": _iso(r["receipt_at"]),
-            "receipt": r["receipt"], "urged_at": _iso(r["urged_at"])} for r in rows]}
-
-    async def urge(self, actor: Actor, notice_id: int, body: dict) -> dict:
-        """催办 those of a union's subtree who have not read (or not answered): each recipient
-        at most every ``urge_every_hours``; the bound ones get a WeChat message."""
-        what = body.get("what", "unread")
-        if what not in ("unread", "unanswered"):
-            raise InvalidInput("催办对象应为 unread（未阅）或 unanswered（未回执）", code="invalid_urge")
-        org_id = body.get("org_id")
-        if org_id is not None and row_id(org_id) is None:
-            raise InvalidInput("工会编号无效", code="invalid_urge")
-        now = self._now()
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._managed(conn, actor, notice_id, lock=True)
-            if row["status"] != "published":
-                raise Conflict(f"通知{STATUS_NAMES[row['status']]}，不能催办", code="not_published")
-            if what == "unanswered":
-                if row["receipt_form"] is None:
-                    raise Conflict("该通知不需要回执", code="no_receipt")
-                if now >= row["receipt_due_at"]:
-                    raise Conflict("回执已截止，不能再催办回执", code="receipt_closed")
-            under = await self._under(conn, row, org_id)
-            hours = self._s.urge_every_hours
-            result = await store.urge(conn, notice_id, under["path"], what, now,
-                                      now - timedelta(hours=hours))
-            if result["behind"] == 0:
-                raise Conflict("该范围内的干部都已" + ("阅读" if what == "unread" else "回执"),
-                               code="nothing_to_urge")
-            if result["urged"] == 0:
-                raise TooManyRequests(f"这些干部在 {hours:g} 小时内已催办过，请稍后再催",
-                                      code="urged_recently")
-            round_no = await store.next_urge(conn, notice_id)
-            queued = await self._queue(
-                conn, row, list(zip(result["cadre_ids"], result["openids"], strict=True)),
-                "请尽快查阅通知" if what == "unread" else "请尽快填写回执",
-                f"notice:{notice_id}:urge:{round_no}")
-            figures = {"behind": result["behind"], "urged": result["urged"], "queued": queued}
-            await self._audited(conn, actor, "notice.urge", notice_id,
-                                {"under": under["id"], "what": what, **figures})
-        return figures
-
+    # --- the sender: 撤回 --------------------------------------------------------------------------
     async def recall(self, actor: Actor, notice_id: int, body: dict) -> dict:
         """撤回 by its author: the recipients keep the title and their rows, not the body."""
         reason = clean_opinion(body.get("reason"), required=True)

@@ -1,92 +1,52 @@
-"""Information reports (信息报送): work information a union sends to the union above.
+"""The information-report service (信息报送): pictures, submitting to the union above,
+resubmitting after 退回修改, the reviewing union's verdict, passing up (上报), the province's
+record of national adoption, and the views and listings of reports.
 
-A cadre holding ``info.report`` submits 工作信息 (title, text, pictures, the date of the event,
-an optional category) to the union directly above their own. Each level's review is a work item
-of module ``info_report`` at the reviewing union, so its desk is that union's cadres holding
-``info.report``: it adopts the report (采用), returns it for changes (退回修改: the submitting
-union edits and resubmits the same report, a new round) or does not adopt it (不采用) with a
-reason. An adopting union may pass the report up (上报) to the union above it, a new item linked
-to the same report; the province records what it sent to the national federation (全国总工会,
-outside our tree) and, later, the national adoption.
-
-Each adoption earns the submitting union the points of its level from ``[office]`` (city,
-province, national; a county's adoption counts but earns none), fixed when it is given. A report
-filed more than ``report_late_days`` after its event earns no points (逾期报送，不计分). Rankings
-add the points and counts per period for each union below the viewer, its subtree included.
+The flow, its vocabulary and the points rules live in :mod:`.process`; rankings, mixed in, in
+:mod:`.rankings`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 
 import asyncpg
 
 from wxbackend.config import OfficeSettings
-from wxbackend.infra.xlsx import Watermark, watermarked_xlsx
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.engine import Engine, Step, clean_opinion, clean_text, holder
-from wxbackend.services.casework.modules import Module
 from wxbackend.services.casework.operations import Operations
-from wxbackend.services.casework.rates import period_bounds
 from wxbackend.services.channels.media import MediaLibrary, media_url
 from wxbackend.services.channels.media_store import key_for
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
 from wxbackend.services.membership.membership import row_id
+from wxbackend.services.office.info_reports.process import (
+    ACTIONS,
+    FIRST_DAY,
+    LATE_NOTE,
+    LEVEL_NAMES,
+    MAX_LOOSE_PICTURES,
+    MAX_PICTURES,
+    MODULE_CODE,
+    PERMISSION,
+    REVISE_STEP,
+    STATUS_NAMES,
+    is_late,
+    level_of,
+    points_for,
+)
+from wxbackend.services.office.info_reports.rankings import Rankings
 from wxbackend.store.casework import items as item_store
 from wxbackend.store.office import info_reports as store
-
-MODULE_CODE = "info_report"
-PERMISSION = "info.report"
-MAX_PICTURES = 9
-MAX_LOOSE_PICTURES = 30     # uploaded but not yet in a report, per cadre
-LEVEL_NAMES = {"county": "县级", "city": "市级", "province": "省级", "national": "全国总工会"}
-STATUS_NAMES = {"pending": "待审核", "returned": "退回修改", "adopted": "已采用",
-                "not_adopted": "不采用"}
-LATE_NOTE = "逾期报送，不计分"
-ACTIONS = {"adopt": "采用", "return": "退回修改", "reject": "不采用"}
-FIRST_DAY = date(2000, 1, 1)
-REVISE_STEP = "修改后重新报送"
-RANKED_CHILDREN = 200       # more unions below than this: only those with reports are listed
-
-# Time limits: five working days to review, five to make the changes asked for. The item's own
-# limit restarts at each step, so a union is not counted late for the time the submitter took.
-_LIMIT = {"count": 5, "unit": "working", "warn": 1, "escalate": 2}
-GRAPH = {"nodes": [
-    {"id": "start", "type": "start", "next": "review"},
-    {"id": "review", "type": "task", "name": "审核采用", "assign": [{"role": "office"}],
-     "deadline": _LIMIT, "item_deadline": _LIMIT, "next": "reviewed"},
-    {"id": "reviewed", "type": "exclusive", "branches": [
-        {"when": "verdict == 'return'", "next": "revise"},
-        {"when": "verdict == 'adopt'", "next": "adopted"},
-        {"next": "not_adopted"}]},
-    {"id": "revise", "type": "task", "name": REVISE_STEP,
-     "assign": [{"role": "union", "field": "from_org"}],
-     "deadline": _LIMIT, "item_deadline": _LIMIT, "next": "review"},
-    {"id": "adopted", "type": "end", "outcome": "adopted"},
-    {"id": "not_adopted", "type": "end", "outcome": "not_adopted"},
-]}
-
-INFO_REPORT = Module(code=MODULE_CODE, name="信息报送", permission=PERMISSION, graph=GRAPH,
-                     fields=frozenset({"verdict", "from_org"}), extension_days=5, extensions=1,
-                     desk_nodes=frozenset({"review", "revise"}))
-
-
-def level_of(kind: str) -> str:
-    """The level a reviewing union adopts at, from ``orgs.kind``: the provincial industry unions
-    stand with the cities; enterprise groups and anything else below a city, with the counties."""
-    if kind == "province":
-        return "province"
-    return "city" if kind in {"city", "industry", "industry_holder"} else "county"
 
 
 def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-class InfoReports:
+class InfoReports(Rankings):
     def __init__(self, pool: asyncpg.Pool, engine: Engine, ops: Operations, media: MediaLibrary,
                  settings: OfficeSettings, *, audit: AuditTrail, now: Clock = china_now) -> None:
         self._pool = pool
@@ -96,15 +56,6 @@ class InfoReports:
         self._s = settings
         self._audit = audit
         self._now = now
-
-    def points(self, level: str, late: bool) -> int:
-        if late:
-            return 0
-        return {"city": self._s.points_city, "province": self._s.points_province,
-                "national": self._s.points_national}.get(level, 0)
-
-    def _late(self, filed: datetime, event_date: date) -> bool:
-        return (filed.astimezone(CHINA).date() - event_date).days > self._s.report_late_days
 
     # --- pictures ---------------------------------------------------------------------------------
     async def upload_picture(self, actor: Actor, data: bytes) -> dict:
@@ -202,7 +153,8 @@ class InfoReports:
             report_id = await store.insert_report(
                 conn, org_id=actor.org_id, submitted_by=actor.id, title=content["title"],
                 body=content["body"], category=content["category"],
-                event_date=content["event_date"], late=self._late(now, content["event_date"]), now=now)
+                event_date=content["event_date"], late=is_late(self._s, now, content["event_date"]),
+                now=now)
             await self._attach(conn, actor, report_id, content["pictures"])
             await self._open_level(conn, report_id, upper, from_org=actor.org_id,
                                    title=content["title"], by=actor.id)
@@ -239,7 +191,7 @@ class InfoReports:
             report = await store.report(conn, report_id, lock=True)
             await store.revise(conn, report_id, title=content["title"], body=content["body"],
                                category=content["category"], event_date=content["event_date"],
-                               late=self._late(report["filed_at"], content["event_date"]),
+                               late=is_late(self._s, report["filed_at"], content["event_date"]),
                                now=step.now)
             await self._attach(conn, actor, report_id, content["pictures"])
             await self._ops.complete(conn, step, actor, task["id"], "pass",
@@ -291,7 +243,7 @@ class InfoReports:
             elif step.item["status"] == "closed":   # a 会签 (加签) settles with its last signer
                 report = await store.report(conn, report_id)
                 adopted = step.item["outcome"] == "adopted"
-                points = self.points(current["level"], report["late"]) if adopted else 0
+                points = points_for(self._s, current["level"], report["late"]) if adopted else 0
                 await store.decide(conn, current["id"], verdict="adopted" if adopted else "not_adopted",
                                    reason=reason, points=points, cadre_id=actor.id, now=step.now)
             return {"audit": {"report": report_id, "points": points}}
@@ -337,7 +289,7 @@ class InfoReports:
                 raise Conflict("该信息尚未报送全国总工会", code="not_sent_national")
             if report["national_adopted_at"] is not None:
                 raise Conflict("已登记过全国总工会采用", code="already_recorded")
-            points = self.points("national", report["late"])
+            points = points_for(self._s, "national", report["late"])
             await store.national_adopted(conn, report_id, actor.id, points, note, self._now())
             await self._audit.acted(conn, actor, "info_report.national_adoption", f"info_report:{report_id}",
                                 {"points": points})
@@ -421,82 +373,3 @@ class InfoReports:
             shots.setdefault(p["report_id"], []).append(p)
         return {"box": box, "reports": [self._view(actor, r, by_report.get(r["id"], []),
                                                    shots.get(r["id"], []), full=False) for r in rows]}
-
-    # --- rankings ---------------------------------------------------------------------------------
-    async def rankings(self, actor: Actor, period: str) -> dict:
-        """The unions directly below the viewer, each with its whole subtree, ranked by points;
-        the viewer's own reports apart (本级) and the subtree's total."""
-        if PERMISSION not in actor.permissions and "kpi.read" not in actor.permissions:
-            actor.require(PERMISSION)
-        start, end = period_bounds(period)
-        if start > self._now():
-            raise InvalidInput("该期间尚未开始，不能排名", code="period_future")
-        async with self._pool.acquire() as conn:
-            rows = await store.tallies(conn, actor.org_path, start, end)
-            kids = await store.children(conn, actor.org_id, RANKED_CHILDREN + 1)
-            own = await store.org(conn, actor.org_id)
-            named = {k["path"]: k for k in kids}
-            missing = sorted({r["grp"] for r in rows if r["grp"] and r["grp"] not in named})
-            if missing:
-                named.update({o["path"]: o for o in await store.orgs_by_path(conn, missing)})
-        groups: dict[str, dict] = {}
-        if len(kids) <= RANKED_CHILDREN:
-            for k in kids:
-                groups[k["path"]] = self._tally()
-        for r in rows:
-            tally = groups.setdefault(r["grp"], self._tally())
-            if r["kind"] == "submitted":
-                tally["submitted"] += r["n"]
-                tally["late"] += r["late"]
-            else:
-                tally["adopted"][r["kind"]] += r["n"]
-                tally["points"] += r["points"]
-        total = self._tally()
-        for tally in groups.values():
-            total["submitted"] += tally["submitted"]
-            total["late"] += tally["late"]
-            total["points"] += tally["points"]
-            for level, n in tally["adopted"].items():
-                total["adopted"][level] += n
-        unions = sorted(({"org_id": named[path]["id"], "org_name": named[path]["name"], **tally}
-                         for path, tally in groups.items() if path),
-                        key=lambda u: (-u["points"], -sum(u["adopted"].values()), -u["submitted"],
-                                       u["org_id"]))
-        rank, previous = 0, None
-        for n, union in enumerate(unions, 1):
-            key = (union["points"], sum(union["adopted"].values()))
-            rank = rank if key == previous else n
-            previous = key
-            union["rank"] = rank
-        return {"period": period, "from": start.isoformat(), "to": end.isoformat(),
-                "org_id": actor.org_id, "org_name": own["name"], "total": total,
-                "own": groups.get("", self._tally()), "unions": unions,
-                "points": {"city": self._s.points_city, "province": self._s.points_province,
-                           "national": self._s.points_national},
-                "late_days": self._s.report_late_days}
-
-    @staticmethod
-    def _tally() -> dict:
-        return {"submitted": 0, "late": 0, "points": 0,
-                "adopted": {"county": 0, "city": 0, "province": 0, "national": 0}}
-
-    async def rankings_xlsx(self, actor: Actor, period: str) -> tuple[bytes, str]:
-        view = await self.rankings(actor, period)
-        now = self._now().astimezone(CHINA)
-
-        def line(rank: object, name: str, t: dict) -> list:
-            a = t["adopted"]
-            return [rank, name, t["submitted"], a["county"], a["city"], a["province"], a["national"],
-                    t["points"], t["late"]]
-
-        rows = [line(u["rank"], u["org_name"], u) for u in view["unions"]]
-        rows += [line("本级", view["org_name"], view["own"]), line("合计", view["org_name"], view["total"])]
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._audit.acted(conn, actor, "info_report.rankings_export", f"org:{actor.org_id}",
-                                {"period": period})
-        data = await asyncio.get_running_loop().run_in_executor(None, lambda: watermarked_xlsx(
-            title=f"{view['org_name']}信息报送排名（{period}）", sheet="排名",
-            header=["名次", "工会", "报送", "县级采用", "市级采用", "省级采用", "全总采用", "积分",
-                    "逾期报送（不计分）"],
-            rows=rows, watermark=Watermark(actor.username, now.strftime("%Y-%m-%d %H:%M"))))
-        return data, f"信息报送排名-{period}.xlsx"
