@@ -88,6 +88,11 @@ async def save_item(conn: asyncpg.Connection, item_id: int, *, status: str, outc
         item_id, status, outcome, data, state, suspended_at, closed_at)
 
 
+async def set_title(conn: asyncpg.Connection, item_id: int, title: str) -> None:
+    """An item's title follows its record's (a draft document retitled): the lists show it."""
+    await conn.execute("UPDATE work_items SET title = $2 WHERE id = $1", item_id, title)
+
+
 async def set_due(conn: asyncpg.Connection, item_id: int, due_at: datetime | None,
                   provisional: bool) -> None:
     await conn.execute("UPDATE work_items SET due_at = $2, due_provisional = $3 WHERE id = $1",

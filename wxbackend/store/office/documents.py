@@ -117,11 +117,6 @@ async def update(conn: asyncpg.Connection, doc_id: int, fields: dict, now: datet
         doc_id, now, *[fields[n] for n in names])
 
 
-async def retitle(conn: asyncpg.Connection, item_id: int, title: str) -> None:
-    """A draft's new title is its work item's too (the lists show the item's)."""
-    await conn.execute("UPDATE work_items SET title = $2 WHERE id = $1", item_id, title)
-
-
 async def document(conn: asyncpg.Connection, doc_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_DOCUMENT} FROM {_FROM} WHERE d.id = $1", doc_id)  # noqa: S608
 

@@ -23,6 +23,7 @@ from wxbackend.services.errors import Conflict, InvalidInput, NotFound
 from wxbackend.services.membership.membership import row_id
 from wxbackend.services.office.documents import elements, incoming, outgoing
 from wxbackend.services.office.documents.steps import PERMISSION
+from wxbackend.store.casework import items as item_store
 from wxbackend.store.office import documents as store
 
 OUT_ACTIONS = {"submit": "送审", "sign": "签发", "number": "编号", "seal": "用印", "distribute": "分发"}
@@ -190,7 +191,7 @@ class Documents:
                 fields["attachments"] = await self._files(conn, actor, fields["attachments"])
             await store.update(conn, doc["id"], fields, step.now)
             if "title" in fields:
-                await store.retitle(conn, step.item["id"], fields["title"])
+                await item_store.set_title(conn, step.item["id"], fields["title"])
             return {"audit": {"fields": sorted(fields)}}
 
         await self._engine.run(actor, item_id, body.get("version"), operation, action="document.edit")
