@@ -40,7 +40,9 @@ FIELD_KEYS = "1:MDEyMzQ1Njc4OWFiY2RlZg==,2:ZmVkY2JhOTg3NjU0MzIxMA=="
 INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 AUDIT_KEY = "YXVkaXQta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 
-_TABLES = ("business_applications", "business_modules", "offline_ledger", "usage_standards",
+_TABLES = ("kpi_briefings", "kpi_daily", "kpi_days", "kpi_watermarks",
+           "kpi_target_changes", "kpi_target_imports", "kpi_first_years",
+           "business_applications", "business_modules", "offline_ledger", "usage_standards",
            "documents", "document_sequences", "document_offices",
            "meeting_actions", "meeting_files", "meeting_invitees", "meeting_bookings", "meetings",
            "meeting_rooms", "info_report_pictures", "info_report_reviews", "info_reports",

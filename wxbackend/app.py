@@ -14,6 +14,10 @@ from wxbackend.handlers.channels import admin as channel_admin
 from wxbackend.handlers.channels import media, mp, pages
 from wxbackend.handlers.edge import Tarpit, TrustedProxies
 from wxbackend.handlers.identity import accounts, platform_api, wechat_login
+from wxbackend.handlers.kpi import briefings as kpi_briefings
+from wxbackend.handlers.kpi import platform as kpi_platform
+from wxbackend.handlers.kpi import reports as kpi_reports
+from wxbackend.handlers.kpi import targets as kpi_targets
 from wxbackend.handlers.membership import membership, reviews, rosters
 from wxbackend.handlers.office import business as office_business
 from wxbackend.handlers.office import documents as office_documents
@@ -63,6 +67,10 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *office_business.admin_routes(rt.cadres, rt.business, rt.business_apps),
         *office_business.applicant_routes(rt.accounts, rt.login, rt.business_apps),
         *office_usage.routes(rt.cadres, rt.usage),
+        *kpi_reports.routes(rt.cadres, rt.kpi_reports),
+        *kpi_briefings.routes(rt.cadres, rt.kpi_briefings),
+        *kpi_platform.routes(rt.apps, rt.accounts, rt.sso, rt.kpi_reports),
+        *kpi_targets.routes(rt.cadres, rt.kpi_targets),
         *office_documents.routes(rt.cadres, rt.documents),
         *office_meetings.routes(rt.cadres, rt.meetings),
         *office_meetings.attendee_routes(rt.accounts, rt.login, rt.meetings),
@@ -110,6 +118,7 @@ def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
                                            *appeals.FILE_UPLOAD_ROUTES,
                                            *office_business.FILE_UPLOAD_ROUTES,
                                            info_reports.PictureUploadHandler.route,
+                                           kpi_targets.ImportHandler.route,
                                            *office_meetings.UPLOAD_ROUTES}),
                      refusals={admin.LoginHandler.route: rt.cadres.refusal},
                      pattern_refusals=[(worker.SIGNUP_PATH, worker.sold_out_at_the_front(rt.signups))],

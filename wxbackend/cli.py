@@ -143,6 +143,9 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, 3600, rt.business_apps.drop_unfiled,
                                               "unfiled application files")),
             asyncio.create_task(_periodically(stop, 60, rt.business.reload, "configured modules")),
+            asyncio.create_task(_periodically(stop, rt.settings.kpi.refresh_seconds, rt.kpi_rollups.refresh,
+                                              "usage counters")),
+            asyncio.create_task(_periodically(stop, 3600, rt.kpi_briefings.monthly, "monthly briefing")),
             asyncio.create_task(_periodically(stop, 600, rt.proposals.lapse, "proposal windows"))]
 
 
@@ -356,6 +359,33 @@ def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kpi_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    """Count the usage figures' daily counters again for a range of days (the worker keeps the
+    recent days current; this fills history, or repairs it after a data correction)."""
+    from datetime import date
+
+    from wxbackend.services.errors import InvalidInput
+
+    try:
+        first = date.fromisoformat(args.first) if args.first else None
+        last = date.fromisoformat(args.last) if args.last else None
+    except ValueError:
+        print("日期应写作 2026-03-01 / dates look like 2026-03-01", file=sys.stderr)
+        return 2
+
+    async def job(rt) -> int:
+        return await rt.kpi_rollups.backfill(first, last)
+
+    try:
+        written = with_runtime(settings, job)
+    except InvalidInput as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    print(f"usage counters recounted from {args.first or '2020-01-01'} to {args.last or 'today'}: "
+          f"{written} rows")
+    return 0
+
+
 def cmd_inbound_purge(settings: Settings, args: argparse.Namespace) -> int:
     """Drop the content of Official Account messages (received and sent) and followers' locations older than
     [privacy] inbound_retention_days, and seal any content still stored in clear (workers also
@@ -506,6 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = admin.add_parser("sweep", help="disable accounts overdue for re-confirmation (daily)")
     sweep.add_argument("--grace-days", type=int, default=14)
     sweep.set_defaults(func=cmd_admin_sweep)
+    kpi = sub.add_parser("kpi", help="usage monitoring").add_subparsers(dest="kpi_command", required=True)
+    backfill = kpi.add_parser("backfill", help="recount the daily usage counters for a range of days")
+    backfill.add_argument("--from", dest="first", help="first China day (default 2020-01-01)")
+    backfill.add_argument("--to", dest="last", help="last China day (default today)")
+    backfill.set_defaults(func=cmd_kpi_backfill)
     inbound = sub.add_parser("inbound", help="Official Account messages received").add_subparsers(
         dest="inbound_command", required=True)
     inbound.add_parser("purge", help="drop message content past [privacy] inbound_retention_days")\

@@ -268,6 +268,11 @@ class OfficeSettings:
 
 
 @dataclass(frozen=True)
+class KpiSettings:
+    refresh_seconds: float = 300       # the worker recounts today's and yesterday's counters this often
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -292,6 +297,7 @@ class Settings:
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     casework: CaseworkSettings = field(default_factory=CaseworkSettings)
     office: OfficeSettings = field(default_factory=OfficeSettings)
+    kpi: KpiSettings = field(default_factory=KpiSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""
 

@@ -62,6 +62,10 @@ from wxbackend.services.identity.sessions import SessionStore
 from wxbackend.services.identity.sms_codes import SmsCodeService
 from wxbackend.services.identity.sso import SingleSignOn
 from wxbackend.services.identity.wechat_login import WeChatLogin
+from wxbackend.services.kpi.briefings import Briefings
+from wxbackend.services.kpi.reports import KpiReports
+from wxbackend.services.kpi.rollups import Rollups
+from wxbackend.services.kpi.targets import KpiTargets
 from wxbackend.services.membership.membership import MembershipService, card_key
 from wxbackend.services.membership.reviews import ReviewService
 from wxbackend.services.membership.rosters import RosterService
@@ -141,6 +145,10 @@ class Runtime:
     business: BusinessModules
     business_apps: BusinessApplications
     usage: UsageRates
+    kpi_rollups: Rollups
+    kpi_reports: KpiReports
+    kpi_briefings: Briefings
+    kpi_targets: KpiTargets
 
     @property
     def h5_base(self) -> str:
@@ -238,14 +246,17 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                           anonymous=settings.casework.anonymous_categories, audit=trail, now=now)
         accounts.export_parts["appeals"] = appeals.export
         accounts.cancel_parts.append(appeals.forget)
+        rates = CompletionRates(pool, engine.modules, now=now)
+        rollups = Rollups(pool, now=now)
+        kpi_reports = KpiReports(pool, rates, rollups, engine.modules,
+                                 first_year=settings.office.usage_first_year, now=now)
         business = BusinessModules(pool, engine, work, audit=trail, now=now)
         await business.reload()   # the configured modules live now, on the engine
         business_apps = BusinessApplications(pool, pii, engine, work, work_lists, media, audit=trail,
                                              now=now)
         accounts.export_parts["business_applications"] = business_apps.export
         accounts.cancel_parts.append(business_apps.forget)
-        office_notices = OfficeNotices(pool, engine, work, media, settings.casework,
-                                       console_url=f"{public_url}/admin/", audit=trail, now=now)
+        office_notices = OfficeNotices(pool, engine, work, media, settings.casework, audit=trail, now=now)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       mp_api=mp, wxa_codes=wxa_codes,
                       envelope=Envelope(wx), keywords=router, inbox=inbox,
@@ -280,7 +291,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                           pool, apps, media, ConformanceCheck(pool, redis, apps, now=now),
                           audit=trail, now=now),
                       calendar=calendar, engine=engine, work=work, work_lists=work_lists,
-                      deadlines=deadlines, rates=CompletionRates(pool, engine.modules, now=now),
+                      deadlines=deadlines, rates=rates,
                       appeals=appeals,
                       proposals=Proposals(pool, pii, engine, work, work_lists, audit=trail, now=now),
                       office_notices=office_notices,
@@ -294,7 +305,11 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                                               audit=trail, now=now),
                       business=business, business_apps=business_apps,
                       usage=UsageRates(pool, engine, first_year=settings.office.usage_first_year,
-                                       audit=trail, now=now))
+                                       audit=trail, now=now),
+                      kpi_rollups=rollups,
+                      kpi_reports=kpi_reports,
+                      kpi_briefings=Briefings(pool, kpi_reports, reminders, audit=trail, now=now),
+                      kpi_targets=KpiTargets(pool, audit=trail, now=now))
     finally:
         if media is not None:
             media.close()

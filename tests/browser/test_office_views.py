@@ -10,7 +10,7 @@ require_browser()
 
 PERMISSIONS = {"account.manage", "notice.publish", "info.report", "document.handle", "meeting.manage",
                "business.configure", "business.approve", "business.handle", "ledger.record", "kpi.read"}
-VIEWS = ("通知公告", "信息报送", "公文流转", "会议", "业务配置", "线下台账", "事项办理")
+VIEWS = ("通知公告", "信息报送", "公文流转", "会议", "业务配置", "线下台账", "事项办理", "使用情况")
 
 
 async def test_the_office_views_open_without_errors(new_page, rt, chengdu) -> None:

@@ -19,6 +19,7 @@ from wxbackend.services.casework.calendar import seed_calendar
 from wxbackend.services.casework.registry import MODULES
 from wxbackend.services.casework.worklists import seed_definitions
 from wxbackend.services.clock import china_now
+from wxbackend.services.kpi.targets import seed_target
 from wxbackend.services.membership.idnumbers import uscc_check_char
 from wxbackend.store.channels import channels as channel_store
 from wxbackend.store.identity import accounts
@@ -102,7 +103,8 @@ async def seed(conn: asyncpg.Connection, now: datetime | None = None) -> SeedRep
                     raise ValueError(f"target for unknown unit {row['unit']}")
                 org_id = other
             for year in YEARS:
-                await orgs.set_target(conn, org_id, year, _persons(row[f"y{year}"]))
+                # Through the targets' history, so the annex figures are its first entries.
+                await seed_target(conn, org_id, year, _persons(row[f"y{year}"]), now or china_now())
                 targets += 1
         rules = await keywords.insert_missing(conn, keyword_seed())
         regions = [(r["code"], r["name"], r["city_code"], r["level"])

@@ -35,6 +35,7 @@ CATALOGUE: dict[str, str] = {
     "business.handle": "配置业务办理",
     "ledger.record": "线下办件台账登记",
     "kpi.read": "查看使用情况指标",
+    "kpi.manage": "使用情况目标设定",
     "audit.read": "查看审计记录",
     "security.manage": "安全策略管理",
 }

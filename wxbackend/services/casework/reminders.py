@@ -28,6 +28,9 @@ ASKS = {
 }
 
 
+ANNOUNCE_BATCH = 5000   # outbox rows a statement
+
+
 class Reminders:
     def __init__(self, settings: CaseworkSettings, *, oa_appid: str, mp_appid: str,
                  console_url: str, h5_base: str, now: Clock = china_now) -> None:
@@ -79,6 +82,28 @@ class Reminders:
             stem = key(row) if callable(key) else key
             messages.append(("template", payload, f"{stem}:{row['cadre_id']}"))
         return await outbox_store.enqueue_many(conn, messages, not_before=at)
+
+    async def announce(self, conn: asyncpg.Connection, people: list[tuple[int, str]], *, thing: str,
+                       source: str, when: datetime, ask: str, view: str, key: str) -> int:
+        """A message to cadres about something other than a task of theirs (a notice, a
+        briefing): the cadre template with thing1 what, thing2 from whom, time3 when, thing4 what
+        is asked, opening the console's ``view``. ``people``: (cadre id, bound openid); each
+        message's idempotency key is ``key`` and the cadre."""
+        template = self._s.cadre_template_id
+        if not template or not people:
+            return 0
+        data = template_fields.data({"thing1": thing, "thing2": source,
+                                     "time3": when.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"),
+                                     "thing4": ask}, official_account=True)
+        url = f"{self._console}#{view}"
+        at = self.send_at()
+        queued = 0
+        for start in range(0, len(people), ANNOUNCE_BATCH):
+            queued += await outbox_store.enqueue_many(conn, [
+                ("template", {"touser": openid, "template_id": template, "url": url, "data": data},
+                 f"{key}:{cadre_id}") for cadre_id, openid in people[start:start + ANNOUNCE_BATCH]],
+                not_before=at)
+        return queued
 
     async def items(self, conn: asyncpg.Connection, asks: dict[int, tuple[str, str]]) -> int:
         """For each item, its reminder (kind, idempotency key) to everyone who may act on its

@@ -55,6 +55,7 @@ SCOPES = {
     "profile.read": "读取账号的注册状态、所属地区和昵称",
     "profile.phone": "读取账号的手机号",
     "sso": "以平台账号为用户提供单点登录",
+    "kpi.read": "读取本入口所属工会及下级工会的使用情况指标",
 }
 SIGNED_CALL_KEPT = 90 * 86400
 

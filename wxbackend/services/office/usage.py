@@ -148,17 +148,11 @@ class UsageRates:
                 if found is None or not actor.covers(found["path"]):
                     raise NotFound("工会不存在", code="org_not_found")
                 path = found["path"]
-            online = await store.online_counts(conn, path, start, end, NOT_COUNTED)
-            offline = await store.offline_counts(conn, path, start.date(), end.date())
+            counts = await self.counts(conn, path, start, end)
             units = await store.children(conn, path)
             own = await store.units(conn, [path])
-            standards = {r["module"]: tuple(float(t) for t in r["tiers"])
-                         for r in await store.standards(conn, end)}
+            standards = await self.tiers(conn, end)
         year_index = start.year - self._first_year + 1
-        counts: dict[str, dict[str, list[int]]] = {}
-        for rows, slot in ((online, 0), (offline, 1)):
-            for r in rows:
-                counts.setdefault(r["module"], {}).setdefault(r["unit"], [0, 0])[slot] += r["items"]
         modules = sorted(set(counts) | set(DEFAULT_TIERS) | set(standards))
         out = []
         for code in modules:
@@ -179,6 +173,27 @@ class UsageRates:
         return {"period": period, "org_id": own[0]["id"] if own else None,
                 "org_name": own[0]["name"] if own else None, "year_on_platform": year_index,
                 "modules": out}
+
+    @staticmethod
+    async def counts(conn: asyncpg.Connection, path: str, start: datetime,
+                     end: datetime) -> dict[str, dict[str, list[int]]]:
+        """module → the union at ``path`` or the one directly below it an item falls under (its
+        path) → [online, offline] items in the period."""
+        online = await store.online_counts(conn, path, start, end, NOT_COUNTED)
+        offline = await store.offline_counts(conn, path, start.date(), end.date())
+        counts: dict[str, dict[str, list[int]]] = {}
+        for rows, slot in ((online, 0), (offline, 1)):
+            for r in rows:
+                counts.setdefault(r["module"], {}).setdefault(r["unit"], [0, 0])[slot] += r["items"]
+        return counts
+
+    @staticmethod
+    async def tiers(conn: asyncpg.Connection, at: datetime) -> dict[str, tuple[float, ...]]:
+        """Each module's yearly tiers in force at ``at`` (the arrangement's defaults where the
+        platform office set none)."""
+        set_by_office = {r["module"]: tuple(float(t) for t in r["tiers"])
+                         for r in await store.standards(conn, at)}
+        return {**DEFAULT_TIERS, **set_by_office}
 
     # --- standards ----------------------------------------------------------------------------------
     def _office(self, actor: Actor) -> None:

@@ -1,4 +1,4 @@
-"""SQL for the union tree and its registered-user targets."""
+"""SQL for the union tree (its registered-user targets: :mod:`wxbackend.store.kpi.targets`)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,6 @@ async def upsert(conn: asyncpg.Connection, *, code: str, name: str, short_name: 
            WHERE id = $1""",
         org_id)
     return org_id
-
-
-async def set_target(conn: asyncpg.Connection, org_id: int, year: int, new_users: int) -> None:
-    await conn.execute(
-        """INSERT INTO registered_user_targets (org_id, year, new_users) VALUES ($1, $2, $3)
-           ON CONFLICT (org_id, year) DO UPDATE SET new_users = $3""",
-        org_id, year, new_users)
 
 
 async def count_by_kind(conn: asyncpg.Connection) -> dict[str, int]:

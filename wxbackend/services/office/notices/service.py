@@ -42,23 +42,17 @@ from wxbackend.services.office.notices.rules import (
     kinds_of,
 )
 from wxbackend.store.casework import items as item_store
-from wxbackend.store.messaging import outbox as outbox_store
 from wxbackend.store.office import notices as store
-from wxbackend.wechat import template_fields
-
-MESSAGE_BATCH = 5000
 
 
 class OfficeNotices(NoticeFigures):
     def __init__(self, pool: asyncpg.Pool, engine: Engine, ops: Operations, media: MediaLibrary,
-                 settings: CaseworkSettings, *, console_url: str, audit: AuditTrail,
-                 now: Clock = china_now) -> None:
+                 settings: CaseworkSettings, *, audit: AuditTrail, now: Clock = china_now) -> None:
         self._pool = pool
         self._engine = engine
         self._ops = ops
         self._media = media
         self._s = settings
-        self._console = console_url
         self._audit = audit
         self._now = now
 
@@ -221,25 +215,10 @@ class OfficeNotices(NoticeFigures):
 
     async def _queue(self, conn: asyncpg.Connection, notice: asyncpg.Record,
                      people: list[tuple[int, str]], ask: str, key: str) -> int:
-        """Template messages to cadres (the casework cadre template: thing1 the notice, thing2
-        its issuer, time3 the receipt deadline or now, thing4 what is asked), in batches."""
-        template = self._s.cadre_template_id
-        if not template or not people:
-            return 0
-        when = notice["receipt_due_at"] or self._now()
-        data = template_fields.data({
-            "thing1": notice["title"], "thing2": f"{notice['org_name']}通知",
-            "time3": when.astimezone(CHINA).strftime("%Y-%m-%d %H:%M"), "thing4": ask},
-            official_account=True)
-        at = self._engine.reminders.send_at()
-        url = f"{self._console}#notices"
-        queued = 0
-        for start in range(0, len(people), MESSAGE_BATCH):
-            queued += await outbox_store.enqueue_many(conn, [
-                ("template", {"touser": openid, "template_id": template, "url": url, "data": data},
-                 f"{key}:{cadre_id}") for cadre_id, openid in people[start:start + MESSAGE_BATCH]],
-                not_before=at)
-        return queued
+        """Template messages to cadres: the notice, its issuer, the receipt deadline (or now)."""
+        return await self._engine.reminders.announce(
+            conn, people, thing=notice["title"], source=f"{notice['org_name']}通知",
+            when=notice["receipt_due_at"] or self._now(), ask=ask, view="notices", key=key)
 
     async def _tell_author(self, conn: asyncpg.Connection, notice: asyncpg.Record, ask: str) -> None:
         bound = [(r["cadre_id"], r["oa_openid"])

@@ -1,0 +1,141 @@
+"""SQL for the daily counters (rules in :mod:`wxbackend.services.kpi.rollups`).
+
+Every source is counted per union and China day, then added to the union and each of its
+ancestors: an org's ``path`` is the ids from the root, so its ancestors are its path's labels and
+no join is needed to expand them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import asyncpg
+
+# ($1, $2): the first China day counted and the day after the last; $3, $4: the same as moments.
+_SOURCES = """
+    SELECT 'registered' AS counter, home_org_id AS org_id,
+           (registered_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS value
+    FROM accounts WHERE registered_at >= $3 AND registered_at < $4 AND home_org_id IS NOT NULL
+    GROUP BY 2, 3
+  UNION ALL
+    SELECT 'certified', org_id, (certified_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
+    FROM members WHERE certified_at >= $3 AND certified_at < $4
+    GROUP BY 2, 3
+  UNION ALL
+    SELECT CASE source WHEN 'platform' THEN 'joined_platform' ELSE 'joined_roster' END,
+           org_id, joined_on, count(*)
+    FROM members WHERE joined_on >= $1 AND joined_on < $2
+    GROUP BY 1, 2, 3
+  UNION ALL
+    SELECT CASE WHEN founded_via_platform THEN 'founded_platform' ELSE 'founded_other' END,
+           id, (created_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
+    FROM orgs WHERE kind = 'grassroots' AND created_at >= $3 AND created_at < $4
+    GROUP BY 1, 2, 3
+  UNION ALL
+    SELECT 'articles', c.org_id, (a.first_published_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
+    FROM articles a JOIN channels c ON c.id = a.channel_id
+    WHERE a.first_published_at >= $3 AND a.first_published_at < $4
+    GROUP BY 2, 3
+  UNION ALL
+    SELECT 'visits', c.org_id, v.day, sum(v.views)
+    FROM channel_visits v JOIN channels c ON c.id = v.channel_id
+    WHERE v.day >= $1 AND v.day < $2
+    GROUP BY 2, 3
+  UNION ALL
+    SELECT CASE kind WHEN 'activity' THEN 'activities' ELSE 'services' END, org_id,
+           (published_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
+    FROM offerings WHERE published_at >= $3 AND published_at < $4
+    GROUP BY 1, 2, 3
+  UNION ALL
+    SELECT 'cadres', org_id, (created_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
+    FROM cadres WHERE created_at >= $3 AND created_at < $4
+    GROUP BY 2, 3
+  UNION ALL
+    SELECT 'opened:' || module, org_id, (opened_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
+    FROM work_items WHERE opened_at >= $3 AND opened_at < $4 AND channel = 'online'
+    GROUP BY 1, 2, 3
+"""
+
+
+async def recount(conn: asyncpg.Connection, first: date, after: date, starts: datetime,
+                  ends: datetime, now: datetime) -> int:
+    """Count the days ``first`` ≤ day < ``after`` again, in the caller's transaction: their rows
+    are replaced. ``starts``, ``ends``: the same days' bounds as China moments. How many rows
+    were written."""
+    await conn.execute("DELETE FROM kpi_daily WHERE day >= $1 AND day < $2", first, after)
+    status = await conn.execute(
+        f"""INSERT INTO kpi_daily (counter, org_id, day, value)
+            SELECT s.counter, a.id::bigint, s.day, sum(s.value)
+            FROM ({_SOURCES}) s
+            JOIN orgs o ON o.id = s.org_id
+            CROSS JOIN LATERAL unnest(string_to_array(o.path::text, '.')) AS a(id)
+            GROUP BY 1, 2, 3""",  # noqa: S608 - the sources are constants
+        first, after, starts, ends)
+    await conn.execute(
+        """INSERT INTO kpi_days (day, refreshed_at)
+           SELECT d::date, $3 FROM generate_series($1::date, $2::date - 1, interval '1 day') d
+           ON CONFLICT (day) DO UPDATE SET refreshed_at = excluded.refreshed_at""",
+        first, after, now)
+    return int(status.split()[-1])
+
+
+async def lock(conn: asyncpg.Connection) -> None:
+    """One recount at a time (the worker's and a backfill may overlap)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('kpi_daily'))")
+
+
+async def watermark(conn: asyncpg.Connection, source: str) -> datetime | None:
+    return await conn.fetchval("SELECT seen_until FROM kpi_watermarks WHERE source = $1", source)
+
+
+async def set_watermark(conn: asyncpg.Connection, source: str, seen_until: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO kpi_watermarks (source, seen_until) VALUES ($1, $2)
+           ON CONFLICT (source) DO UPDATE SET seen_until = excluded.seen_until""", source, seen_until)
+
+
+async def members_changed(conn: asyncpg.Connection,
+                          since: datetime | None) -> tuple[list[date], datetime | None]:
+    """The joining days of member records written or changed after ``since`` (a roster import
+    adds members who joined long ago), and the latest change seen: the next watermark. The
+    watermark is the data's own time; rows stamped when their transaction began may commit after
+    later ones, so each look reaches an hour behind the watermark (a day counted twice is only
+    counted again)."""
+    latest = await conn.fetchval("SELECT max(updated_at) FROM members")
+    if since is None or latest is None:
+        return [], latest
+    days = [r["joined_on"] for r in await conn.fetch(
+        """SELECT DISTINCT joined_on FROM members
+           WHERE updated_at > $1::timestamptz - interval '1 hour' AND updated_at <= $2""",
+        since, latest)]
+    return days, latest
+
+
+async def last_refresh(conn: asyncpg.Connection) -> datetime | None:
+    return await conn.fetchval("SELECT max(refreshed_at) FROM kpi_days")
+
+
+# --- reading ----------------------------------------------------------------------------------
+async def sums(conn: asyncpg.Connection, org_ids: list[int], counters: list[str], first: date,
+               after: date) -> list[asyncpg.Record]:
+    """Each union's (subtree's) total of each counter over the days ``first`` ≤ day < ``after``.
+    One range of the primary key per union and counter, read from the index alone: written so
+    that the plan does not depend on the arguments (asyncpg prepares statements, and after five
+    runs PostgreSQL may keep a generic plan, which for ``= ANY`` of both keys scanned far more)."""
+    return await conn.fetch(
+        """SELECT o.id AS org_id, c.counter, s.value
+           FROM unnest($1::bigint[]) o(id) CROSS JOIN unnest($2::text[]) c(counter)
+           CROSS JOIN LATERAL (SELECT sum(k.value)::bigint AS value FROM kpi_daily k
+                               WHERE k.counter = c.counter AND k.org_id = o.id
+                                 AND k.day >= $3 AND k.day < $4) s
+           WHERE s.value IS NOT NULL""", org_ids, counters, first, after)
+
+
+async def monthly(conn: asyncpg.Connection, org_id: int, counters: list[str], first: date,
+                  after: date) -> list[asyncpg.Record]:
+    """One union's counters by China month, for trends."""
+    return await conn.fetch(
+        """SELECT date_trunc('month', day)::date AS month, counter, sum(value)::bigint AS value
+           FROM kpi_daily
+           WHERE org_id = $1 AND counter = ANY($2::text[]) AND day >= $3 AND day < $4
+           GROUP BY 1, 2 ORDER BY 1""", org_id, counters, first, after)
