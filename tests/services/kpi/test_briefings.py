@@ -83,3 +83,11 @@ async def test_on_demand_briefings_and_who_sees_them(rt, db, clock) -> None:
     with pytest.raises(Forbidden):
         await rt.kpi_briefings.issue(stranger, {"period": "2026-03"})
     assert await db.fetchval("SELECT count(*) FROM kpi_briefings") == 1
+
+
+async def test_a_worker_starting_mid_month_issues_nothing_late(rt, db, clock) -> None:
+    await tree(db)
+    clock.set(datetime(2026, 4, 4, 9, 0, tzinfo=CHINA), frozen=True)
+    assert await rt.kpi_briefings.monthly() is None
+    clock.set(datetime(2026, 4, 3, 23, 0, tzinfo=CHINA), frozen=True)
+    assert await rt.kpi_briefings.monthly() is not None      # down on the 1st, caught up by the 3rd

@@ -1,9 +1,10 @@
 """Briefings (情况通报): a union's usage report for a period, issued once and kept as it was.
 
-The worker issues the province's briefing for the month before on the 1st of each month (and
-later that day if the server was down: it checks every hour); a cadre holding ``kpi.read`` may
-issue one for their own union and any period on demand. Each holds the report as it stood (a
-later correction of the data does not alter it: the table refuses edits), the changes since the
+The worker issues the province's briefing for the month before on the 1st of each month (it
+checks every hour; a worker that was down still issues it up to the 3rd, never later); a cadre
+holding ``kpi.read`` may issue one for their own union and any period on demand. Each holds the
+report as it stood (a later correction of the data does not alter it: the table refuses edits),
+the changes since the
 union's previous monthly briefing, and a workbook with native Excel charts. A monthly briefing
 is announced through WeChat to the cadres holding ``kpi.read`` of the union and the unions
 directly below it. The printable page (``/admin/kpi/briefing.html``) draws the same snapshot.
@@ -27,6 +28,7 @@ from wxbackend.store.kpi import briefings as store
 from wxbackend.store.kpi import reports as report_store
 
 KINDS = {"monthly": "月度通报", "on_demand": "专项通报"}
+CATCH_UP_DAYS = 3      # a worker down on the 1st still issues the month's briefing by the 3rd
 
 
 def last_month(today: date) -> str:
@@ -108,6 +110,9 @@ class Briefings:
     async def monthly(self) -> int | None:
         """The worker's job: the province's briefing for last month, once."""
         today = self._now().astimezone(CHINA).date()
+        if today.day > CATCH_UP_DAYS:
+            # A server that starts mid-month does not issue last month's briefing late.
+            return None
         period = last_month(today)
         async with self._pool.acquire() as conn:
             root = dict(await store.root_union(conn))
