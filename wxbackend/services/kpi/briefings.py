@@ -4,10 +4,10 @@ The worker issues the province's briefing for the month before on the 1st of eac
 checks every hour; a worker that was down still issues it up to the 3rd, never later); a cadre
 holding ``kpi.read`` may issue one for their own union and any period on demand. Each holds the
 report as it stood (a later correction of the data does not alter it: the table refuses edits),
-the changes since the
-union's previous monthly briefing, and a workbook with native Excel charts. A monthly briefing
-is announced through WeChat to the cadres holding ``kpi.read`` of the union and the unions
-directly below it. The printable page (``/admin/kpi/briefing.html``) draws the same snapshot.
+the changes since the union's previous monthly briefing, and a workbook with native Excel
+charts. A monthly briefing is announced through WeChat to the cadres holding ``kpi.read`` of the
+union and the unions directly below it. The printable page (``/static/admin/kpi/briefing.html``)
+draws the same snapshot.
 """
 
 from __future__ import annotations
