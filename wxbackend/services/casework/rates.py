@@ -51,6 +51,20 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
             datetime.combine(end, datetime.min.time(), CHINA))
 
 
+PLATFORM_FIRST_DAY = date(2020, 1, 1)   # the usage arrangement's first year: nothing is counted before
+
+
+def begun_period(period: str, now: datetime) -> tuple[datetime, datetime]:
+    """:func:`period_bounds` of a period that has begun and is not before the platform's first
+    day: the usage figures' periods."""
+    start, end = period_bounds(period)
+    if start.date() < PLATFORM_FIRST_DAY:
+        raise InvalidInput(f"期间不能早于平台启用（{PLATFORM_FIRST_DAY.year} 年）", code="invalid_period")
+    if start > now:
+        raise InvalidInput("期间尚未开始", code="invalid_period")
+    return start, end
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 

@@ -15,7 +15,7 @@ import asyncpg
 
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.modules import Module
-from wxbackend.services.casework.rates import CompletionRates, period_bounds
+from wxbackend.services.casework.rates import CompletionRates, begun_period
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import InvalidInput, NotFound
 from wxbackend.services.kpi.indicators import BY_CODE, INDICATORS, SHARE_TIERS, Indicator, counters_of
@@ -51,12 +51,7 @@ class KpiReports:
         self._now = now
 
     def _period(self, period: str) -> tuple[datetime, datetime]:
-        start, end = period_bounds(period)
-        if start.date() < FIRST_DAY:
-            raise InvalidInput(f"期间不能早于平台启用（{FIRST_DAY.year} 年）", code="invalid_period")
-        if start > self._now():
-            raise InvalidInput("期间尚未开始", code="invalid_period")
-        return start, end
+        return begun_period(period, self._now())
 
     @staticmethod
     async def _union(conn: asyncpg.Connection, scope: Actor | Scope, org_id: int | None) -> asyncpg.Record:

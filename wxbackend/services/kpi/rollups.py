@@ -20,12 +20,13 @@ from datetime import date, datetime, time, timedelta
 
 import asyncpg
 
+from wxbackend.services.casework.rates import PLATFORM_FIRST_DAY
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import InvalidInput
 from wxbackend.store.kpi import rollups as store
 
 CHUNK_DAYS = 31
-FIRST_DAY = date(2020, 1, 1)       # the usage arrangement's first year: nothing is counted before
+FIRST_DAY = PLATFORM_FIRST_DAY     # nothing is counted before the usage arrangement's first year
 MEMBERS = "members"
 
 

@@ -23,7 +23,7 @@ import asyncpg
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.engine import Engine, clean_text
-from wxbackend.services.casework.rates import period_bounds
+from wxbackend.services.casework.rates import PLATFORM_FIRST_DAY, begun_period
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wxbackend.services.membership.membership import row_id
@@ -38,7 +38,6 @@ DEFAULT_TIERS: dict[str, tuple[float, ...]] = {
     "document_out": (0.7, 0.8, 0.9), "document_in": (0.7, 0.8, 0.9),
     "notice": (0.7, 0.8, 0.9), "info_report": (0.7, 0.8, 0.9),
 }
-FIRST_DAY = date(2020, 1, 1)   # the usage arrangement's first year
 
 
 def _rate(online: int, offline: int) -> float | None:
@@ -82,8 +81,8 @@ class UsageRates:
         except ValueError:
             raise _err("请填写办理日期（如 2026-03-02）") from None
         today = self._now().astimezone(CHINA).date()
-        if not FIRST_DAY <= handled_on <= today:
-            raise _err(f"办理日期应在 {FIRST_DAY} 至今天之间")
+        if not PLATFORM_FIRST_DAY <= handled_on <= today:
+            raise _err(f"办理日期应在 {PLATFORM_FIRST_DAY} 至今天之间")
         items = body.get("items", 1)
         if not isinstance(items, int) or isinstance(items, bool) or not 1 <= items <= 100_000:
             raise _err("件数应为 1 至 100000 的整数")
@@ -128,12 +127,7 @@ class UsageRates:
         return {"entries": [_entry_view(r) for r in rows]}
 
     def _period(self, period: str) -> tuple[datetime, datetime]:
-        start, end = period_bounds(period)
-        if start.date() < FIRST_DAY:
-            raise InvalidInput(f"期间不能早于平台启用（{FIRST_DAY.year} 年）", code="invalid_period")
-        if start > self._now():
-            raise InvalidInput("期间尚未开始", code="invalid_period")
-        return start, end
+        return begun_period(period, self._now())
 
     # --- the rates ----------------------------------------------------------------------------------
     async def rates(self, actor: Actor, *, period: str, org_id: int | None = None) -> dict:
