@@ -26,6 +26,9 @@ from wxbackend.store.kpi import rollups as rollup_store
 from wxbackend.store.kpi import targets as target_store
 
 READ = "kpi.read"
+CUMULATIVE = tuple(i for i in INDICATORS if i.cumulative)
+YEARLY = tuple(i for i in INDICATORS if i.standard == "yearly" and not i.cumulative)
+PERIOD = tuple(i for i in INDICATORS if i not in CUMULATIVE and i not in YEARLY)
 TREND_MONTHS = 24
 
 
@@ -79,11 +82,12 @@ class KpiReports:
             union = await self._union(conn, actor, org_id)
             below = await store.children(conn, union["id"])
             ids = [union["id"], *(u["id"] for u in below)]
-            counters = counters_of()
-            in_period = await rollup_store.sums(conn, ids, counters, first, after)
-            to_date = await rollup_store.sums(conn, ids, counters, FIRST_DAY, after)
+            # Each sum reads only the counters of the indicators counted over its span: the days
+            # since 2020 are many, and only the cumulative indicators need them.
             year_start = date(first.year, 1, 1)
-            this_year = await rollup_store.sums(conn, ids, counters, year_start, after)
+            in_period = await rollup_store.sums(conn, ids, counters_of(PERIOD), first, after)
+            to_date = await rollup_store.sums(conn, ids, counters_of(CUMULATIVE), FIRST_DAY, after)
+            this_year = await rollup_store.sums(conn, ids, counters_of(YEARLY), year_start, after)
             targets = await store.cumulative_targets(conn, ids, first.year)
             first_years = await target_store.first_years(conn, ids)
             counted_at = await self._rollups.freshness(conn)
