@@ -21,7 +21,7 @@ CREATE TABLE kpi_days (
     refreshed_at timestamptz NOT NULL
 );
 
--- How far changes to back-dated sources (a roster import's members joined years ago) were seen.
+-- How far additions to back-dated sources (a roster import's members joined years ago) were seen.
 CREATE TABLE kpi_watermarks (
     source      text PRIMARY KEY,
     seen_until  timestamptz NOT NULL
@@ -31,7 +31,7 @@ CREATE TABLE kpi_watermarks (
 CREATE INDEX accounts_registered_at ON accounts (registered_at) WHERE registered_at IS NOT NULL;
 CREATE INDEX members_certified_at ON members (certified_at) WHERE certified_at IS NOT NULL;
 CREATE INDEX members_joined_on ON members (joined_on);
-CREATE INDEX members_updated_at ON members (updated_at);
+CREATE INDEX members_created_at ON members (created_at);
 CREATE INDEX orgs_created_at ON orgs (created_at) WHERE kind = 'grassroots';
 CREATE INDEX articles_first_published ON articles (first_published_at) WHERE first_published_at IS NOT NULL;
 CREATE INDEX offerings_published_at ON offerings (published_at) WHERE published_at IS NOT NULL;

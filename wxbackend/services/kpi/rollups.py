@@ -11,7 +11,7 @@ opened on the platform, by engine module).
 
 The worker recounts today and yesterday every few minutes, plus any day a back-dated source
 touched since it last looked (a roster import of members who joined years ago); ``wxbackend kpi
-backfill`` recounts any range. Days are counted in chunks, each its own short transaction.
+backfill`` recounts any range. Days are counted a week at a time, each week its own transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import InvalidInput
 from wxbackend.store.kpi import rollups as store
 
-CHUNK_DAYS = 31
+CHUNK_DAYS = 7        # a week per transaction: seconds at the province's scale
 FIRST_DAY = PLATFORM_FIRST_DAY     # nothing is counted before the usage arrangement's first year
 MEMBERS = "members"
 

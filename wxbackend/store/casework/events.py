@@ -99,11 +99,12 @@ GROUP BY 1, 2"""
 RATES_NOW_SQL = """
 WITH counted AS (
     SELECT org_path, module, due_at, finish_kind, finish_at FROM work_item_facts
-    WHERE due_at >= $1 AND due_at < $2
+    WHERE due_at >= $1 AND due_at < $2 AND org_path <@ $3::ltree
       AND NOT coalesce(finish_kind = 'closed' AND finish_at < $1, false)
     UNION ALL
     SELECT org_path, module, due_at, finish_kind, finish_at FROM work_item_facts
-    WHERE finish_kind = 'closed' AND finish_at >= $1 AND finish_at < $2 AND due_at >= $2)
+    WHERE finish_kind = 'closed' AND finish_at >= $1 AND finish_at < $2 AND due_at >= $2
+      AND org_path <@ $3::ltree)
 SELECT {group} AS grp, module, count(*) AS counted,
        count(*) FILTER (WHERE finish_kind = 'closed') AS closed,
        count(*) FILTER (WHERE finish_kind = 'closed' AND finish_at <= due_at) AS on_time

@@ -11,6 +11,10 @@ from datetime import date, datetime
 
 import asyncpg
 
+# A week of the province's sources is counted in seconds; the pool's default statement timeout
+# is for requests, not for this.
+RECOUNT_TIMEOUT = 600
+
 # ($1, $2): the first China day counted and the day after the last; $3, $4: the same as moments.
 _SOURCES = """
     SELECT 'registered' AS counter, home_org_id AS org_id,
@@ -62,7 +66,8 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
     """Count the days ``first`` ≤ day < ``after`` again, in the caller's transaction: their rows
     are replaced. ``starts``, ``ends``: the same days' bounds as China moments. How many rows
     were written."""
-    await conn.execute("DELETE FROM kpi_daily WHERE day >= $1 AND day < $2", first, after)
+    await conn.execute("DELETE FROM kpi_daily WHERE day >= $1 AND day < $2", first, after,
+                       timeout=RECOUNT_TIMEOUT)
     status = await conn.execute(
         f"""INSERT INTO kpi_daily (counter, org_id, day, value)
             SELECT s.counter, a.id::bigint, s.day, sum(s.value)
@@ -70,7 +75,7 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
             JOIN orgs o ON o.id = s.org_id
             CROSS JOIN LATERAL unnest(string_to_array(o.path::text, '.')) AS a(id)
             GROUP BY 1, 2, 3""",  # noqa: S608 - the sources are constants
-        first, after, starts, ends)
+        first, after, starts, ends, timeout=RECOUNT_TIMEOUT)
     await conn.execute(
         """INSERT INTO kpi_days (day, refreshed_at)
            SELECT d::date, $3 FROM generate_series($1::date, $2::date - 1, interval '1 day') d
@@ -96,17 +101,18 @@ async def set_watermark(conn: asyncpg.Connection, source: str, seen_until: datet
 
 async def members_changed(conn: asyncpg.Connection,
                           since: datetime | None) -> tuple[list[date], datetime | None]:
-    """The joining days of member records written or changed after ``since`` (a roster import
-    adds members who joined long ago), and the latest change seen: the next watermark. The
+    """The joining days of member records added after ``since`` (a roster import adds members who
+    joined long ago), and the latest addition seen: the next watermark. A certification or an
+    edit of an existing member changes no joining day (certifications are counted on their own
+    day); correcting a joining day is a data correction, recounted with ``kpi backfill``. The
     watermark is the data's own time; rows stamped when their transaction began may commit after
-    later ones, so each look reaches an hour behind the watermark (a day counted twice is only
-    counted again)."""
-    latest = await conn.fetchval("SELECT max(updated_at) FROM members")
+    later ones, so each look reaches an hour behind it (a day counted twice is only counted again)."""
+    latest = await conn.fetchval("SELECT max(created_at) FROM members")
     if since is None or latest is None:
         return [], latest
     days = [r["joined_on"] for r in await conn.fetch(
         """SELECT DISTINCT joined_on FROM members
-           WHERE updated_at > $1::timestamptz - interval '1 hour' AND updated_at <= $2""",
+           WHERE created_at > $1::timestamptz - interval '1 hour' AND created_at <= $2""",
         since, latest)]
     return days, latest
 
