@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import io
 from dataclasses import dataclass
 
 import segno
@@ -113,6 +114,13 @@ def qr_symbol(qr: segno.QRCode, module_px: int, border: int = 4) -> Image.Image:
     symbol = Image.frombytes("L", (modules, modules), data)
     side = modules * module_px
     return symbol.resize((side, side), Image.Resampling.NEAREST).convert("RGB")
+
+
+def qr_png(payload: str, box: int = 480) -> bytes:
+    """:func:`qr_image` as PNG bytes (CPU work: run it in an executor)."""
+    out = io.BytesIO()
+    qr_image(payload, box).save(out, "PNG")
+    return out.getvalue()
 
 
 def qr_image(payload: str, box: int, *, error: str = "M", border: int = 4) -> Image.Image:

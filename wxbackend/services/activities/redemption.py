@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import re
 import secrets
@@ -33,7 +32,7 @@ from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.passwords import PasswordHashing
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import china_now
-from wxbackend.services.drawing import qr_image
+from wxbackend.services.drawing import qr_png
 from wxbackend.services.errors import (
     Conflict,
     DomainError,
@@ -104,7 +103,7 @@ class Redemption:
     async def code_png(self, account_id: int, claim_id: int) -> bytes:
         """The code as a QR image for the worker's page."""
         shown = await self.code_for(account_id, claim_id)
-        return await asyncio.get_running_loop().run_in_executor(None, _qr_png, shown["url"])
+        return await asyncio.get_running_loop().run_in_executor(None, qr_png, shown["url"])
 
     async def check_in_at_venue(self, account_id: int, offering_id: int, venue_code: str) -> dict:
         """The worker scanned the venue's screen with their own phone."""
@@ -197,7 +196,7 @@ class Redemption:
         """The venue's code as a large QR for its screen: scanned, it opens the worker's check-in
         page signed in as the worker."""
         shown = await self.venue_code(actor, offering_id)
-        return await asyncio.get_running_loop().run_in_executor(None, _qr_png, shown["url"], 720)
+        return await asyncio.get_running_loop().run_in_executor(None, qr_png, shown["url"], 720)
 
     async def check_in_by_cadre(self, actor: Actor, offering_id: int, code: str) -> dict:
         """A cadre managing the item scans a worker's code at the door."""
@@ -299,11 +298,6 @@ class Redemption:
         if row["ends_at"] is not None and now > row["ends_at"]:
             raise Conflict("已过使用期限", code="code_expired_window")
 
-
-def _qr_png(text: str, box: int = 480) -> bytes:
-    out = io.BytesIO()
-    qr_image(text, box).save(out, "PNG")
-    return out.getvalue()
 
 
 def _refusal(row: asyncpg.Record) -> tuple[int, dict]:

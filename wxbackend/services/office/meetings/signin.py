@@ -13,7 +13,6 @@ organiser may also sign someone in by hand (audited).
 from __future__ import annotations
 
 import asyncio
-import io
 from datetime import timedelta
 
 import asyncpg
@@ -22,7 +21,7 @@ from wxbackend.services import signed_tokens
 from wxbackend.services.cadres.audit import AuditTrail
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.clock import CHINA, Clock, china_now, unix_time
-from wxbackend.services.drawing import qr_image
+from wxbackend.services.drawing import qr_png
 from wxbackend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wxbackend.services.membership.membership import row_id
 from wxbackend.services.office.meetings.common import visible_meeting
@@ -39,11 +38,6 @@ MEETING_CODE = signed_tokens.TokenKind(
 def meeting_code_key(index_key: bytes) -> bytes:
     return signed_tokens.derived_key(index_key, b"meeting-codes-v1")
 
-
-def _png(text: str, box: int) -> bytes:
-    out = io.BytesIO()
-    qr_image(text, box).save(out, "PNG")
-    return out.getvalue()
 
 
 class SignIn:
@@ -78,7 +72,7 @@ class SignIn:
     async def venue_png(self, actor: Actor, meeting_id: int) -> bytes:
         """The code as a large QR image, drawn on a worker thread."""
         shown = await self.venue_code(actor, meeting_id)
-        return await asyncio.get_running_loop().run_in_executor(None, _png, shown["url"], 720)
+        return await asyncio.get_running_loop().run_in_executor(None, qr_png, shown["url"], 720)
 
     # --- signing in ----------------------------------------------------------------------------
     def _window(self, meeting: asyncpg.Record) -> None:
