@@ -25,6 +25,7 @@ from wxbackend.infra.embedded import EmbeddedServers
 from wxbackend.infra.migrations import migrate
 from wxbackend.runtime import Runtime, open_runtime
 from wxbackend.services.clock import CHINA, china_now
+from wxbackend.services.ledger.notes import Signer
 from wxbackend.services.seed import seed
 
 APPID = "wx0123456789abcdef"
@@ -39,8 +40,12 @@ MP_SECRET = "fake-mp-secret-0123456789abcdef"
 FIELD_KEYS = "1:MDEyMzQ1Njc4OWFiY2RlZg==,2:ZmVkY2JhOTg3NjU0MzIxMA=="
 INDEX_KEY = "aW5kZXgta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
 AUDIT_KEY = "YXVkaXQta2V5LWZvci10ZXN0cy0wMTIzNDU2Nzg5YWI="
+LEDGER_ORIGIN = "test.ledger/base-data"
+LEDGER_SIGNER = Signer.generate(LEDGER_ORIGIN)
 
-_TABLES = ("kpi_briefings", "kpi_daily", "kpi_days", "kpi_watermarks",
+_TABLES = ("ledger_queue", "ledger_entries", "ledger_tiles", "ledger_cosignatures", "ledger_checkpoints",
+           "ledger_alarms", "node_witness", "node_mirror", "node_entries", "node_evidence",
+           "kpi_briefings", "kpi_daily", "kpi_days", "kpi_watermarks",
            "kpi_target_changes", "kpi_target_imports", "kpi_first_years",
            "business_applications", "business_modules", "offline_ledger", "usage_standards",
            "documents", "document_sequences", "document_offices",
@@ -223,9 +228,10 @@ def make_settings(api_base: str, **sections: dict) -> Settings:
     admin = {"refused_delay_ms": 0} | sections.pop("admin", {})
     # Article images are stored by content: one directory for the whole run, never the repo's var/.
     channels = {"media_dir": MEDIA_DIR} | sections.pop("channels", {})
+    ledger = {"origin": LEDGER_ORIGIN, "signing_key": LEDGER_SIGNER.skey()} | sections.pop("ledger", {})
     return base.replace(wechat=wechat, server=server, outbox=outbox, security=security,
                         miniprogram=miniprogram, activities=activities, admin=admin,
-                        channels=channels, **sections)
+                        channels=channels, ledger=ledger, **sections)
 
 
 @pytest.fixture

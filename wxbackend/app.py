@@ -18,6 +18,9 @@ from wxbackend.handlers.kpi import briefings as kpi_briefings
 from wxbackend.handlers.kpi import platform as kpi_platform
 from wxbackend.handlers.kpi import reports as kpi_reports
 from wxbackend.handlers.kpi import targets as kpi_targets
+from wxbackend.handlers.ledger import admin as ledger_admin
+from wxbackend.handlers.ledger import platform as ledger_platform
+from wxbackend.handlers.ledger import tiles as ledger_tiles
 from wxbackend.handlers.membership import membership, reviews, rosters
 from wxbackend.handlers.office import business as office_business
 from wxbackend.handlers.office import documents as office_documents
@@ -72,6 +75,9 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *kpi_platform.routes(rt.apps, rt.accounts, rt.sso, rt.kpi_reports),
         *kpi_targets.routes(rt.cadres, rt.kpi_targets),
         *office_documents.routes(rt.cadres, rt.documents),
+        *ledger_tiles.routes(rt.ledger, rt.cosigning, rt.apps, rt.accounts, rt.sso),
+        *ledger_platform.routes(rt.apps, rt.accounts, rt.sso, rt.ledger, rt.cosigning, rt.ledger_alarms),
+        *ledger_admin.routes(rt.cadres, rt.ledger, rt.cosigning, rt.ledger_alarms),
         *office_meetings.routes(rt.cadres, rt.meetings),
         *office_meetings.attendee_routes(rt.accounts, rt.login, rt.meetings),
         *pages.routes(rt.reading, rt.visits, rt.settings.server.public_url),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
+from wxbackend.cli_ledger import add_parsers as ledger_parsers
 from wxbackend.config import ConfigError, Settings, load_settings, require_security, require_wechat
 from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedError, EmbeddedServers
@@ -114,7 +115,16 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
         async with rt.pool.acquire() as conn:
             await rt.audit.publish_head(conn)
 
-    return [asyncio.create_task(rt.outbox.run(stop)),
+    async def integrate() -> None:
+        if await rt.ledger.integrate_all() is not None:
+            rt.cosigning.announce()
+
+    ledger = [asyncio.create_task(_periodically(stop, rt.settings.ledger.interval, integrate, "ledger"))
+              ] if rt.ledger.enabled else []
+    if rt.ledger.enabled and rt.cosigning.witnesses:
+        ledger.append(asyncio.create_task(rt.cosigning.run(stop)))
+
+    return [*ledger, asyncio.create_task(rt.outbox.run(stop)),
             asyncio.create_task(_periodically(stop, rt.settings.security.audit_head_seconds,
                                               publish_head, "audit head")),
             asyncio.create_task(_periodically(stop, 6 * 3600, rt.cadres.sweep_overdue, "sweep")),
@@ -441,6 +451,11 @@ index_key = "{index_key}"
 # The audit trail's HMAC-SM3 chain key: without it the trail cannot be verified.
 audit_key = "{audit_key}"
 
+[ledger]
+# The province's key signing the base-data ledger's checkpoints; the city nodes are given its
+# public half (wxbackend ledger keygen makes a new pair).
+signing_key = "{ledger_key}"
+
 [sms]
 provider = "console"   # prints codes to the log; use "tencent" with real credentials
 
@@ -451,6 +466,9 @@ json = false
 
 
 def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
+    from wxbackend.config import LedgerSettings
+    from wxbackend.services.ledger.notes import Signer
+
     path = Path(args.path)
     if path.exists() and not args.force:
         print(f"{path} already exists; keeping it (use --force to replace)")
@@ -466,7 +484,8 @@ def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
         secret=rand(32, "0123456789abcdef"), token=rand(32), aes_key=rand(43),
         original=rand(12, "0123456789abcdef"), field_key=new_key(),
         index_key=base64.b64encode(os.urandom(32)).decode(),
-        audit_key=base64.b64encode(os.urandom(32)).decode())
+        audit_key=base64.b64encode(os.urandom(32)).decode(),
+        ledger_key=Signer.generate(LedgerSettings.origin).skey())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -557,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     reseal = pii.add_parser("reseal", help="re-encrypt values under the current field key")
     reseal.add_argument("--batch", type=int, default=1000)
     reseal.set_defaults(func=cmd_pii_reseal)
+    ledger_parsers(sub)
     init = sub.add_parser("init-config", help="write a local config with generated secrets")
     init.add_argument("--path", required=True)
     init.add_argument("--force", action="store_true")

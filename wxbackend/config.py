@@ -273,6 +273,38 @@ class KpiSettings:
 
 
 @dataclass(frozen=True)
+class LedgerSettings:
+    # The log's name on every checkpoint (tlog-checkpoint origin): never change it once nodes follow.
+    origin: str = "chuangongzhijia.local/base-data"
+    # The province's note key, "PRIVATE+KEY+<name>+<id>+<key>" (wxbackend ledger keygen); empty:
+    # changes are queued but no ledger is written.
+    signing_key: Secret = field(default_factory=lambda: Secret(""))
+    interval: float = 0.2              # seconds between batches
+    batch: int = 5000                  # entries per batch and checkpoint at most
+    # The city nodes: "<verifier key> <submission URL prefix>" each; a checkpoint is final once
+    # ``quorum`` of them have cosigned it.
+    witnesses: tuple[str, ...] = ()
+    quorum: int = 1
+    witness_timeout: float = 5
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """A city node (``wxbackend node``): witness and mirror of the province's ledger."""
+    signing_key: Secret = field(default_factory=lambda: Secret(""))   # cosignature key (type 0x04)
+    province_url: str = ""             # the province's server, e.g. https://platform.example.org
+    log_key: str = ""                  # the province's verifier key, as it publishes it
+    origin: str = "chuangongzhijia.local/base-data"
+    app_id: str = ""                   # the node's access entrance at the province (scope ledger.node)
+    app_secret: Secret = field(default_factory=lambda: Secret(""))
+    # The union codes from the province down to the node's union, e.g. ["SC", "SC-510100"]: the
+    # subtree whose entries it keeps (checked on every entry it receives).
+    subtree: tuple[str, ...] = ()
+    sync_seconds: float = 5            # how often it asks for the newest checkpoint besides pushes
+    port: int = 8100
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
@@ -298,6 +330,8 @@ class Settings:
     casework: CaseworkSettings = field(default_factory=CaseworkSettings)
     office: OfficeSettings = field(default_factory=OfficeSettings)
     kpi: KpiSettings = field(default_factory=KpiSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    node: NodeSettings = field(default_factory=NodeSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: str = ""
 

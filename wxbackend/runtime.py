@@ -66,6 +66,10 @@ from wxbackend.services.kpi.briefings import Briefings
 from wxbackend.services.kpi.reports import KpiReports
 from wxbackend.services.kpi.rollups import Rollups
 from wxbackend.services.kpi.targets import KpiTargets
+from wxbackend.services.ledger.alarms import LedgerAlarms
+from wxbackend.services.ledger.cosigning import Cosigning
+from wxbackend.services.ledger.cosigning import from_settings as ledger_services
+from wxbackend.services.ledger.log import LedgerLog
 from wxbackend.services.membership.membership import MembershipService, card_key
 from wxbackend.services.membership.reviews import ReviewService
 from wxbackend.services.membership.rosters import RosterService
@@ -149,6 +153,9 @@ class Runtime:
     kpi_reports: KpiReports
     kpi_briefings: Briefings
     kpi_targets: KpiTargets
+    ledger: LedgerLog
+    ledger_alarms: LedgerAlarms
+    cosigning: Cosigning
 
     @property
     def h5_base(self) -> str:
@@ -256,6 +263,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                                              now=now)
         accounts.export_parts["business_applications"] = business_apps.export
         accounts.cancel_parts.append(business_apps.forget)
+        ledger, ledger_alarms, cosigning = ledger_services(pool, settings.ledger, http, audit=trail,
+                                                           clock=now)
         office_notices = OfficeNotices(pool, engine, work, media, settings.casework, audit=trail, now=now)
         yield Runtime(settings=settings, clock=now, pool=pool, redis=redis, http=http, api=api,
                       mp_api=mp, wxa_codes=wxa_codes,
@@ -309,7 +318,8 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
                       kpi_rollups=rollups,
                       kpi_reports=kpi_reports,
                       kpi_briefings=Briefings(pool, kpi_reports, reminders, audit=trail, now=now),
-                      kpi_targets=KpiTargets(pool, audit=trail, now=now))
+                      kpi_targets=KpiTargets(pool, audit=trail, now=now),
+                      ledger=ledger, ledger_alarms=ledger_alarms, cosigning=cosigning)
     finally:
         if media is not None:
             media.close()

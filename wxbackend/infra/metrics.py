@@ -20,6 +20,16 @@ OUTBOX_DEPTH = Gauge(
     "wxbackend_outbox_depth", "Outbox rows by status (read at scrape time)", ["status"])
 OUTBOX_SENT = Counter(
     "wxbackend_outbox_deliveries_total", "Outbox delivery attempts by result", ["kind", "result"])
+LEDGER_APPENDED = Counter(
+    "wxbackend_ledger_entries_appended_total", "Entries appended to the base-data ledger")
+LEDGER_SIZE = Gauge("wxbackend_ledger_size", "Entries in the base-data ledger as last signed")
+LEDGER_ALARMS = Counter(
+    "wxbackend_ledger_alarms_total", "Ledger checks that failed (forks, bad tiles, bad proofs)",
+    ["source", "kind"])
+NODE_SIZE = Gauge("wxbackend_node_verified_size", "Entries a ledger node holds verified", ["origin"])
+NODE_LAG = Histogram(
+    "wxbackend_node_lag_seconds", "From a checkpoint's signing to the node holding it verified",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
 
 
 _request_children: dict[tuple[str, str, str], tuple] = {}

@@ -36,6 +36,7 @@ CATALOGUE: dict[str, str] = {
     "ledger.record": "线下办件台账登记",
     "kpi.read": "查看使用情况指标",
     "kpi.manage": "使用情况目标设定",
+    "basedata.ledger": "基础数据账本监看（检查点、节点联署、告警）",
     "audit.read": "查看审计记录",
     "security.manage": "安全策略管理",
 }
