@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= var/local.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-anytime install lint browser clean
+.PHONY: run test test-anytime install lint browser clean ledger-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: $(STAMP) $(CONFIG)
 	$(BIN)/wxbackend --config $(CONFIG) migrate
 	$(BIN)/wxbackend --config $(CONFIG) seed --demo
 	exec $(BIN)/wxbackend --config $(CONFIG) serve --port 8000
+
+# The base-data ledger on this machine: the province and three city nodes (docs/ledger.md).
+ledger-demo: $(STAMP)
+	$(BIN)/python deploy/ledger_demo.py
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .

@@ -310,9 +310,10 @@ async def _with_conn(dsn: str, job):
 
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    """Walk the audit trail's MAC chain and compare its tail with the newest published head
-    (and ``--head``, a head line from the shipped log); exit 1 and name every record that was
-    edited, follows a deletion, or is missing from the tail."""
+    """Walk the audit trail's MAC chain and compare its tail with the newest published head,
+    the heads recorded in the base-data ledger (which the city nodes hold) and ``--head``, a head
+    line from the shipped log; exit 1 and name every record that was edited, follows a deletion,
+    or is missing from the tail."""
     from wxbackend.services.cadres.audit import Head
 
     trail = _audit_trail(settings)
@@ -320,8 +321,16 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
         published = Head.parse(args.head) if args.head else None
     except (ValueError, KeyError, StopIteration):
         raise ConfigError("--head: expected a line 'audit head #N mac=… at=… sig=…'") from None
+
+    async def check(conn) -> tuple[int, list]:
+        from wxbackend.services.ledger.entries import audit_head
+        from wxbackend.store.ledger.log import audit_head_entries
+
+        recorded = [Head(*audit_head(body)) for body in await audit_head_entries(conn)]
+        return await trail.verify(conn, published=published, recorded=recorded)
+
     with backing_services(settings) as (dsn, _):
-        count, breaks = run_async(_with_conn(dsn, lambda c: trail.verify(c, published=published)))
+        count, breaks = run_async(_with_conn(dsn, check))
     for b in breaks:
         print(f"record {b.record_id}: {b.problem}" + (f" ({b.note})" if b.note else ""))
     print(f"audit trail: {count} records checked, {len(breaks)} problems")

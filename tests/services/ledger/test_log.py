@@ -6,11 +6,13 @@ union's path; audit heads enter the ledger."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from itertools import pairwise
 
 import pytest
 
-from tests.conftest import LEDGER_ORIGIN, LEDGER_SIGNER
+from tests.conftest import AUDIT_KEY, LEDGER_ORIGIN, LEDGER_SIGNER
 from tests.services.kpi.test_rollups import tree
 from wxbackend.services.errors import InvalidInput, NotFound
 from wxbackend.services.ledger import tlog
@@ -197,3 +199,25 @@ async def test_the_ledger_tables_refuse_rewrites(rt, db) -> None:
                 "WHERE level = 0 AND idx = 0"):
         with pytest.raises(Exception, match=r"append-only|only grows"):
             await db.execute(sql)
+
+
+async def test_an_audit_trail_rewrite_shows_against_the_heads_in_the_ledger(rt, db, backing) -> None:
+    for i in range(4):
+        async with rt.pool.acquire() as conn, conn.transaction():
+            await rt.audit.record(conn, actor_id=None, actor="cli", org_id=None, action=f"test.{i}")
+    async with rt.pool.acquire() as conn:
+        await rt.audit.publish_head(conn)
+    await rt.ledger.integrate_all()
+    # Someone with the owner's rights removes the newest records and the heads table with them:
+    # the database alone no longer shows it, the ledger (held by the nodes too) does.
+    await db.execute("SET session_replication_role = replica")
+    await db.execute("DELETE FROM audit_log WHERE id > 2")
+    await db.execute("DELETE FROM audit_heads")
+    await db.execute("SET session_replication_role = DEFAULT")
+    assert await rt.audit.verify(db) == (2, [])
+    env = {**os.environ, "WXBACKEND__DATABASE__DSN": backing.dsn, "WXBACKEND__REDIS__URL": backing.redis_url,
+           "WXBACKEND__SECURITY__AUDIT_KEY": AUDIT_KEY}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "wxbackend.cli", "audit", "verify",
+                                                env=env, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 1 and "record 4: missing_tail" in out.decode()

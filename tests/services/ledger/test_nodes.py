@@ -66,8 +66,8 @@ class Tampering(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def node_app(rt) -> tuple[str, str]:
-    app, secret = await rt.apps.create_app(app_id="node-chengdu", name="成都市总工会节点", org_code="SC-510100",
-                                           scopes=["ledger.node"], redirect_uris=[])
+    app, secret = await rt.apps.create_app(app_id="node-chengdu", name="成都市总工会节点",
+                                           org_code="SC-510100", scopes=["ledger.node"], redirect_uris=[])
     return app.app_id, secret
 
 

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -159,11 +159,12 @@ class AuditTrail:
         log.info("%s", head.line())
         return head
 
-    async def verify(self, conn: asyncpg.Connection, *,
-                     published: Head | None = None) -> tuple[int, list[Break]]:
+    async def verify(self, conn: asyncpg.Connection, *, published: Head | None = None,
+                     recorded: Iterable[Head] = ()) -> tuple[int, list[Break]]:
         """Walk the whole trail; return how many records were checked and every break found,
-        the tail checked against the newest genuine head in ``audit_heads`` and ``published``
-        (a head from the shipped log), whichever covers more."""
+        the tail checked against the newest genuine head in ``audit_heads``, ``published`` (a
+        head from the shipped log) and ``recorded`` (the heads the base-data ledger holds, which
+        the city nodes hold too), whichever covers more."""
         breaks: list[Break] = []
         prev, last_id, count, keyed_seen = GENESIS, 0, 0, False
         by_id: dict[int, bytes] = {}
@@ -171,6 +172,7 @@ class AuditTrail:
             heads = [Head(r["seq"], r["hash"], r["at"], r["mac"]) for r in await store.heads(conn)]
             if published is not None:
                 heads.append(published)
+            heads += [h for h in recorded if h not in heads]
             genuine = [h for h in heads if self.head_is_genuine(h)]
             breaks += [Break(h.seq, "bad_head", "a head's signature does not verify with this key")
                        for h in heads if h not in genuine]

@@ -93,7 +93,7 @@ class KpiReports:
             counted_at = await self._rollups.freshness(conn)
             usage = await UsageRates.counts(conn, union["path"], start, end)
             tiers = await UsageRates.tiers(conn, end)
-        completion = await self._rates.compute(union["path"], start, end, None)
+        completion = await self._rates.compute(union["path"], start, end, None, ratings=False)
         sums = {"period": _table(in_period), "to_date": _table(to_date), "year": _table(this_year)}
         path_of = {union["id"]: union["path"], **{u["id"]: u["path"] for u in below}}
         figures = {union["id"]: completion["total"], **{u["org_id"]: u for u in completion["unions"]}}

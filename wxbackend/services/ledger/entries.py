@@ -67,3 +67,12 @@ def within(body: bytes, codes: list[str]) -> bool:
     if entry["type"] == "audit_head":
         return True
     return entry.get("org", [])[:len(codes)] == codes
+
+
+def audit_head(body: bytes) -> tuple[int, bytes, datetime, bytes]:
+    """An audit-head entry's (record number, record MAC, time, head MAC)."""
+    entry = decode(body)
+    if entry["type"] != "audit_head":
+        raise ValueError("不是审计记录头条目")
+    at = datetime.strptime(entry["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return entry["seq"], bytes.fromhex(entry["record_mac"]), at, bytes.fromhex(entry["head_mac"])

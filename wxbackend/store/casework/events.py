@@ -133,7 +133,8 @@ def _group(depth: int | None) -> str:
 
 
 async def rates(conn: asyncpg.Connection, start: datetime, end: datetime, as_of: datetime | None,
-                subtree: str, module: str | None, child_depth: int | None) -> tuple[list, list]:
+                subtree: str, module: str | None, child_depth: int | None, *,
+                ratings: bool = True) -> tuple[list, list]:
     """The counts and ratings of a period; ``as_of`` None: as things stand now (from the facts),
     else as they stood at that moment (from the events alone)."""
     group = _group(child_depth)
@@ -142,5 +143,6 @@ async def rates(conn: asyncpg.Connection, start: datetime, end: datetime, as_of:
         as_of = end   # every rating of the period counts
     else:
         counted = await conn.fetch(RATES_SQL.format(group=group), start, end, as_of, subtree, module)
-    ratings = await conn.fetch(RATINGS_SQL.format(group=group), start, end, as_of, subtree, module)
-    return counted, ratings
+    if not ratings:
+        return counted, []
+    return counted, await conn.fetch(RATINGS_SQL.format(group=group), start, end, as_of, subtree, module)

@@ -66,6 +66,7 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
     """Count the days ``first`` ≤ day < ``after`` again, in the caller's transaction: their rows
     are replaced. ``starts``, ``ends``: the same days' bounds as China moments. How many rows
     were written."""
+    await _to_months(conn, first, after, -1)
     await conn.execute("DELETE FROM kpi_daily WHERE day >= $1 AND day < $2", first, after,
                        timeout=RECOUNT_TIMEOUT)
     status = await conn.execute(
@@ -76,12 +77,23 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
             CROSS JOIN LATERAL unnest(string_to_array(o.path::text, '.')) AS a(id)
             GROUP BY 1, 2, 3""",  # noqa: S608 - the sources are constants
         first, after, starts, ends, timeout=RECOUNT_TIMEOUT)
+    await _to_months(conn, first, after, 1)
     await conn.execute(
         """INSERT INTO kpi_days (day, refreshed_at)
            SELECT d::date, $3 FROM generate_series($1::date, $2::date - 1, interval '1 day') d
            ON CONFLICT (day) DO UPDATE SET refreshed_at = excluded.refreshed_at""",
         first, after, now)
     return int(status.split()[-1])
+
+
+async def _to_months(conn: asyncpg.Connection, first: date, after: date, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) the days ``first`` ≤ day < ``after`` in the month totals."""
+    await conn.execute(
+        """INSERT INTO kpi_monthly AS m (counter, org_id, month, value)
+           SELECT counter, org_id, date_trunc('month', day)::date, $3 * sum(value)
+           FROM kpi_daily WHERE day >= $1 AND day < $2 GROUP BY 1, 2, 3
+           ON CONFLICT (counter, org_id, month) DO UPDATE SET value = m.value + excluded.value""",
+        first, after, sign, timeout=RECOUNT_TIMEOUT)
 
 
 async def lock(conn: asyncpg.Connection) -> None:
@@ -122,12 +134,43 @@ async def last_refresh(conn: asyncpg.Connection) -> datetime | None:
 
 
 # --- reading ----------------------------------------------------------------------------------
+def _month_after(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
 async def sums(conn: asyncpg.Connection, org_ids: list[int], counters: list[str], first: date,
-               after: date) -> list[asyncpg.Record]:
-    """Each union's (subtree's) total of each counter over the days ``first`` ≤ day < ``after``.
-    One range of the primary key per union and counter, read from the index alone: written so
+               after: date) -> list[dict]:
+    """Each union's (subtree's) total of each counter over the days ``first`` ≤ day < ``after``:
+    the whole months in between from the month totals, the days of the months cut into from the
+    daily counters. Rows ``{org_id, counter, value}``, none for a total of nothing."""
+    whole_first = first if first.day == 1 else _month_after(first)
+    whole_after = after.replace(day=1)
+    if whole_first >= whole_after:
+        parts = await _day_sums(conn, org_ids, counters, first, after)
+    else:
+        parts = [*await _day_sums(conn, org_ids, counters, first, whole_first),
+                 *await conn.fetch(
+                     """SELECT o.id AS org_id, c.counter, s.value
+                        FROM unnest($1::bigint[]) o(id) CROSS JOIN unnest($2::text[]) c(counter)
+                        CROSS JOIN LATERAL (SELECT sum(k.value)::bigint AS value FROM kpi_monthly k
+                                            WHERE k.counter = c.counter AND k.org_id = o.id
+                                              AND k.month >= $3 AND k.month < $4) s
+                        WHERE s.value IS NOT NULL""", org_ids, counters, whole_first, whole_after),
+                 *await _day_sums(conn, org_ids, counters, whole_after, after)]
+    totals: dict[tuple[int, str], int] = {}
+    for row in parts:
+        key = (row["org_id"], row["counter"])
+        totals[key] = totals.get(key, 0) + row["value"]
+    return [{"org_id": o, "counter": c, "value": v} for (o, c), v in totals.items() if v]
+
+
+async def _day_sums(conn: asyncpg.Connection, org_ids: list[int], counters: list[str], first: date,
+                    after: date) -> list[asyncpg.Record]:
+    """One range of the primary key per union and counter, read from the index alone: written so
     that the plan does not depend on the arguments (asyncpg prepares statements, and after five
     runs PostgreSQL may keep a generic plan, which for ``= ANY`` of both keys scanned far more)."""
+    if first >= after:
+        return []
     return await conn.fetch(
         """SELECT o.id AS org_id, c.counter, s.value
            FROM unnest($1::bigint[]) o(id) CROSS JOIN unnest($2::text[]) c(counter)

@@ -198,3 +198,9 @@ async def org_scope(conn: asyncpg.Connection, *, org_id: int | None = None,
                    WHERE a.path @> o.path) AS codes
            FROM orgs o WHERE o.id = $1 OR o.code = $2""", org_id, code)
 
+
+
+async def audit_head_entries(conn: asyncpg.Connection) -> list[bytes]:
+    """The audit-trail heads recorded in the ledger, oldest first."""
+    rows = await conn.fetch("SELECT body FROM ledger_entries WHERE kind = 'audit_head' ORDER BY idx")
+    return [bytes(r["body"]) for r in rows]
