@@ -193,12 +193,14 @@ async def run(keep: bool) -> None:
                 await wait_healthy(http, node.url)
             say("三个城市节点已启动（各自的嵌入式 PostgreSQL）；通过平台写入基础数据变更 …")
             await make_changes(rt, nodes)
-            latest = await rt.ledger.latest()
-            for _ in range(100):
+            for _ in range(150):
+                async with rt.pool.acquire() as conn:
+                    queued = await conn.fetchval("SELECT count(*) FROM ledger_queue")
                 final = await rt.cosigning.final()
                 latest = await rt.ledger.latest()
                 statuses = [(await http.get(n.url + "/node/status")).json() for n in nodes]
-                if final == latest.size and all(s["verified_size"] == latest.size for s in statuses):
+                if not queued and final == latest.size \
+                        and all(s["verified_size"] == latest.size for s in statuses):
                     break
                 await asyncio.sleep(0.2)
             say(f"账本共 {latest.size} 条，已定稿（{QUORUM}/{len(nodes)} 个节点联署）到 {final} 条")

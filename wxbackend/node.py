@@ -22,6 +22,7 @@ from wxbackend.config import ConfigError, Settings
 from wxbackend.infra.db import create_pool
 from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.ledger.client import ProvinceClient, ProvinceUnavailable
+from wxbackend.services.ledger.cosigning import wake_or_stop
 from wxbackend.services.ledger.mirror import Mirror, Refused
 from wxbackend.services.ledger.notes import COSIGNATURE_V1, Checkpoint, NoteError, Signer, Verifier
 from wxbackend.services.ledger.witness import Witness
@@ -81,8 +82,7 @@ class Node:
                 with contextlib.suppress(ProvinceUnavailable):
                     await self.mirror.report()
                 last_report = loop.time()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.sync_seconds)
+            await wake_or_stop(self._wake, stop, self.sync_seconds)
             self._wake.clear()
 
 

@@ -140,7 +140,7 @@ def test_signed_operations_name_known_scopes() -> None:
                 signed += 1
                 assert needed, f"{method} {path} is signed but names no scope"
                 assert {"401", "403"} <= set(op["responses"])
-    assert signed == 5   # resolve, link, profile; the usage report and trend
+    assert signed == 10   # resolve, link, profile; the usage report and trend; the ledger's five
 
 
 # --- the real route table ----------------------------------------------------------------------

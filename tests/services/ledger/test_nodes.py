@@ -6,6 +6,7 @@ a checkpoint is final, and issues receipts that verify offline."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -18,7 +19,9 @@ import tornado.testing
 from tests.conftest import LEDGER_ORIGIN, LEDGER_SIGNER
 from tests.services.cadres.test_cadres import org_id
 from wxbackend import cli
+from wxbackend.config import ConfigError, load_settings
 from wxbackend.handlers.ledger.node import MAX_SUBMISSION, make_node_app
+from wxbackend.node import Node, node_keys
 from wxbackend.services.ledger import mirror as mirror_module
 from wxbackend.services.ledger import tlog
 from wxbackend.services.ledger.client import ProvinceClient, ProvinceUnavailable
@@ -323,3 +326,54 @@ async def test_a_witness_that_refuses_raises_an_alarm_at_the_province(rt, db, wi
     alarm = await db.fetchrow("SELECT source, kind FROM ledger_alarms")
     assert (alarm["source"], alarm["kind"]) == ("province", "bad_cosignature")
     assert await cosigning.final() is None
+
+
+async def test_a_running_node_follows_the_province_as_checkpoints_are_pushed(rt, db, server,
+                                                                           node_app) -> None:
+    """The province's pusher and a node's loop together: a change is cosigned and held by the node
+    moments after it is appended, without the node polling (its poll interval is long)."""
+    signer = Signer.generate("chengdu.node", COSIGNATURE_V1)
+    mirror = make_mirror(rt, server, node_app)
+    node = Node(witness=Witness(rt.pool, signer=signer, logs={LEDGER_ORIGIN: [LEDGER_SIGNER.verifier()]},
+                                clock=rt.clock), mirror=mirror, sync_seconds=60)
+    node.witness.on_cosigned = node.cosigned
+    sock, port = tornado.testing.bind_unused_port()
+    http_server = tornado.httpserver.HTTPServer(make_node_app(node.witness, mirror),
+                                                max_body_size=MAX_SUBMISSION)
+    http_server.add_sockets([sock])
+    endpoint = WitnessEndpoint(signer.verifier(), f"http://127.0.0.1:{port}/witness")
+    cosigning = Cosigning(rt.pool, rt.ledger, rt.ledger_alarms, [endpoint], http=rt.http, quorum=1,
+                          clock=rt.clock)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(node.run(stop)), asyncio.create_task(cosigning.run(stop, poll=60))]
+    try:
+        for round_ in range(3):
+            await spread(db, 7)
+            signed = await rt.ledger.integrate_all()
+            cosigning.announce()
+            async with asyncio.timeout(5):
+                # Two other parties' progress, polled.
+                while (await mirror.state()).size != signed.size \
+                        or await cosigning.final() != signed.size:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            assert signed.size == 7 * (round_ + 1)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        http_server.stop()
+        await mirror.client.close()
+
+
+def test_a_node_without_its_keys_or_with_the_wrong_key_type_does_not_start() -> None:
+    settings = load_settings(None, environ={})
+    with pytest.raises(ConfigError, match=r"\[node\] signing_key.*\[node\] subtree"):
+        node_keys(settings)
+    complete = settings.replace(node={
+        "signing_key": Signer.generate("chengdu.node").skey(),          # a log key, not a cosigner's
+        "province_url": "http://127.0.0.1:8000", "log_key": LEDGER_SIGNER.verifier().vkey(),
+        "app_id": "node-chengdu", "app_secret": "s", "subtree": "SC,SC-510100"})
+    with pytest.raises(ConfigError, match="cosignature"):
+        node_keys(complete)
+    cosigner = Signer.generate("chengdu.node", COSIGNATURE_V1)
+    signer, log_key = node_keys(complete.replace(node={"signing_key": cosigner.skey()}))
+    assert signer.verifier() == cosigner.verifier() and log_key == LEDGER_SIGNER.verifier()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -49,6 +48,17 @@ class WitnessEndpoint:
         if len(parts) != 2 or not parts[1].startswith(("http://", "https://")):
             raise ValueError(f"节点配置应为“公钥 地址”：{spec!r}")
         return cls(Verifier.parse(parts[0]), parts[1].rstrip("/"))
+
+
+async def wake_or_stop(wake: asyncio.Event, stop: asyncio.Event, seconds: float) -> None:
+    """Wait until ``wake`` or ``stop`` is set, or ``seconds``: a loop that sleeps long
+    between polls still ends at once on shutdown."""
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def submission(old: int, proof: Iterable[bytes], note: bytes) -> bytes:
@@ -159,8 +169,7 @@ class Cosigning:
                 pushed[witness.name] = signed.size
 
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._newest.wait(), poll)
+            await wake_or_stop(self._newest, stop, poll)
             self._newest.clear()
             try:
                 signed = await self.ledger.latest()
