@@ -37,9 +37,14 @@ class CheckpointHandler(BaseHandler):
 
 def _tile(path: str) -> tuple[int | str, int, int]:
     try:
-        return tlog.parse_tile_path("tile/" + path)
+        level, index, width = tlog.parse_tile_path("tile/" + path)
     except ValueError as exc:
         raise NotFound(f"数据块路径无效：{exc}", code="tile_not_found") from None
+    # No log reaches 2^63 entries (a bigint index): a tile beyond is not there, and its number
+    # would not fit the database's integers.
+    if index << (tlog.TILE_HEIGHT * ((0 if level == "entries" else int(level)) + 1)) >= 2**63:
+        raise NotFound("该数据块尚不存在", code="tile_not_found")
+    return level, index, width
 
 
 class HashTileHandler(BaseHandler):

@@ -24,6 +24,15 @@ NODE_KINDS = {"fork", "log_shrank", "bad_tile", "bad_entry", "outside_subtree", 
 MAX_EVIDENCE = 64 * 1024
 
 
+def _json_size(value: dict) -> int:
+    """The length of ``value`` as JSON text; over any limit when it holds NaN or Infinity, which
+    Python's parser takes from ``1e999`` or ``NaN`` but jsonb refuses."""
+    try:
+        return len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except ValueError:
+        return MAX_EVIDENCE + 1
+
+
 class LedgerAlarms:
     def __init__(self, pool: asyncpg.Pool, *, audit: AuditTrail | None = None,
                  clock: Clock = china_now) -> None:
@@ -43,11 +52,11 @@ class LedgerAlarms:
         if not isinstance(payload, dict):
             raise InvalidInput("请求体应为 JSON 对象", code="invalid_body")
         kind, message, evidence = payload.get("kind"), payload.get("message"), payload.get("evidence", {})
-        if kind not in NODE_KINDS:
+        if not isinstance(kind, str) or kind not in NODE_KINDS:     # a list or an object is unhashable
             raise InvalidInput(f"未知的告警类型：{kind}", code="invalid_kind")
         if not isinstance(message, str) or not 0 < len(message) <= 500:
             raise InvalidInput("告警说明应为 1 至 500 个字符", code="invalid_message")
-        if not isinstance(evidence, dict) or len(json.dumps(evidence, ensure_ascii=False)) > MAX_EVIDENCE:
+        if not isinstance(evidence, dict) or _json_size(evidence) > MAX_EVIDENCE:
             raise InvalidInput("证据应为不超过 64 KB 的 JSON 对象", code="invalid_evidence")
         return await self.raise_alarm(source=node, kind=kind, message=message, evidence=evidence)
 

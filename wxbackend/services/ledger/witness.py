@@ -14,6 +14,7 @@ import binascii
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -35,6 +36,7 @@ from wxbackend.store.ledger import node as store
 log = logging.getLogger(__name__)
 
 MAX_PROOF = 63
+MAX_SIZE = 2**63 - 1     # what the database holds; no log grows past it
 
 
 class WitnessRefused(DomainError):
@@ -60,7 +62,7 @@ def parse_submission(body: bytes) -> Submission:
     if not sep or not lines[0].startswith(b"old "):
         raise WitnessRefused(400, "请求格式错误：应为 old 行、一致性证明、空行和检查点", "malformed")
     digits = lines[0][4:]
-    if not digits.isdigit() or (digits != b"0" and digits.startswith(b"0")):
+    if not digits.isdigit() or len(digits) > 20 or (digits != b"0" and digits.startswith(b"0")):
         raise WitnessRefused(400, "请求格式错误：old 后应为十进制树大小", "malformed")
     if len(lines) - 1 > MAX_PROOF:
         raise WitnessRefused(400, f"一致性证明不得超过 {MAX_PROOF} 行", "malformed")
@@ -92,9 +94,10 @@ class Witness:
         self.on_cosigned = on_cosigned
         self._last_time = 0
 
-    def _timestamp(self) -> int:
-        # Cosignature times never go backwards, whatever the clock does.
-        self._last_time = max(self._last_time, unix_time(self.clock))
+    def _timestamp(self, last_cosigned: int) -> int:
+        # Cosignature times never go backwards, whatever the clock does, across restarts too
+        # (the time of the last cosignature is kept with the state).
+        self._last_time = max(self._last_time, last_cosigned, unix_time(self.clock))
         return self._last_time
 
     async def add_checkpoint(self, body: bytes) -> bytes:
@@ -118,6 +121,8 @@ class Witness:
             cp = Checkpoint.parse(note.text)
         except NoteError as exc:
             raise WitnessRefused(400, f"检查点格式错误：{exc}", "malformed") from None
+        if cp.size > MAX_SIZE:
+            raise WitnessRefused(400, "检查点的树大小超出范围", "malformed")
         evidence = {"old": sub.old, "proof": [base64.b64encode(p).decode() for p in sub.proof],
                     "checkpoint": sub.note.decode()}
         try:
@@ -145,12 +150,14 @@ class Witness:
                 raise WitnessRefused(422, "旧大小为 0 时一致性证明应为空", "bad_proof")
             if sub.old == cp.size and cp.root != bytes(state["root"]):
                 raise WitnessRefused(422, f"同一树大小 {cp.size} 出现了两个不同的根哈希（日志分叉）", "fork")
-            if 0 < sub.old < cp.size and not tlog.verify_consistency(
+            if sub.old > 0 and not tlog.verify_consistency(
                     sub.old, cp.size, bytes(state["root"]), cp.root, sub.proof):
                 raise WitnessRefused(422, f"从 {sub.old} 到 {cp.size} 的一致性证明不成立", "inconsistent")
+            stamp = self._timestamp(int(state["updated_at"].timestamp()))
             signature = Signature(self.signer.name, self.signer.key_id,
-                                  self.signer.sign(text, timestamp=self._timestamp()))
-            await store.set_witness(conn, cp.origin, cp.size, cp.root, sub.note, now)
+                                  self.signer.sign(text, timestamp=stamp))
+            await store.set_witness(conn, cp.origin, cp.size, cp.root, sub.note,
+                                    max(now, datetime.fromtimestamp(stamp, UTC)))
         if self.on_cosigned is not None:
             self.on_cosigned(cp, sub.note)
         return (signature.line() + "\n").encode()

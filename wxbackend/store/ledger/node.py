@@ -14,8 +14,8 @@ async def lock_witness(conn: asyncpg.Connection, origin: str, empty_root: bytes,
     await conn.execute(
         """INSERT INTO node_witness (origin, size, root, note, updated_at) VALUES ($1, 0, $2, '', $3)
            ON CONFLICT (origin) DO NOTHING""", origin, empty_root, at)
-    return await conn.fetchrow("SELECT size, root, note FROM node_witness WHERE origin = $1 FOR UPDATE",
-                               origin)
+    return await conn.fetchrow(
+        "SELECT size, root, note, updated_at FROM node_witness WHERE origin = $1 FOR UPDATE", origin)
 
 
 async def set_witness(conn: asyncpg.Connection, origin: str, size: int, root: bytes, note: bytes,
