@@ -61,39 +61,41 @@ _SOURCES = """
 """
 
 
+_INTO_MONTHS = """INSERT INTO kpi_monthly AS m (counter, org_id, month, value)
+    SELECT counter, org_id, date_trunc('month', day)::date, {sign}sum(value) FROM {rows} GROUP BY 1, 2, 3
+    ON CONFLICT (counter, org_id, month) DO UPDATE SET value = m.value + excluded.value"""
+
+
 async def recount(conn: asyncpg.Connection, first: date, after: date, starts: datetime,
                   ends: datetime, now: datetime) -> int:
     """Count the days ``first`` ≤ day < ``after`` again, in the caller's transaction: their rows
     are replaced. ``starts``, ``ends``: the same days' bounds as China moments. How many rows
     were written."""
-    await _to_months(conn, first, after, -1)
-    await conn.execute("DELETE FROM kpi_daily WHERE day >= $1 AND day < $2", first, after,
-                       timeout=RECOUNT_TIMEOUT)
-    status = await conn.execute(
-        f"""INSERT INTO kpi_daily (counter, org_id, day, value)
-            SELECT s.counter, a.id::bigint, s.day, sum(s.value)
-            FROM ({_SOURCES}) s
-            JOIN orgs o ON o.id = s.org_id
-            CROSS JOIN LATERAL unnest(string_to_array(o.path::text, '.')) AS a(id)
-            GROUP BY 1, 2, 3""",  # noqa: S608 - the sources are constants
+    # The month totals lose what the deleted days held and gain what the new ones hold, from
+    # the rows each statement touches (no second pass over the days).
+    await conn.execute(
+        f"""WITH gone AS (DELETE FROM kpi_daily WHERE day >= $1 AND day < $2
+                          RETURNING counter, org_id, day, value)
+            {_INTO_MONTHS.format(rows="gone", sign="-")}""",  # noqa: S608 - constants
+        first, after, timeout=RECOUNT_TIMEOUT)
+    written = await conn.fetchval(
+        f"""WITH added AS (
+                INSERT INTO kpi_daily (counter, org_id, day, value)
+                SELECT s.counter, a.id::bigint, s.day, sum(s.value)
+                FROM ({_SOURCES}) s
+                JOIN orgs o ON o.id = s.org_id
+                CROSS JOIN LATERAL unnest(string_to_array(o.path::text, '.')) AS a(id)
+                GROUP BY 1, 2, 3
+                RETURNING counter, org_id, day, value
+            ), months AS ({_INTO_MONTHS.format(rows="added", sign="")} RETURNING 1)
+            SELECT count(*) FROM added""",  # noqa: S608 - the sources are constants
         first, after, starts, ends, timeout=RECOUNT_TIMEOUT)
-    await _to_months(conn, first, after, 1)
     await conn.execute(
         """INSERT INTO kpi_days (day, refreshed_at)
            SELECT d::date, $3 FROM generate_series($1::date, $2::date - 1, interval '1 day') d
            ON CONFLICT (day) DO UPDATE SET refreshed_at = excluded.refreshed_at""",
         first, after, now)
-    return int(status.split()[-1])
-
-
-async def _to_months(conn: asyncpg.Connection, first: date, after: date, sign: int) -> None:
-    """Add (``sign`` 1) or take away (-1) the days ``first`` ≤ day < ``after`` in the month totals."""
-    await conn.execute(
-        """INSERT INTO kpi_monthly AS m (counter, org_id, month, value)
-           SELECT counter, org_id, date_trunc('month', day)::date, $3 * sum(value)
-           FROM kpi_daily WHERE day >= $1 AND day < $2 GROUP BY 1, 2, 3
-           ON CONFLICT (counter, org_id, month) DO UPDATE SET value = m.value + excluded.value""",
-        first, after, sign, timeout=RECOUNT_TIMEOUT)
+    return int(written)
 
 
 async def lock(conn: asyncpg.Connection) -> None:
