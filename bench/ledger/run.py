@@ -68,10 +68,12 @@ from wxbackend.infra.migrations import migrate  # noqa: E402
 from wxbackend.infra.pii import new_key  # noqa: E402
 from wxbackend.services.ledger import tlog  # noqa: E402
 from wxbackend.services.ledger.client import ProvinceClient  # noqa: E402
-from wxbackend.services.ledger.log import BATCH, LedgerLog  # noqa: E402
-from wxbackend.services.ledger.notes import COSIGNATURE_V1, Signer  # noqa: E402
+from wxbackend.services.ledger.entries import encode  # noqa: E402
+from wxbackend.services.ledger.log import BATCH, LedgerLog, TileCache, edge_keys, grow  # noqa: E402
+from wxbackend.services.ledger.notes import COSIGNATURE_V1, Checkpoint, Signer, sign_note  # noqa: E402
 from wxbackend.services.seed import _csv, seed  # noqa: E402
 from wxbackend.store.identity.accounts import log_change  # noqa: E402
+from wxbackend.store.ledger import log as ledger_store  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ledger"
 SECTION = "## Base-data ledger (bench/ledger/run.py)"
@@ -498,6 +500,78 @@ async def largest_batch(dsn: str, key: Signer, args: argparse.Namespace, first: 
             "runs": args.sweep_runs, "trials": trials, "size_after": size}
 
 
+class _Capture:
+    """Stands in for a connection to catch the SQL a store function sends."""
+
+    async def fetch(self, sql: str, *args: object) -> list:
+        self.sql, self.args = sql, args
+        return []
+
+
+async def anatomy(dsn: str, key: Signer, args: argparse.Namespace, first: int, out: Path) -> dict:
+    """Where a batch's time goes: the integrator's steps one by one, as ``LedgerLog.integrate``
+    takes them, on a batch of fresh changes, each time rolled back (median of 3); then the batch
+    is integrated for real. The plan of the queue's read is kept."""
+    conn = await connect(dsn)
+    steps: dict[str, list[float]] = {}
+    try:
+        await generate(conn, first, first + args.batch - 1)
+        await conn.execute("ANALYZE ledger_queue")
+        size = await conn.fetchval("SELECT max(size) FROM ledger_checkpoints")
+        for _ in range(3):
+            clock = time.perf_counter()
+
+            def lap(name: str) -> None:
+                nonlocal clock
+                now = time.perf_counter()
+                steps.setdefault(name, []).append(now - clock)
+                clock = now
+
+            tr = conn.transaction()
+            await tr.start()
+            try:
+                rows = await ledger_store.take_queued(conn, args.batch)
+                lap("take_queued (SQL)")
+                bodies = [encode(r) for r in rows]
+                lap("encode (canonical JSON)")
+                leaves = [tlog.leaf_hash(b) for b in bodies]
+                lap("leaf hashes")
+                tiles = await ledger_store.tiles(conn, edge_keys(size))
+                changed = grow(tiles, size, leaves)
+                root = tlog.CompactRange.from_perfect(size + len(bodies), TileCache(tiles).perfect).root()
+                note = sign_note(Checkpoint(ORIGIN, size + len(bodies), root).body(), key)
+                lap("tiles, root and signature")
+                await ledger_store.add_entries(conn, [(size + i, r["kind"], r["ref"], r["scope"], bodies[i])
+                                                      for i, r in enumerate(rows)])
+                lap("add_entries (SQL)")
+                await ledger_store.put_tiles(conn, changed)
+                await ledger_store.add_checkpoint(conn, size + len(bodies), root, note,
+                                                  dt.datetime.now(dt.UTC))
+                lap("put_tiles, add_checkpoint (SQL)")
+            finally:
+                await tr.rollback()
+        # The plan of the queue's read, its SQL as the store sends it (the statement deletes: rolled back).
+        query = _Capture()
+        await ledger_store.take_queued(query, args.batch)
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + query.sql, *query.args)
+        finally:
+            await tr.rollback()
+        (out / "explain-take_queued.txt").write_text("\n".join(r[0] for r in plan) + "\n", encoding="utf-8")
+    finally:
+        await conn.close()
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    try:
+        await LedgerLog(pool, origin=ORIGIN, signer=key, batch=args.batch).integrate()
+    finally:
+        await pool.close()
+    result = {name: statistics.median(v) for name, v in steps.items()}
+    log("a batch's steps: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in result.items()))
+    return {"batch": args.batch, "size": size, "steps_s": result, "next": first + args.batch}
+
+
 # --- 3. proofs --------------------------------------------------------------------------------
 async def proofs(dsn: str, key: Signer, args: argparse.Namespace) -> dict:
     pool = await create_pool(dsn, min_size=1, max_size=2)
@@ -864,8 +938,9 @@ def main_inner(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict:
             report["proofs"] = asyncio.run(proofs(servers.dsn, key, args))
             report["catch_up"] = catch_up(servers, key, size, base, out, args)
             shutil.rmtree(base / CATCH_UP[0], ignore_errors=True)
+            report["anatomy"] = asyncio.run(anatomy(servers.dsn, key, args, args.entries + 1, out))
             log("the largest batch within a second")
-            report["sweep"] = asyncio.run(largest_batch(servers.dsn, key, args, args.entries + 1))
+            report["sweep"] = asyncio.run(largest_batch(servers.dsn, key, args, report["anatomy"]["next"]))
     if args.seconds > 0:
         report["lag"] = lag(base, out, args)
     (out / "summary.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str),
@@ -907,9 +982,9 @@ def render_section(report: dict) -> str:
             f"| appends: the integrator at its default batch ({ap['batch']:,} entries, one signed checkpoint "
             f"each) until the queue of {ap['entries']:,} was empty | **{ap['per_second']:,.0f} entries/s** "
             f"({ap['seconds']:.1f} s, {ap['batches']} batches); per batch p50 {_ms(b, 'p50_s')}, p99 "
-            f"{_ms(b, 'p99_s')}, max {_ms(b, 'max_s')}; this process's peak RSS "
-            f"{ap['process_peak_mib']:.0f} MiB, PostgreSQL backends' private memory peak "
-            f"{ap['pg_private_peak_mib']:.0f} MiB | — |",
+            f"{_ms(b, 'p99_s')}, max {_ms(b, 'max_s')}; this process's RSS "
+            f"{ap['process_before_mib']:.0f} MiB before, peak {ap['process_peak_mib']:.0f} MiB; "
+            f"PostgreSQL backends' private memory peak {ap['pg_private_peak_mib']:.0f} MiB | — |",
             f"| the largest batch integrated within 1 s (worst of {sw['runs']}, each batch fresh changes) | "
             + (f"**{sw['largest']:,} entries** ({sw['worst_s']:.2f} s; {sw['first_too_slow']:,} took over "
                f"1 s): {sw['largest']:,} entries/s with a checkpoint signed every second"
@@ -931,6 +1006,11 @@ def render_section(report: dict) -> str:
             f"{pr['inclusion']['make']['p99_us']:,.0f} µs; `tlog.verify_inclusion` p50 "
             f"**{pr['inclusion']['verify']['p50_us']:,.0f} µs**, p99 "
             f"{pr['inclusion']['verify']['p99_us']:,.0f} µs | — |"]
+        an = report["anatomy"]
+        lines.append(
+            f"| where a batch's time goes: the integrator's steps one by one on {an['batch']:,} fresh "
+            f"changes at size {an['size']:,} (median of 3, rolled back) | "
+            + ", ".join(f"{k} {v * 1000:,.0f} ms" for k, v in an["steps_s"].items()) + " | — |")
         if "consistency" in pr:
             c = pr["consistency"]
             lines.append(
@@ -986,8 +1066,8 @@ INTRO = (
     "cities, the industry unions and {counties} county unions; each city's share in proportion to its "
     "registered-user target, split evenly between the city union and its counties; 1 % on the "
     "province's own union) generated in PostgreSQL ({generate_s:.0f} s, one `INSERT … SELECT "
-    "generate_series` per 100,000) and queued by the change log's statement trigger, after the seed's "
-    "own {seeded} changes; entries average {bytes:.0f} bytes. The integrator, the proofs and the "
+    "generate_series` per 100,000) and queued by the change log's statement trigger; entries "
+    "average {bytes:.0f} bytes. The integrator, the proofs and the "
     "largest batch run in this process against that database. The catch-up and the lag run use the "
     "product's processes: `wxbackend serve` for the province (its worker integrating every 0.2 s and "
     "pushing each checkpoint to the nodes in the lag run) and `wxbackend node` for each node, each "

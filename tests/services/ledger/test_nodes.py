@@ -28,7 +28,7 @@ from wxbackend.services.ledger.client import ProvinceClient, ProvinceUnavailable
 from wxbackend.services.ledger.cosigning import Cosigning, WitnessEndpoint, receipt
 from wxbackend.services.ledger.entries import decode
 from wxbackend.services.ledger.mirror import Mirror, Refused
-from wxbackend.services.ledger.notes import COSIGNATURE_V1, Checkpoint, Signer, sign_note
+from wxbackend.services.ledger.notes import COSIGNATURE_V1, Checkpoint, Signer, Verifier, sign_note
 from wxbackend.services.ledger.verify import VerifyError, verify_receipt
 from wxbackend.services.ledger.witness import Witness
 from wxbackend.store.identity.accounts import log_change
@@ -377,3 +377,12 @@ def test_a_node_without_its_keys_or_with_the_wrong_key_type_does_not_start() -> 
     cosigner = Signer.generate("chengdu.node", COSIGNATURE_V1)
     signer, log_key = node_keys(complete.replace(node={"signing_key": cosigner.skey()}))
     assert signer.verifier() == cosigner.verifier() and log_key == LEDGER_SIGNER.verifier()
+
+
+def test_keygen_prints_a_pair_that_signs_and_verifies(capsys) -> None:
+    assert cli.main(["ledger", "keygen", "--name", "chengdu.node", "--cosigner"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    signer = Signer.parse(out[0].rsplit(" ", 1)[-1])
+    verifier = Verifier.parse(out[1].rsplit(" ", 1)[-1])
+    assert signer.kind == COSIGNATURE_V1 and signer.verifier() == verifier
+    assert cli.main(["ledger", "keygen", "--name", "bad name"]) == 2

@@ -61,9 +61,6 @@ _SOURCES = """
 """
 
 
-_INTO_MONTHS = """INSERT INTO kpi_monthly AS m (counter, org_id, month, value)
-    SELECT counter, org_id, date_trunc('month', day)::date, {sign}sum(value) FROM {rows} GROUP BY 1, 2, 3
-    ON CONFLICT (counter, org_id, month) DO UPDATE SET value = m.value + excluded.value"""
 
 
 async def recount(conn: asyncpg.Connection, first: date, after: date, starts: datetime,
@@ -71,14 +68,16 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
     """Count the days ``first`` ≤ day < ``after`` again, in the caller's transaction: their rows
     are replaced. ``starts``, ``ends``: the same days' bounds as China moments. How many rows
     were written."""
-    # The month totals lose what the deleted days held and gain what the new ones hold, from
-    # the rows each statement touches (no second pass over the days).
-    await conn.execute(
-        f"""WITH gone AS (DELETE FROM kpi_daily WHERE day >= $1 AND day < $2
+    # The month totals change by what the new days hold less what the deleted ones held, read
+    # from the rows each statement touches. A recount mostly finds what was there: only the
+    # totals that moved are written.
+    gone = await conn.fetch(
+        """WITH gone AS (DELETE FROM kpi_daily WHERE day >= $1 AND day < $2
                           RETURNING counter, org_id, day, value)
-            {_INTO_MONTHS.format(rows="gone", sign="-")}""",  # noqa: S608 - constants
+            SELECT counter, org_id, date_trunc('month', day)::date AS month, sum(value)::bigint AS value
+            FROM gone GROUP BY 1, 2, 3""",
         first, after, timeout=RECOUNT_TIMEOUT)
-    written = await conn.fetchval(
+    added = await conn.fetch(
         f"""WITH added AS (
                 INSERT INTO kpi_daily (counter, org_id, day, value)
                 SELECT s.counter, a.id::bigint, s.day, sum(s.value)
@@ -87,9 +86,27 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
                 CROSS JOIN LATERAL unnest(string_to_array(o.path::text, '.')) AS a(id)
                 GROUP BY 1, 2, 3
                 RETURNING counter, org_id, day, value
-            ), months AS ({_INTO_MONTHS.format(rows="added", sign="")} RETURNING 1)
-            SELECT count(*) FROM added""",  # noqa: S608 - the sources are constants
+            )
+            SELECT counter, org_id, date_trunc('month', day)::date AS month, sum(value)::bigint AS value,
+                   count(*) AS n
+            FROM added GROUP BY 1, 2, 3""",  # noqa: S608 - the sources are constants
         first, after, starts, ends, timeout=RECOUNT_TIMEOUT)
+    delta: dict[tuple[str, int, date], int] = {}
+    for row in gone:
+        key = (row["counter"], row["org_id"], row["month"])
+        delta[key] = delta.get(key, 0) - row["value"]
+    for row in added:
+        key = (row["counter"], row["org_id"], row["month"])
+        delta[key] = delta.get(key, 0) + row["value"]
+    moved = [(k, v) for k, v in delta.items() if v]
+    if moved:
+        await conn.execute(
+            """INSERT INTO kpi_monthly AS m (counter, org_id, month, value)
+               SELECT * FROM unnest($1::text[], $2::bigint[], $3::date[], $4::bigint[])
+               ON CONFLICT (counter, org_id, month) DO UPDATE SET value = m.value + excluded.value""",
+            [k[0] for k, _ in moved], [k[1] for k, _ in moved], [k[2] for k, _ in moved],
+            [v for _, v in moved], timeout=RECOUNT_TIMEOUT)
+    written = sum(r["n"] for r in added)
     await conn.execute(
         """INSERT INTO kpi_days (day, refreshed_at)
            SELECT d::date, $3 FROM generate_series($1::date, $2::date - 1, interval '1 day') d
