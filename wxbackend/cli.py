@@ -116,8 +116,14 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             await rt.audit.publish_head(conn)
 
     async def integrate() -> None:
-        if await rt.ledger.integrate_all() is not None:
+        # Each checkpoint goes to the nodes as soon as it is signed, and a round appends again
+        # only after a full batch: under a steady stream of changes the queue is rarely empty,
+        # and appending until it is would hold the pushers back (or sign a checkpoint for every
+        # few changes).
+        while (signed := await rt.ledger.integrate()) is not None:
             rt.cosigning.announce()
+            if signed.appended < rt.ledger.batch:
+                break
 
     ledger = [asyncio.create_task(_periodically(stop, rt.settings.ledger.interval, integrate, "ledger"))
               ] if rt.ledger.enabled else []

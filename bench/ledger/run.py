@@ -11,11 +11,14 @@
    PostgreSQL) and their verification (``tlog.verify_inclusion``, ``verify_consistency``), µs.
 4. **Lag**: a fresh province serving with its worker (integrating every 0.2 s, pushing each
    checkpoint to the nodes of 成都, 绵阳 and 达州, quorum 2) and the three ``wxbackend node``
-   processes, each with its own embedded PostgreSQL, under a steady 200 changes a second, each
-   in its own transaction: the lag of every change at every node. Target: p99 under 1 s.
+   processes, each with its own embedded PostgreSQL, under 200 changes a second for 60 s, each in
+   its own transaction, evenly spaced and then at random moments (Poisson): the lag of every
+   change at every node, and the time to quorum. Target: p99 under 1 s.
 
     .venv/bin/python bench/ledger/run.py       # from the repository root [--entries 1000000]
                                                # [--rate 200] [--seconds 60] [--no-docs]
+    .venv/bin/python bench/ledger/run.py --render bench/results/ledger/<time>/summary.json
+                                               # write the section again from a run's results
 
 The changes are base-data changes of the real union tree (the province, its 21 cities, the
 industry unions and the 183 county unions of ``sichuan_regions.csv``), the share of each city in
@@ -34,6 +37,7 @@ import base64
 import bisect
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -147,6 +151,7 @@ class Peak:
         self.postmaster = postmaster
         self.pg_sum = 0
         self.rss_max = 0
+        self.start = kpi._status(pid).get("VmRSS", 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -164,6 +169,7 @@ class Peak:
         self._thread.join()
         status = kpi._status(self.pid)
         return {"process_peak_mib": status.get("VmHWM", self.rss_max) / 2**20,
+                "process_start_mib": self.start / 2**20,
                 "process_now_mib": status.get("VmRSS", 0) / 2**20,
                 "pg_private_peak_mib": self.pg_sum / 2**20}
 
@@ -709,10 +715,17 @@ async def _reads(url: str, node, size: int) -> dict:
 
 # --- 4. lag -----------------------------------------------------------------------------------
 async def lag_load(dsn: str, spread: list[tuple[int, float, str]], nodes: list, args: argparse.Namespace,
-                   seconds: float, first: int) -> dict:
+                   seconds: float, first: int, arrivals: str) -> dict:
     """``rate`` changes a second for ``seconds``, each in its own transaction: a quarter each in
-    the three nodes' cities (the city union or a county), a quarter anywhere by share."""
+    the three nodes' cities (the city union or a county), a quarter anywhere by share. ``even``:
+    one every 1/rate s; ``poisson``: at random moments, independent of each other, as many
+    people's changes arrive."""
     rng = random.Random(first)
+    n = round(args.rate * seconds)
+    offsets, at = [], 0.0
+    for i in range(n):
+        offsets.append(i / args.rate if arrivals == "even" else at)
+        at += rng.expovariate(args.rate)
     by_city = {n.code: [u[0] for u in spread if u[2] == n.code] for n in nodes}
     ids, weights = [u[0] for u in spread], [u[1] for u in spread]
     pool = await create_pool(dsn, min_size=8, max_size=args.connections)
@@ -729,11 +742,10 @@ async def lag_load(dsn: str, spread: list[tuple[int, float, str]], nodes: list, 
             errors.append(f"{i}: {exc}")
 
     tasks = []
-    n = round(args.rate * seconds)
     t0 = loop.time() + 0.05
     try:
         for i in range(n):
-            target = t0 + i / args.rate
+            target = t0 + offsets[i]
             delay = target - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -747,7 +759,8 @@ async def lag_load(dsn: str, spread: list[tuple[int, float, str]], nodes: list, 
         await pool.close()
     if errors:
         raise oa.BenchError(f"{len(errors)} changes failed, the first: {errors[0]}")
-    return {"changes": n, "wall_s": wall, "rate": n / wall, "late_p99_ms": pct(late, 99) * 1000}
+    return {"arrivals": arrivals, "changes": n, "wall_s": wall, "rate": n / wall,
+            "late_p99_ms": pct(late, 99) * 1000}
 
 
 async def lag_results(dsn: str, base: Path, nodes: list, first: int, last: int) -> dict:
@@ -819,11 +832,22 @@ def summarize_lag(raw: dict) -> dict:
     signed_at = dict(raw["signed"])[quorum_size]
     out["last"] = {"size": quorum_size, "commit_to_quorum_s": quorum_at - last_at,
                    "signed_to_quorum_s": quorum_at - signed_at, "commit_to_signed_s": signed_at - last_at}
-    # Time to quorum of every checkpoint the quorum cosigned.
+    # Time to quorum of every checkpoint of the run the quorum cosigned.
     signed = dict(raw["signed"])
-    out["to_quorum"] = s_stats([t - signed[s] for s, t in raw["quorum"] if s in signed
-                                and s > changes[0][1]])
+    run = [(s, t) for s, t in raw["quorum"] if changes[0][1] < s <= quorum_size]
+    out["to_quorum"] = s_stats([t - signed[s] for s, t in run if s in signed])
     out["checkpoints"] = sum(1 for s, _ in raw["signed"] if changes[0][1] < s <= quorum_size)
+    out["cosigned_checkpoints"] = len(run)
+    # The longest wait between two checkpoints reaching quorum, and the longest streak of
+    # checkpoints signed back to back (less than 20 ms apart) during the run.
+    times = [t for _, t in run]
+    out["longest_quorum_gap_s"] = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    streak = longest = 1
+    moments = [t for s, t in raw["signed"] if changes[0][1] < s <= quorum_size]
+    for a, b in itertools.pairwise(moments):
+        streak = streak + 1 if b - a < 0.02 else 1
+        longest = max(longest, streak)
+    out["longest_streak"] = longest
     return out
 
 
@@ -850,37 +874,45 @@ def lag(base: Path, out: Path, args: argparse.Namespace) -> dict:
                 node_ready(proc, node)
             asyncio.run(settle(servers.dsn, nodes))
             log(f"province and {len(nodes)} nodes running; {args.warmup:.0f} s of warm-up, then "
-                f"{args.rate} changes/s for {args.seconds:.0f} s")
-            asyncio.run(lag_load(servers.dsn, spread, nodes, args, args.warmup, 0))
-            first = 1_000_000
+                f"{args.rate} changes/s for {args.seconds:.0f} s, arrivals {args.arrivals}")
+            asyncio.run(lag_load(servers.dsn, spread, nodes, args, args.warmup, 0, "even"))
             pids = {"province": province.pid, "province_postgres": postmaster_of(os.getpid()) or 0,
                     **{n.name: p.pid for n, p in zip(nodes, procs[1:], strict=True)}}
-            cpu0 = {k: tree_seconds(v) for k, v in pids.items()}
-            driver0 = oa.process_seconds(os.getpid())
-            cores0 = oa.core_jiffies()
-            t = time.monotonic()
-            load = asyncio.run(lag_load(servers.dsn, spread, nodes, args, args.seconds, first))
-            window = time.monotonic() - t
-            cores = oa.core_jiffies()
-            # Cores' worth of CPU each used: a node with its PostgreSQL, the province's server, its
-            # PostgreSQL, this process (the load).
-            cpu = {k: (tree_seconds(v) - cpu0[k]) / window for k, v in pids.items()}
-            cpu["driver"] = (oa.process_seconds(os.getpid()) - driver0) / window
-            cpu["cores_busy"] = {c: (cores[c][0] - b0) / max(1, cores[c][1] - t0)
-                                 for c, (b0, t0) in cores0.items()}
-            asyncio.run(settle(servers.dsn, nodes, within=120))
-            raw = asyncio.run(lag_results(servers.dsn, base, nodes, first, first + load["changes"] - 1))
+            raws = {}
+            for number, arrivals in enumerate(args.arrivals.split(","), start=1):
+                first = number * 1_000_000
+                asyncio.run(settle(servers.dsn, nodes))
+                cpu0 = {k: tree_seconds(v) for k, v in pids.items()}
+                driver0 = oa.process_seconds(os.getpid())
+                cores0 = oa.core_jiffies()
+                t = time.monotonic()
+                load = asyncio.run(lag_load(servers.dsn, spread, nodes, args, args.seconds, first, arrivals))
+                window = time.monotonic() - t
+                cores = oa.core_jiffies()
+                # Cores' worth of CPU each used: a node with its PostgreSQL, the province's server,
+                # its PostgreSQL, this process (the load).
+                cpu = {k: (tree_seconds(v) - cpu0[k]) / window for k, v in pids.items()}
+                cpu["driver"] = (oa.process_seconds(os.getpid()) - driver0) / window
+                cpu["cores_busy"] = {c: (cores[c][0] - b0) / max(1, cores[c][1] - t0)
+                                     for c, (b0, t0) in cores0.items()}
+                asyncio.run(settle(servers.dsn, nodes, within=120))
+                raws[arrivals] = (load, cpu, first)
+            results = {a: asyncio.run(lag_results(servers.dsn, base, nodes, first, first + ld["changes"] - 1))
+                       for a, (ld, _cpu, first) in raws.items()}
             for proc in procs:
                 if not proc.alive():
                     raise oa.BenchError(f"{proc.name} exited:\n{proc.tail()}")
         finally:
             for proc in reversed(procs):
                 proc.stop(60)
-    (out / "lag-raw.json").write_text(json.dumps(raw), encoding="utf-8")
-    result = {"load": load, "cpu": cpu, "nodes": [n.name for n in nodes], **summarize_lag(raw)}
-    log(f"lag overall p50 {result['overall']['p50_s'] * 1000:.0f} ms, p99 "
-        f"{result['overall']['p99_s'] * 1000:.0f} ms, max {result['overall']['max_s'] * 1000:.0f} ms")
-    return result
+    runs = {}
+    for arrivals, raw in results.items():
+        (out / f"lag-{arrivals}.json").write_text(json.dumps(raw), encoding="utf-8")
+        load, cpu, _first = raws[arrivals]
+        runs[arrivals] = run = {"load": load, "cpu": cpu, **summarize_lag(raw)}
+        log(f"lag ({arrivals} arrivals) overall p50 {run['overall']['p50_s'] * 1000:.0f} ms, p99 "
+            f"{run['overall']['p99_s'] * 1000:.0f} ms, max {run['overall']['max_s'] * 1000:.0f} ms")
+    return {"nodes": [n.name for n in nodes], "runs": runs}
 
 
 async def _lag_province(dsn: str) -> list[tuple[int, float, str]]:
@@ -967,16 +999,16 @@ def _ms(stats: dict, key: str) -> str:
 
 def render_section(report: dict) -> str:
     m, args = report["machine"], report["args"]
-    verdict = lambda ok: "meets" if ok else "misses"  # noqa: E731
     lines = [
         SECTION, "",
         f"Measured {report['when']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB ({m['os']}); "
         f"commit {report['commit']}. The machine has {m['cores']} cores: the province's server, the "
         "nodes, their PostgreSQL servers and this script (the load) share them.", "",
-        f"    {report['command']}", "", scale(args) + INTRO.format(**_intro(report)), "",
+        f"    {report['command']}", "", scale(args) + intro(report), "",
         "| what | result | target |", "|---|---|---|"]
     if "appends" in report:
         ap, sw, cu, pr = report["appends"], report["sweep"], report["catch_up"], report["proofs"]
+        an = report["anatomy"]
         b = ap["batch_s"]
         lines += [
             f"| appends: the integrator at its default batch ({ap['batch']:,} entries, one signed checkpoint "
@@ -985,6 +1017,9 @@ def render_section(report: dict) -> str:
             f"{_ms(b, 'p99_s')}, max {_ms(b, 'max_s')}; this process's RSS "
             f"{ap['process_before_mib']:.0f} MiB before, peak {ap['process_peak_mib']:.0f} MiB; "
             f"PostgreSQL backends' private memory peak {ap['pg_private_peak_mib']:.0f} MiB | — |",
+            f"| where a batch's time goes: the integrator's steps one by one on {an['batch']:,} fresh "
+            f"changes at size {an['size']:,} (median of 3, rolled back) | "
+            + ", ".join(f"{k} {v * 1000:,.0f} ms" for k, v in an["steps_s"].items()) + " | — |",
             f"| the largest batch integrated within 1 s (worst of {sw['runs']}, each batch fresh changes) | "
             + (f"**{sw['largest']:,} entries** ({sw['worst_s']:.2f} s; {sw['first_too_slow']:,} took over "
                f"1 s): {sw['largest']:,} entries/s with a checkpoint signed every second"
@@ -997,7 +1032,8 @@ def render_section(report: dict) -> str:
             f"{cu['start_s']:.1f} s, every hash read and verified against the checkpoint and the first "
             f"chunk stored {cu['first_chunk_s']:.0f} s later, the {cu['chunks']} chunks of entries in "
             f"{cu['copy_s']:.0f} s more; **{cu['held']:,} entries held** (its subtree's and the audit "
-            f"heads), none refused; node process peak RSS **{cu['process_peak_mib']:.0f} MiB**, its "
+            f"heads), none refused; node process RSS {cu.get('process_start_mib', 0):.0f} MiB when it "
+            f"started serving, peak **{cu['process_peak_mib']:.0f} MiB**, its "
             f"PostgreSQL's private memory peak {cu['pg_private_peak_mib']:.0f} MiB, database "
             f"{cu['node_db_mib']:.0f} MiB | — |",
             f"| inclusion proofs in the tree of {pr['size']:,}, {pr['inclusion']['make']['n']:,} random "
@@ -1006,11 +1042,6 @@ def render_section(report: dict) -> str:
             f"{pr['inclusion']['make']['p99_us']:,.0f} µs; `tlog.verify_inclusion` p50 "
             f"**{pr['inclusion']['verify']['p50_us']:,.0f} µs**, p99 "
             f"{pr['inclusion']['verify']['p99_us']:,.0f} µs | — |"]
-        an = report["anatomy"]
-        lines.append(
-            f"| where a batch's time goes: the integrator's steps one by one on {an['batch']:,} fresh "
-            f"changes at size {an['size']:,} (median of 3, rolled back) | "
-            + ", ".join(f"{k} {v * 1000:,.0f} ms" for k, v in an["steps_s"].items()) + " | — |")
         if "consistency" in pr:
             c = pr["consistency"]
             lines.append(
@@ -1020,66 +1051,160 @@ def render_section(report: dict) -> str:
                 f"`tlog.verify_consistency` p50 **{c['verify']['p50_us']:,.0f} µs**, p99 "
                 f"{c['verify']['p99_us']:,.0f} µs | — |")
     if "lag" in report:
-        lg = report["lag"]
-        load = lg["load"]
-        for name in lg["nodes"]:
-            n = lg["nodes"][name]
-            lines.append(
-                f"| lag at {CITY.get(name, name)}'s node: a change's commit → the node's verified size "
-                f"holds it ({n['held']:,} entries of its subtree held) | p50 {_ms(n, 'p50_s')}, "
-                f"**p99 {_ms(n, 'p99_s')}**, max {_ms(n, 'max_s')} (cosigned: p50 "
-                f"{_ms(n['cosigned'], 'p50_s')}, p99 {_ms(n['cosigned'], 'p99_s')}) | p99 < 1 s "
-                f"({verdict(n['p99_s'] < 1)}) |")
-        o = lg["overall"]
-        lines += [
-            f"| lag, the three nodes together ({o['n']:,} change-node pairs; {load['changes']:,} changes at "
-            f"{load['rate']:.0f}/s) | p50 {_ms(o, 'p50_s')}, **p99 {_ms(o, 'p99_s')}**, max "
-            f"{_ms(o, 'max_s')} | p99 < 1 s ({verdict(o['p99_s'] < 1)}) |",
-            f"| a change's commit → in a signed checkpoint → final (cosigned by {QUORUM} of 3) | signed p50 "
-            f"{_ms(lg['signed'], 'p50_s')}, p99 {_ms(lg['signed'], 'p99_s')}; final p50 "
-            f"{_ms(lg['final'], 'p50_s')}, p99 {_ms(lg['final'], 'p99_s')} | — |",
-            f"| time to quorum of the final checkpoint (size {lg['last']['size']:,}, the first final one "
-            f"holding the last change) | **{lg['last']['signed_to_quorum_s'] * 1000:,.0f} ms** from its "
-            f"signing; {lg['last']['commit_to_quorum_s'] * 1000:,.0f} ms from the last change's commit "
-            f"(every checkpoint of the run that reached quorum: p50 {_ms(lg['to_quorum'], 'p50_s')}, "
-            f"p99 {_ms(lg['to_quorum'], 'p99_s')}) | — |"]
-        cpu = lg["cpu"]
-        lines += ["", "CPU during the lag run, in cores: " + ", ".join(
-            [f"the province's server {cpu['province']:.2f}", f"its PostgreSQL {cpu['province_postgres']:.2f}",
-             *(f"{CITY.get(n, n)}'s node with its PostgreSQL {cpu[n]:.2f}" for n in lg["nodes"]),
-             f"the load {cpu['driver']:.2f}"])
-            + "; the cores were " + " and ".join(f"{v:.0%}" for v in cpu["cores_busy"].values()) + " busy."]
-    lines += ["", ANALYSIS, ""]
+        lines += _lag_rows(report["lag"])
+    lines += ["", analysis(report), ""]
     return "\n".join(lines)
 
 
-def _intro(report: dict) -> dict:
-    ap = report.get("appends", {})
-    return {"entries": ap.get("generated", 0), "counties": ap.get("counties", 183),
-            "generate_s": ap.get("generate_s", 0), "seeded": ap.get("seeded_changes", 0),
-            "bytes": ap.get("avg_entry_bytes", 0), "rate": report["args"]["rate"],
-            "seconds": report["args"]["seconds"]}
+ARRIVALS = {"even": "evenly spaced", "poisson": "at random (Poisson)"}
 
 
-INTRO = (
-    "The province's log: {entries:,} base-data changes of the real union tree (the province, the 21 "
-    "cities, the industry unions and {counties} county unions; each city's share in proportion to its "
-    "registered-user target, split evenly between the city union and its counties; 1 % on the "
-    "province's own union) generated in PostgreSQL ({generate_s:.0f} s, one `INSERT … SELECT "
-    "generate_series` per 100,000) and queued by the change log's statement trigger; entries "
-    "average {bytes:.0f} bytes. The integrator, the proofs and the "
-    "largest batch run in this process against that database. The catch-up and the lag run use the "
-    "product's processes: `wxbackend serve` for the province (its worker integrating every 0.2 s and "
-    "pushing each checkpoint to the nodes in the lag run) and `wxbackend node` for each node, each "
-    "with its own embedded PostgreSQL. The lag run starts a fresh province with the nodes of 成都, 绵阳 "
-    "and 达州 (quorum 2): after a warm-up, {rate} changes a second for {seconds:.0f} s, each its own "
-    "transaction (`log_change`), a quarter each in the three cities and a quarter anywhere by share. "
-    "Times come from PostgreSQL's commit timestamps (`track_commit_timestamp`): a change's in the "
-    "province's database, a node's verified and cosigned sizes in the node's (a trigger keeps each "
-    "size with its transaction), all on this machine's clock; a change's lag at a node is from its "
-    "commit to the commit that made the node's verified size pass its index.")
+def _three(stats: dict) -> str:
+    return f"p50 {_ms(stats, 'p50_s')}, **p99 {_ms(stats, 'p99_s')}**, max {_ms(stats, 'max_s')}"
 
-ANALYSIS = "Raw results are in `bench/results/ledger/`."
+
+def _lag_rows(lg: dict) -> list[str]:
+    runs = lg["runs"]
+    verdict = lambda ok: "meets" if ok else "misses"  # noqa: E731
+    rows = []
+    for name in lg["nodes"]:
+        held = max(r["nodes"][name]["held"] for r in runs.values())
+        rows.append(
+            f"| lag at {CITY.get(name, name)}'s node: a change's commit → the node's verified size holds "
+            f"it ({held:,} entries of its subtree held at the end) | "
+            + "; ".join(f"{ARRIVALS.get(a, a)}: {_three(r['nodes'][name])}" for a, r in runs.items())
+            + f" | p99 < 1 s ({verdict(all(r['nodes'][name]['p99_s'] < 1 for r in runs.values()))}) |")
+    rows.append(
+        "| lag, the three nodes together ("
+        + "; ".join(f"{ARRIVALS.get(a, a)}: {r['overall']['n']:,} change-node pairs, "
+                    f"{r['load']['changes']:,} changes at {r['load']['rate']:.0f}/s"
+                    for a, r in runs.items()) + ") | "
+        + "; ".join(f"{ARRIVALS.get(a, a)}: {_three(r['overall'])}" for a, r in runs.items())
+        + f" | p99 < 1 s ({verdict(all(r['overall']['p99_s'] < 1 for r in runs.values()))}) |")
+    rows.append(
+        f"| a change's commit → in a signed checkpoint → final (cosigned by {QUORUM} of 3) | "
+        + "; ".join(f"{ARRIVALS.get(a, a)}: signed p50 {_ms(r['signed'], 'p50_s')}, p99 "
+                    f"{_ms(r['signed'], 'p99_s')}; final p50 {_ms(r['final'], 'p50_s')}, p99 "
+                    f"{_ms(r['final'], 'p99_s')}" for a, r in runs.items()) + " | — |")
+    rows.append(
+        "| time to quorum of the final checkpoint (the first final one holding the run's last change) | "
+        + "; ".join(f"{ARRIVALS.get(a, a)}: **{r['last']['signed_to_quorum_s'] * 1000:,.0f} ms** from its "
+                    f"signing, {r['last']['commit_to_quorum_s'] * 1000:,.0f} ms from the last change's "
+                    f"commit (every checkpoint of the run that reached quorum: p50 "
+                    f"{_ms(r['to_quorum'], 'p50_s')}, p99 {_ms(r['to_quorum'], 'p99_s')})"
+                    for a, r in runs.items()) + " | — |")
+    rows.append(
+        "| checkpoints signed during the run; how many reached quorum; the longest wait between two "
+        "quorums; the longest streak of checkpoints signed less than 20 ms apart | "
+        + "; ".join(f"{ARRIVALS.get(a, a)}: {r['checkpoints']:,}; {r['cosigned_checkpoints']:,}; "
+                    f"{r['longest_quorum_gap_s'] * 1000:,.0f} ms; {r['longest_streak']:,}"
+                    for a, r in runs.items()) + " | — |")
+    rows.append("")
+    for a, r in runs.items():
+        cpu = r["cpu"]
+        rows.append(
+            f"CPU during the lag run with changes {ARRIVALS.get(a, a)}, in cores: " + ", ".join(
+                [f"the province's server {cpu['province']:.2f}",
+                 f"its PostgreSQL {cpu['province_postgres']:.2f}",
+                 *(f"{CITY.get(n, n)}'s node with its PostgreSQL {cpu[n]:.2f}" for n in lg["nodes"]),
+                 f"the load {cpu['driver']:.2f}"])
+            + "; the cores were " + " and ".join(f"{v:.0%}" for v in cpu["cores_busy"].values()) + " busy.")
+        rows.append("")
+    return rows[:-1]
+
+
+def intro(report: dict) -> str:
+    args = report["args"]
+    text = ""
+    if "appends" in report:
+        ap = report["appends"]
+        text += (
+            f"The province's log: {ap['generated']:,} base-data changes of the real union tree (the "
+            f"province, the 21 cities, the industry unions and {ap['counties']} county unions; each city's "
+            "share in proportion to its registered-user target, split evenly between the city union and its "
+            "counties; 1 % on the province's own union) generated in PostgreSQL "
+            f"({ap['generate_s']:.0f} s, one `INSERT … SELECT generate_series` per 100,000) and queued by "
+            f"the change log's statement trigger; entries average {ap['avg_entry_bytes']:.0f} bytes. The "
+            "integrator, the proofs and the search for the largest batch run in this process against that "
+            "database; the catch-up uses the product's processes, `wxbackend serve` for the province and "
+            "`wxbackend node` for the node. ")
+    if "lag" in report:
+        patterns = " and then ".join(ARRIVALS.get(a, a) for a in report["lag"]["runs"])
+        text += (
+            "The lag runs start a fresh province (`wxbackend serve` with its worker, integrating every "
+            "0.2 s and pushing each checkpoint to the nodes) with the nodes of 成都, 绵阳 and 达州 "
+            f"(`wxbackend node`, each with its own embedded PostgreSQL; quorum {QUORUM}): after a warm-up, "
+            f"{args['rate']} changes a second for {args['seconds']:.0f} s, {patterns}, each its own "
+            "transaction (`log_change`), a quarter each in the three cities and a quarter anywhere by "
+            "share. Times come from PostgreSQL's commit timestamps (`track_commit_timestamp`): a change's "
+            "in the province's database, a node's verified and cosigned sizes in the node's own (a "
+            "trigger keeps each size with its transaction), all on this machine's clock; a change's lag "
+            "at a node is from its commit to the commit that made the node's verified size pass its "
+            "index, for every change at every node (a node verifies the whole tree and keeps its "
+            "subtree's entries).")
+    return text
+
+
+def analysis(report: dict) -> str:
+    """What the figures mean, from the figures."""
+    parts = []
+    if "appends" in report:
+        ap, an, sw, cu = report["appends"], report["anatomy"], report["sweep"], report["catch_up"]
+        steps = an["steps_s"]
+        take = steps["take_queued (SQL)"]
+        rest = sum(v for k, v in steps.items() if "SQL" not in k and "encode" not in k)
+        times = ap["batch_times_s"]
+        head, tail = statistics.fmean(times[:20]), statistics.fmean(times[-20:])
+        parts.append(
+            f"- **Appends.** A batch of {an['batch']:,} at size {an['size']:,} costs some "
+            f"{sum(steps.values()) * 1000:.0f} ms in its steps: reading the queue "
+            f"{take * 1000:.0f} ms (by its plan, `explain-take_queued.txt`, most of it the union-code "
+            "path of each entry, one GiST lookup of `orgs` per row although a batch names a few hundred "
+            f"unions), the canonical JSON {steps['encode (canonical JSON)'] * 1000:.0f} ms, inserting the "
+            f"entries {steps['add_entries (SQL)'] * 1000:.0f} ms; hashing, the tiles, the root and the "
+            f"signature together {rest * 1000:.0f} ms. The cost does not grow with the log: the first 20 "
+            f"batches averaged {head * 1000:.0f} ms, the last 20 {tail * 1000:.0f} ms. With a checkpoint a "
+            f"second the log takes some {sw['largest']:,} entries a second, "
+            f"{sw['largest'] / report['args']['rate']:.0f} times the lag runs' load.")
+        reads = cu["reads"]
+        growth = cu["process_peak_mib"] - cu.get("process_start_mib", 0)
+        parts.append(
+            f"- **Catch-up.** The node read the {reads['tiles']:,} level-0 tiles one request after another "
+            f"(from this process alone: {reads['tiles_s']:.1f} s), hashed them into its compact range "
+            f"({reads['hash_s']:.1f} s alone) and only then, the root matching, read its subtree's entries "
+            f"{reads['pages']} page{'s' if reads['pages'] != 1 else ''} of up to 5,000 "
+            f"({reads['entries_s']:.1f} s alone) and stored them "
+            "16,384 indexes a transaction. It used "
+            f"{cu['cpu']['node_s']:.0f} s of CPU with its PostgreSQL, the province's server "
+            f"{cu['cpu']['province_s']:.0f} s. Its memory grew by {growth:.0f} MiB: the hashes being "
+            "verified are kept as a list of Python `bytes`, some 80 bytes a hash with the list's pointer, "
+            "not the 32 bytes `docs/ledger.md` counts.")
+    if "lag" in report:
+        runs = report["lag"]["runs"]
+        for arrivals, r in runs.items():
+            busy = max(r["cpu"]["cores_busy"].values())
+            nodes = statistics.fmean(r["cpu"][n] for n in report["lag"]["nodes"])
+            parts.append(
+                f"- **Lag, changes {ARRIVALS.get(arrivals, arrivals)}.** A change was in a signed "
+                f"checkpoint after p50 {_ms(r['signed'], 'p50_s')}, p99 {_ms(r['signed'], 'p99_s')}, final "
+                f"(the quorum's cosignatures) after p50 {_ms(r['final'], 'p50_s')}, p99 "
+                f"{_ms(r['final'], 'p99_s')}, and in the nodes' verified copies after p50 "
+                f"{_ms(r['overall'], 'p50_s')}, p99 "
+                f"{_ms(r['overall'], 'p99_s')}. The integrator signed {r['checkpoints']:,} checkpoints "
+                f"({r['load']['changes'] / max(1, r['checkpoints']):.1f} changes each on average; up to "
+                f"{r['longest_streak']:,} back to back less than 20 ms apart: with a change every 5 ms on "
+                "average and an append of a few entries taking about as long, the queue is often not empty "
+                f"when an append ends) and {r['cosigned_checkpoints']:,} reached quorum, each a witness "
+                "request, a cosignature and a mirror sync at every node; the longest wait between two "
+                f"quorums was {r['longest_quorum_gap_s'] * 1000:,.0f} ms. The cores were {busy:.0%} busy at "
+                f"most (the province's server {r['cpu']['province']:.2f} of a core, its PostgreSQL "
+                f"{r['cpu']['province_postgres']:.2f}, each node with its PostgreSQL {nodes:.2f})."
+                + (" Every change waiting through such a wait is late at every node at once: those waits "
+                   f"make the p99 and the max ({_ms(r['overall'], 'max_s')})."
+                   if r["longest_quorum_gap_s"] > 0.4 else ""))
+    parts.append("\nRaw results (the summary, the lag runs' commit times, the plan of the queue's read, the "
+                 "processes' logs) are in `bench/results/ledger/`.")
+    return "\n".join(parts)
 
 
 def main() -> int:
@@ -1090,11 +1215,13 @@ def main() -> int:
     parser.add_argument("--sweep-max", type=int, default=320_000, help="largest batch tried")
     parser.add_argument("--proofs", type=int, default=1000, help="proofs of each kind")
     parser.add_argument("--catch-up-timeout", type=float, default=900.0)
-    parser.add_argument("--rate", type=int, default=200, help="changes a second in the lag run")
-    parser.add_argument("--seconds", type=float, default=60.0, help="the lag run's length (0: skip it)")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the lag run")
+    parser.add_argument("--rate", type=int, default=200, help="changes a second in the lag runs")
+    parser.add_argument("--seconds", type=float, default=60.0, help="each lag run's length (0: none)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the lag runs")
     parser.add_argument("--connections", type=int, default=20, help="the load's connections")
-    parser.add_argument("--skip-big", action="store_true", help="only the lag run")
+    parser.add_argument("--arrivals", default="even,poisson",
+                        help="the lag runs, one per pattern: even (one every 1/rate s), poisson (random)")
+    parser.add_argument("--skip-big", action="store_true", help="only the lag runs")
     parser.add_argument("--wait", type=float, default=600.0, help="seconds to wait for the lock or idle")
     parser.add_argument("--wait-others", type=float, default=3600.0,
                         help="seconds to wait for other benchmarks and the demo to finish")
@@ -1107,6 +1234,8 @@ def main() -> int:
         if args.docs:
             oa.write_section(SECTION, section)
         return 0
+    if set(args.arrivals.split(",")) - set(ARRIVALS):
+        parser.error(f"--arrivals: choose from {', '.join(ARRIVALS)}")
 
     def docs(report: dict) -> None:
         if args.docs:

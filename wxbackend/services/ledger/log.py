@@ -37,6 +37,7 @@ class Signed:
     size: int
     root: bytes
     note: bytes
+    appended: int = 0      # entries this checkpoint added
 
 
 class TileCache:
@@ -123,7 +124,7 @@ class LedgerLog:
             await store.add_checkpoint(conn, new_size, root, note, self.clock())
         LEDGER_APPENDED.inc(len(bodies))
         LEDGER_SIZE.set(new_size)
-        return Signed(new_size, root, note)
+        return Signed(new_size, root, note, len(bodies))
 
     async def integrate_all(self) -> Signed | None:
         """Integrate until the queue is empty; the last checkpoint signed."""
