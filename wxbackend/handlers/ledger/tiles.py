@@ -48,7 +48,8 @@ def _tile(path: str) -> tuple[int | str, int, int]:
 
 
 class HashTileHandler(BaseHandler):
-    route = r"/ledger/v1/tile/([0-9]+/.+)"
+    route = "/ledger/v1/tile/{level}/{index}"      # the metrics label; the pattern below
+    pattern = r"/ledger/v1/tile/([0-9]+/.+)"
 
     def initialize(self, ledger: LedgerLog) -> None:
         self.ledger = ledger
@@ -62,7 +63,8 @@ class HashTileHandler(BaseHandler):
 
 
 class EntryBundleHandler(SignedHandler):
-    route = r"/ledger/v1/tile/entries/(.+)"
+    route = "/ledger/v1/tile/entries/{index}"
+    pattern = r"/ledger/v1/tile/entries/(.+)"
 
     def initialize(self, apps: PlatformApps, accounts: AccountService, sso: SingleSignOn,  # type: ignore[override]
                    ledger: LedgerLog) -> None:
@@ -82,6 +84,6 @@ class EntryBundleHandler(SignedHandler):
 def routes(ledger: LedgerLog, cosigning: Cosigning, apps: PlatformApps, accounts: AccountService,
            sso: SingleSignOn) -> list:
     return [*route_table((CheckpointHandler,), {"ledger": ledger, "cosigning": cosigning}),
-            *route_table((EntryBundleHandler,), {"apps": apps, "accounts": accounts, "sso": sso,
-                                                 "ledger": ledger}),
-            *route_table((HashTileHandler,), {"ledger": ledger})]
+            (EntryBundleHandler.pattern, EntryBundleHandler, {"apps": apps, "accounts": accounts,
+                                                              "sso": sso, "ledger": ledger}),
+            (HashTileHandler.pattern, HashTileHandler, {"ledger": ledger})]
