@@ -25,7 +25,7 @@ from wxbackend.services.clock import Clock, china_now
 from wxbackend.services.errors import Conflict
 from wxbackend.services.ledger.alarms import LedgerAlarms
 from wxbackend.services.ledger.log import LedgerLog, Signed
-from wxbackend.services.ledger.notes import NoteError, Proof, Signer, Verifier, parse_note, verify_note
+from wxbackend.services.ledger.notes import NoteError, Proof, Signer, Verifier, verify_note
 from wxbackend.store.ledger import log as store
 
 log = logging.getLogger(__name__)
@@ -190,15 +190,6 @@ class Cosigning:
         async with self.pool.acquire() as conn:
             return await store.final_size(conn, self.quorum)
 
-
-def cosigned_by(note: bytes, witnesses: Iterable[Verifier]) -> list[str]:
-    """Which of ``witnesses`` cosigned a checkpoint note (signatures checked)."""
-    try:
-        parse_note(note)
-        _, verified = verify_note(note, list(witnesses))
-    except NoteError:
-        return []
-    return sorted(v.name for v in verified)
 
 
 async def receipt(cosigning: Cosigning, index: int) -> bytes:

@@ -207,4 +207,4 @@ class Mirror:
 
     async def evidence_count(self) -> int:
         async with self.pool.acquire() as conn:
-            return len(await store.evidence(conn, limit=10_000))
+            return await store.count_evidence(conn)

@@ -113,14 +113,6 @@ async def entry(conn: asyncpg.Connection, idx: int) -> asyncpg.Record | None:
         "SELECT idx, kind, ref, scope::text AS scope, body FROM ledger_entries WHERE idx = $1", idx)
 
 
-async def entries_of(conn: asyncpg.Connection, entity: str, entity_id: str) -> list[asyncpg.Record]:
-    """The entries of one base-data record, oldest first."""
-    return await conn.fetch(
-        """SELECT e.idx, e.scope, e.body FROM ledger_entries e
-           JOIN base_data_changes c ON e.kind = 'change' AND c.id = e.ref
-           WHERE c.entity = $1 AND c.entity_id = $2 ORDER BY e.idx""", entity, entity_id)
-
-
 async def add_checkpoint(conn: asyncpg.Connection, size: int, root: bytes, note: bytes, at: datetime) -> None:
     await conn.execute("INSERT INTO ledger_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)",
                        size, root, note, at)

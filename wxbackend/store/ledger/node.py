@@ -82,7 +82,5 @@ async def mark_reported(conn: asyncpg.Connection, ids: list[int], at: datetime) 
     await conn.execute("UPDATE node_evidence SET reported_at = $2 WHERE id = ANY($1::bigint[])", ids, at)
 
 
-async def evidence(conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, origin, kind, message, evidence, seen_at, reported_at FROM node_evidence "
-        "ORDER BY id DESC LIMIT $1", limit)
+async def count_evidence(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM node_evidence")
