@@ -61,13 +61,14 @@ class LedgerAlarms:
         return await self.raise_alarm(source=node, kind=kind, message=message, evidence=evidence)
 
     @staticmethod
-    def _require(actor: Actor) -> None:
+    def require_watcher(actor: Actor) -> None:
+        """The ledger is watched by the province's cadres holding ``basedata.ledger``."""
         actor.require(PERMISSION)
         if "." in actor.org_path:
             raise Forbidden("基础数据账本由省总工会监看", code="province_only")
 
     async def list(self, actor: Actor, *, open_only: bool = True, limit: int = 100) -> list[dict]:
-        self._require(actor)
+        self.require_watcher(actor)
         async with self.pool.acquire() as conn:
             rows = await store.alarms(conn, open_only=open_only, limit=limit)
         return [{"id": r["id"], "source": r["source"], "kind": r["kind"], "message": r["message"],
@@ -75,7 +76,7 @@ class LedgerAlarms:
                  "cleared_at": r["cleared_at"].isoformat() if r["cleared_at"] else None} for r in rows]
 
     async def clear(self, actor: Actor, alarm_id: int, note: str) -> None:
-        self._require(actor)
+        self.require_watcher(actor)
         if not note.strip():
             raise InvalidInput("请写明处理情况", code="note_required")
         async with self.pool.acquire() as conn, conn.transaction():

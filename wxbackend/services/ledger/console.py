@@ -20,7 +20,7 @@ class LedgerConsole:
         self.pool = cosigning.pool
 
     async def status(self, actor: Actor) -> dict:
-        LedgerAlarms._require(actor)
+        LedgerAlarms.require_watcher(actor)
         async with self.pool.acquire() as conn:
             latest = await store.latest_checkpoint(conn)
             queued = await store.queued(conn)
@@ -39,7 +39,7 @@ class LedgerConsole:
                 "open_alarms": len(alarms)}
 
     async def checkpoints(self, actor: Actor, limit: int = 50) -> list[dict]:
-        LedgerAlarms._require(actor)
+        LedgerAlarms.require_watcher(actor)
         async with self.pool.acquire() as conn:
             rows = await store.checkpoints(conn, max(1, min(limit, 500)))
         quorum = self.cosigning.quorum
@@ -48,7 +48,7 @@ class LedgerConsole:
                  "final": len(r["witnesses"]) >= quorum} for r in rows]
 
     async def entry(self, actor: Actor, idx: int) -> dict:
-        LedgerAlarms._require(actor)
+        LedgerAlarms.require_watcher(actor)
         async with self.pool.acquire() as conn:
             row = await store.entry(conn, idx)
         if row is None:
