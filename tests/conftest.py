@@ -45,7 +45,7 @@ LEDGER_SIGNER = Signer.generate(LEDGER_ORIGIN)
 
 _TABLES = ("ledger_queue", "ledger_entries", "ledger_tiles", "ledger_cosignatures", "ledger_checkpoints",
            "ledger_alarms", "node_witness", "node_mirror", "node_entries", "node_evidence",
-           "kpi_briefings", "kpi_daily", "kpi_monthly", "kpi_days", "kpi_watermarks",
+           "kpi_briefings", "kpi_daily", "kpi_monthly", "kpi_days", "kpi_watermarks", "kpi_dirty_days",
            "kpi_target_changes", "kpi_target_imports", "kpi_first_years",
            "business_applications", "business_modules", "offline_ledger", "usage_standards",
            "documents", "document_sequences", "document_offices",

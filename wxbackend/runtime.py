@@ -255,7 +255,7 @@ async def open_runtime(settings: Settings, dsn: str, redis_url: str, *,
         accounts.cancel_parts.append(appeals.forget)
         rates = CompletionRates(pool, engine.modules, now=now)
         rollups = Rollups(pool, now=now)
-        kpi_reports = KpiReports(pool, rates, rollups, engine.modules,
+        kpi_reports = KpiReports(pool, rollups, engine.modules,
                                  first_year=settings.office.usage_first_year, now=now)
         business = BusinessModules(pool, engine, work, audit=trail, now=now)
         await business.reload()   # the configured modules live now, on the engine

@@ -120,3 +120,32 @@ async def test_a_module_not_on_the_platform_shows_as_not_connected(rt, march) ->
     usage = indicator(report, "usage_meetings")
     assert (usage["connected"], usage["value"], usage["standard"]) == (False, None, None)
     assert indicator(report, "usage_notices")["connected"] is True
+
+
+async def test_the_completion_rate_is_read_from_the_counters_after_a_refresh(rt, db, march) -> None:
+    unions, reader = march
+    chengdu, dazhou = unions[1], unions[4]
+
+    def at(day: int) -> datetime:
+        return datetime(2026, 3, day, 10, tzinfo=CHINA)
+
+    # Chengdu: one appeal due on the 10th and closed on time, one due on the 25th (later this
+    # month) still open; Dazhou: one proposal due on the 12th, closed late.
+    await db.executemany(
+        """INSERT INTO work_events (ref, module, org_path, kind, at, due_at)
+           VALUES ($1, $2, $3::ltree, $4, $5, $6)""",
+        [("a:1", "appeal", unions[3]["path"], "due", at(1), at(10)),
+         ("a:1", "appeal", unions[3]["path"], "closed", at(9), None),
+         ("a:2", "appeal", chengdu["path"], "due", at(2), at(25)),
+         ("p:1", "proposal", dazhou["path"], "due", at(1), at(12)),
+         ("p:1", "proposal", dazhou["path"], "closed", at(15), None)])
+    stale = await rt.kpi_reports.report(reader, "2026-03")
+    assert indicator(stale, "completion")["value"] is None      # not counted until the refresh
+    await rt.kpi_rollups.refresh()
+    report = await rt.kpi_reports.report(reader, "2026-03")
+    assert indicator(report, "completion")["value"] == round(2 / 3, 4)
+    units = {u["org_id"]: u for u in indicator(report, "completion")["units"]}
+    assert (units[chengdu["id"]]["value"], units[chengdu["id"]]["meets"]) == (0.5, False)
+    assert units[dazhou["id"]]["value"] == 1.0
+    assert indicator(report, "completion_appeals")["value"] == 0.5
+    assert indicator(report, "completion_proposals")["value"] == 1.0

@@ -88,16 +88,14 @@ class CompletionRates:
                                   by_union=by_union) | {"period": period}
 
     async def compute(self, subtree: str, start: datetime, end: datetime, as_of: datetime | None, *,
-                      module: str | None = None, by_union: bool = True, ratings: bool = True) -> dict:
-        """``as_of`` None: as things stand now; a moment: exactly as they stood then.
-        ``ratings`` False: the counts alone (办结率 and on-time rate), without reading the period's
-        rating events: what the usage reports need, at a fraction of the cost."""
+                      module: str | None = None, by_union: bool = True) -> dict:
+        """``as_of`` None: as things stand now; a moment: exactly as they stood then."""
         depth = subtree.count(".") + 1 if by_union else None
         async with self._pool.acquire() as conn:
             # One pass, grouped by the union below the subtree's root; the total is their sum
             # (items of the root union itself come in the group without a union).
             child_counted, child_ratings = await store.rates(conn, start, end, as_of, subtree, module,
-                                                             depth, ratings=ratings)
+                                                             depth)
             ids = {int(r["grp"].rsplit(".", 1)[-1]) for r in [*child_counted, *child_ratings] if r["grp"]}
             names = await item_store.org_names(conn, list(ids)) if ids else {}
         total = self._combine(child_counted, child_ratings)

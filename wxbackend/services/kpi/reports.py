@@ -1,13 +1,14 @@
 """Usage reports: each indicator of :mod:`wxbackend.services.kpi.indicators` for a union's
 subtree and each union directly below it, over a month, quarter or year, against its standard,
-with the unions below ranked and those below standard named. Counts come from the daily
-counters (``kpi_daily``), the completion rate from the casework facts; nothing scans the sources.
+with the unions below ranked and those below standard named. Every figure but the office
+modules' usage comes from the daily counters (``kpi_daily``, ``kpi_monthly``); nothing scans the
+sources.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -15,7 +16,7 @@ import asyncpg
 
 from wxbackend.services.cadres.permissions import Actor
 from wxbackend.services.casework.modules import Module
-from wxbackend.services.casework.rates import CompletionRates, begun_period
+from wxbackend.services.casework.rates import begun_period
 from wxbackend.services.clock import CHINA, Clock, china_now
 from wxbackend.services.errors import InvalidInput, NotFound
 from wxbackend.services.kpi.indicators import BY_CODE, INDICATORS, SHARE_TIERS, Indicator, counters_of
@@ -24,6 +25,7 @@ from wxbackend.services.office.usage import UsageRates
 from wxbackend.store.kpi import reports as store
 from wxbackend.store.kpi import rollups as rollup_store
 from wxbackend.store.kpi import targets as target_store
+from wxbackend.store.kpi.rollups import COMPLETION
 
 READ = "kpi.read"
 CUMULATIVE = tuple(i for i in INDICATORS if i.cumulative)
@@ -44,10 +46,9 @@ def _months(first: date, after: date) -> int:
 
 
 class KpiReports:
-    def __init__(self, pool: asyncpg.Pool, rates: CompletionRates, rollups: Rollups,
-                 modules: Mapping[str, Module], *, first_year: int, now: Clock = china_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, rollups: Rollups, modules: Mapping[str, Module], *,
+                 first_year: int, now: Clock = china_now) -> None:
         self._pool = pool
-        self._rates = rates
         self._modules = modules     # the engine's: which modules are connected
         self._rollups = rollups
         self._first_year = first_year
@@ -88,20 +89,24 @@ class KpiReports:
             in_period = await rollup_store.sums(conn, ids, counters_of(PERIOD), first, after)
             to_date = await rollup_store.sums(conn, ids, counters_of(CUMULATIVE), FIRST_DAY, after)
             this_year = await rollup_store.sums(conn, ids, counters_of(YEARLY), year_start, after)
+            # The casework rule counts a month under way to its end: an item due later this
+            # month and still open lowers the rate, as on the casework rates page.
+            completion = await rollup_store.sums(
+                conn, ids, [f"{k}:{m}" for k in COMPLETION for m in sorted(self._modules)],
+                first, end.date())
             targets = await store.cumulative_targets(conn, ids, first.year)
             first_years = await target_store.first_years(conn, ids)
             counted_at = await self._rollups.freshness(conn)
             usage = await UsageRates.counts(conn, union["path"], start, end)
             tiers = await UsageRates.tiers(conn, end)
-        completion = await self._rates.compute(union["path"], start, end, None, ratings=False)
-        sums = {"period": _table(in_period), "to_date": _table(to_date), "year": _table(this_year)}
+        sums = {"period": _table(in_period), "to_date": _table(to_date), "year": _table(this_year),
+                "completion": _table(completion)}
         path_of = {union["id"]: union["path"], **{u["id"]: u["path"] for u in below}}
-        figures = {union["id"]: completion["total"], **{u["org_id"]: u for u in completion["unions"]}}
         context = {"months": _months(first, end.date()),
                    "year_months": _months(year_start, after - timedelta(days=1)) + 1,
                    "year": first.year, "first_years": first_years, "first_year": self._first_year}
         indicators = []
-        sources = {"sums": sums, "completion": figures, "usage": usage, "paths": path_of,
+        sources = {"sums": sums, "modules": sorted(self._modules), "usage": usage, "paths": path_of,
                    "own": union["id"], "targets": targets, "tiers": tiers}
         for indicator in INDICATORS:
             connected = all(m in self._modules for m in indicator.modules)
@@ -141,7 +146,7 @@ class KpiReports:
         scope = "to_date" if indicator.cumulative else (
             "year" if indicator.standard == "yearly" else "period")
         if indicator.source == "completion":
-            value = _completion(sources["completion"].get(org), indicator.modules)
+            value = _completion(sums["completion"], org, indicator.modules or sources["modules"])
         elif indicator.source == "usage":
             value = _usage(sources["usage"], sources["paths"][org], org == sources["own"],
                            indicator.modules)
@@ -213,15 +218,11 @@ class KpiReports:
                 "org_id": union["id"], "org_name": union["name"], "points": points}
 
 
-def _completion(figures: dict | None, modules: tuple[str, ...]) -> float | None:
-    """办结率 from the casework rates' counts: of every module, or of ``modules`` together."""
-    if figures is None:
-        return None
-    if not modules:
-        return figures["all"]["completion_rate"]
-    parts = [figures["modules"][m] for m in modules if m in figures["modules"]]
-    due = sum(p["due"] for p in parts)
-    return round(sum(p["closed"] for p in parts) / due, 4) if due else None
+def _completion(counts: dict[tuple[int, str], int], org: int, modules: Sequence[str]) -> float | None:
+    """办结率 of ``modules`` together: items closed ÷ items counted in the period."""
+    due = sum(counts.get((org, f"due:{m}"), 0) for m in modules)
+    closed = sum(counts.get((org, f"closed:{m}"), 0) for m in modules)
+    return round(closed / due, 4) if due else None
 
 
 def _usage(counts: dict, path: str, own: bool, modules: tuple[str, ...]) -> float | None:

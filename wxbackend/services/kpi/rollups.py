@@ -6,12 +6,16 @@ Counters: ``registered`` (accounts by home union), ``certified`` (members certif
 ``joined_platform`` / ``joined_roster`` (new members by how they joined, dated by joining),
 ``founded_platform`` / ``founded_other`` (grassroots unions created), ``articles`` (first
 published in the union's channel), ``visits`` (channel page views), ``activities``,
-``services`` (first published), ``cadres`` (accounts entered) and ``opened:<module>`` (items
-opened on the platform, by engine module).
+``services`` (first published), ``cadres`` (accounts entered), ``opened:<module>`` (items
+opened on the platform, by engine module) and the completion counts ``due:<module>``,
+``closed:<module>``, ``on_time:<module>`` (items counted on the day, by the casework rule that
+puts each item in one period: `docs/casework.md`).
 
-The worker recounts today and yesterday every few minutes, plus any day a back-dated source
-touched since it last looked (a roster import of members who joined years ago); ``wxbackend kpi
-backfill`` recounts any range. Days are counted a week at a time, each week its own transaction.
+The worker recounts today and yesterday every few minutes, plus the new members' counts of the
+joining days a roster import touched since it last looked (members who joined years ago), plus
+the completion counts of the days casework changes moved (an item closed today ahead of a limit
+next month moves from that day to today; ``kpi_dirty_days``, marked by a trigger). ``wxbackend
+kpi backfill`` recounts any range. Days are counted a week at a time, each week its own transaction.
 """
 
 from __future__ import annotations
@@ -53,8 +57,9 @@ class Rollups:
     def today(self) -> date:
         return self._now().astimezone(CHINA).date()
 
-    async def recount(self, first: date, last: date) -> int:
-        """Count the days ``first`` … ``last`` again (rows written)."""
+    async def recount(self, first: date, last: date, *, part: str | None = None) -> int:
+        """Count the days ``first`` … ``last`` again (rows written); ``part``: only that part's
+        counters (``members``, ``completion``)."""
         if last < first:
             raise InvalidInput("结束日期不能早于开始日期", code="invalid_range")
         written = 0
@@ -63,29 +68,42 @@ class Rollups:
             after = min(day + timedelta(days=CHUNK_DAYS), last + timedelta(days=1))
             async with self._pool.acquire() as conn, conn.transaction():
                 await store.lock(conn)
-                written += await store.recount(conn, day, after, _moment(day), _moment(after), self._now())
+                written += await store.recount(conn, day, after, _moment(day), _moment(after), self._now(),
+                                               part=part)
             day = after
         return written
 
     async def backfill(self, first: date | None = None, last: date | None = None) -> int:
-        """Every day from ``first`` (the arrangement's first day) to ``last`` (today)."""
+        """Every day from ``first`` (the arrangement's first day) to ``last`` (today), then the
+        completion counts of the days casework changes moved (limits after today among them)."""
         first, last = first or FIRST_DAY, last or self.today()
         if first < FIRST_DAY or last > self.today():
             raise InvalidInput(f"回填的日期应在 {FIRST_DAY} 至今天之间", code="invalid_range")
-        return await self.recount(first, last)
+        return await self.recount(first, last) + await self.moved()
 
     async def refresh(self) -> int:
-        """The worker's job: today and yesterday, and the days back-dated members touched."""
+        """The worker's job: today and yesterday, the days back-dated members touched, and the
+        completion counts of the days casework changes moved."""
         today = self.today()
         async with self._pool.acquire() as conn:
             touched, latest = await store.members_changed(conn, await store.watermark(conn, MEMBERS))
-        days = [today - timedelta(days=1), today, *(d for d in touched if FIRST_DAY <= d <= today)]
-        written = 0
-        for first, last in ranges(days):
-            written += await self.recount(first, last)
+        written = await self.recount(today - timedelta(days=1), today)
+        # A roster import's joining days span years: only the new members' counts are recounted.
+        for first, last in ranges([d for d in touched if FIRST_DAY <= d < today - timedelta(days=1)]):
+            written += await self.recount(first, last, part="members")
         async with self._pool.acquire() as conn:
             # No member yet: every member to come is new to the next look.
             await store.set_watermark(conn, MEMBERS, latest or _moment(FIRST_DAY))
+        return written + await self.moved()
+
+    async def moved(self) -> int:
+        """The completion counts of the days casework changes moved (a limit next month among
+        them); read after the full recounts, which took their own days' marks."""
+        async with self._pool.acquire() as conn:
+            dirty = await store.dirty_days(conn)
+        written = 0
+        for first, last in ranges(dirty):
+            written += await self.recount(first, last, part="completion")
         return written
 
     async def freshness(self, conn: asyncpg.Connection) -> datetime | None:

@@ -133,8 +133,7 @@ def _group(depth: int | None) -> str:
 
 
 async def rates(conn: asyncpg.Connection, start: datetime, end: datetime, as_of: datetime | None,
-                subtree: str, module: str | None, child_depth: int | None, *,
-                ratings: bool = True) -> tuple[list, list]:
+                subtree: str, module: str | None, child_depth: int | None) -> tuple[list, list]:
     """The counts and ratings of a period; ``as_of`` None: as things stand now (from the facts),
     else as they stood at that moment (from the events alone)."""
     group = _group(child_depth)
@@ -143,6 +142,4 @@ async def rates(conn: asyncpg.Connection, start: datetime, end: datetime, as_of:
         as_of = end   # every rating of the period counts
     else:
         counted = await conn.fetch(RATES_SQL.format(group=group), start, end, as_of, subtree, module)
-    if not ratings:
-        return counted, []
     return counted, await conn.fetch(RATINGS_SQL.format(group=group), start, end, as_of, subtree, module)

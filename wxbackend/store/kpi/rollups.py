@@ -15,7 +15,36 @@ import asyncpg
 # is for requests, not for this.
 RECOUNT_TIMEOUT = 600
 
-# ($1, $2): the first China day counted and the day after the last; $3, $4: the same as moments.
+# The completion counts (办结率) of each engine module: ``due:<module>`` the items counted on the
+# day (the denominator), ``closed:<module>`` those of them closed, ``on_time:<module>`` those
+# closed by their limit. Which day an item is counted on is the facts' ``counted_on``
+# (0032_kpi_completion.sql); an item's org_path ends with its union's id.
+COMPLETION = ("due", "closed", "on_time")
+_COMPLETION = """
+    SELECT k.name || ':' || f.module AS counter, ltree2text(subpath(f.org_path, -1))::bigint AS org_id,
+           f.counted_on AS day, count(*) AS value
+    FROM work_item_facts f
+    CROSS JOIN LATERAL (VALUES ('due', true), ('closed', f.finish_kind = 'closed'),
+                               ('on_time', f.finish_kind = 'closed' AND f.finish_at <= f.due_at)) k(name, hit)
+    WHERE f.counted_on >= $1 AND f.counted_on < $2 AND k.hit
+    GROUP BY 1, 2, 3
+"""
+
+# New members by how they joined, dated by joining (a roster import brings years of them).
+_JOINED = """
+    SELECT CASE source WHEN 'platform' THEN 'joined_platform' ELSE 'joined_roster' END AS counter,
+           org_id, joined_on AS day, count(*) AS value
+    FROM members WHERE joined_on >= $1 AND joined_on < $2
+    GROUP BY 1, 2, 3
+"""
+
+# The parts a recount may be limited to: their sources (reading $1, $2 alone) and their counters'
+# names before any ':'. A refresh recounts the days a change touched in that change's part only.
+PARTS = {"members": (_JOINED, ("joined_platform", "joined_roster")),
+         "completion": (_COMPLETION, COMPLETION)}
+
+# Everything. ($1, $2): the first China day counted and the day after the last; $3, $4: the same
+# as moments.
 _SOURCES = """
     SELECT 'registered' AS counter, home_org_id AS org_id,
            (registered_at AT TIME ZONE 'Asia/Shanghai')::date AS day, count(*) AS value
@@ -26,11 +55,7 @@ _SOURCES = """
     FROM members WHERE certified_at >= $3 AND certified_at < $4
     GROUP BY 2, 3
   UNION ALL
-    SELECT CASE source WHEN 'platform' THEN 'joined_platform' ELSE 'joined_roster' END,
-           org_id, joined_on, count(*)
-    FROM members WHERE joined_on >= $1 AND joined_on < $2
-    GROUP BY 1, 2, 3
-  UNION ALL
+""" + _JOINED + """  UNION ALL
     SELECT CASE WHEN founded_via_platform THEN 'founded_platform' ELSE 'founded_other' END,
            id, (created_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
     FROM orgs WHERE kind = 'grassroots' AND created_at >= $3 AND created_at < $4
@@ -58,30 +83,37 @@ _SOURCES = """
     SELECT 'opened:' || module, org_id, (opened_at AT TIME ZONE 'Asia/Shanghai')::date, count(*)
     FROM work_items WHERE opened_at >= $3 AND opened_at < $4 AND channel = 'online'
     GROUP BY 1, 2, 3
-"""
+  UNION ALL
+""" + _COMPLETION  # noqa: S608 - the parts are constants
 
 
 
 
 async def recount(conn: asyncpg.Connection, first: date, after: date, starts: datetime,
-                  ends: datetime, now: datetime) -> int:
+                  ends: datetime, now: datetime, *, part: str | None = None) -> int:
     """Count the days ``first`` ≤ day < ``after`` again, in the caller's transaction: their rows
-    are replaced. ``starts``, ``ends``: the same days' bounds as China moments. How many rows
-    were written."""
+    are replaced. ``starts``, ``ends``: the same days' bounds as China moments. ``part``: only
+    that part's counters (:data:`PARTS`). How many rows were written."""
+    if part in (None, "completion"):
+        # The days' marks go first: a change committed after this statement leaves its mark for
+        # the next refresh, while everything committed before it is in what is counted below.
+        await conn.execute("DELETE FROM kpi_dirty_days WHERE day >= $1 AND day < $2", first, after)
     # The month totals change by what the new days hold less what the deleted ones held, read
     # from the rows each statement touches. A recount mostly finds what was there: only the
     # totals that moved are written.
     gone = await conn.fetch(
         """WITH gone AS (DELETE FROM kpi_daily WHERE day >= $1 AND day < $2
+                           AND ($3::text[] IS NULL OR split_part(counter, ':', 1) = ANY($3::text[]))
                           RETURNING counter, org_id, day, value)
             SELECT counter, org_id, date_trunc('month', day)::date AS month, sum(value)::bigint AS value
             FROM gone GROUP BY 1, 2, 3""",
-        first, after, timeout=RECOUNT_TIMEOUT)
+        first, after, list(PARTS[part][1]) if part else None, timeout=RECOUNT_TIMEOUT)
+    sources, args = (PARTS[part][0], ()) if part else (_SOURCES, (starts, ends))
     added = await conn.fetch(
         f"""WITH added AS (
                 INSERT INTO kpi_daily (counter, org_id, day, value)
                 SELECT s.counter, a.id::bigint, s.day, sum(s.value)
-                FROM ({_SOURCES}) s
+                FROM ({sources}) s
                 JOIN orgs o ON o.id = s.org_id
                 CROSS JOIN LATERAL unnest(string_to_array(o.path::text, '.')) AS a(id)
                 GROUP BY 1, 2, 3
@@ -90,7 +122,7 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
             SELECT counter, org_id, date_trunc('month', day)::date AS month, sum(value)::bigint AS value,
                    count(*) AS n
             FROM added GROUP BY 1, 2, 3""",  # noqa: S608 - the sources are constants
-        first, after, starts, ends, timeout=RECOUNT_TIMEOUT)
+        first, after, *args, timeout=RECOUNT_TIMEOUT)
     delta: dict[tuple[str, int, date], int] = {}
     for row in gone:
         key = (row["counter"], row["org_id"], row["month"])
@@ -107,6 +139,8 @@ async def recount(conn: asyncpg.Connection, first: date, after: date, starts: da
             [k[0] for k, _ in moved], [k[1] for k, _ in moved], [k[2] for k, _ in moved],
             [v for _, v in moved], timeout=RECOUNT_TIMEOUT)
     written = sum(r["n"] for r in added)
+    if part:
+        return int(written)     # the days were counted, only not all of them
     await conn.execute(
         """INSERT INTO kpi_days (day, refreshed_at)
            SELECT d::date, $3 FROM generate_series($1::date, $2::date - 1, interval '1 day') d
@@ -146,6 +180,11 @@ async def members_changed(conn: asyncpg.Connection,
            WHERE created_at > $1::timestamptz - interval '1 hour' AND created_at <= $2""",
         since, latest)]
     return days, latest
+
+
+async def dirty_days(conn: asyncpg.Connection) -> list[date]:
+    """The days whose completion counts casework changes moved since they were last counted."""
+    return [r["day"] for r in await conn.fetch("SELECT DISTINCT day FROM kpi_dirty_days ORDER BY 1")]
 
 
 async def last_refresh(conn: asyncpg.Connection) -> datetime | None:
