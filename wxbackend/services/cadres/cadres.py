@@ -197,6 +197,11 @@ class CadreService:
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=self._issuer) if secret else None
         return NewAccount(cadre_id, username, uri)
 
+    async def count(self) -> int:
+        """How many cadre accounts there are (none: the first operator is still to be created)."""
+        async with self._pool.acquire() as conn:
+            return await store.count(conn)
+
     async def create_operator(self, *, username: str, display_name: str, password: str,
                               duty: str = "system") -> NewAccount:
         """Bootstrap (CLI): an account of the platform office at the province union."""

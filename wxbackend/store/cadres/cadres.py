@@ -20,6 +20,10 @@ async def get(conn: asyncpg.Connection, cadre_id: int, *, lock: bool = False) ->
         cadre_id)
 
 
+async def count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM cadres")
+
+
 async def get_by_username(conn: asyncpg.Connection, username: str, *,
                           lock: bool = False) -> asyncpg.Record | None:
     suffix = " FOR UPDATE OF c" if lock else ""
