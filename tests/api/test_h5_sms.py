@@ -11,8 +11,8 @@ import pytest
 
 from tests.api.test_identity import h5_sign_in
 from tests.conftest import make_settings, reset_database, start_server
-from tests.fakes.tencent_sms import FakeTencentSms
 from wxbackend.runtime import Runtime, open_runtime
+from wxbackend.sandbox.simulated.tencent_sms import FakeTencentSms
 
 PHONE = "13800000001"
 

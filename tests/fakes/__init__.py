@@ -1,7 +1,6 @@
-"""Fakes of the outside services: WeChat's pushes and HTTP API, and Tencent Cloud SMS."""
+"""The outside services the tests talk to: the product's own simulation of WeChat's pushes and
+HTTP API and of Tencent Cloud SMS (``wxbackend.sandbox.simulated``, which the sandbox serves too)."""
 
-from .tencent_sms import FakeSmsRequest, FakeTencentSms
-from .wechat_api import FakeCall, FakeWeChat
-from .wechat_push import FakePusher
+from wxbackend.sandbox.simulated import FakeCall, FakePusher, FakeSmsRequest, FakeTencentSms, FakeWeChat
 
 __all__ = ["FakeCall", "FakePusher", "FakeSmsRequest", "FakeTencentSms", "FakeWeChat"]

@@ -97,7 +97,7 @@ def test_wrong_appid_inside_the_ciphertext_is_forbidden() -> None:
     timestamp, nonce = query["timestamp"], query["nonce"]
     body = (f"<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName>"
             f"<Encrypt><![CDATA[{forged}]]></Encrypt></xml>").encode()
-    from tests.fakes.wechat_push import _sha1_sorted
+    from wxbackend.sandbox.simulated.wechat_push import _sha1_sorted
     query = {**query, "msg_signature": _sha1_sorted(TOKEN, timestamp, nonce, forged)}
     assert rejected(env.open, query, body).reason == "cannot decrypt for this appid"
 
