@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= var/local.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-anytime install lint browser clean ledger-demo
+.PHONY: run test test-anytime install lint browser clean ledger-demo demo demo-reset
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ run: $(STAMP) $(CONFIG)
 	$(BIN)/wxbackend --config $(CONFIG) migrate
 	$(BIN)/wxbackend --config $(CONFIG) seed --demo
 	exec $(BIN)/wxbackend --config $(CONFIG) serve --port 8000
+
+# The training sandbox: a demo province, WeChat and SMS simulated, its own databases under var/demo.
+demo: $(STAMP)
+	exec $(BIN)/wxbackend demo --port 8000
+
+demo-reset: $(STAMP)
+	exec $(BIN)/wxbackend demo --port 8000 --reset
 
 # The base-data ledger on this machine: the province and three city nodes (docs/ledger.md).
 ledger-demo: $(STAMP)

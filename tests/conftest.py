@@ -253,9 +253,9 @@ async def rt(settings: Settings, backing: EmbeddedServers, clean_db: str,
         yield runtime
 
 
-async def start_server(runtime: Runtime) -> tuple[tornado.httpserver.HTTPServer, str]:
+async def start_server(runtime: Runtime, sandbox=None) -> tuple[tornado.httpserver.HTTPServer, str]:
     sock, port = tornado.testing.bind_unused_port()
-    server = make_server(runtime)
+    server = make_server(runtime, sandbox)
     server.add_sockets([sock])
     return server, f"http://127.0.0.1:{port}"
 

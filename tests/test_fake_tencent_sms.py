@@ -60,7 +60,9 @@ async def test_sdk_request_is_accepted_and_recorded(tencent_sms: FakeTencentSms)
         "template_id": SMS_TEMPLATE,
         "params": ["123456", "5"],
         "sdk_app_id": SMS_APP_ID,
+        "at": tencent_sms.sent[0]["at"],
     }
+    assert isinstance(tencent_sms.sent[0]["at"], float)
     assert tencent_sms.last_code("13800138000") == "123456"
     assert tencent_sms.last_code("+8613900139000") == "123456"
     assert tencent_sms.last_code("13700137000") is None

@@ -28,8 +28,11 @@ from wxbackend.handlers.office import info_reports
 from wxbackend.handlers.office import meetings as office_meetings
 from wxbackend.handlers.office import notices as office_notices
 from wxbackend.handlers.office import usage as office_usage
+from wxbackend.handlers.sandbox import pages as sandbox_pages
+from wxbackend.handlers.sandbox.banner import SandboxBanner
 from wxbackend.infra.logging import request_id
 from wxbackend.runtime import Runtime
+from wxbackend.sandbox.kit import Sandbox
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
@@ -38,7 +41,9 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
                request.remote_ip, getattr(handler, "_request_id", None) or request_id.get())
 
 
-def make_app(rt: Runtime) -> tornado.web.Application:
+def make_app(rt: Runtime, sandbox: Sandbox | None = None) -> tornado.web.Application:
+    """``sandbox``: the training sandbox, given by ``wxbackend demo`` alone: its pages and the
+    banner on every page exist only then."""
     routes = [
         *oa.routes(rt.envelope),
         *wechat_login.routes(rt.login),
@@ -86,8 +91,11 @@ def make_app(rt: Runtime) -> tornado.web.Application:
         *health.routes(rt.pool, rt.redis),
         *static.routes(),
     ]
+    if sandbox is not None:
+        routes[-1:-1] = sandbox_pages.routes(sandbox)     # before the catch-all static files
     return tornado.web.Application(
         routes,
+        transforms=[SandboxBanner] if sandbox is not None else [],
         default_handler_class=NotFoundHandler,
         log_function=_log_request,
         xsrf_cookies=False,  # the cadre console sets its own CSRF scheme per handler
@@ -113,11 +121,11 @@ class _Server(tornado.httpserver.HTTPServer):
         super().handle_stream(stream, address)
 
 
-def make_server(rt: Runtime) -> tornado.httpserver.HTTPServer:
+def make_server(rt: Runtime, sandbox: Sandbox | None = None) -> tornado.httpserver.HTTPServer:
     """The HTTP server for the application, with the limits from the settings. Tornado's own
     ``xheaders`` stays off: :class:`oa.Front` believes forwarded headers from our proxies only."""
     server = rt.settings.server
-    front = oa.Front(make_app(rt), rt.envelope, rt.inbox,
+    front = oa.Front(make_app(rt, sandbox), rt.envelope, rt.inbox,
                      proxies=TrustedProxies(server.trusted_proxies), max_body=server.max_body_bytes,
                      own_limits=frozenset({rosters.ImportsHandler.route, media.ImageUploadHandler.route,
                                            media.AttachmentUploadHandler.route,

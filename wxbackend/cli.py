@@ -19,6 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
+from wxbackend.cli_demo import add_parsers as demo_parsers
 from wxbackend.cli_ledger import add_parsers as ledger_parsers
 from wxbackend.config import ConfigError, Settings, load_settings, require_security, require_wechat
 from wxbackend.infra import embedded
@@ -199,36 +200,42 @@ def next_steps(port: int, config_path: str | None, cadres: int) -> str:
 
 async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker: bool,
                  config_path: str | None = None) -> None:
-    from wxbackend.app import make_server
     from wxbackend.runtime import open_runtime
 
     async with open_runtime(settings, dsn, redis_url) as rt:
-        cadres = await rt.cadres.count()
-        server = make_server(rt)
-        server.listen(port, settings.server.address)
-        # Start-up objects live as long as the process: keep them out of every collection, and
-        # collect the young generation less often (a push allocates hundreds of objects).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 20)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        # Every serving process counts its page views and flushes them to Redis.
-        tasks = [asyncio.create_task(rt.visits.run(stop)),
-                 *(_background_jobs(rt, stop) if worker else [])]
-        log.info("serving on %s:%d (worker %s)", settings.server.address, port,
-                 "on" if worker else "off")
-        print(next_steps(port, config_path, cadres), flush=True)
-        await stop.wait()
-        log.info("stopping")
-        server.stop()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
-                await rt.inbox.drain()
-                await server.close_all_connections()
-        await asyncio.gather(*tasks)
+        await run_server(rt, port, worker, next_steps(port, config_path, await rt.cadres.count()))
+
+
+async def run_server(rt, port: int, worker: bool, intro: str, sandbox=None) -> None:
+    """Serve ``rt`` on ``port`` until SIGTERM or SIGINT, saying ``intro`` once it listens."""
+    from wxbackend.app import make_server
+
+    settings = rt.settings
+    server = make_server(rt, sandbox)
+    server.listen(port, settings.server.address)
+    # Start-up objects live as long as the process: keep them out of every collection, and
+    # collect the young generation less often (a push allocates hundreds of objects).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # Every serving process counts its page views and flushes them to Redis.
+    tasks = [asyncio.create_task(rt.visits.run(stop)),
+             *(_background_jobs(rt, stop) if worker else [])]
+    log.info("serving on %s:%d (worker %s)", settings.server.address, port,
+             "on" if worker else "off")
+    print(intro, flush=True)
+    await stop.wait()
+    log.info("stopping")
+    server.stop()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            await rt.inbox.drain()
+            await server.close_all_connections()
+    await asyncio.gather(*tasks)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -531,13 +538,20 @@ json = false
 
 
 def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
-    from wxbackend.config import LedgerSettings
-    from wxbackend.services.ledger.notes import Signer
-
     path = Path(args.path)
     if path.exists() and not args.force:
         print(f"{path} already exists; keeping it (use --force to replace)")
         return 0
+    write_local_config(path, path.parent.resolve())
+    print(f"wrote {path}")
+    return 0
+
+
+def write_local_config(path: Path, data_dir: Path, extra: str = "") -> None:
+    """A private config file with generated secrets and placeholder WeChat credentials."""
+    from wxbackend.config import LedgerSettings
+    from wxbackend.services.ledger.notes import Signer
+
     alnum = string.ascii_letters + string.digits
 
     def rand(n: int, alphabet: str = alnum) -> str:
@@ -545,17 +559,16 @@ def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     text = LOCAL_CONFIG.format(
-        data_dir=str(path.parent.resolve()), appid=rand(16, "0123456789abcdef"),
+        data_dir=str(data_dir), appid=rand(16, "0123456789abcdef"),
         secret=rand(32, "0123456789abcdef"), token=rand(32), aes_key=rand(43),
         original=rand(12, "0123456789abcdef"), field_key=new_key(),
         index_key=base64.b64encode(os.urandom(32)).decode(),
         audit_key=base64.b64encode(os.urandom(32)).decode(),
-        ledger_key=Signer.generate(LedgerSettings.origin).skey())
+        ledger_key=Signer.generate(LedgerSettings.origin).skey()) + extra.format(
+            mp_appid=rand(16, "0123456789abcdef"), mp_secret=rand(32, "0123456789abcdef"))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    print(f"wrote {path}")
-    return 0
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -642,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     reseal.add_argument("--batch", type=int, default=1000)
     reseal.set_defaults(func=cmd_pii_reseal)
     ledger_parsers(sub)
+    demo_parsers(sub)
     init = sub.add_parser("init-config", help="write a local config with generated secrets")
     init.add_argument("--path", required=True)
     init.add_argument("--force", action="store_true")

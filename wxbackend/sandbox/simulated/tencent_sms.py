@@ -294,6 +294,7 @@ class FakeTencentSms(FakeServer):
                         "template_id": template_id,
                         "params": list(template_params),
                         "sdk_app_id": app_id,
+                        "at": self.clock(),
                     }
                 )
             statuses.append(status)

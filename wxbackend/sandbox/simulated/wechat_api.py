@@ -342,6 +342,9 @@ class FakeWeChat(FakeServer):
         """
         self._oauth_users[openid] = _OAuthUser(openid, unionid, nickname, headimgurl, snapshot)
 
+    def has_oauth_user(self, openid: str) -> bool:
+        return openid in self._oauth_users
+
     def issue_oauth_code(self, openid: str, scope: str = SNSAPI_BASE) -> str:
         """The code open.weixin.qq.com would hand to ``redirect_uri``, without the HTTP round trip."""
         if scope not in _SCOPES:

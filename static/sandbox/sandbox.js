@@ -1,0 +1,29 @@
+/* The sandbox page: the demo's cadres with their current authenticator codes, and its workers. */
+(function () {
+  "use strict";
+  const { $, el, setMessage } = window.dom;
+  const TOURS = { office: "平台办公室", city: "市总工会超级管理员", grassroots: "基层工会干部",
+                  merchant: "商户核销员", worker: "职工" };
+
+  async function load() {
+    try {
+      const response = await fetch("/sandbox/api/people", { credentials: "same-origin" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const people = await response.json();
+      $("#password").textContent = people.password;
+      $("#cadres tbody").replaceChildren(...people.cadres.map((c) => el("tr", { dataset: { username: c.username } },
+        el("td", {}, TOURS[c.tour] || c.tour || ""), el("td", {}, c.display_name), el("td", {}, c.org_name),
+        el("td", {}, el("code", {}, c.username)), el("td", { class: "totp" }, c.totp || "（无需动态码）"))));
+      $("#workers tbody").replaceChildren(...people.workers.map((w) => el("tr", {},
+        el("td", {}, w.name), el("td", {}, w.phone), el("td", {}, w.member ? "是" : "否"))));
+      setMessage($("#error"), "");
+    } catch (err) {
+      setMessage($("#error"), `读取演示账号失败：${err.message}`);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    load();
+    setInterval(load, 10000);
+  });
+})();
