@@ -85,7 +85,14 @@
 
   function openPage(url) {
     const target = new URL(url, location.origin);
-    $("#web").src = target.origin === location.origin ? target.pathname + target.search + target.hash : url;
+    const path = target.pathname + target.search + target.hash;
+    // WeChat's own browser signs the worker in to the union's pages; this frame is not WeChat's
+    // browser, so the page opens through the product's WeChat sign-in, as a signed-in page would.
+    if (target.origin === location.origin && target.pathname.startsWith("/h5/")) {
+      $("#web").src = `/wechat/oauth/start?next=${encodeURIComponent(path)}`;
+    } else {
+      $("#web").src = target.origin === location.origin ? path : url;
+    }
     tab("web");
   }
 

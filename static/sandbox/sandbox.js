@@ -22,7 +22,20 @@
     }
   }
 
+  async function tours() {
+    try {
+      const response = await fetch("/sandbox/api/tours", { credentials: "same-origin" });
+      const { tours } = await response.json();
+      $("#tours").replaceChildren(...tours.map((t) => el("li", {},
+        el("a", { href: `/sandbox/tour.html?tour=${encodeURIComponent(t.id)}` }, t.title),
+        `（${t.steps.length} 步，扮演${t.who}）`)));
+    } catch (err) {
+      setMessage($("#error"), `读取培训内容失败：${err.message}`);
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    tours();
     load();
     setInterval(load, 10000);
   });

@@ -5,12 +5,13 @@ like production's."""
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
 import tornado.testing
 
-from tests.conftest import MP_APPID
+from tests.conftest import APPID, MP_APPID
 from tests.infra.test_cli import config, run
 from wxbackend.app import make_server
 from wxbackend.config import load_settings
@@ -42,8 +43,7 @@ async def sandboxed(rt, fake_wechat, pusher):
     url = f"http://127.0.0.1:{port}"
     fake_wechat.oauth_user("o-demo-1")
     phone = Phone(rt.http, url, pusher, fake_wechat, FakeTencentSms(), mp_appid=MP_APPID)
-    server = make_server(rt, Sandbox(guide=guide, phone=phone, authorize_url=fake_wechat.base_url
-                                     + "/connect/oauth2/authorize", menu={"button": MENU}))
+    server = make_server(rt, Sandbox(guide=guide, phone=phone, menu={"button": MENU}))
     server.add_sockets([sock])
     yield url
     server.stop()
@@ -132,14 +132,23 @@ async def test_the_phone_pushes_through_the_same_envelope_as_wechat(sandboxed, h
     assert bad.status_code == 400
 
 
-async def test_the_pages_sign_in_as_the_worker_chosen_on_the_phone(sandboxed, http) -> None:
+async def test_the_pages_sign_in_as_the_worker_chosen_on_the_phone(sandboxed, http, rt) -> None:
     query = {"appid": "wx", "redirect_uri": "http://x.example/cb", "response_type": "code",
              "scope": "snsapi_base", "state": "s1"}
     nobody = await http.get(f"{sandboxed}/sandbox/wechat/authorize", params=query)
     assert nobody.status_code == 302 and nobody.headers["Location"].startswith("/sandbox/authorize.html?")
     chosen = await http.get(f"{sandboxed}/sandbox/wechat/authorize", params=query,
                             headers={"Cookie": "sandbox_openid=o-demo-1"})
+    assert chosen.status_code == 400 and "appid" in chosen.json()["error"]["message"]   # WeChat's check
+    query["appid"] = APPID
+    chosen = await http.get(f"{sandboxed}/sandbox/wechat/authorize", params=query,
+                            headers={"Cookie": "sandbox_openid=o-demo-1"})
     assert chosen.status_code == 302
-    assert chosen.headers["Location"].endswith("&fake_openid=o-demo-1")
+    back = urlsplit(chosen.headers["Location"])
+    assert (back.netloc, back.path) == ("x.example", "/cb")
+    code = parse_qs(back.query)["code"][0]
+    assert parse_qs(back.query)["state"] == ["s1"]
+    # The code is WeChat's: the product exchanges it for the worker's openid.
+    assert (await rt.api.oauth_exchange(code))["openid"] == "o-demo-1"
     menu = (await http.get(f"{sandboxed}/sandbox/api/phone/menu")).json()["button"]
     assert menu[0]["sub_button"][0]["url"] == "/h5/activities.html"

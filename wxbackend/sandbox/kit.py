@@ -13,5 +13,4 @@ from wxbackend.sandbox.phone import Phone
 class Sandbox:
     guide: Guide
     phone: Phone
-    authorize_url: str                           # the simulated WeChat's sign-in page
     menu: dict = field(default_factory=dict)     # [wechat.menu], {h5} not yet filled in

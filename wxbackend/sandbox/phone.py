@@ -37,6 +37,13 @@ class Phone:
         """Whether the simulated WeChat has this user (signing in needs one)."""
         return self._wechat.has_oauth_user(openid)
 
+    def authorize(self, query: dict[str, str], openid: str) -> str:
+        """Where WeChat's sign-in page sends ``openid`` for the product's sign-in ``query``."""
+        try:
+            return self._wechat.authorize(query, openid)
+        except ValueError as problem:
+            raise InvalidInput(f"微信授权失败：{problem}", code="oauth_refused") from None
+
     def new_user(self) -> str:
         """A WeChat user who has never met the union: a fresh openid, known to WeChat's sign-in."""
         openid = "o-sandbox-" + secrets.token_hex(8)
@@ -86,11 +93,20 @@ class Phone:
         return sorted(out, key=lambda m: m["at"])
 
     def mp_code(self, openid: str) -> str:
-        """What ``wx.login`` gives the Mini Program of this user."""
-        return self._wechat.issue_js_code(openid, self._mp_appid)
+        """What ``wx.login`` gives the Mini Program of this user. WeChat gives each app its own
+        openid for a person; the demo's workers have no unionid binding the two, so to the
+        product the Mini Program's user is a new one until the phone number links them."""
+        if not isinstance(openid, str) or not openid.startswith("o"):
+            raise InvalidInput("请选择一位职工", code="invalid_input")
+        mp_openid = "m" + openid[1:]
+        if not self._wechat.has_mp_user(mp_openid):
+            self._wechat.mp_user(mp_openid)
+        return self._wechat.issue_js_code(mp_openid, self._mp_appid)
 
     def phone_code(self, phone: str) -> str:
         """What the phone-number button gives the Mini Program."""
+        if not (len(phone) == 11 and phone.isdigit()):
+            raise InvalidInput("手机号应为 11 位数字", code="invalid_input")
         return self._wechat.issue_phone_code(phone, self._mp_appid)
 
 

@@ -15,7 +15,6 @@ from wxbackend.sandbox.guide import Guide
 from wxbackend.sandbox.kit import Sandbox
 from wxbackend.sandbox.phone import Phone
 from wxbackend.sandbox.simulated import FakePusher, FakeTencentSms, FakeWeChat
-from wxbackend.sandbox.simulated.wechat_api import AUTHORIZE_PATH
 
 SIGN_IN_PATH = "/sandbox/wechat/authorize"
 SMS_SIGN = "四川省总工会"
@@ -47,11 +46,6 @@ class Simulation:
                  "sign_name": SMS_SIGN, "template_id": SMS_TEMPLATE,
                  "endpoint": urlsplit(self.sms.base_url).netloc, "scheme": "http"})
 
-    @property
-    def authorize_url(self) -> str:
-        """WeChat's own sign-in page, simulated."""
-        return self.wechat.base_url + AUTHORIZE_PATH
-
     def sandbox(self, settings: Settings, http: httpx.AsyncClient, guide: Guide) -> Sandbox:
         """What the application serves in the sandbox, for the product running on ``settings``
         (those :meth:`start` returned)."""
@@ -62,7 +56,7 @@ class Simulation:
                             mode=wx.message_mode)
         phone = Phone(http, settings.server.public_url, pusher, self.wechat, self.sms,
                       mp_appid=settings.miniprogram.appid)
-        return Sandbox(guide=guide, phone=phone, authorize_url=self.authorize_url, menu=wx.menu)
+        return Sandbox(guide=guide, phone=phone, menu=wx.menu)
 
     async def stop(self) -> None:
         await self.sms.stop()

@@ -10,6 +10,7 @@ from wxbackend.handlers.sandbox import phone
 from wxbackend.handlers.static import STATIC_ROOT, PageHandler
 from wxbackend.sandbox.guide import Guide
 from wxbackend.sandbox.kit import Sandbox
+from wxbackend.sandbox.tours import as_data
 
 
 class PeopleHandler(BaseHandler):
@@ -23,9 +24,17 @@ class PeopleHandler(BaseHandler):
         self.write_json(self.guide.people())
 
 
+class ToursHandler(BaseHandler):
+    route = "/sandbox/api/tours"
+
+    def get(self) -> None:
+        self.write_json({"tours": as_data()})
+
+
 def routes(sandbox: Sandbox, static_root: Path = STATIC_ROOT) -> list:
     return [
         (r"/sandbox/api/people", PeopleHandler, {"guide": sandbox.guide}),
+        (r"/sandbox/api/tours", ToursHandler),
         *phone.routes(sandbox),
         (r"/sandbox/()", PageHandler, {"path": str(static_root / "sandbox"),
                                        "default_filename": "index.html"}),

@@ -3,8 +3,6 @@ product the way WeChat would carry it (:mod:`wxbackend.sandbox.phone`)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from wxbackend.handlers.base import BaseHandler
 from wxbackend.sandbox.kit import Sandbox
 from wxbackend.sandbox.phone import Phone
@@ -70,17 +68,18 @@ class MenuHandler(_PhoneHandler):
 
 class AuthorizeHandler(_PhoneHandler):
     """WeChat's sign-in page as the sandbox shows it: the worker chosen on the phone (a cookie of
-    this origin) signs in at the simulated WeChat; with none chosen, the page to choose one."""
+    this origin) signs in as on the simulated WeChat's page, on this origin (the phone's frame
+    may show no other); with none chosen, the page to choose one."""
     route = "/sandbox/wechat/authorize"
 
     def get(self) -> None:
         openid = self.get_cookie(OPENID_COOKIE, "")
-        query = self.request.query
+        query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
         if not openid or not self.phone.knows(openid):
-            self.redirect("/sandbox/authorize.html" + (f"?{query}" if query else ""))
+            asked = self.request.query
+            self.redirect("/sandbox/authorize.html" + (f"?{asked}" if asked else ""))
             return
-        separator = "&" if query else ""
-        self.redirect(f"{self.sandbox.authorize_url}?{query}{separator}{urlencode({'fake_openid': openid})}")
+        self.redirect(self.phone.authorize(query, openid))
 
 
 def _filled(buttons: list) -> list:

@@ -359,6 +359,9 @@ class FakeWeChat(FakeServer):
         """Register (or replace) a Mini Program user; ``session_key`` defaults to a fresh one."""
         self._mp_users[openid] = _MpUser(openid, unionid, session_key or _new_session_key())
 
+    def has_mp_user(self, openid: str) -> bool:
+        return openid in self._mp_users
+
     def session_key(self, openid: str) -> str:
         """The user's current session_key, so tests can build encryptedData or rawData signatures."""
         return self._mp_user(openid).session_key
@@ -578,27 +581,33 @@ class FakeWeChat(FakeServer):
 
     def _authorize_page(self, handler: tornado.web.RequestHandler, call: FakeCall) -> None:
         query = call.query
-        openid = query.get("fake_openid", "")
+        try:
+            target = self.authorize(query, query.get("fake_openid", ""))
+        except ValueError as problem:
+            handler.set_status(400)
+            handler.set_header("Content-Type", "text/html; charset=utf-8")
+            handler.finish(f"<!DOCTYPE html><html><body><p>{problem}</p></body></html>")
+            return
+        call.appid = self.appid
+        handler.redirect(target)
+
+    def authorize(self, query: dict[str, str], openid: str) -> str:
+        """What open.weixin.qq.com's sign-in page does for ``openid``: the ``redirect_uri`` with a
+        fresh code and the state; ValueError with what WeChat's error page would say."""
         redirect_uri = query.get("redirect_uri", "")
         scope = query.get("scope", "")
         if query.get("appid") != self.appid:
-            problem = "appid 参数错误"
-        elif not redirect_uri.startswith(("http://", "https://")):
-            problem = "redirect_uri 参数错误"
-        elif query.get("response_type") != "code":
-            problem = "response_type 参数错误"
-        elif scope not in _SCOPES:
-            problem = "scope 参数错误或没有 scope 权限"
-        elif openid not in self._oauth_users:
-            problem = f"no OAuth user {openid!r} (append fake_openid=<openid> to the URL)"
-        else:
-            call.appid = self.appid
-            code = self._new_code(self._oauth_codes, self.appid, openid, scope)
-            handler.redirect(_add_query(redirect_uri, code=code, state=query.get("state", "")))
-            return
-        handler.set_status(400)
-        handler.set_header("Content-Type", "text/html; charset=utf-8")
-        handler.finish(f"<!DOCTYPE html><html><body><p>{problem}</p></body></html>")
+            raise ValueError("appid 参数错误")
+        if not redirect_uri.startswith(("http://", "https://")):
+            raise ValueError("redirect_uri 参数错误")
+        if query.get("response_type") != "code":
+            raise ValueError("response_type 参数错误")
+        if scope not in _SCOPES:
+            raise ValueError("scope 参数错误或没有 scope 权限")
+        if openid not in self._oauth_users:
+            raise ValueError(f"no OAuth user {openid!r} (append fake_openid=<openid> to the URL)")
+        code = self._new_code(self._oauth_codes, self.appid, openid, scope)
+        return _add_query(redirect_uri, code=code, state=query.get("state", ""))
 
     # -- endpoints ------------------------------------------------------------------------------
 

@@ -1,0 +1,138 @@
+"""Every guided tour walked end to end in Chromium against the sandbox, as a trainee walks it: the
+tour page opens each step's page beside the steps, the trainee does what the step says (signs in
+with the demo account the tour shows, or acts on the phone simulator) and sees what the step says
+they will see."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import tornado.testing
+
+from tests.browser.conftest import VIEWPORT, expect, require_browser
+from tests.conftest import MP_APPID, make_settings
+from wxbackend.app import make_server
+from wxbackend.runtime import open_runtime
+from wxbackend.sandbox.guide import Guide
+from wxbackend.sandbox.kit import Sandbox
+from wxbackend.sandbox.phone import Phone
+from wxbackend.sandbox.province import DEMO_PASSWORD, generate
+from wxbackend.sandbox.simulated import FakePusher, FakeTencentSms
+from wxbackend.sandbox.simulation import SIGN_IN_PATH
+from wxbackend.sandbox.tours import TOURS, Step, Tour
+
+require_browser()
+
+
+@pytest.fixture
+async def sandbox(backing, clean_db, fake_wechat, pusher: FakePusher) -> AsyncIterator[str]:
+    """A small demo province served as ``wxbackend demo`` serves it; yields the base URL."""
+    sock, port = tornado.testing.bind_unused_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = make_settings(fake_wechat.base_url, server={"public_url": url},
+                             wechat={"oauth_authorize_url": url + SIGN_IN_PATH})
+    async with open_runtime(settings, backing.dsn, backing.redis_url) as rt:
+        await rt.redis.flushdb()
+        demo = await generate(rt, seed=7, workers=40, grassroots=8)
+        guide = Guide({"cadres": [vars(c) for c in demo.cadres], "workers": [vars(w) for w in demo.workers],
+                       "counts": demo.counts}, password=DEMO_PASSWORD, now=rt.clock)
+        for worker in demo.workers:
+            fake_wechat.oauth_user(worker.openid)
+        phone = Phone(rt.http, url, pusher, fake_wechat, FakeTencentSms(), mp_appid=MP_APPID)
+        server = make_server(rt, Sandbox(guide=guide, phone=phone,
+                                         menu={"button": [{"name": "工会服务", "sub_button": [
+                                             {"type": "view", "name": "活动报名",
+                                              "url": "{h5}/activities.html"}]}]}))
+        server.add_sockets([sock])
+        try:
+            yield url
+        finally:
+            server.stop()
+            await rt.inbox.drain()
+            await server.close_all_connections()
+
+
+async def act(page, frame, step: Step) -> None:
+    """Do what the step tells the trainee to do, in the page beside the steps."""
+    kind, _, value = step.action.partition(":")
+    if kind == "sign_in":
+        form = frame.locator("#signin-form")
+        await expect(form).to_be_visible()
+        await form.get_by_label("用户名").fill(await page.locator("#tour-username").inner_text())
+        await form.get_by_label("密码", exact=True).fill(await page.locator("#tour-password").inner_text())
+        if await page.locator("#tour-totp-line").is_visible():
+            await form.get_by_label("动态验证码").fill(await page.locator("#tour-totp").inner_text())
+        await form.get_by_role("button", name="登录", exact=True).click()
+    elif kind in ("follow", "say", "menu"):
+        if not await frame.locator("#worker").input_value():
+            await frame.locator("#worker").select_option(index=1)       # the first demo worker
+            await expect(frame.locator("#openid")).not_to_have_text("—")
+        if kind == "follow":
+            await frame.locator("#follow").click()
+        elif kind == "say":
+            await frame.locator("#text").fill(value)
+            await frame.locator("#text").press("Enter")
+        else:
+            button, item = value.split("/")
+            await frame.locator("#menu button", has_text=button).click()
+            await frame.locator("#menu .sub button", has_text=item).click()
+    elif kind == "mp":
+        await frame.get_by_role("tab", name="小程序").click()
+        await frame.locator(f"#mp-{value}").click()
+
+
+async def sees(frame, step: Step) -> None:
+    kind = step.action.partition(":")[0]
+    if kind == "sign_in":
+        await expect(frame.locator("#topbar-logout")).to_have_text(step.see)
+        await expect(frame.locator("#menu")).to_be_visible()
+    elif kind in ("follow", "say"):
+        await expect(frame.locator("#messages")).to_contain_text(step.see)
+    elif kind == "menu":
+        web = frame.frame_locator("#web")
+        await expect(web.locator("h1")).to_have_text(step.see)
+        # Past WeChat's (simulated) sign-in: the worker's own list, not a sign-in prompt.
+        await expect(web.locator("#content")).to_be_visible()
+    elif kind == "mp":
+        await expect(frame.locator("#mp-log")).to_contain_text(step.see)
+    else:
+        await expect(frame.locator("main .view:visible h2")).to_have_text(step.see)
+
+
+@pytest.mark.parametrize("tour", TOURS, ids=[t.id for t in TOURS])
+async def test_each_tour_is_walked_to_its_end(sandbox, browser, tour: Tour) -> None:
+    context = await browser.new_context(base_url=sandbox, viewport=VIEWPORT, locale="zh-CN",
+                                        timezone_id="Asia/Shanghai")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    context.on("response", lambda response: errors.append(f"{response.status} {response.url}")
+               if response.status >= 500 else None)
+    try:
+        await page.goto(f"/sandbox/tour.html?tour={tour.id}")
+        await expect(page.locator("#tour-title")).to_have_text(tour.title)
+        await expect(page.locator(".sandbox-banner")).to_have_text("演示环境，数据均为虚构")
+        frame = page.frame_locator("#tour-frame")
+        for number, step in enumerate(tour.steps, start=1):
+            await expect(page.locator("#tour-steps li.current .step-title")).to_have_text(step.title)
+            progress = f"第 {number} 步，共 {len(tour.steps)} 步"
+            await expect(page.locator("#tour-progress")).to_have_text(progress)
+            await expect(page.locator("#tour-frame")).to_have_attribute("src", step.page)
+            if step.action:
+                await act(page, frame, step)
+            await sees(frame, step)
+            if number < len(tour.steps):
+                await page.locator("#tour-next").click()
+        await expect(page.locator("#tour-next")).to_be_disabled()
+        assert errors == []
+    finally:
+        await context.close()
+
+
+def test_every_tour_has_its_demo_account_and_pages() -> None:
+    assert {t.id for t in TOURS} == {"worker", "grassroots", "city", "merchant", "office"}
+    for tour in TOURS:
+        assert tour.steps and all(s.title and s.text and s.page.startswith("/") and s.see for s in tour.steps)
+        assert (tour.steps[0].action == "sign_in") == (tour.id != "worker")
