@@ -119,6 +119,10 @@ async def shoot(url: str) -> list[Path]:
 
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    # Without a Chinese font Chromium draws every character as a box.
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)  # noqa: S607
+    if not fonts.stdout.strip():
+        raise SystemExit("no Chinese font for Chromium: apt-get install fonts-noto-cjk")
     data_dir = Path(tempfile.mkdtemp(prefix="sandbox-shots-"))
     port = free_port()
     proc = start(data_dir, port)

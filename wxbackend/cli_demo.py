@@ -84,8 +84,10 @@ def demo_settings(settings: Settings, port: int, *, force: bool) -> Settings:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from wxbackend.cli import backing_services, run_async
+    from wxbackend.infra.logging import setup_logging
 
     demo = demo_settings(settings, args.port, force=args.force)
+    setup_logging(demo.logging.level, demo.logging.json)      # a trainer reads them: plain text
     with backing_services(demo, share=False) as (dsn, redis_url):
         run_async(_demo(demo, dsn, redis_url, args))
     log.info("stopped")

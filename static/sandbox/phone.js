@@ -101,7 +101,8 @@
     $("#menu").replaceChildren(...button.map((b) => {
       const box = el("div", {});
       const sub = b.sub_button ? el("div", { class: "sub", hidden: true }, ...b.sub_button.map((s) => item(s, box))) : null;
-      box.append(el("button", { type: "button", onclick: () => (sub ? show(sub, sub.hidden) : act(b)) }, b.name), sub);
+      box.append(el("button", { type: "button", onclick: () => (sub ? show(sub, sub.hidden) : act(b)) }, b.name));
+      if (sub) box.append(sub);
       return box;
     }));
   }
