@@ -56,7 +56,7 @@
     setMessage($("#error"), "");
     if (action === "text") state.chat.push({ mine: true, text: value });
     if (action === "click") state.chat.push({ mine: true, text: `点击菜单「${value}」` });
-    if (action === "follow") state.chat.push({ mine: true, text: "关注了公众号" });
+    if (action === "follow") state.chat.push({ mine: true, text: value ? `扫码关注（${value}）` : "关注了公众号" });
     if (action === "unfollow") state.chat.push({ mine: true, text: "取消关注" });
     if (action === "scan") state.chat.push({ mine: true, text: `扫描二维码 ${value}` });
     render();
@@ -132,14 +132,25 @@
   }
   async function mpOfferings() {
     const { offerings } = await mp("GET", "/mp/v1/offerings");
-    $("#mp-list").replaceChildren(...offerings.map((o) => el("li", {}, o.title || `#${o.id}`, " ",
+    $("#mp-list").replaceChildren(...offerings.map((o) => el("li", {}, o.title, " ",
       el("button", { type: "button", onclick: () => run(async () => log(await mp("POST", `/mp/v1/offerings/${o.id}/signup`, {}))) }, "报名"))));
     log({ offerings: offerings.length });
   }
   async function mpSignups() {
     const { signups } = await mp("GET", "/mp/v1/signups");
-    $("#mp-list").replaceChildren(...signups.map((s) => el("li", {}, `${s.offering_title || s.offering_id} · ${s.status}`, " ",
-      el("button", { type: "button", onclick: () => run(async () => log(await mp("GET", `/mp/v1/signups/${s.id}/code`))) }, "出示核销码"))));
+    $("#mp-list").replaceChildren(...signups.map((s) => {
+      const item = el("li", { dataset: { status: s.status } }, `${s.title} · ${s.status_name}`, " ");
+      if (s.status !== "confirmed") return item;      // a code is shown for a confirmed place only
+      item.append(el("button", { type: "button", onclick: () => run(async () => {
+        const shown = await mp("GET", `/mp/v1/signups/${s.id}/code`);
+        log(shown);
+        // What the merchant's camera would read from the QR code: the code, and the page it opens.
+        item.replaceChildren(`${s.title} · 券码`, el("br"),
+          el("code", { class: "claim-code" }, shown.code), el("br"),
+          el("a", { href: shown.url.replace(/^https?:\/\/[^/]+/, ""), target: "_blank", rel: "noopener" }, "在核销页打开（扫码）"));
+      }) }, "出示核销码"));
+      return item;
+    }));
     log({ signups: signups.length });
   }
   const run = (fn) => fn().catch(fail);
@@ -161,7 +172,8 @@
       $("#sms-phone").value = "";
       choose(openid);
     }));
-    $("#follow").addEventListener("click", () => push("follow", ""));
+    // With a scene filled in, the follow comes from scanning that union's QR code (qrscene_…).
+    $("#follow").addEventListener("click", () => push("follow", $("#scene").value.trim()));
     $("#unfollow").addEventListener("click", () => push("unfollow", ""));
     $("#scan").addEventListener("click", () => push("scan", $("#scene").value.trim()));
     $("#send").addEventListener("submit", (e) => {

@@ -14,6 +14,9 @@
       $("#cadres tbody").replaceChildren(...people.cadres.map((c) => el("tr", { dataset: { username: c.username } },
         el("td", {}, TOURS[c.tour] || c.tour || ""), el("td", {}, c.display_name), el("td", {}, c.org_name),
         el("td", {}, el("code", {}, c.username)), el("td", { class: "totp" }, c.totp || "（无需动态码）"))));
+      $("#verifiers tbody").replaceChildren(...people.verifiers.map((v) => el("tr", {},
+        el("td", {}, v.display_name), el("td", {}, v.org_name), el("td", {}, el("code", {}, v.username)),
+        el("td", {}, el("code", {}, v.password)), el("td", {}, v.offerings.join("、")))));
       $("#workers tbody").replaceChildren(...people.workers.map((w) => el("tr", {},
         el("td", {}, w.name), el("td", {}, w.phone), el("td", {}, w.member ? "是" : "否"))));
       setMessage($("#error"), "");

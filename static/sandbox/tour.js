@@ -31,14 +31,18 @@
   }
 
   async function account() {
-    if (!state.tour || state.tour.id === "worker") return;
+    if (!state.tour || state.tour.account === "none") return;
     const people = await json("/sandbox/api/people");
-    const cadre = people.cadres.find((c) => c.tour === state.tour.id);
-    if (!cadre) return;
-    $("#tour-username").textContent = cadre.username;
-    $("#tour-password").textContent = people.password;
-    $("#tour-totp").textContent = cadre.totp || "";
-    show($("#tour-totp-line"), Boolean(cadre.totp));
+    const who = state.tour.account === "verifier"
+      ? people.verifiers[0]
+      : people.cadres.find((c) => c.tour === state.tour.id);
+    if (!who) return;
+    $("#tour-username").textContent = who.username;
+    $("#tour-password").textContent = who.password || people.password;
+    $("#tour-totp").textContent = who.totp || "";
+    show($("#tour-totp-line"), Boolean(who.totp));
+    $("#tour-scope").textContent = (who.offerings || []).join("、");
+    show($("#tour-scope-line"), Boolean(who.offerings && who.offerings.length));
     show($("#tour-account"), true);
   }
 

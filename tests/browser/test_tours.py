@@ -5,6 +5,7 @@ they will see."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +17,7 @@ from wxbackend.app import make_server
 from wxbackend.runtime import open_runtime
 from wxbackend.sandbox.guide import Guide
 from wxbackend.sandbox.kit import Sandbox
+from wxbackend.sandbox.people import unionid_of
 from wxbackend.sandbox.phone import Phone
 from wxbackend.sandbox.province import DEMO_PASSWORD, generate
 from wxbackend.sandbox.simulated import FakePusher, FakeTencentSms
@@ -35,10 +37,9 @@ async def sandbox(backing, clean_db, fake_wechat, pusher: FakePusher) -> AsyncIt
     async with open_runtime(settings, backing.dsn, backing.redis_url) as rt:
         await rt.redis.flushdb()
         demo = await generate(rt, seed=7, workers=40, grassroots=8)
-        guide = Guide({"cadres": [vars(c) for c in demo.cadres], "workers": [vars(w) for w in demo.workers],
-                       "counts": demo.counts}, password=DEMO_PASSWORD, now=rt.clock)
+        guide = Guide(dataclasses.asdict(demo), password=DEMO_PASSWORD, now=rt.clock)
         for worker in demo.workers:
-            fake_wechat.oauth_user(worker.openid)
+            fake_wechat.oauth_user(worker.openid, unionid=unionid_of(worker.openid))
         phone = Phone(rt.http, url, pusher, fake_wechat, FakeTencentSms(), mp_appid=MP_APPID)
         server = make_server(rt, Sandbox(guide=guide, phone=phone,
                                          menu={"button": [{"name": "工会服务", "sub_button": [
@@ -53,8 +54,9 @@ async def sandbox(backing, clean_db, fake_wechat, pusher: FakePusher) -> AsyncIt
             await server.close_all_connections()
 
 
-async def act(page, frame, step: Step) -> None:
-    """Do what the step tells the trainee to do, in the page beside the steps."""
+async def act(page, frame, step: Step, held: dict) -> None:
+    """Do what the step tells the trainee to do, in the page beside the steps (``held``: what the
+    trainee carries from one step to the next, the code the worker showed)."""
     kind, _, value = step.action.partition(":")
     if kind == "sign_in":
         form = frame.locator("#signin-form")
@@ -77,6 +79,29 @@ async def act(page, frame, step: Step) -> None:
             button, item = value.split("/")
             await frame.locator("#menu button", has_text=button).click()
             await frame.locator("#menu .sub button", has_text=item).click()
+    elif kind == "verifier_sign_in":
+        form = frame.locator("#login")
+        await expect(form).to_be_visible()
+        await form.locator("#username").fill(await page.locator("#tour-username").inner_text())
+        await form.locator("#password").fill(await page.locator("#tour-password").inner_text())
+        await form.get_by_role("button", name="登录").click()
+    elif kind == "redeem":
+        await frame.locator("#code").fill(held["code"])
+        await frame.get_by_role("button", name="核销此券码").click()
+        await frame.get_by_role("button", name="确认核销").click()
+    elif kind == "mp" and value == "code":
+        if not await frame.locator("#worker").input_value():
+            await frame.locator("#worker").select_option(index=1)   # the first worker holds a place
+        await frame.get_by_role("tab", name="小程序").click()
+        await frame.locator("#mp-login").click()
+        await expect(frame.locator("#mp-log")).to_contain_text("token")
+        await frame.locator("#mp-signups").click()
+        # The place on a service the merchant's desk redeems (the tour names it).
+        people = await (await page.request.get("/sandbox/api/people")).json()
+        service = people["verifiers"][0]["offerings"][0]
+        await frame.locator("#mp-list li[data-status=confirmed]", has_text=service) \
+            .get_by_role("button", name="出示核销码").click()
+        held["code"] = (await frame.locator("#mp-list .claim-code").first.inner_text()).strip()
     elif kind == "mp":
         await frame.get_by_role("tab", name="小程序").click()
         await frame.locator(f"#mp-{value}").click()
@@ -94,8 +119,14 @@ async def sees(frame, step: Step) -> None:
         await expect(web.locator("h1")).to_have_text(step.see)
         # Past WeChat's (simulated) sign-in: the worker's own list, not a sign-in prompt.
         await expect(web.locator("#content")).to_be_visible()
+    elif step.action == "mp:code":
+        await expect(frame.locator("#mp-list")).to_contain_text(step.see)
     elif kind == "mp":
         await expect(frame.locator("#mp-log")).to_contain_text(step.see)
+    elif kind == "verifier_sign_in":
+        await expect(frame.locator("#desk")).to_contain_text(step.see)
+    elif kind == "redeem":
+        await expect(frame.locator("#result-ok")).to_contain_text(step.see)
     else:
         await expect(frame.locator("main .view:visible h2")).to_have_text(step.see)
 
@@ -115,13 +146,14 @@ async def test_each_tour_is_walked_to_its_end(sandbox, browser, tour: Tour) -> N
         await expect(page.locator("#tour-title")).to_have_text(tour.title)
         await expect(page.locator(".sandbox-banner")).to_have_text("演示环境，数据均为虚构")
         frame = page.frame_locator("#tour-frame")
+        held: dict = {}
         for number, step in enumerate(tour.steps, start=1):
             await expect(page.locator("#tour-steps li.current .step-title")).to_have_text(step.title)
             progress = f"第 {number} 步，共 {len(tour.steps)} 步"
             await expect(page.locator("#tour-progress")).to_have_text(progress)
             await expect(page.locator("#tour-frame")).to_have_attribute("src", step.page)
             if step.action:
-                await act(page, frame, step)
+                await act(page, frame, step, held)
             await sees(frame, step)
             if number < len(tour.steps):
                 await page.locator("#tour-next").click()
@@ -135,4 +167,4 @@ def test_every_tour_has_its_demo_account_and_pages() -> None:
     assert {t.id for t in TOURS} == {"worker", "grassroots", "city", "merchant", "office"}
     for tour in TOURS:
         assert tour.steps and all(s.title and s.text and s.page.startswith("/") and s.see for s in tour.steps)
-        assert (tour.steps[0].action == "sign_in") == (tour.id != "worker")
+        assert (tour.steps[0].action == "sign_in") == (tour.account == "cadre")

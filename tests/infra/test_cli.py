@@ -68,18 +68,24 @@ async def serve(cfg: Path, tmp_path: Path, env: dict | None = None) -> Served:
         *WXBACKEND, "--config", str(cfg), "serve", "--port", str(port),
         stdout=fh, stderr=fh, env={**os.environ, **(env or {})})
     fh.close()
+    await answering(proc, f"http://127.0.0.1:{port}/healthz", log)
+    return Served(proc, port, log)
+
+
+async def answering(proc: asyncio.subprocess.Process, url: str, log: Path, seconds: float = 30) -> None:
+    """Wait until ``url`` answers 200; the process's log in the failure if it stops or never does."""
     async with httpx.AsyncClient(trust_env=False) as client:
-        for _ in range(300):
+        for _ in range(int(seconds * 10)):
             if proc.returncode is not None:
-                raise AssertionError(f"serve exited early:\n{log.read_text()}")
+                raise AssertionError(f"exited early:\n{log.read_text()}")
             try:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return Served(proc, port, log)
+                if (await client.get(url)).status_code == 200:
+                    return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"serve did not become healthy:\n{log.read_text()}")
+    raise AssertionError(f"{url} did not answer:\n{log.read_text()}")
 
 
 def alive(pid: int) -> bool:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 import httpx
 
+from tests.infra.test_cli import WXBACKEND, answering
 from wxbackend.handlers.sandbox.banner import BANNER_TEXT
 from wxbackend.infra.embedded import _free_port
-
-WXBACKEND = [sys.executable, "-m", "wxbackend.cli"]
 
 
 class Demo:
@@ -35,18 +33,8 @@ async def demo(tmp_path: Path, *extra: str) -> Demo:
             *WXBACKEND, "--config", str(config), "demo", "--port", str(port), "--workers", "60",
             "--grassroots", "12", *extra, stdout=fh, stderr=fh, stdin=asyncio.subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if not k.startswith("WXBACKEND__")})
-    async with httpx.AsyncClient(trust_env=False) as client:
-        for _ in range(900):
-            if proc.returncode is not None:
-                raise AssertionError(f"demo exited early:\n{log.read_text()}")
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/sandbox/api/people")).status_code == 200:
-                    return Demo(proc, port, log)
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"demo did not answer:\n{log.read_text()}")
+    await answering(proc, f"http://127.0.0.1:{port}/sandbox/api/people", log, seconds=90)
+    return Demo(proc, port, log)
 
 
 async def test_the_demo_serves_a_province_keeps_it_and_resets_to_the_same(tmp_path) -> None:

@@ -50,5 +50,8 @@ class Guide:
                        for c in self._demo["cadres"]],
             "workers": [{"name": w["name"], "phone": w["phone"], "member": w["member"], "openid": w["openid"]}
                         for w in self._demo["workers"][:SHOWN_WORKERS]],
+            # The redemption desk's accounts: their first password is the one the union was shown.
+            "verifiers": [{k: v[k] for k in ("username", "password", "display_name", "org_name", "offerings")}
+                          for v in self._demo.get("verifiers", [])],
             "counts": self._demo.get("counts", {}),
         }

@@ -32,6 +32,17 @@ PHONE_BLOCK = 1_000_000               # 199 00xx xxxx
 _OPENID_CHARS = string.ascii_letters + string.digits + "-_"
 
 
+def unionid_of(openid: str) -> str:
+    """The demo worker's unionid (the Open Platform's id joining their Official Account and Mini
+    Program openids): derived from the openid, so the phone simulator finds it without a lookup."""
+    return "u" + openid[1:]
+
+
+def mp_openid_of(openid: str) -> str:
+    """The same person's openid under the Mini Program (WeChat gives each app its own)."""
+    return "m" + openid[1:]
+
+
 def is_demo_phone(phone: str) -> bool:
     return phone.isdigit() and PHONE_FIRST <= int(phone) < PHONE_FIRST + PHONE_BLOCK
 

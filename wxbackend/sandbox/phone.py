@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx
 from defusedxml import ElementTree
 
+from wxbackend.sandbox.people import mp_openid_of, unionid_of
 from wxbackend.sandbox.simulated import FakePusher, FakeTencentSms, FakeWeChat
 from wxbackend.services.errors import InvalidInput
 
@@ -47,7 +48,7 @@ class Phone:
     def new_user(self) -> str:
         """A WeChat user who has never met the union: a fresh openid, known to WeChat's sign-in."""
         openid = "o-sandbox-" + secrets.token_hex(8)
-        self._wechat.oauth_user(openid)
+        self._wechat.oauth_user(openid, unionid=unionid_of(openid))
         return openid
 
     async def push(self, openid: str, action: str, value: str = "") -> dict | None:
@@ -93,14 +94,13 @@ class Phone:
         return sorted(out, key=lambda m: m["at"])
 
     def mp_code(self, openid: str) -> str:
-        """What ``wx.login`` gives the Mini Program of this user. WeChat gives each app its own
-        openid for a person; the demo's workers have no unionid binding the two, so to the
-        product the Mini Program's user is a new one until the phone number links them."""
+        """What ``wx.login`` gives the Mini Program of this user: WeChat gives each app its own
+        openid for a person, and the unionid joins them (the product links the two by it)."""
         if not isinstance(openid, str) or not openid.startswith("o"):
             raise InvalidInput("请选择一位职工", code="invalid_input")
-        mp_openid = "m" + openid[1:]
+        mp_openid = mp_openid_of(openid)
         if not self._wechat.has_mp_user(mp_openid):
-            self._wechat.mp_user(mp_openid)
+            self._wechat.mp_user(mp_openid, unionid=unionid_of(openid))
         return self._wechat.issue_js_code(mp_openid, self._mp_appid)
 
     def phone_code(self, phone: str) -> str:

@@ -2,6 +2,8 @@
 counties, a few hundred grassroots unions, cadres for every guided tour, a few thousand workers
 and members with obviously fictitious data (:mod:`wxbackend.sandbox.people`), activities,
 services, articles and a year of usage history, so every page and dashboard has something to show.
+The first workers hold confirmed places on what is open now, and a redemption verifier
+(:mod:`wxbackend.sandbox.merchant`) redeems them in the merchant tour.
 
 Reproducible: the same seed and sizes on a freshly migrated and seeded database give the same
 state. Every choice comes from ``random.Random(seed)``, every time from the runtime's clock (the
@@ -16,16 +18,17 @@ go through :mod:`wxbackend.store.sandbox` with personal data sealed by the runti
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 from wxbackend.runtime import Runtime
-from wxbackend.sandbox import casework, content
-from wxbackend.sandbox.people import People, employer_name
+from wxbackend.sandbox import casework, content, merchant, office
+from wxbackend.sandbox.people import People, employer_name, unionid_of
 from wxbackend.services.cadres.permissions import DUTY_LIMITS, Actor
 from wxbackend.services.clock import CHINA
 from wxbackend.services.identity.accounts import PHONE_COLUMN as ACCOUNT_PHONE
+from wxbackend.services.identity.accounts import UNIONID_ISSUER
 from wxbackend.services.membership.membership import ID_COLUMN
 from wxbackend.services.membership.membership import PHONE_COLUMN as MEMBER_PHONE
 from wxbackend.services.seed import _csv
@@ -41,6 +44,9 @@ FOUNDING_DAYS = 730        # grassroots unions founded over the last two years
 ETHNICITIES = ("汉族",) * 94 + ("彝族",) * 3 + ("藏族",) * 2 + ("羌族",)
 EDUCATION = ("初中", "高中", "中专", "大专", "大学本科", "硕士研究生")
 POLITICAL = ("群众",) * 6 + ("中共党员", "共青团员")
+# The first workers: registered, certified members of the grassroots tour's union, each holding
+# confirmed places on what is open now (the phone simulator lists them first).
+TOUR_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,8 @@ class DemoCadre:
     duty: str
     org_name: str
     totp_secret: str | None    # base32; None when the role signs in without a second factor
-    tour: str                  # the guided tour it is for: grassroots | city | merchant | office
+    tour: str                  # the guided tour it is for: grassroots | city | merchant | office;
+                               # "" for none (a union's office work: information reports)
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,20 @@ class DemoWorker:
 
 
 @dataclass(frozen=True)
+class DemoVerifier:
+    username: str
+    password: str              # as the verifier service answered it, once
+    display_name: str
+    org_name: str
+    offerings: list[str]       # the titles of the items it may redeem
+
+
+@dataclass(frozen=True)
 class Demo:
     cadres: list[DemoCadre]
     workers: list[DemoWorker]
     counts: dict[str, int]
+    verifiers: list[DemoVerifier] = field(default_factory=list)
 
 
 @dataclass
@@ -124,9 +141,34 @@ async def generate(rt: Runtime, *, seed: int = 2026, workers: int = 3000, grassr
                                          accounts=[w.account_id for w in demo_workers]))
     counts.update(await casework.appeals(rt, now, actors["grassroots"], [w.account_id for w in demo_workers]))
     counts.update(await casework.notice(rt, actors["city_office"], actors["city"]))
+    tour = [w.account_id for w in demo_workers[:TOUR_WORKERS]]
+    made, places = await merchant.places_and_verifier(rt, now, actors["grassroots"], tour)
+    counts.update(places)
+    counts.update(await _office_work(rt, now, actors, demo_workers))
+    verifiers = [DemoVerifier(made["username"], made["password"], made["display_name"], unions[0].name,
+                              made["offerings"])]
     first = (now - timedelta(days=FOUNDING_DAYS + 1)).date()
     counts["kpi_rows"] = await rt.kpi_rollups.backfill(first)
-    return Demo(cadres=cadres, workers=demo_workers, counts=counts)
+    return Demo(cadres=cadres, workers=demo_workers, counts=counts, verifiers=verifiers)
+
+
+async def _office_work(rt: Runtime, now: datetime, actors: dict[str, Actor],
+                       workers: list[DemoWorker]) -> dict[str, int]:
+    """Information reports, documents, meetings and proposals (:mod:`wxbackend.sandbox.office`);
+    the congress's representatives are the first registered workers."""
+    counts = await office.info_reports(rt, now, actors["county"], actors["city"], actors["office"])
+    counts.update(await office.documents(rt, actors["city"]))
+    counts.update(await office.meetings(rt, now, actors["city"],
+                                        [actors["city_office"].id, actors["county"].id]))
+    representatives = []
+    for worker in workers:
+        if len(representatives) == 8:
+            break
+        if (await rt.accounts.get_account(worker.account_id)).registered:
+            representatives.append((worker.account_id, worker.name, worker.phone))
+    if len(representatives) >= 3:
+        counts.update(await office.proposals(rt, now, actors["city"], representatives))
+    return counts
 
 
 async def _grassroots(conn, rng: random.Random, people: People, now: datetime, n: int,
@@ -174,7 +216,8 @@ async def _actor(rt: Runtime, cadre_id: int) -> Actor:
 async def _cadres(rt: Runtime, unions: list[Union]) -> tuple[list[DemoCadre], dict[str, Actor]]:
     """The tours' cadres: the platform office's operator creates the 成都 super admin and the
     grassroots union's; that union's super admin creates the merchant verifier (a cadre holding
-    only 普惠服务管理, who checks in and redeems the union's services)."""
+    only 普惠服务管理, who checks in and redeems the union's services). The operator also creates
+    the super admin of 锦江区总工会, who reports information to 成都 (no tour of its own)."""
     office = await rt.cadres.create_operator(username="office", display_name="省平台办公室演示操作员",
                                              password=DEMO_PASSWORD)
     operator = await _actor(rt, office.id)
@@ -200,6 +243,12 @@ async def _cadres(rt: Runtime, unions: list[Union]) -> tuple[list[DemoCadre], di
         city_actor, username="cdoffice", display_name="成都市总工会办公室演示干部", org_id=chengdu_id,
         role="cadre", duty="business", password=DEMO_PASSWORD,
         permissions={"notice.publish", "channel.publish", "activity.manage", "kpi.read"})
+    async with rt.pool.acquire() as conn:
+        county_id = await conn.fetchval("SELECT id FROM orgs WHERE code = $1", f"SC-{JINJIANG}")
+    county = await rt.cadres.create_account(
+        operator, username="jjzgh", display_name="锦江区总工会演示管理员", org_id=county_id,
+        role="super_admin", duty="system", password=DEMO_PASSWORD,
+        permissions={"account.manage", "info.report", "document.handle", "meeting.manage", "kpi.read"})
     cadres = [
         DemoCadre("jinjiang", "锦江区基层工会演示干部", "super_admin", "system", home.name,
                   _secret(union_admin.totp_uri), "grassroots"),
@@ -211,9 +260,12 @@ async def _cadres(rt: Runtime, unions: list[Union]) -> tuple[list[DemoCadre], di
                   "merchant"),
         DemoCadre("office", "省平台办公室演示操作员", "operator", "system", "四川省总工会",
                   _secret(office.totp_uri), "office"),
+        DemoCadre("jjzgh", "锦江区总工会演示管理员", "super_admin", "system", "锦江区总工会",
+                  _secret(county.totp_uri), ""),
     ]
     actors = {"office": operator, "city": city_actor, "grassroots": grassroots,
-              "merchant": await _actor(rt, shop.id), "city_office": await _actor(rt, city_office.id)}
+              "merchant": await _actor(rt, shop.id), "city_office": await _actor(rt, city_office.id),
+              "county": await _actor(rt, county.id)}
     return cadres, actors
 
 
@@ -222,18 +274,21 @@ async def _workers(rt: Runtime, conn, rng: random.Random, people: People, now: d
                    city_ids: dict[str, int]) -> tuple[list[DemoWorker], int, int]:
     """Workers who followed the Official Account and registered over the last year; four in five
     are members (a roster imported when their union was founded, or joined through the
-    platform), and most roster members certified their membership after registering."""
+    platform), and most roster members certified their membership after registering. The first
+    :data:`TOUR_WORKERS` are registered, certified members of the grassroots tour's union. Each
+    account has its Official Account openid and its unionid."""
     pii = rt.pii
     first = now - timedelta(days=HISTORY_DAYS)
     city_of = {r["code"]: r["city_code"] for r in counties}
     plans, accounts = [], []
-    for _ in range(n):
+    for k in range(n):
         name, phone, openid = people.name(), people.phone(), people.openid()
-        union = rng.choice(unions) if rng.random() < 0.8 else None
+        tour = k < TOUR_WORKERS
+        union = unions[0] if tour else rng.choice(unions) if rng.random() < 0.8 else None
         county = union.county if union else rng.choice(counties)["code"]
         registered = _ramp(rng, first, now, HISTORY_DAYS)
         followed = registered - timedelta(minutes=rng.randint(2, 600))
-        done = rng.random() < 0.95      # the rest have not chosen their region yet
+        done = tour or rng.random() < 0.95      # the rest have not chosen their region yet
         accounts.append((name, pii.encrypt(phone, ACCOUNT_PHONE), pii.blind_index(phone, ACCOUNT_PHONE),
                          rt.settings.privacy.version, county if done else None,
                          city_ids[city_of[county]] if done else None, followed,
@@ -241,11 +296,17 @@ async def _workers(rt: Runtime, conn, rng: random.Random, people: People, now: d
         plans.append((name, phone, openid, union, county, followed, registered if done else None))
     ids = await store.insert_accounts(conn, accounts)
     appid = rt.settings.wechat.appid
-    await store.insert_identities(conn, [(i, appid, p[2], p[5]) for i, p in zip(ids, plans, strict=True)])
+    # The Official Account openid and the unionid joining it to the Mini Program's (so its
+    # sign-in finds the same account), as WeChat sign-in stores them.
+    await store.insert_identities(conn, [
+        row for i, p in zip(ids, plans, strict=True)
+        for row in ((i, "oa_openid", appid, p[2], p[5]),
+                    (i, "unionid", UNIONID_ISSUER, unionid_of(p[2]), p[5]))])
     changes = [("registered_user", str(i), "registered", {"region": a[4], "home_org": a[5]}, "self", a[7])
                for i, a in zip(ids, accounts, strict=True) if a[7] is not None]
     members, demo, certified = [], [], 0
-    for account_id, (name, phone, openid, union, county, _, registered) in zip(ids, plans, strict=True):
+    for k, (account_id, (name, phone, openid, union, county, _, registered)) in enumerate(
+            zip(ids, plans, strict=True)):
         demo.append(DemoWorker(account_id, name, phone, openid, union is not None))
         if union is None:
             continue
@@ -260,7 +321,7 @@ async def _workers(rt: Runtime, conn, rng: random.Random, people: People, now: d
             created = union.founded + timedelta(days=rng.randint(1, 20))
             created = min(created, now - timedelta(hours=1))
             linked = None
-            if registered is not None and rng.random() < 0.7:
+            if registered is not None and (k < TOUR_WORKERS or rng.random() < 0.7):
                 linked = min(max(registered, created) + timedelta(hours=rng.randint(1, 72)),
                              now - timedelta(minutes=5))
         certified += linked is not None

@@ -13,6 +13,7 @@ import httpx
 from wxbackend.config import Settings
 from wxbackend.sandbox.guide import Guide
 from wxbackend.sandbox.kit import Sandbox
+from wxbackend.sandbox.people import unionid_of
 from wxbackend.sandbox.phone import Phone
 from wxbackend.sandbox.simulated import FakePusher, FakeTencentSms, FakeWeChat
 
@@ -50,7 +51,7 @@ class Simulation:
         """What the application serves in the sandbox, for the product running on ``settings``
         (those :meth:`start` returned)."""
         for worker in guide.workers:
-            self.wechat.oauth_user(worker["openid"])
+            self.wechat.oauth_user(worker["openid"], unionid=unionid_of(worker["openid"]))
         wx = settings.wechat
         pusher = FakePusher(wx.token.reveal(), wx.encoding_aes_key.reveal(), wx.appid, wx.original_id,
                             mode=wx.message_mode)

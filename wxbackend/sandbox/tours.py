@@ -16,7 +16,8 @@ class Step:
     text: str                 # what to do
     page: str                 # what the tour opens
     see: str                  # what the trainee then sees on that page
-    action: str = ""          # sign_in | follow | say:<text> | menu:<button>/<item> | mp:login | mp:offerings
+    # sign_in | verifier_sign_in | redeem | follow | say:<text> | menu:<button>/<item> | mp:<action>
+    action: str = ""
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Tour:
     title: str
     who: str
     steps: tuple[Step, ...]
+    account: str = "cadre"    # whose sign-in the tour shows: cadre, verifier (核销员) or none
 
 
 def _sign_in(where: str) -> Step:
@@ -35,7 +37,8 @@ def _sign_in(where: str) -> Step:
 
 
 TOURS: tuple[Tour, ...] = (
-    Tour("worker", "职工：关注、咨询、报名", "一位已注册的职工，用演示手机操作", (
+    Tour("worker", "职工：关注、咨询、报名", "一位已注册的职工，用演示手机操作",
+         account="none", steps=(
         Step("关注公众号", "在演示手机左侧选择一位职工，点“关注公众号”。公众号会自动回复欢迎语。",
              PHONE, "欢迎关注川工之家", "follow"),
         Step("问公众号能办什么", "在聊天框输入“帮助”并发送。公众号按关键词回复可以办理的事项。",
@@ -73,12 +76,18 @@ TOURS: tuple[Tour, ...] = (
         Step("查看全市使用情况", "在“使用情况”中看各区县的排名，未达标的单位标红，点击可逐级查看。",
              "/admin/#kpi", "使用情况"),
     )),
-    Tour("merchant", "普惠商户核销员：核对与核销", "为工会会员提供普惠服务的商户店员", (
-        _sign_in("核销员的工作台"),
-        Step("查看可核销的普惠服务", "在“活动与普惠”中查看本单位的普惠服务和领取情况。",
-             "/admin/#offerings", "活动与普惠"),
-        Step("核验会员卡", "会员出示电子会员卡时，在“会员卡核验”中扫码或输入卡上的码，核对会员身份。",
-             "/admin/#cards", "会员卡核验"),
+    Tour("merchant", "普惠商户核销员：核验券码", "为工会会员提供普惠服务的商户店员",
+         account="verifier", steps=(
+        Step("职工出示券码",
+             "先扮演职工：在演示手机左侧选第一位职工（已领取本单位的普惠服务），切到“小程序”，点“微信登录”"
+             "“我的报名”，在上方核销员可核销的服务（如观影优惠券）后点“出示核销码”。真实环境中职工出示二维码，"
+             "店员扫码。",
+             PHONE, "券码", "mp:code"),
+        Step("核销员登录核销页",
+             "用上方的核销员账号登录核销页（账号由主办工会在工作台创建，初始密码只显示一次）。",
+             "/verify/", "券码", "verifier_sign_in"),
+        Step("核销券码", "把上一步的券码粘贴到“券码”中，点“核销此券码”，核对后点“确认核销”。",
+             "/verify/", "核销成功", "redeem"),
     )),
     Tour("office", "省平台办公室：全省账号与数据", "省总工会平台办公室的操作员", (
         _sign_in("平台管理端"),

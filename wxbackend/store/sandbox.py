@@ -70,11 +70,17 @@ async def insert_accounts(conn: asyncpg.Connection, rows: list[tuple]) -> list[i
     return [by_phone[r[2]] for r in rows]
 
 
-async def insert_identities(conn: asyncpg.Connection, rows: list[tuple[int, str, str, datetime]]) -> None:
-    """WeChat identities ``(account id, kind, issuer, subject)`` first seen at the given time."""
-    await conn.executemany(
+async def insert_identities(conn: asyncpg.Connection,
+                            rows: list[tuple[int, str, str, str, datetime]]) -> None:
+    """Identities ``(account id, kind, issuer, subject, first seen at)``: the Official Account
+    openid (issuer: the appid) and the unionid (issuer ``open``), as sign-in stores them."""
+    cols = list(zip(*rows, strict=True))
+    await conn.execute(
         """INSERT INTO account_identities (account_id, kind, issuer, subject, created_at, last_seen_at)
-           VALUES ($1, 'oa_openid', $2, $3, $4, $4)""", rows)
+           SELECT r.account, r.kind, r.issuer, r.subject, r.at, r.at
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                WITH ORDINALITY r(account, kind, issuer, subject, at, n)
+           ORDER BY r.n""", *cols)
 
 
 async def insert_members(conn: asyncpg.Connection, rows: list[tuple]) -> list[int]:
