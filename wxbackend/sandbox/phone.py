@@ -87,9 +87,9 @@ class Phone:
             if kind and body.get("touser") == openid:
                 out.append({"at": _wall(call.at), "kind": kind, "text": _summary(body)})
         if phone:
-            for sent in self._sms.sent:
+            for sent, at in zip(self._sms.sent, self._sms.sent_at, strict=True):
                 if (sent["phone"] or "").endswith(phone):
-                    out.append({"at": _wall(sent["at"]), "kind": "短信",
+                    out.append({"at": _wall(at), "kind": "短信",
                                 "text": f"【{sent['sign_name']}】验证码 " + "，".join(sent["params"])})
         return sorted(out, key=lambda m: m["at"])
 

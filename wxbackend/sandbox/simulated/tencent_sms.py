@@ -117,6 +117,7 @@ class FakeTencentSms(FakeServer):
         self.template_id = template_id
         self.clock = clock
         self.sent: list[dict[str, Any]] = []
+        self.sent_at: list[float] = []     # when each of ``sent`` arrived, on ``clock``
         self.requests: list[FakeSmsRequest] = []
         self._status_failures: list[tuple[str, str]] = []
         self._request_errors: list[tuple[str, str]] = []
@@ -147,6 +148,7 @@ class FakeTencentSms(FakeServer):
     def reset(self) -> None:
         """Forget sent messages, recorded requests, injected failures and the delay."""
         self.sent.clear()
+        self.sent_at.clear()
         self.requests.clear()
         self._status_failures.clear()
         self._request_errors.clear()
@@ -294,9 +296,9 @@ class FakeTencentSms(FakeServer):
                         "template_id": template_id,
                         "params": list(template_params),
                         "sdk_app_id": app_id,
-                        "at": self.clock(),
                     }
                 )
+                self.sent_at.append(self.clock())
             statuses.append(status)
         answer["Response"]["SendStatusSet"] = statuses
         return answer
