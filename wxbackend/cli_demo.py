@@ -73,8 +73,9 @@ def demo_settings(settings: Settings, port: int, *, force: bool) -> Settings:
     config = home / DEMO_CONFIG
     if not config.exists():
         write_local_config(config, home, _EXTRA)
+    # This machine only: the sandbox page publishes its accounts' passwords and codes.
     demo = load_settings(config, environ={}).replace(
-        server={"port": port, "public_url": f"http://127.0.0.1:{port}"})
+        server={"port": port, "public_url": f"http://127.0.0.1:{port}", "address": "127.0.0.1"})
     if force and settings.database.dsn.reveal():
         demo = demo.replace(database={"dsn": settings.database.dsn.reveal()})
     if force and settings.redis.url.reveal():

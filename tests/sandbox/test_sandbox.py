@@ -14,6 +14,7 @@ import tornado.testing
 from tests.conftest import APPID, MP_APPID
 from tests.infra.test_cli import config, run
 from wxbackend.app import make_server
+from wxbackend.cli_demo import demo_settings
 from wxbackend.config import load_settings
 from wxbackend.handlers.sandbox.banner import BANNER_TEXT
 from wxbackend.sandbox.guide import Guide
@@ -152,3 +153,13 @@ async def test_the_pages_sign_in_as_the_worker_chosen_on_the_phone(sandboxed, ht
     assert (await rt.api.oauth_exchange(code))["openid"] == "o-demo-1"
     menu = (await http.get(f"{sandboxed}/sandbox/api/phone/menu")).json()["button"]
     assert menu[0]["sub_button"][0]["url"] == "/h5/activities.html"
+
+
+def test_the_sandbox_listens_on_this_machine_only_with_its_own_keys(tmp_path) -> None:
+    settings = load_settings(None, environ={"WXBACKEND__SERVER__DATA_DIR": str(tmp_path)})
+    demo = demo_settings(settings, 8123, force=False)
+    assert (demo.server.address, demo.server.public_url) == ("127.0.0.1", "http://127.0.0.1:8123")
+    assert demo.data_dir == tmp_path / "demo" and demo.embedded_database
+    assert demo.wechat.appid and demo.miniprogram.appid and demo.security.field_keys.reveal()
+    # Made once: a restart keeps the keys the data was sealed with.
+    assert demo_settings(settings, 8123, force=False).security.field_keys == demo.security.field_keys

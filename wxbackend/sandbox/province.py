@@ -34,6 +34,7 @@ from wxbackend.services.membership.membership import PHONE_COLUMN as MEMBER_PHON
 from wxbackend.services.seed import _csv
 from wxbackend.store import sandbox as store
 from wxbackend.store.cadres import cadres as cadre_store
+from wxbackend.store.membership import orgs as org_store
 
 # Passes the cadre password policy (12+ characters, four classes) and contains no demo username.
 DEMO_PASSWORD = "Sichuan-Demo-2026!"  # noqa: S105 (the sandbox's published password)
@@ -122,8 +123,7 @@ async def generate(rt: Runtime, *, seed: int = 2026, workers: int = 3000, grassr
         county_ids = await store.insert_counties(
             conn, [(r["code"], r["name"], r["city_code"]) for r in counties],
             now - timedelta(days=FOUNDING_DAYS + 30))
-        city_ids = {r["division_code"]: r["id"] for r in await conn.fetch(
-            "SELECT division_code, id FROM orgs WHERE kind = 'city'")}
+        city_ids = await store.city_ids(conn)
         unions = await _grassroots(conn, rng, people, now, grassroots, counties, county_ids, county_name)
     counts["counties"] = len(county_ids)
     counts["grassroots_unions"] = len(unions)
@@ -222,7 +222,7 @@ async def _cadres(rt: Runtime, unions: list[Union]) -> tuple[list[DemoCadre], di
                                              password=DEMO_PASSWORD)
     operator = await _actor(rt, office.id)
     async with rt.pool.acquire() as conn:
-        chengdu_id = await conn.fetchval("SELECT id FROM orgs WHERE code = 'SC-510100'")
+        chengdu_id = (await org_store.by_code(conn, "SC-510100"))["id"]
     business = set(DUTY_LIMITS["business"]) - {"business.approve", "kpi.manage", "basedata.ledger"}
     city = await rt.cadres.create_account(
         operator, username="chengdu", display_name="成都市总工会演示管理员", org_id=chengdu_id,
@@ -244,7 +244,7 @@ async def _cadres(rt: Runtime, unions: list[Union]) -> tuple[list[DemoCadre], di
         role="cadre", duty="business", password=DEMO_PASSWORD,
         permissions={"notice.publish", "channel.publish", "activity.manage", "kpi.read"})
     async with rt.pool.acquire() as conn:
-        county_id = await conn.fetchval("SELECT id FROM orgs WHERE code = $1", f"SC-{JINJIANG}")
+        county_id = (await org_store.by_code(conn, f"SC-{JINJIANG}"))["id"]
     county = await rt.cadres.create_account(
         operator, username="jjzgh", display_name="锦江区总工会演示管理员", org_id=county_id,
         role="super_admin", duty="system", password=DEMO_PASSWORD,

@@ -205,3 +205,9 @@ async def table_counts(conn: asyncpg.Connection, tables: list[str]) -> dict[str,
     for table in tables:
         out[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
     return out
+
+
+async def city_ids(conn: asyncpg.Connection) -> dict[str, int]:
+    """The city unions' ids by their division code."""
+    return {r["division_code"]: r["id"] for r in await conn.fetch(
+        "SELECT division_code, id FROM orgs WHERE kind = 'city'")}
