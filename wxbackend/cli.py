@@ -25,6 +25,7 @@ from wxbackend.config import ConfigError, Settings, load_settings, require_secur
 from wxbackend.infra import embedded
 from wxbackend.infra.db import connect
 from wxbackend.infra.embedded import EmbeddedError, EmbeddedServers
+from wxbackend.infra.files import write_private
 from wxbackend.infra.logging import setup_logging
 from wxbackend.infra.migrations import MigrationError, migrate
 from wxbackend.infra.pii import new_key
@@ -548,7 +549,9 @@ def cmd_init_config(settings: Settings | None, args: argparse.Namespace) -> int:
 
 
 def write_local_config(path: Path, data_dir: Path, extra: str = "") -> None:
-    """A private config file with generated secrets and placeholder WeChat credentials."""
+    """A private config file with generated secrets and placeholder WeChat credentials.
+    ``extra``: more TOML after it, whose ``{mp_appid}`` and ``{mp_secret}`` get a generated Mini
+    Program's credentials (the sandbox's simulated one)."""
     from wxbackend.config import LedgerSettings
     from wxbackend.services.ledger.notes import Signer
 
@@ -557,7 +560,6 @@ def write_local_config(path: Path, data_dir: Path, extra: str = "") -> None:
     def rand(n: int, alphabet: str = alnum) -> str:
         return "".join(secrets.choice(alphabet) for _ in range(n))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = LOCAL_CONFIG.format(
         data_dir=str(data_dir), appid=rand(16, "0123456789abcdef"),
         secret=rand(32, "0123456789abcdef"), token=rand(32), aes_key=rand(43),
@@ -566,9 +568,7 @@ def write_local_config(path: Path, data_dir: Path, extra: str = "") -> None:
         audit_key=base64.b64encode(os.urandom(32)).decode(),
         ledger_key=Signer.generate(LedgerSettings.origin).skey()) + extra.format(
             mp_appid=rand(16, "0123456789abcdef"), mp_secret=rand(32, "0123456789abcdef"))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_private(path, text)
 
 
 # --- entry point ---------------------------------------------------------------------------

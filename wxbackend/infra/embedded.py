@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from wxbackend.infra.files import write_private
+
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
@@ -126,12 +128,6 @@ def postgres_bin_dir() -> Path:
 ADDRESSES = "embedded.json"
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
 def running(data_dir: Path) -> tuple[str, str] | None:
     """(dsn, redis_url) of the embedded servers another process runs under ``data_dir`` (either
     empty where that one was not embedded), or None when none runs there."""
@@ -178,8 +174,8 @@ class EmbeddedServers:
                 self._start_postgres()
             if self.want_redis:
                 self._start_redis()
-            _write_private(self.data_dir / ADDRESSES,
-                           json.dumps({"pid": os.getpid(), "dsn": self.dsn, "redis_url": self.redis_url}))
+            addresses = {"dsn": self.dsn, "redis_url": self.redis_url}
+            write_private(self.data_dir / ADDRESSES, json.dumps(addresses))
         except BaseException:
             self.stop()
             raise
