@@ -33,7 +33,6 @@ from wxbackend.services.membership.membership import ID_COLUMN
 from wxbackend.services.membership.membership import PHONE_COLUMN as MEMBER_PHONE
 from wxbackend.services.seed import _csv
 from wxbackend.store import sandbox as store
-from wxbackend.store.cadres import cadres as cadre_store
 from wxbackend.store.membership import orgs as org_store
 
 # Passes the cadre password policy (12+ characters, four classes) and contains no demo username.
@@ -206,11 +205,7 @@ async def _grassroots(conn, rng: random.Random, people: People, now: datetime, n
 
 
 async def _actor(rt: Runtime, cadre_id: int) -> Actor:
-    async with rt.pool.acquire() as conn:
-        row = await cadre_store.get(conn, cadre_id)
-    return Actor(id=row["id"], username=row["username"], org_id=row["org_id"], org_path=row["org_path"],
-                 role=row["role"], duty=row["duty"], permissions=frozenset(row["permissions"]),
-                 ip="127.0.0.1")
+    return await rt.cadres.actor(cadre_id, ip="127.0.0.1")
 
 
 async def _cadres(rt: Runtime, unions: list[Union]) -> tuple[list[DemoCadre], dict[str, Actor]]:

@@ -197,6 +197,15 @@ class CadreService:
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=self._issuer) if secret else None
         return NewAccount(cadre_id, username, uri)
 
+    async def actor(self, cadre_id: int, ip: str = "") -> Actor:
+        """The cadre as they act once signed in (their union, role and grants): for work the
+        platform does on a cadre's behalf, such as the sandbox's demo province."""
+        async with self._pool.acquire() as conn:
+            row = await store.get(conn, cadre_id)
+        if row is None:
+            raise NotFound("账号不存在", code="cadre_not_found")
+        return self._actor(row, ip)
+
     async def count(self) -> int:
         """How many cadre accounts there are (none: the first operator is still to be created)."""
         async with self._pool.acquire() as conn:
