@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 
 from wxbackend.runtime import Runtime
 from wxbackend.services.cadres.permissions import Actor
-from wxbackend.services.channels.articles import revision_etag
-from wxbackend.services.channels.search_terms import document_terms, normalise
+from wxbackend.services.channels.articles import revision_etag, searchable
 from wxbackend.services.clock import CHINA
 from wxbackend.store import sandbox as store
 
@@ -95,7 +94,7 @@ async def _past_offerings(rt: Runtime, rng: random.Random, now: datetime, actors
         rows.append((kind, form, org_id, f"{title}（演示）", "往期活动，供演示。", place, starts, ends,
                      published, closes, stock, organiser.id if organiser else None, published, "closed"))
         shapes.append((kind, stock, published, closes, ends))
-    ids = await store_call(rt, store.insert_offerings, rows)
+    ids = await _in_transaction(rt, store.insert_offerings, rows)
     claims = []
     for offering_id, (kind, stock, opened, closes, ends) in zip(ids, shapes, strict=True):
         for account_id in rng.sample(accounts, min(len(accounts), rng.randint(stock // 4, stock))):
@@ -108,11 +107,11 @@ async def _past_offerings(rt: Runtime, rng: random.Random, now: datetime, actors
                 claims.append((offering_id, account_id, "lapsed" if kind == "service" else "missed",
                                at, None, None))
     if claims:
-        await store_call(rt, store.insert_claims, claims)
+        await _in_transaction(rt, store.insert_claims, claims)
     return {"offerings_past": len(ids), "sign_ups": len(claims)}
 
 
-async def store_call(rt: Runtime, fn, *args):
+async def _in_transaction(rt: Runtime, fn, *args):
     async with rt.pool.acquire() as conn, conn.transaction():
         return await fn(conn, *args)
 
@@ -137,10 +136,10 @@ async def _articles(rt: Runtime, rng: random.Random, now: datetime,
                       "body": f"<p>为丰富职工文化生活，近日组织开展了{theme}活动。</p>"
                               "<p>本文为培训演示数据，所述单位与人物均为虚构。</p>",
                       "attachments": []}
-            text = f"{fields['title']} {fields['summary']} 为丰富职工文化生活，近日组织开展了{theme}活动。"
+            terms, text = searchable(fields)
             await store.insert_article(
                 conn, channel_id=channel["id"], author_id=author.id, fields=fields,
-                published_at=published, search_terms=document_terms(text), search_text=normalise(text),
+                published_at=published, search_terms=terms, search_text=text,
                 etag_of=lambda article_id, f=fields, at=published: revision_etag(article_id, f, at))
             made += 1
         today = now.astimezone(CHINA).date()

@@ -199,14 +199,6 @@ async def insert_channel_visits(conn: asyncpg.Connection, rows: list[tuple[int, 
                                                        visitors = excluded.visitors""", *cols)
 
 
-async def table_counts(conn: asyncpg.Connection, tables: list[str]) -> dict[str, int]:
-    """Rows per table (``tables`` are the caller's constants, never input)."""
-    out = {}
-    for table in tables:
-        out[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
-    return out
-
-
 async def city_ids(conn: asyncpg.Connection) -> dict[str, int]:
     """The city unions' ids by their division code."""
     return {r["division_code"]: r["id"] for r in await conn.fetch(

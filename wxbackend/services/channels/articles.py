@@ -74,6 +74,13 @@ def _reason(value: object, required: bool = True) -> str:
     return reason
 
 
+def searchable(fields: dict) -> tuple[list[str], str]:
+    """What the search reads of a live revision: its terms and its normalised text (title,
+    summary and the body's words)."""
+    text = f"{fields['title']} {fields['summary']} {plain_text(fields['body'])}"
+    return document_terms(text), normalise(text)
+
+
 def revision_etag(article_id: int, fields: dict, published_at: datetime) -> str:
     blob = json.dumps([article_id, published_at.isoformat(), fields], ensure_ascii=False,
                       sort_keys=True)
@@ -250,9 +257,8 @@ class Articles:
             summary=fields["summary"], cover_id=fields["cover_id"], body=fields["body"],
             attachments=fields["attachments"], etag=revision_etag(row["id"], fields, now),
             published_by=published_by, now=now)
-        text = f"{fields['title']} {fields['summary']} {plain_text(fields['body'])}"
-        await store.go_live(conn, row["id"], revision, search_terms=document_terms(text),
-                            search_text=normalise(text), now=now)
+        terms, text = searchable(fields)
+        await store.go_live(conn, row["id"], revision, search_terms=terms, search_text=text, now=now)
         await self._step(conn, actor, row, "publish", detail={"revision": revision})
         return revision
 

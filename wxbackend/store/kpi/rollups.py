@@ -87,8 +87,6 @@ _SOURCES = """
 """ + _COMPLETION  # noqa: S608 - the parts are constants
 
 
-
-
 async def recount(conn: asyncpg.Connection, first: date, after: date, starts: datetime,
                   ends: datetime, now: datetime, *, part: str | None = None) -> int:
     """Count the days ``first`` ≤ day < ``after`` again, in the caller's transaction: their rows
