@@ -103,6 +103,7 @@ async def _demo(settings: Settings, dsn: str, redis_url: str, args: argparse.Nam
     from wxbackend.sandbox.guide import Guide
     from wxbackend.sandbox.province import DEMO_PASSWORD, generate
     from wxbackend.sandbox.simulation import Simulation
+    from wxbackend.services.messaging.menu import push_menu
     from wxbackend.services.seed import seed
     from wxbackend.store.reset import empty_everything
 
@@ -127,6 +128,9 @@ async def _demo(settings: Settings, dsn: str, redis_url: str, args: argparse.Nam
                 made = await generate(rt, seed=args.seed, workers=args.workers, grassroots=args.grassroots)
                 Guide.save(generated, dataclasses.asdict(made))
                 log.info("demo province generated in %.1f s: %s", time.perf_counter() - began, made.counts)
+            # The simulated WeChat starts empty: the menu goes to it as an operator pushes it.
+            if settings.wechat.menu:
+                await push_menu(rt.api, settings.wechat.menu, rt.h5_base)
             guide = Guide.load(generated, password=DEMO_PASSWORD, now=rt.clock)
             await run_server(rt, args.port, True, intro(args.port, guide),
                              sandbox=simulation.sandbox(settings, rt.http, guide))

@@ -23,6 +23,7 @@ from wxbackend.sandbox.province import DEMO_PASSWORD, generate
 from wxbackend.sandbox.simulated import FakePusher, FakeTencentSms
 from wxbackend.sandbox.simulation import SIGN_IN_PATH
 from wxbackend.sandbox.tours import TOURS, Step, Tour
+from wxbackend.services.messaging.menu import push_menu
 
 require_browser()
 
@@ -41,10 +42,9 @@ async def sandbox(backing, clean_db, fake_wechat, pusher: FakePusher) -> AsyncIt
         for worker in demo.workers:
             fake_wechat.oauth_user(worker.openid, unionid=unionid_of(worker.openid))
         phone = Phone(rt.http, url, pusher, fake_wechat, FakeTencentSms(), mp_appid=MP_APPID)
-        server = make_server(rt, Sandbox(guide=guide, phone=phone,
-                                         menu={"button": [{"name": "工会服务", "sub_button": [
-                                             {"type": "view", "name": "活动报名",
-                                              "url": "{h5}/activities.html"}]}]}))
+        await push_menu(rt.api, {"button": [{"name": "工会服务", "sub_button": [
+            {"type": "view", "name": "活动报名", "url": "{h5}/activities.html"}]}]}, rt.h5_base)
+        server = make_server(rt, Sandbox(guide=guide, phone=phone))
         server.add_sockets([sock])
         try:
             yield url

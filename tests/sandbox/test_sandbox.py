@@ -23,6 +23,7 @@ from wxbackend.sandbox.phone import Phone
 from wxbackend.sandbox.safety import refusals
 from wxbackend.sandbox.simulated import FakeTencentSms
 from wxbackend.services.clock import CHINA
+from wxbackend.services.messaging.menu import push_menu
 
 SECRET = pyotp.random_base32()
 DEMO = {"cadres": [{"username": "office", "display_name": "平台办公室", "role": "operator",
@@ -44,7 +45,8 @@ async def sandboxed(rt, fake_wechat, pusher):
     url = f"http://127.0.0.1:{port}"
     fake_wechat.oauth_user("o-demo-1")
     phone = Phone(rt.http, url, pusher, fake_wechat, FakeTencentSms(), mp_appid=MP_APPID)
-    server = make_server(rt, Sandbox(guide=guide, phone=phone, menu={"button": MENU}))
+    await push_menu(rt.api, {"button": MENU}, rt.h5_base)      # as the demo does at start
+    server = make_server(rt, Sandbox(guide=guide, phone=phone))
     server.add_sockets([sock])
     yield url
     server.stop()
@@ -152,7 +154,7 @@ async def test_the_pages_sign_in_as_the_worker_chosen_on_the_phone(sandboxed, ht
     # The code is WeChat's: the product exchanges it for the worker's openid.
     assert (await rt.api.oauth_exchange(code))["openid"] == "o-demo-1"
     menu = (await http.get(f"{sandboxed}/sandbox/api/phone/menu")).json()["button"]
-    assert menu[0]["sub_button"][0]["url"] == "/h5/activities.html"
+    assert menu[0]["sub_button"][0]["url"] == f"{rt.h5_base}/activities.html"
 
 
 def test_the_sandbox_listens_on_this_machine_only_with_its_own_keys(tmp_path) -> None:

@@ -1,9 +1,9 @@
-"""What ``wxbackend demo`` hands the application: the sandbox page's guide, the trainee's phone
-and the Official Account's menu as the phone shows it."""
+"""What ``wxbackend demo`` hands the application: the sandbox page's guide and the trainee's
+phone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from wxbackend.sandbox.guide import Guide
 from wxbackend.sandbox.phone import Phone
@@ -13,4 +13,3 @@ from wxbackend.sandbox.phone import Phone
 class Sandbox:
     guide: Guide
     phone: Phone
-    menu: dict = field(default_factory=dict)     # [wechat.menu], {h5} not yet filled in

@@ -93,6 +93,11 @@ class Phone:
                                 "text": f"【{sent['sign_name']}】验证码 " + "，".join(sent["params"])})
         return sorted(out, key=lambda m: m["at"])
 
+    def menu(self) -> dict:
+        """The Official Account's menu as WeChat holds it (pushed there as ``wxbackend wechat
+        menu push`` pushes it): what the phone shows under the chat."""
+        return {"button": (self._wechat.menu or {}).get("button", [])}
+
     def mp_code(self, openid: str) -> str:
         """What ``wx.login`` gives the Mini Program of this user: WeChat gives each app its own
         openid for a person, and the unionid joins them (the product links the two by it)."""

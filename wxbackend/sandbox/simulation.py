@@ -57,7 +57,7 @@ class Simulation:
                             mode=wx.message_mode)
         phone = Phone(http, settings.server.public_url, pusher, self.wechat, self.sms,
                       mp_appid=settings.miniprogram.appid)
-        return Sandbox(guide=guide, phone=phone, menu=wx.menu)
+        return Sandbox(guide=guide, phone=phone)
 
     async def stop(self) -> None:
         await self.sms.stop()

@@ -63,7 +63,7 @@ class MenuHandler(_PhoneHandler):
     route = "/sandbox/api/phone/menu"
 
     def get(self) -> None:
-        self.write_json({"button": _filled(self.sandbox.menu.get("button", []))})
+        self.write_json(self.phone.menu())
 
 
 class AuthorizeHandler(_PhoneHandler):
@@ -80,19 +80,6 @@ class AuthorizeHandler(_PhoneHandler):
             self.redirect("/sandbox/authorize.html" + (f"?{asked}" if asked else ""))
             return
         self.redirect(self.phone.authorize(query, openid))
-
-
-def _filled(buttons: list) -> list:
-    """The menu with {h5} as the pages' path (the phone opens them on this server)."""
-    out = []
-    for button in buttons:
-        item = {k: v for k, v in button.items() if k != "sub_button"}
-        if isinstance(item.get("url"), str):
-            item["url"] = item["url"].replace("{h5}", "/h5")
-        if button.get("sub_button"):
-            item["sub_button"] = _filled(button["sub_button"])
-        out.append(item)
-    return out
 
 
 def routes(sandbox: Sandbox) -> list:
