@@ -4,11 +4,10 @@
   const { $, el, setMessage } = window.dom;
   document.addEventListener("DOMContentLoaded", async () => {
     try {
-      const response = await fetch("/sandbox/api/people", { credentials: "same-origin" });
-      const people = await response.json();
+      const people = await window.sandbox.get("/sandbox/api/people");
       $("#workers").replaceChildren(...people.workers.map((w) => el("li", {},
         el("button", { type: "button", onclick: () => {
-          document.cookie = `sandbox_openid=${encodeURIComponent(w.openid)}; path=/; SameSite=Lax`;
+          window.sandbox.holdPhone(w.openid);
           location.replace(`/sandbox/wechat/authorize${location.search}`);
         } }, `${w.name}（${w.member ? "会员" : "职工"}，${w.phone}）`))));
     } catch (err) {

@@ -3,18 +3,9 @@
 (function () {
   "use strict";
   const { $, el, show, setMessage } = window.dom;
+  const { call, holdPhone } = window.sandbox;
   const state = { openid: "", chat: [], pushed: 0, mpToken: "" };
 
-  async function call(method, path, body, headers) {
-    const response = await fetch(path, {
-      method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", ...(headers || {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error((data.error && data.error.message) || `HTTP ${response.status}`);
-    return data;
-  }
   const fail = (err) => setMessage($("#error"), err.message);
 
   function choose(openid) {
@@ -22,8 +13,7 @@
     state.chat = [];
     state.pushed = 0;
     state.mpToken = "";
-    // WeChat's sign-in on the pages reads who holds the phone (the sandbox's sign-in page).
-    document.cookie = `sandbox_openid=${encodeURIComponent(openid)}; path=/; SameSite=Lax`;
+    holdPhone(openid);   // WeChat's sign-in on the worker's pages signs in who holds the phone
     $("#openid").textContent = openid || "—";
     render();
   }

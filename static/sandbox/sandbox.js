@@ -7,9 +7,7 @@
 
   async function load() {
     try {
-      const response = await fetch("/sandbox/api/people", { credentials: "same-origin" });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const people = await response.json();
+      const people = await window.sandbox.get("/sandbox/api/people");
       $("#password").textContent = people.password;
       $("#cadres tbody").replaceChildren(...people.cadres.map((c) => el("tr", { dataset: { username: c.username } },
         el("td", {}, TOURS[c.tour] || c.tour || ""), el("td", {}, c.display_name), el("td", {}, c.org_name),
@@ -27,8 +25,7 @@
 
   async function tours() {
     try {
-      const response = await fetch("/sandbox/api/tours", { credentials: "same-origin" });
-      const { tours } = await response.json();
+      const { tours } = await window.sandbox.get("/sandbox/api/tours");
       $("#tours").replaceChildren(...tours.map((t) => el("li", {},
         el("a", { href: `/sandbox/tour.html?tour=${encodeURIComponent(t.id)}` }, t.title),
         `（${t.steps.length} 步，扮演${t.who}）`)));

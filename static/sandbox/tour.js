@@ -2,13 +2,8 @@
 (function () {
   "use strict";
   const { $, el, show, setMessage } = window.dom;
+  const json = window.sandbox.get;
   const state = { tour: null, step: 0, cadre: null };
-
-  async function json(path) {
-    const response = await fetch(path, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    return response.json();
-  }
 
   function render() {
     const steps = state.tour.steps;

@@ -6,6 +6,7 @@ they will see."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -168,3 +169,21 @@ def test_every_tour_has_its_demo_account_and_pages() -> None:
     for tour in TOURS:
         assert tour.steps and all(s.title and s.text and s.page.startswith("/") and s.see for s in tour.steps)
         assert (tour.steps[0].action == "sign_in") == (tour.account == "cadre")
+
+
+async def test_the_sandbox_page_lists_the_tours_and_accounts_and_sign_in_asks_who(sandbox, browser) -> None:
+    context = await browser.new_context(base_url=sandbox, viewport=VIEWPORT, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    try:
+        await page.goto("/sandbox/")
+        await expect(page.locator("#tours li a")).to_have_count(len(TOURS))
+        await expect(page.locator("#cadres tbody tr[data-username=chengdu] td.totp")).to_have_text(
+            re.compile(r"^\d{6}$"))
+        await expect(page.locator("#verifiers tbody tr")).to_have_count(1)
+        # WeChat's sign-in with nobody holding the phone: the page asks which worker it is.
+        await page.goto("/sandbox/wechat/authorize?appid=x&redirect_uri=http%3A%2F%2Fx.example%2Fcb")
+        await expect(page).to_have_url(re.compile(r"/sandbox/authorize\.html\?appid=x"))
+        await expect(page.locator("#workers li button").first).to_contain_text("会员")
+    finally:
+        await context.close()
