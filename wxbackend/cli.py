@@ -16,6 +16,7 @@ import string
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -30,6 +31,10 @@ from wxbackend.infra.logging import setup_logging
 from wxbackend.infra.migrations import MigrationError, migrate
 from wxbackend.infra.pii import new_key
 from wxbackend.services.errors import DomainError
+
+if TYPE_CHECKING:
+    from wxbackend.runtime import Runtime
+    from wxbackend.sandbox.kit import Sandbox
 
 log = logging.getLogger("wxbackend")
 
@@ -207,7 +212,8 @@ async def _serve(settings: Settings, dsn: str, redis_url: str, port: int, worker
         await run_server(rt, port, worker, next_steps(port, config_path, await rt.cadres.count()))
 
 
-async def run_server(rt, port: int, worker: bool, intro: str, sandbox=None) -> None:
+async def run_server(rt: Runtime, port: int, worker: bool, intro: str,
+                     sandbox: Sandbox | None = None) -> None:
     """Serve ``rt`` on ``port`` until SIGTERM or SIGINT, saying ``intro`` once it listens."""
     from wxbackend.app import make_server
 
