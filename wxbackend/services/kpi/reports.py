@@ -79,6 +79,7 @@ class KpiReports:
         first, after = start.date(), end.date()
         # The period's figures stop at today: a month under way is counted so far.
         after = min(after, self._now().astimezone(CHINA).date() + timedelta(days=1))
+        modules = sorted(self._modules)      # configured modules join the engine as they go live
         async with self._pool.acquire() as conn:
             union = await self._union(conn, actor, org_id)
             below = await store.children(conn, union["id"])
@@ -92,8 +93,7 @@ class KpiReports:
             # The casework rule counts a month under way to its end: an item due later this
             # month and still open lowers the rate, as on the casework rates page.
             completion = await rollup_store.sums(
-                conn, ids, [f"{k}:{m}" for k in COMPLETION for m in sorted(self._modules)],
-                first, end.date())
+                conn, ids, [f"{k}:{m}" for k in COMPLETION for m in modules], first, end.date())
             targets = await store.cumulative_targets(conn, ids, first.year)
             first_years = await target_store.first_years(conn, ids)
             counted_at = await self._rollups.freshness(conn)
@@ -106,7 +106,7 @@ class KpiReports:
                    "year_months": _months(year_start, after - timedelta(days=1)) + 1,
                    "year": first.year, "first_years": first_years, "first_year": self._first_year}
         indicators = []
-        sources = {"sums": sums, "modules": sorted(self._modules), "usage": usage, "paths": path_of,
+        sources = {"sums": sums, "modules": modules, "usage": usage, "paths": path_of,
                    "own": union["id"], "targets": targets, "tiers": tiers}
         for indicator in INDICATORS:
             connected = all(m in self._modules for m in indicator.modules)
