@@ -1,8 +1,9 @@
-"""What every fake service shares: a Tornado server on a free 127.0.0.1 port of the running loop.
+"""What every simulated service shares: a Tornado server on a free 127.0.0.1 port of the running
+loop.
 
 A fake subclasses :class:`FakeServer` and implements ``_serve``, which answers every request
 (GET or POST, any path) while it counts as in flight. Handlers that hold an answer wait with
-:meth:`FakeServer._hold`, so ``stop`` can wake them and no task outlives the test's loop.
+:meth:`FakeServer._hold`, so ``stop`` can wake them and no task outlives the loop.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Self
 
 import tornado.httpserver
 import tornado.web
-from tornado.testing import bind_unused_port
+from tornado.netutil import bind_sockets
 
 __all__ = ["FakeServer"]
 
@@ -45,7 +46,8 @@ class FakeServer:
         """Listen on a free 127.0.0.1 port and return the base URL (``endpoint`` is host:port)."""
         if self._server is not None:
             return self.base_url
-        sock, port = bind_unused_port()
+        [sock] = bind_sockets(0, "127.0.0.1")
+        port = sock.getsockname()[1]
         app = tornado.web.Application([(r"/.*", _Handler, {"fake": self})])
         self._closing = asyncio.Event()
         self._server = tornado.httpserver.HTTPServer(app)
@@ -55,7 +57,7 @@ class FakeServer:
         return self.base_url
 
     async def stop(self) -> None:
-        """Close the socket and wake delayed handlers, so no task outlives the test's loop."""
+        """Close the socket and wake delayed handlers, so no task outlives the loop."""
         if self._server is None:
             return
         server, self._server = self._server, None
