@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyotp
 
+from wxbackend.infra.files import write_private
 from wxbackend.services.clock import Clock, china_now
 
 SHOWN_WORKERS = 50
@@ -26,7 +27,9 @@ class Guide:
 
     @staticmethod
     def save(path: Path, demo: dict) -> None:
-        path.write_text(json.dumps(demo, ensure_ascii=False, indent=1), encoding="utf-8")
+        """Private like the sandbox's config: made up as they are, the accounts' keys are for
+        whoever runs the sandbox, not for the machine's other users."""
+        write_private(path, json.dumps(demo, ensure_ascii=False, indent=1))
 
     @property
     def password(self) -> str:
