@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 import tornado.httpserver
 import tornado.testing
 
@@ -95,7 +96,14 @@ async def reset_database(dsn: str) -> None:
 
 @pytest.fixture
 async def clean_db(backing: EmbeddedServers) -> str:
+    """The shared servers as new: the database reset and seeded, Redis empty (an earlier test's
+    cached WeChat token, sessions or counters would otherwise carry over)."""
     await reset_database(backing.dsn)
+    redis = aioredis.from_url(backing.redis_url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
     return backing.dsn
 
 

@@ -242,7 +242,8 @@ async def test_missing_secret_stops_start_up_with_a_clear_message(tmp_path) -> N
     assert code == 2 and "[security] audit_key" in err
 
 
-async def test_menu_push_sends_the_configured_menu(tmp_path, backing, fake_wechat: FakeWeChat) -> None:
+async def test_menu_push_sends_the_configured_menu(tmp_path, backing, clean_db,
+                                                   fake_wechat: FakeWeChat) -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
     menu = example.read_text(encoding="utf-8").split("[[wechat.menu.button]]", 1)[1]
     menu = "[[wechat.menu.button]]" + menu.split("\n[miniprogram]", 1)[0]
